@@ -1,0 +1,43 @@
+# Everything runs from the project's own .venv, built from the pinned constraints.txt.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test bench ui simulator lock clean
+
+$(STAMP): pyproject.toml constraints.txt
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+## Run the main job on the embedded default (the amoCRM simulator) and print where the results are.
+demo: $(STAMP)
+	$(BIN)/python -m pipelines.demo
+
+## Run the whole test suite.
+test: $(STAMP)
+	$(BIN)/python -m pytest -n 2 --dist loadgroup
+
+## Print measured speed and memory figures (not part of the test suite).
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks
+
+## Open the Dagster UI (lineage, checks, schedule) on http://127.0.0.1:3000
+ui: $(STAMP)
+	DAGSTER_HOME=$${DAGSTER_HOME:-$(CURDIR)/.dagster_home} ; mkdir -p $$DAGSTER_HOME ; cp -n dagster.yaml $$DAGSTER_HOME/ ; \
+	DAGSTER_HOME=$$DAGSTER_HOME PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/dagster dev -m pipelines.definitions
+
+## Start the amoCRM API simulator alone (prints its URL and a token).
+simulator: $(STAMP)
+	$(BIN)/python -m pipelines.simulator --port 8765
+
+## Re-resolve constraints.txt after changing pyproject.toml dependencies.
+lock:
+	rm -rf /tmp/amocrm-kpi-lock && $(PYTHON) -m venv /tmp/amocrm-kpi-lock
+	/tmp/amocrm-kpi-lock/bin/pip install --quiet '.[dev]'
+	/tmp/amocrm-kpi-lock/bin/pip freeze --exclude amocrm-kpi > constraints.txt
+
+clean:
+	rm -rf $(VENV) .pytest_cache dbt_project/target dbt_project/logs

@@ -1,0 +1,1 @@
+"""amocrm-kpi: amoCRM (Kommo) -> DuckDB sales-KPI warehouse (dlt, dbt-duckdb, Dagster)."""
