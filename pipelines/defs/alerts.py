@@ -1,0 +1,93 @@
+"""Sensors that tell on-call when a run fails, or when a check failed without failing the run.
+
+Both run by default whenever the Dagster daemon runs (`make ui` / `dagster dev`
+starts it). Delivery and redaction live in `pipelines.alerting`.
+"""
+
+from __future__ import annotations
+
+import os
+
+import dagster as dg
+
+from pipelines.alerting import Alert, send_alert
+
+
+def _run_url(run_id: str) -> str:
+    base = os.environ.get("DAGSTER_WEBSERVER_URL", "http://127.0.0.1:3000").rstrip("/")
+    return f"{base}/runs/{run_id}"
+
+
+def _failed_steps(context: dg.RunFailureSensorContext) -> list[dict]:
+    failures = []
+    for event in context.get_step_failure_events():
+        error = event.step_failure_data.error if event.step_failure_data else None
+        message = error.message.strip() if error else "step failed"
+        failures.append({"step": event.step_key, "error": message[:2000]})
+    return failures
+
+
+def _failed_checks(instance: dg.DagsterInstance, run_id: str, severity: str | None = None) -> list[dict]:
+    """Check evaluations of a run that did not pass (optionally only of one severity)."""
+    failures = []
+    for entry in instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION):
+        evaluation = entry.dagster_event.asset_check_evaluation_data
+        if evaluation.passed or (severity and evaluation.severity.value != severity):
+            continue
+        description = evaluation.description or ""
+        failures.append(
+            {
+                "asset": evaluation.asset_key.to_user_string(),
+                "check": evaluation.check_name,
+                "error": (description or f"check failed ({evaluation.severity.value})")[:2000],
+            }
+        )
+    return failures
+
+
+@dg.run_failure_sensor(
+    name="alert_on_run_failure",
+    description="Sends on-call the failed run, its failed steps and checks, the error and a link to the run.",
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    monitor_all_code_locations=False,
+)
+def alert_on_run_failure(context: dg.RunFailureSensorContext):
+    run = context.dagster_run
+    failures = _failed_steps(context) + _failed_checks(context.instance, run.run_id)
+    if not failures:
+        failures = [{"step": "run", "error": (context.failure_event.message or "run failed").strip()[:2000]}]
+    send_alert(
+        Alert(
+            title=f"amocrm-kpi run failed: {run.job_name}",
+            severity="error",
+            job=run.job_name,
+            run_id=run.run_id,
+            run_url=_run_url(run.run_id),
+            failures=failures,
+        )
+    )
+
+
+@dg.run_status_sensor(
+    run_status=dg.DagsterRunStatus.SUCCESS,
+    name="alert_on_failed_checks",
+    description="A WARN-severity check that fails does not fail the run; this still reports it.",
+    default_status=dg.DefaultSensorStatus.RUNNING,
+)
+def alert_on_failed_checks(context: dg.RunStatusSensorContext):
+    run = context.dagster_run
+    failures = _failed_checks(context.instance, run.run_id)
+    if failures:
+        send_alert(
+            Alert(
+                title=f"amocrm-kpi data-quality warnings in {run.job_name}",
+                severity="warning",
+                job=run.job_name,
+                run_id=run.run_id,
+                run_url=_run_url(run.run_id),
+                failures=failures,
+            )
+        )
+
+
+defs = dg.Definitions(sensors=[alert_on_run_failure, alert_on_failed_checks])

@@ -1,0 +1,34 @@
+"""The daily job and its schedule.
+
+`amocrm_daily` materializes everything (ingest -> dbt -> publish -> report)
+and runs every asset in one process, one step at a time: the warehouse is a
+single DuckDB file that only one process may write. Across runs, the run queue
+(`dagster.yaml`: one run at a time) and the `duckdb` pool keep writers apart.
+"""
+
+from __future__ import annotations
+
+import os
+
+import dagster as dg
+
+SCHEDULE_TIMEZONE = os.environ.get("AMOCRM_KPI_SCHEDULE_TIMEZONE", "Europe/Moscow")
+SCHEDULE_CRON = os.environ.get("AMOCRM_KPI_SCHEDULE_CRON", "0 5 * * *")
+
+amocrm_daily = dg.define_asset_job(
+    name="amocrm_daily",
+    selection=dg.AssetSelection.all(),
+    description="Extract amoCRM, build the marts, check them, publish the serving copy and the report.",
+    executor_def=dg.in_process_executor,
+)
+
+amocrm_daily_schedule = dg.ScheduleDefinition(
+    name="amocrm_daily_schedule",
+    job=amocrm_daily,
+    cron_schedule=SCHEDULE_CRON,
+    execution_timezone=SCHEDULE_TIMEZONE,
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="Early morning in the account's timezone (AMOCRM_KPI_SCHEDULE_CRON / _TIMEZONE to change).",
+)
+
+defs = dg.Definitions(jobs=[amocrm_daily], schedules=[amocrm_daily_schedule])

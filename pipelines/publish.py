@@ -1,0 +1,76 @@
+"""Publish the marts as a separate read-only DuckDB file for BI tools.
+
+DuckDB allows one writing process *or* many readers per file, never both, so
+dashboards must not open the warehouse the pipeline writes to. Instead each
+successful run copies schema `marts` into a new file beside the serving copy
+and renames it over the old one. The rename is atomic: a reader sees either
+the previous complete copy or the new complete copy, a reader holding the old
+file open keeps reading it undisturbed (it holds the old inode), and a failed
+run never touches the last good copy.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from pipelines import paths
+
+PUBLISHED_SCHEMA = "marts"
+
+
+@dataclass(frozen=True)
+class PublishedCopy:
+    path: Path
+    tables: dict[str, int]  # table -> row count
+
+
+def publish_marts(warehouse: Path | None = None, target: Path | None = None) -> PublishedCopy:
+    """Copy every table of `marts` from the warehouse into `target`, atomically."""
+    warehouse = warehouse or paths.warehouse_path()
+    target = target or paths.serving_path()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    staging.unlink(missing_ok=True)
+
+    tables: dict[str, int] = {}
+    try:
+        with duckdb.connect(str(staging)) as serving:
+            serving.execute(f"attach '{warehouse}' as warehouse (read_only)")
+            names = [
+                row[0]
+                for row in serving.execute(
+                    "select table_name from information_schema.tables "
+                    "where table_catalog = 'warehouse' and table_schema = ? and table_type = 'BASE TABLE' "
+                    "order by table_name",
+                    [PUBLISHED_SCHEMA],
+                ).fetchall()
+            ]
+            if not names:
+                raise RuntimeError(f"the warehouse has no tables in schema {PUBLISHED_SCHEMA!r}; run dbt first")
+            serving.execute(f"create schema {PUBLISHED_SCHEMA}")
+            for name in names:
+                serving.execute(
+                    f'create table {PUBLISHED_SCHEMA}."{name}" as select * from warehouse.{PUBLISHED_SCHEMA}."{name}"'
+                )
+                tables[name] = serving.execute(f'select count(*) from {PUBLISHED_SCHEMA}."{name}"').fetchone()[0]
+            serving.execute("detach warehouse")
+            serving.execute("checkpoint")
+        _fsync(staging)
+        os.replace(staging, target)
+        _fsync(target.parent)
+    finally:
+        staging.unlink(missing_ok=True)
+        staging.with_name(staging.name + ".wal").unlink(missing_ok=True)
+    return PublishedCopy(path=target, tables=tables)
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
