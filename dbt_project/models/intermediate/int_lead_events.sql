@@ -1,0 +1,34 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key='event_id',
+        incremental_strategy='delete+insert',
+        on_schema_change='fail'
+    )
+}}
+
+with events as (
+    select * from {{ ref('stg_amocrm__events') }}
+    where load_id > {{ loaded_watermark() }}
+),
+
+lead_events as (
+    select
+        event_id,
+        event_type,
+        entity_id as lead_id,
+        created_by,
+        created_at,
+        created_date,
+        pipeline_id_before,
+        status_id_before,
+        pipeline_id_after,
+        status_id_after,
+        nps_rate,
+        load_id
+    from events
+    where entity_type = 'lead'
+        and event_type in ('lead_status_changed', 'nps_rate_added')
+)
+
+select * from lead_events

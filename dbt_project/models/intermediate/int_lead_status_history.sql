@@ -1,0 +1,76 @@
+with leads as (
+    select lead_id, pipeline_id, status_id, created_at
+    from {{ ref('stg_amocrm__leads') }}
+    where created_at is not null
+),
+
+status_changes as (
+    select
+        lead_id,
+        event_id,
+        created_at as changed_at,
+        created_by as changed_by,
+        pipeline_id_before,
+        status_id_before,
+        pipeline_id_after,
+        status_id_after,
+        row_number() over (partition by lead_id order by created_at, event_id) as change_number
+    from {{ ref('int_lead_events') }}
+    where event_type = 'lead_status_changed'
+),
+
+-- The status the lead was created in: the "before" side of its first status change,
+-- or its current status when it never changed.
+created_in as (
+    select
+        leads.lead_id,
+        1 as stay_number,
+        coalesce(first_change.pipeline_id_before, leads.pipeline_id) as pipeline_id,
+        coalesce(first_change.status_id_before, leads.status_id) as status_id,
+        leads.created_at as entered_at,
+        cast(null as bigint) as entered_by,
+        cast(null as varchar) as entered_event_id
+    from leads
+    left join status_changes as first_change
+        on first_change.lead_id = leads.lead_id
+        and first_change.change_number = 1
+),
+
+changed_to as (
+    select
+        status_changes.lead_id,
+        status_changes.change_number + 1 as stay_number,
+        status_changes.pipeline_id_after as pipeline_id,
+        status_changes.status_id_after as status_id,
+        status_changes.changed_at as entered_at,
+        status_changes.changed_by as entered_by,
+        status_changes.event_id as entered_event_id
+    from status_changes
+    inner join leads on leads.lead_id = status_changes.lead_id
+),
+
+stays as (
+    select * from created_in
+    union all
+    select * from changed_to
+),
+
+final as (
+    select
+        lead_id,
+        stay_number,
+        pipeline_id,
+        status_id,
+        entered_at,
+        entered_by,
+        entered_event_id,
+        lead(entered_at) over stay_order as left_at,
+        lead(pipeline_id) over stay_order as next_pipeline_id,
+        lead(status_id) over stay_order as next_status_id,
+        lead(stay_number) over stay_order is null as is_current,
+        (epoch(lead(entered_at) over stay_order) - epoch(entered_at)) / 3600.0 as hours_in_status
+    from stays
+    window stay_order as (partition by lead_id order by stay_number)
+)
+
+select * from final

@@ -1,0 +1,145 @@
+with leads as (
+    select
+        lead_id,
+        cast(date_trunc('month', created_date) as date) as cohort_month
+    from {{ ref('stg_amocrm__leads') }}
+    where not is_deleted
+),
+
+stages as (
+    select pipeline_id, status_id, stage_order, is_last_stage
+    from {{ ref('int_pipeline_stages') }}
+    where stage_order is not null
+),
+
+history as (
+    select history.*, leads.cohort_month
+    from {{ ref('int_lead_status_history') }} as history
+    inner join leads on leads.lead_id = history.lead_id
+),
+
+extraction as (
+    select extracted_at from {{ ref('int_extraction') }}
+),
+
+furthest as (
+    select reached.pipeline_id, reached.furthest_stage_order, leads.cohort_month
+    from {{ ref('int_lead_stages_reached') }} as reached
+    inner join leads on leads.lead_id = reached.lead_id
+),
+
+-- Every path stage of every pipeline, for each cohort that has leads in that pipeline.
+grid as (
+    select cohorts.cohort_month, stages.pipeline_id, stages.status_id, stages.stage_order, stages.is_last_stage
+    from (select distinct cohort_month, pipeline_id from furthest) as cohorts
+    inner join stages on stages.pipeline_id = cohorts.pipeline_id
+),
+
+furthest_counts as (
+    select cohort_month, pipeline_id, furthest_stage_order as stage_order, count(*) as leads
+    from furthest
+    group by all
+),
+
+reached as (
+    select
+        grid.*,
+        sum(coalesce(furthest_counts.leads, 0)) over (
+            partition by grid.cohort_month, grid.pipeline_id
+            order by grid.stage_order desc
+            rows between unbounded preceding and current row
+        ) as reached
+    from grid
+    left join furthest_counts
+        on furthest_counts.cohort_month = grid.cohort_month
+        and furthest_counts.pipeline_id = grid.pipeline_id
+        and furthest_counts.stage_order = grid.stage_order
+),
+
+lost_here as (
+    select leads.cohort_month, lost.lost_at_pipeline_id as pipeline_id, lost.lost_at_status_id as status_id, count(*) as lost_here
+    from {{ ref('int_lead_lost_at_stage') }} as lost
+    inner join leads on leads.lead_id = lost.lead_id
+    group by all
+),
+
+open_here as (
+    select
+        history.cohort_month,
+        history.pipeline_id,
+        history.status_id,
+        count(*) as open_here,
+        quantile_cont((epoch(extraction.extracted_at) - epoch(history.entered_at)) / 3600.0, 0.5) as open_age_hours_median,
+        max((epoch(extraction.extracted_at) - epoch(history.entered_at)) / 3600.0) as open_age_hours_max
+    from history
+    cross join extraction
+    where history.is_current
+        and history.status_id not in (142, 143)
+    group by all
+),
+
+time_in_stage as (
+    select
+        cohort_month,
+        pipeline_id,
+        status_id,
+        count(*) as completed_stays,
+        quantile_cont(hours_in_status, 0.5) as hours_in_stage_median,
+        quantile_cont(hours_in_status, 0.9) as hours_in_stage_p90
+    from history
+    where not is_current
+    group by all
+),
+
+final as (
+    select
+        reached.cohort_month,
+        reached.pipeline_id,
+        reached.status_id,
+        cast(reached.stage_order as integer) as stage_order,
+        cast(reached.reached as bigint) as reached,
+        cast(
+            case when not reached.is_last_stage
+                then lead(reached.reached) over (
+                    partition by reached.cohort_month, reached.pipeline_id order by reached.stage_order
+                )
+            end as bigint
+        ) as reached_next,
+        cast(coalesce(lost_here.lost_here, 0) as bigint) as lost_here,
+        cast(coalesce(open_here.open_here, 0) as bigint) as open_here,
+        open_here.open_age_hours_median as open_here_age_hours_median,
+        open_here.open_age_hours_max as open_here_age_hours_max,
+        cast(coalesce(time_in_stage.completed_stays, 0) as bigint) as completed_stays,
+        time_in_stage.hours_in_stage_median,
+        time_in_stage.hours_in_stage_p90
+    from reached
+    left join lost_here
+        on lost_here.cohort_month = reached.cohort_month
+        and lost_here.pipeline_id = reached.pipeline_id
+        and lost_here.status_id = reached.status_id
+    left join open_here
+        on open_here.cohort_month = reached.cohort_month
+        and open_here.pipeline_id = reached.pipeline_id
+        and open_here.status_id = reached.status_id
+    left join time_in_stage
+        on time_in_stage.cohort_month = reached.cohort_month
+        and time_in_stage.pipeline_id = reached.pipeline_id
+        and time_in_stage.status_id = reached.status_id
+)
+
+select
+    cohort_month,
+    pipeline_id,
+    status_id,
+    stage_order,
+    reached,
+    reached_next,
+    {{ safe_divide('reached_next', 'reached') }} as stage_conversion,
+    lost_here,
+    open_here,
+    open_here_age_hours_median,
+    open_here_age_hours_max,
+    completed_stays,
+    hours_in_stage_median,
+    hours_in_stage_p90
+from final

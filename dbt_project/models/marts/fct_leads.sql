@@ -1,0 +1,63 @@
+with leads as (
+    select * from {{ ref('stg_amocrm__leads') }}
+),
+
+users as (
+    select user_id, group_id from {{ ref('stg_amocrm__users') }}
+),
+
+loss_reasons as (
+    select loss_reason_id, loss_reason_name from {{ ref('stg_amocrm__loss_reasons') }}
+),
+
+lost_at as (
+    select * from {{ ref('int_lead_lost_at_stage') }}
+),
+
+first_won as (
+    select first_won_lead_id from {{ ref('int_customer_first_won') }}
+),
+
+final as (
+    select
+        leads.lead_id,
+        leads.lead_name,
+        leads.pipeline_id,
+        leads.status_id,
+        leads.responsible_user_id as manager_id,
+        users.group_id,
+        coalesce(leads.price, 0) as price,
+        leads.created_at,
+        leads.created_date,
+        case when leads.status_id in (142, 143) then leads.closed_at end as closed_at,
+        case when leads.status_id in (142, 143) then leads.closed_date end as closed_date,
+        leads.status_id = 142 as is_won,
+        leads.status_id = 143 as is_lost,
+        leads.is_deleted,
+        leads.deleted_at,
+        leads.channel,
+        leads.utm_source,
+        leads.source_id,
+        case when leads.status_id = 143 then leads.loss_reason_id end as loss_reason_id,
+        case
+            when leads.status_id = 143 then coalesce(loss_reasons.loss_reason_name, 'not specified')
+        end as loss_reason,
+        case when leads.status_id = 143 then lost_at.lost_at_pipeline_id end as lost_at_pipeline_id,
+        case when leads.status_id = 143 then lost_at.lost_at_status_id end as lost_at_status_id,
+        case
+            when leads.status_id = 142
+                then (epoch(leads.closed_at) - epoch(leads.created_at)) / 86400.0
+        end as sales_cycle_days,
+        case when leads.company_id is not null then 'company' when leads.main_contact_id is not null then 'contact' end
+            as customer_type,
+        coalesce(leads.company_id, leads.main_contact_id) as customer_id,
+        first_won.first_won_lead_id is not null as is_first_won_of_customer,
+        leads.satisfaction_score
+    from leads
+    left join users on users.user_id = leads.responsible_user_id
+    left join loss_reasons on loss_reasons.loss_reason_id = leads.loss_reason_id
+    left join lost_at on lost_at.lead_id = leads.lead_id
+    left join first_won on first_won.first_won_lead_id = leads.lead_id
+)
+
+select * from final

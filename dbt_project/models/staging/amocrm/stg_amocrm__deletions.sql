@@ -1,0 +1,14 @@
+with source as (
+    select * from {{ source('raw_amocrm', 'deletions') }}
+),
+
+renamed as (
+    select
+        entity_type,
+        cast(id as bigint) as entity_id,
+        {{ from_unix('deleted_at') }} as deleted_at,
+        cast(deleted_by as bigint) as deleted_by
+    from source
+)
+
+select * from renamed

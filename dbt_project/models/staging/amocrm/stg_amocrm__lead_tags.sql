@@ -1,0 +1,13 @@
+with source as (
+    select * from {{ source('raw_amocrm', 'leads__tags') }}
+),
+
+renamed as (
+    select
+        cast(lead_id as bigint) as lead_id,
+        cast(tag_id as bigint) as tag_id,
+        name as tag_name
+    from source
+)
+
+select * from renamed

@@ -1,0 +1,75 @@
+with source as (
+    select * from {{ source('raw_amocrm', 'leads') }}
+),
+
+account as (
+    select timezone from {{ ref('stg_amocrm__account') }}
+),
+
+custom_field_values as (
+    select * from {{ ref('stg_amocrm__lead_custom_field_values') }}
+),
+
+utm as (
+    select
+        lead_id,
+        min(nullif(trim(value), '')) as utm_source
+    from custom_field_values
+    where {{ custom_field_matches(var('amocrm_utm_field')) }}
+    group by lead_id
+),
+
+satisfaction as (
+    select
+        lead_id,
+        min(try_cast(trim(value) as decimal(18, 2))) as satisfaction_score
+    from custom_field_values
+    where {{ custom_field_matches(var('amocrm_satisfaction_field')) }}
+    group by lead_id
+),
+
+contacts as (
+    select
+        lead_id,
+        coalesce(min(contact_id) filter (where is_main), min(contact_id)) as main_contact_id
+    from {{ ref('stg_amocrm__lead_contacts') }}
+    group by lead_id
+),
+
+renamed as (
+    select
+        cast(source.id as bigint) as lead_id,
+        source.name as lead_name,
+        cast(source.price as bigint) as price,
+        cast(source.pipeline_id as bigint) as pipeline_id,
+        cast(source.status_id as bigint) as status_id,
+        cast(source.responsible_user_id as bigint) as responsible_user_id,
+        cast(source.group_id as bigint) as group_id,
+        cast(source.created_by as bigint) as created_by,
+        cast(source.updated_by as bigint) as updated_by,
+        cast(nullif(source.loss_reason_id, 0) as bigint) as loss_reason_id,
+        cast(nullif(source.source_id, 0) as bigint) as source_id,
+        cast(nullif(source.company_id, 0) as bigint) as company_id,
+        contacts.main_contact_id,
+        {{ from_unix('source.created_at') }} as created_at,
+        {{ local_date(from_unix('source.created_at')) }} as created_date,
+        {{ from_unix('source.updated_at') }} as updated_at,
+        {{ from_unix('source.closed_at') }} as closed_at,
+        {{ local_date(from_unix('source.closed_at')) }} as closed_date,
+        {{ from_unix('source.closest_task_at') }} as closest_task_at,
+        cast(source.score as bigint) as score,
+        cast(source.labor_cost as bigint) as labor_cost,
+        coalesce(cast(source.is_deleted as boolean), false) as is_deleted,
+        {{ from_unix('source.deleted_at') }} as deleted_at,
+        utm.utm_source,
+        lower(coalesce(trim(utm.utm_source), cast(nullif(source.source_id, 0) as varchar), 'unknown')) as channel,
+        satisfaction.satisfaction_score,
+        source._dlt_load_id as load_id
+    from source
+    cross join account
+    left join utm on utm.lead_id = source.id
+    left join satisfaction on satisfaction.lead_id = source.id
+    left join contacts on contacts.lead_id = source.id
+)
+
+select * from renamed

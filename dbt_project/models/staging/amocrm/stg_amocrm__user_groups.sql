@@ -1,0 +1,12 @@
+with source as (
+    select * from {{ source('raw_amocrm', 'user_groups') }}
+),
+
+renamed as (
+    select
+        cast(id as bigint) as group_id,
+        name as group_name
+    from source
+)
+
+select * from renamed

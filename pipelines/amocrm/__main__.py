@@ -1,0 +1,99 @@
+"""`python -m pipelines.amocrm`: run the extraction with the dlt configuration.
+
+    python -m pipelines.amocrm [--resources leads,events]   extract + load, progress per entity, summary
+    python -m pipelines.amocrm authorize --code CODE         trade an authorization code for the first
+                                                             OAuth2 token pair (or after losing it)
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import threading
+import time
+
+import dlt
+
+from pipelines import paths
+from pipelines.amocrm.auth import exchange_code
+from pipelines.amocrm.client import AmoError
+from pipelines.amocrm.run import run_extraction
+from pipelines.amocrm.source import ExtractionStats
+
+PROGRESS_SECONDS = 5.0
+
+
+def _report_progress(stats: ExtractionStats, stop: threading.Event) -> None:
+    started = time.monotonic()
+    last: dict[str, int] = {}
+    while not stop.wait(PROGRESS_SECONDS):
+        current = {name: c.rows for name, c in list(stats.resources.items())}
+        if current == last:
+            continue
+        last = current
+        parts = ", ".join(f"{name} {rows:,}" for name, rows in current.items() if rows)
+        print(f"[{time.monotonic() - started:6.0f}s] {stats.requests.requests:,} requests | {parts}", file=sys.stderr, flush=True)
+
+
+def _extract(resources: list[str] | None) -> int:
+    stats = ExtractionStats()
+    stop = threading.Event()
+    reporter = threading.Thread(target=_report_progress, args=(stats, stop), daemon=True)
+    reporter.start()
+    try:
+        summary = run_extraction(resources=resources, stats=stats)
+    except AmoError as exc:
+        print(f"amoCRM extraction failed: {exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # dlt wraps resource errors; show the amoCRM one if there is one
+        cause = _amo_cause(exc)
+        print(f"amoCRM extraction failed: {cause or exc}", file=sys.stderr)
+        return 1
+    finally:
+        stop.set()
+    print(summary.format())
+    return 0
+
+
+def _amo_cause(exc: BaseException) -> AmoError | None:
+    while exc is not None:
+        if isinstance(exc, AmoError):
+            return exc
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def _authorize(code: str) -> int:
+    config = {k: dlt.secrets.get(f"sources.amocrm.{k}") or dlt.config.get(f"sources.amocrm.{k}")
+              for k in ("base_url", "client_id", "client_secret", "redirect_uri")}
+    missing = [k for k, v in config.items() if not v]
+    if missing:
+        print(f"set sources.amocrm.{', '.join(missing)} first (see .dlt/secrets.toml.example)", file=sys.stderr)
+        return 2
+    try:
+        exchange_code(config["base_url"], config["client_id"], config["client_secret"], config["redirect_uri"],
+                      code, paths.tokens_path())
+    except AmoError as exc:
+        print(f"authorization failed: {exc}", file=sys.stderr)
+        return 1
+    print(f"token pair stored in {paths.tokens_path()}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pipelines.amocrm", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--resources", help="comma-separated subset of resources (default: all)")
+    sub = parser.add_subparsers(dest="command")
+    authorize = sub.add_parser("authorize", help="exchange an OAuth2 authorization code for a token pair")
+    authorize.add_argument("--code", required=True)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if args.command == "authorize":
+        return _authorize(args.code)
+    return _extract(args.resources.split(",") if args.resources else None)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,270 @@
+"""HTTP access to amoCRM API v4: pacing, retries, typed errors, request stats.
+
+amoCRM allows 7 requests/s per integration and blocks the account (403, an nginx
+HTML page) after repeated 429s, so every request of a run, from every thread,
+goes through one `RateLimiter` paced just under the limit, and a 429 pauses all
+threads, not just the one that got it.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import random
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Callable, Protocol
+
+import requests
+
+log = logging.getLogger(__name__)
+
+
+class AmoError(Exception):
+    """Base of every error the extractor raises on purpose (messages never carry secrets)."""
+
+
+class AmoAuthError(AmoError):
+    """The credentials were rejected (401 after a refresh, or the token endpoint said no)."""
+
+
+class AmoBlockedError(AmoError):
+    """amoCRM answered 403: the account/IP is blocked (or the token lacks rights)."""
+
+
+class AmoHTTPError(AmoError):
+    """A request still failed after all retries, or failed with a status that is not retried."""
+
+
+class AmoPayloadError(AmoError):
+    """A response that is not the documented shape. Names the endpoint and page so it can be reported."""
+
+    def __init__(self, endpoint: str, page: int | None, reason: str):
+        self.endpoint, self.page, self.reason = endpoint, page, reason
+        where = f"{endpoint} page {page}" if page is not None else endpoint
+        super().__init__(f"malformed response from {where}: {reason}")
+
+
+class Auth(Protocol):
+    """What the client needs from a credential (see auth.py)."""
+
+    def header(self) -> str: ...
+
+    def handle_unauthorized(self, rejected_header: str) -> None:
+        """Called on a 401: refresh and return (the request is retried once), or raise AmoAuthError."""
+
+
+class RateLimiter:
+    """Hands out send slots `(1 + margin) / rate` seconds apart, to all threads.
+
+    Even spacing keeps any 8 consecutive requests more than 1 s apart, so a server
+    counting a 1 s sliding window never sees more than `rate` requests; the margin
+    absorbs network jitter. `pause` pushes every later slot out after a 429.
+    """
+
+    def __init__(self, rate: float | None, margin: float = 0.03):
+        self.interval = (1.0 + margin) / rate if rate else 0.0
+        self._next = 0.0
+        self._lock = threading.Lock()
+
+    def acquire(self) -> None:
+        if not self.interval:
+            return
+        with self._lock:
+            now = time.monotonic()
+            slot = max(now, self._next)
+            self._next = slot + self.interval
+        if slot > now:
+            time.sleep(slot - now)
+
+    def pause(self, seconds: float) -> None:
+        with self._lock:
+            self._next = max(self._next, time.monotonic() + seconds)
+
+
+@dataclass
+class RequestStats:
+    """Counters of one run, shared by all threads."""
+
+    requests: int = 0
+    retries: int = 0
+    statuses: Counter = field(default_factory=Counter)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def count(self, status: int | str, retry: bool) -> None:
+        with self._lock:
+            self.requests += 1
+            self.statuses[status] += 1
+            if retry:
+                self.retries += 1
+
+
+@dataclass
+class Page:
+    """One list page: the items, and whether the server offered a next page."""
+
+    items: list[dict[str, Any]]
+    has_next: bool
+
+
+RETRY_STATUSES = {429, 500, 502, 503, 504}
+
+
+class AmoClient:
+    """GET requests against one account, safe to share between threads."""
+
+    def __init__(
+        self,
+        base_url: str,
+        auth: Auth,
+        *,
+        limiter: RateLimiter,
+        stats: RequestStats | None = None,
+        max_retries: int = 8,
+        backoff_base: float = 0.5,
+        backoff_max: float = 30.0,
+        retry_after_max: float = 120.0,
+        timeout: float = 60.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        self.base_url = base_url.rstrip("/")
+        self.auth = auth
+        self.limiter = limiter
+        self.stats = stats or RequestStats()
+        self.max_retries = max_retries
+        self.backoff_base = backoff_base
+        self.backoff_max = backoff_max
+        self.retry_after_max = retry_after_max
+        self.timeout = timeout
+        self._sleep = sleep
+        self._local = threading.local()
+        self._server_time: float | None = None
+
+    @property
+    def server_time(self) -> float | None:
+        """Unix time of the server (from the `Date` header of the latest response), if known."""
+        return self._server_time
+
+    def _session(self) -> requests.Session:
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = self._local.session = requests.Session()
+            session.headers["User-Agent"] = "amocrm-kpi-extractor"
+        return session
+
+    def get_json(self, path: str, params: dict[str, Any] | None = None, *, page: int | None = None) -> Any:
+        """GET `path`; returns the decoded JSON, or None for 204 No Content."""
+        response = self._request(path, params or {}, page)
+        if response.status_code == 204 or not response.content.strip():
+            return None
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise AmoPayloadError(path, page, f"body is not JSON ({exc.__class__.__name__})") from None
+
+    def get_page(self, path: str, collection: str, params: dict[str, Any]) -> Page:
+        """One page of a HAL list. 204, or an envelope without `_embedded`, is an empty page."""
+        page_no = int(params.get("page", 1))
+        body = self.get_json(path, params, page=page_no)
+        if body is None:
+            return Page([], False)
+        if not isinstance(body, dict):
+            raise AmoPayloadError(path, page_no, f"expected a JSON object, got {type(body).__name__}")
+        embedded = body.get("_embedded")
+        if embedded is None:
+            return Page([], False)
+        items = embedded.get(collection) if isinstance(embedded, dict) else None
+        if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
+            raise AmoPayloadError(path, page_no, f"_embedded.{collection} is not a list of objects")
+        links = body.get("_links")
+        has_next = isinstance(links, dict) and isinstance(links.get("next"), dict)
+        return Page(items, has_next)
+
+    def _request(self, path: str, params: dict[str, Any], page: int | None) -> requests.Response:
+        url = f"{self.base_url}{path}"
+        refreshed = False
+        attempt = 0
+        while True:
+            self.limiter.acquire()
+            header = self.auth.header()
+            try:
+                response = self._session().get(url, params=params, headers={"Authorization": header}, timeout=self.timeout)
+            except requests.RequestException as exc:
+                self.stats.count(type(exc).__name__, retry=attempt < self.max_retries)
+                if attempt >= self.max_retries:
+                    raise AmoHTTPError(f"GET {path}: {type(exc).__name__} after {attempt + 1} attempts") from None
+                self._sleep(self._backoff(attempt))
+                attempt += 1
+                continue
+            self._note_server_time(response)
+            status = response.status_code
+            if status == 401 and not refreshed:
+                self.stats.count(status, retry=True)
+                self.auth.handle_unauthorized(header)
+                refreshed = True
+                continue
+            # a 429 says "slow down", not "broken": it gets twice the retries
+            retry = status in RETRY_STATUSES and attempt < self.max_retries * (2 if status == 429 else 1)
+            self.stats.count(status, retry=retry)
+            if status < 400:
+                return response
+            if status == 401:
+                raise AmoAuthError(
+                    f"GET {path}: 401 Unauthorized even after refreshing the access token; "
+                    "the integration may be disabled or the token revoked: re-authorize"
+                )
+            if status == 403:
+                raise AmoBlockedError(
+                    f"GET {path}: 403 Forbidden ({_describe(response)}); amoCRM blocks accounts that exceed "
+                    "7 requests/s repeatedly (unblocking goes through amoCRM support), "
+                    "and answers 403 to tokens without admin rights"
+                )
+            if not retry:
+                raise AmoHTTPError(f"GET {path} (page {page}): HTTP {status} ({_describe(response)})")
+            delay = self._backoff(attempt)
+            if status == 429:
+                delay = max(delay, self._retry_after(response))
+                self.limiter.pause(delay)
+            log.info("GET %s page %s: HTTP %s, retrying in %.1fs", path, page, status, delay)
+            self._sleep(delay)
+            attempt += 1
+
+    def _backoff(self, attempt: int) -> float:
+        """Exponential backoff with full jitter."""
+        return random.uniform(0, min(self.backoff_max, self.backoff_base * 2**attempt)) + self.backoff_base / 2
+
+    def _retry_after(self, response: requests.Response) -> float:
+        """`Retry-After` header or `retry_after` in a JSON body, capped; 0 when absent."""
+        value: Any = response.headers.get("Retry-After")
+        if value is None:
+            try:
+                body = response.json()
+                value = body.get("retry_after") if isinstance(body, dict) else None
+            except ValueError:
+                value = None
+        try:
+            return min(float(value), self.retry_after_max) if value is not None else 0.0
+        except (TypeError, ValueError):
+            return 0.0
+
+    def _note_server_time(self, response: requests.Response) -> None:
+        date = response.headers.get("Date")
+        if date:
+            try:
+                self._server_time = email.utils.parsedate_to_datetime(date).timestamp()
+            except (TypeError, ValueError):
+                pass
+
+
+def _describe(response: requests.Response) -> str:
+    """A short, secret-free description of an error response (problem+json title/detail, or content type)."""
+    try:
+        body = response.json()
+    except ValueError:
+        return f"non-JSON {response.headers.get('Content-Type', 'body')}"
+    if isinstance(body, dict):
+        parts = [str(body[k]) for k in ("title", "detail", "hint") if isinstance(body.get(k), (str, int))]
+        return "; ".join(parts)[:200] or "JSON body"
+    return "JSON body"

@@ -1,0 +1,118 @@
+"""Run the extraction: the pipeline, the post-load steps and the summary (CLI, Dagster and tests)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import dlt
+
+from pipelines import paths
+from pipelines.amocrm import deletions
+from pipelines.amocrm.source import ExtractionStats, amocrm_source
+
+PIPELINE_NAME = "amocrm"
+DATASET = "raw_amocrm"
+DUCKDB_TYPES = {"bigint": "BIGINT", "text": "VARCHAR", "bool": "BOOLEAN", "double": "DOUBLE"}
+
+
+def make_pipeline() -> dlt.Pipeline:
+    """The dlt pipeline loading into `<data>/warehouse.duckdb`, dataset `raw_amocrm`."""
+    return dlt.pipeline(
+        pipeline_name=PIPELINE_NAME,
+        destination=dlt.destinations.duckdb(str(paths.warehouse_path())),
+        dataset_name=DATASET,
+        pipelines_dir=str(paths.data_dir() / ".dlt"),
+    )
+
+
+@dataclass
+class Summary:
+    rows: dict[str, int]
+    requests: int
+    retries: int
+    statuses: dict[str, int]
+    elapsed: float
+    deletions_applied: dict[str, int]
+    outside_window: int = 0
+    fallback: list[str] = field(default_factory=list)
+
+    def format(self) -> str:
+        lines = [f"{'table':<36}{'rows':>10}"]
+        lines += [f"{table:<36}{count:>10,}" for table, count in sorted(self.rows.items())]
+        total = sum(self.rows.values())
+        lines.append(f"{'total':<36}{total:>10,}")
+        rate = self.requests / self.elapsed if self.elapsed else 0.0
+        lines.append(f"requests {self.requests:,} ({rate:.2f}/s), retries {self.retries:,}, "
+                     f"statuses {dict(sorted(self.statuses.items(), key=str))}, elapsed {self.elapsed:.1f}s")
+        if any(self.deletions_applied.values()):
+            lines.append(f"deletion flags changed: {self.deletions_applied}")
+        if self.fallback:
+            lines.append(f"filters ignored by the server, read in full: {', '.join(self.fallback)} "
+                         f"({self.outside_window:,} rows outside the window dropped)")
+        return "\n".join(lines)
+
+
+def run_extraction(
+    base_url: str | None = None,
+    access_token: str | None = None,
+    *,
+    pipeline: dlt.Pipeline | None = None,
+    resources: list[str] | None = None,
+    stats: ExtractionStats | None = None,
+    on_start: Callable[[ExtractionStats], None] | None = None,
+    **settings: Any,
+) -> Summary:
+    """Extract and load, then apply deletions. `base_url`/`access_token` None = dlt config
+    (and no configured `base_url` = the embedded simulator); `settings` are other source arguments."""
+    stats = stats or ExtractionStats()
+    explicit = {"base_url": base_url, "access_token": access_token, **settings}
+    source = amocrm_source(stats=stats, **{k: v for k, v in explicit.items() if v is not None})
+    if resources:
+        source = source.with_resources(*resources)
+    pipeline = pipeline or make_pipeline()
+    if on_start:
+        on_start(stats)
+    started = time.monotonic()
+    info = pipeline.run(source)
+    info.raise_on_failed_jobs()
+    applied = finish_load(pipeline)
+    elapsed = time.monotonic() - started
+    row_counts = pipeline.last_trace.last_normalize_info.row_counts if pipeline.last_trace.last_normalize_info else {}
+    return Summary(
+        rows={t: n for t, n in row_counts.items() if not t.startswith("_dlt")},
+        requests=stats.requests.requests,
+        retries=stats.requests.retries,
+        statuses={str(k): v for k, v in stats.requests.statuses.items()},
+        elapsed=elapsed,
+        deletions_applied=applied,
+        outside_window=sum(c.outside_window for c in stats.resources.values()),
+        fallback=sorted(name for name, c in stats.resources.items() if c.fallback),
+    )
+
+
+def finish_load(pipeline: dlt.Pipeline) -> dict[str, int]:
+    """Post-load steps (also for Dagster after its dlt run): create declared tables that have had
+    no rows yet, so SQL on §3 never meets a missing table, and apply deletions."""
+    with pipeline.sql_client() as client:
+        _create_missing_tables(pipeline, client)
+        return deletions.apply(client, pipeline.dataset_name)
+
+
+def _create_missing_tables(pipeline: dlt.Pipeline, client: Any) -> None:
+    """dlt creates a table when it first gets rows; child tables of §3 must exist before that."""
+    dataset = pipeline.dataset_name
+    present = {row[0] for row in client.execute_sql(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = %s", dataset)}
+    for name, table in pipeline.default_schema.tables.items():
+        if name in present or name.startswith("_dlt") or not table.get("columns"):
+            continue
+        columns = [f'"{col}" {DUCKDB_TYPES.get(spec.get("data_type"), "VARCHAR")}' for col, spec in table["columns"].items()
+                   if not col.startswith("_dlt")]
+        if table.get("parent"):
+            columns += ['"_dlt_root_id" VARCHAR NOT NULL', '"_dlt_parent_id" VARCHAR NOT NULL',
+                        '"_dlt_list_idx" BIGINT NOT NULL', '"_dlt_id" VARCHAR NOT NULL']
+        else:
+            columns += ['"_dlt_load_id" VARCHAR NOT NULL', '"_dlt_id" VARCHAR NOT NULL']
+        client.execute_sql(f'CREATE TABLE IF NOT EXISTS {dataset}."{name}" ({", ".join(columns)})')

@@ -1,0 +1,153 @@
+"""Python checks for what dbt tests cannot see: freshness, volume, reconciliation, schema drift.
+
+| check | on | blocking | fails when |
+|---|---|---|---|
+| `rows_never_shrink` | merged raw tables | yes | a table has fewer rows than after the previous load (deletions are flags, so rows were lost) |
+| `load_volume_normal` | every raw table | no | this load is far off the recent norm (10x the median, or nothing where there usually is plenty) |
+| `data_fresh` | entities with a cursor | no | the newest `updated_at`/`created_at` is older than `AMOCRM_KPI_FRESHNESS_HOURS` (48) |
+| `matches_amocrm` | leads | yes | a lead amoCRM shows as changed in the last days is missing or older in the warehouse |
+| `reference_counts_match_amocrm` | users, pipelines, statuses, loss reasons | yes | the warehouse and amoCRM disagree on how many there are |
+| column schema change | every raw table | no | dlt's table schema changed since the previous load |
+
+Blocking checks that fail stop the run before dbt and the serving copy, so BI
+keeps the last good data and on-call gets the failure alert.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+
+import dagster as dg
+import duckdb
+
+from pipelines import paths
+from pipelines.defs.ingest import DLT_SPECS, RAW_DATASET, RAW_TABLE_BY_KEY
+from pipelines.defs.transform import DUCKDB_POOL
+
+MERGED_TABLES = {"leads", "contacts", "companies", "events", "notes", "tasks", "deletions"}
+CURSORS = {"leads": "updated_at", "contacts": "updated_at", "companies": "updated_at",
+           "notes": "updated_at", "tasks": "updated_at", "events": "created_at"}
+RECONCILE_DAYS = 3
+
+
+def _key(table: str) -> dg.AssetKey:
+    return dg.AssetKey(f"dlt_amocrm_{table}")
+
+
+def _query(sql: str, params: list | None = None) -> list[tuple]:
+    with duckdb.connect(str(paths.warehouse_path()), read_only=True) as con:
+        return con.execute(sql, params or []).fetchall()
+
+
+def _recent_row_counts(instance: dg.DagsterInstance, key: dg.AssetKey, metadata_key: str, limit: int = 15) -> list[int]:
+    """`metadata_key` of the latest materializations, newest first."""
+    values = []
+    for record in instance.fetch_materializations(key, limit=limit).records:
+        value = record.asset_materialization.metadata.get(metadata_key)
+        if value is not None and isinstance(value.value, int):
+            values.append(value.value)
+    return values
+
+
+def _rows_never_shrink(table: str) -> dg.AssetChecksDefinition:
+    @dg.asset_check(asset=_key(table), name="rows_never_shrink", blocking=True, pool=DUCKDB_POOL,
+                    description="Merged tables only grow: a deleted record is flagged, never removed.")
+    def check(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+        counts = _recent_row_counts(context.instance, _key(table), "dagster/row_count", limit=2)
+        current, previous = (counts + [None, None])[:2]
+        passed = current is None or previous is None or current >= previous
+        return dg.AssetCheckResult(
+            passed=passed,
+            metadata={"rows": current, "rows_before": previous},
+            description=None if passed else f"{RAW_DATASET}.{table} shrank from {previous} to {current} rows",
+        )
+
+    return check
+
+
+def _load_volume_normal(table: str) -> dg.AssetChecksDefinition:
+    @dg.asset_check(asset=_key(table), name="load_volume_normal", blocking=False,
+                    description="Rows loaded this run compared with the median of recent runs.")
+    def check(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+        loaded = _recent_row_counts(context.instance, _key(table), "rows_loaded")
+        if len(loaded) < 4:
+            return dg.AssetCheckResult(passed=True, metadata={"runs_seen": len(loaded)}, description="not enough history yet")
+        current, norm = loaded[0], statistics.median(loaded[1:])
+        too_many = current > 10 * norm + 1000
+        too_few = current == 0 and norm >= 100
+        problem = "far more rows than usual" if too_many else "no rows where there usually are many" if too_few else None
+        return dg.AssetCheckResult(
+            passed=problem is None, severity=dg.AssetCheckSeverity.WARN,
+            metadata={"rows_loaded": current, "recent_median": norm},
+            description=problem and f"{table}: {problem} ({current} vs median {norm})",
+        )
+
+    return check
+
+
+def _data_fresh(table: str, cursor: str) -> dg.AssetChecksDefinition:
+    @dg.asset_check(asset=_key(table), name="data_fresh", blocking=False, pool=DUCKDB_POOL,
+                    description=f"The newest `{cursor}` in {RAW_DATASET}.{table} is recent.")
+    def check() -> dg.AssetCheckResult:
+        limit_hours = float(os.environ.get("AMOCRM_KPI_FRESHNESS_HOURS", "48"))
+        newest = _query(f"select max({cursor}) from {RAW_DATASET}.{table}")[0][0]
+        age_hours = None if newest is None else (time.time() - newest) / 3600
+        passed = age_hours is not None and age_hours <= limit_hours
+        return dg.AssetCheckResult(
+            passed=passed, severity=dg.AssetCheckSeverity.WARN,
+            metadata={"newest": newest, "age_hours": round(age_hours, 1) if age_hours is not None else None},
+            description=None if passed else f"{table}: newest {cursor} is {age_hours or 'never'} h old (limit {limit_hours} h)",
+        )
+
+    return check
+
+
+@dg.asset_check(asset=_key("leads"), name="matches_amocrm", blocking=True, pool=DUCKDB_POOL,
+                description=f"Every lead amoCRM reports as changed in the last {RECONCILE_DAYS} days "
+                            "(up to the warehouse cursor) is in the warehouse with that version or newer.")
+def leads_match_amocrm() -> dg.AssetCheckResult:
+    from pipelines.amocrm.reconcile import changed_leads
+
+    hi = _query(f"select max(updated_at) from {RAW_DATASET}.leads")[0][0]
+    if hi is None:
+        return dg.AssetCheckResult(passed=True, description="no leads loaded yet")
+    lo = hi - RECONCILE_DAYS * 86_400
+    warehouse = dict(_query(f"select id, updated_at from {RAW_DATASET}.leads where updated_at >= ?", [lo]))
+    in_amocrm = changed_leads(lo, hi)
+    missing = sorted(i for i, updated in in_amocrm.items() if warehouse.get(i, -1) < updated)
+    return dg.AssetCheckResult(
+        passed=not missing,
+        metadata={"checked": len(in_amocrm), "missing_or_stale": len(missing), "examples": missing[:20]},
+        description=None if not missing else f"{len(missing)} leads changed in amoCRM are missing or stale",
+    )
+
+
+@dg.asset_check(asset=_key("users"), name="reference_counts_match_amocrm", blocking=True, pool=DUCKDB_POOL,
+                additional_deps=[_key("pipelines"), _key("pipeline_statuses"), _key("loss_reasons")],
+                description="Users, pipelines, statuses and loss reasons: same count in amoCRM and the warehouse.")
+def reference_counts_match_amocrm() -> dg.AssetCheckResult:
+    from pipelines.amocrm.reconcile import reference_counts
+
+    source = reference_counts()
+    warehouse = {table: _query(f"select count(*) from {RAW_DATASET}.{table}")[0][0] for table in source}
+    differ = {t: {"amocrm": source[t], "warehouse": warehouse[t]} for t in source if source[t] != warehouse[t]}
+    return dg.AssetCheckResult(
+        passed=not differ,
+        metadata={"amocrm": source, "warehouse": warehouse},
+        description=None if not differ else f"counts differ: {differ}",
+    )
+
+
+RAW_TABLES = sorted(RAW_TABLE_BY_KEY.values())
+CHECKS = [
+    *(_rows_never_shrink(t) for t in RAW_TABLES if t in MERGED_TABLES),
+    *(_load_volume_normal(t) for t in RAW_TABLES),
+    *(_data_fresh(t, c) for t, c in CURSORS.items() if t in RAW_TABLES),
+    leads_match_amocrm,
+    reference_counts_match_amocrm,
+    *dg.build_column_schema_change_checks(assets=[spec.key for spec in DLT_SPECS]),
+]
+
+defs = dg.Definitions(asset_checks=CHECKS)

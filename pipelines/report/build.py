@@ -1,0 +1,80 @@
+"""Build the KPI report from the serving copy: `build_report()`."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import duckdb
+
+from pipelines import paths
+from pipelines.report.data import ALL, Scope, load, read_account
+from pipelines.report.format import Formatter, language_of
+from pipelines.report.render import Presenter, Tile
+
+DEFAULT_CURRENCY = "RUB"
+DEFAULT_TIMEZONE = "Europe/Moscow"  # amoCRM's own default, and the schedule's
+LATEST_NAME = "kpi_report.html"
+
+
+@dataclass(frozen=True)
+class Report:
+    path: Path  # the latest report, replaced by every run
+    dated_path: Path  # the same page kept under the day it was built for
+    language: str
+    month: date  # the current period (first day of the month)
+    headline: tuple[Tile, ...]  # whole-account tiles as shown: current and previous month
+    summary: str  # Markdown: the headline table and a link to the page
+
+
+def build_report(
+    serving_db: Path | None = None,
+    out_dir: Path | None = None,
+    language: str | None = None,
+    today: date | None = None,
+) -> Report:
+    """Render the report for the month containing `today` (default: today in the account's timezone).
+
+    The language is `language` when given, else the account's (from the marts'
+    `dim_account` or a raw `account` table, where the database has one), else
+    Russian; currency and timezone likewise default to RUB and Europe/Moscow.
+    """
+    serving_db = serving_db or paths.serving_path()
+    out_dir = out_dir or paths.reports_dir()
+    if not serving_db.exists():
+        raise FileNotFoundError(f"no serving copy at {serving_db}: run the pipeline (it publishes the marts) first")
+    with duckdb.connect(str(serving_db), read_only=True) as con:
+        account = read_account(con)
+        tz = ZoneInfo(account.timezone or DEFAULT_TIMEZONE)
+        con.execute(f"set TimeZone = '{tz.key}'")  # a validated zone name: calendar days of timestamps
+        now = datetime.now(tz)
+        data = load(con, today or now.date(), account)
+    fmt = Formatter(language or language_of(account.language or "ru"), account.currency or DEFAULT_CURRENCY,
+                    account.currency_symbol)
+    presenter = Presenter(data, fmt)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    latest, dated = out_dir / LATEST_NAME, out_dir / f"kpi_report_{data.today:%Y-%m-%d}.html"
+    html = presenter.html(generated_at=now)
+    for path in (dated, latest):
+        _write_atomically(path, html)
+    return Report(
+        path=latest,
+        dated_path=dated,
+        language=fmt.language,
+        month=data.month,
+        headline=tuple(presenter.tiles(Scope(ALL, "all"))),
+        summary=presenter.markdown(latest.as_uri()),
+    )
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Someone may have the report open, or a mailer may be attaching it: never show half a file."""
+    partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        partial.write_text(text, encoding="utf-8")
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)

@@ -1,0 +1,130 @@
+"""Bearer tokens and the OAuth2 token endpoint, on the simulated clock.
+
+Long-lived token: never expires. OAuth: authorization codes live 20 minutes and
+are single-use; access tokens expire after `access_token_ttl`; each refresh
+token works once (rotation) and dies after 3 months. `revoke_all` is an admin
+switching the integration off.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+import threading
+import uuid
+from dataclasses import dataclass
+
+from . import reference as ref
+from .clock import Clock
+
+CODE_TTL = 20 * 60
+REFRESH_TTL = 90 * 86_400
+
+
+@dataclass(frozen=True)
+class OAuthApp:
+    client_id: str
+    client_secret: str
+    redirect_uri: str
+
+
+class OAuthError(Exception):
+    """A rejected token request; `hint` is what amoCRM puts in its OAuthProblemJson."""
+
+    def __init__(self, hint: str):
+        super().__init__(hint)
+        self.hint = hint
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+class Tokens:
+    def __init__(self, clock: Clock, access_token_ttl: int = 86_400):
+        self.clock = clock
+        self.access_token_ttl = int(access_token_ttl)
+        self.oauth = OAuthApp(str(uuid.uuid4()), secrets.token_urlsafe(48), "https://kpi.example/amocrm/oauth")
+        self._lock = threading.Lock()
+        self._access: dict[str, int] = {}  # token -> expires at (simulated)
+        self._refresh: dict[str, int] = {}  # token -> issued at
+        self._codes: dict[str, int] = {}  # code -> issued at
+        self._spent: set[str] = set()  # used codes and refresh tokens
+        self.long_lived_token = self._jwt(self.clock.now + 5 * 365 * 86_400)
+
+    def _jwt(self, expires: int) -> str:
+        head = {"typ": "JWT", "alg": "RS256"}
+        claims = {"aud": self.oauth.client_id, "jti": secrets.token_hex(20), "iat": self.clock.now,
+                  "nbf": self.clock.now, "exp": expires, "sub": str(ref.USERS[0].id), "account_id": ref.ACCOUNT_ID,
+                  "base_domain": "amocrm.ru", "scopes": ["crm", "notifications"]}
+        return ".".join([_b64(json.dumps(head).encode()), _b64(json.dumps(claims).encode()),
+                         _b64(secrets.token_bytes(64))])
+
+    def issue_code(self) -> str:
+        code = "def50200" + secrets.token_hex(100)
+        with self._lock:
+            self._codes[code] = self.clock.now
+        return code
+
+    def issue_refresh_token(self) -> str:
+        token = "def50200" + secrets.token_hex(150)
+        with self._lock:
+            self._refresh[token] = self.clock.now
+        return token
+
+    def is_valid(self, authorization: str | None) -> bool:
+        if not authorization or not authorization.startswith("Bearer "):
+            return False
+        token = authorization[len("Bearer "):].strip()
+        with self._lock:
+            if token == self.long_lived_token:
+                return True
+            expires = self._access.get(token)
+        return expires is not None and self.clock.now < expires
+
+    def exchange(self, form: dict[str, str]) -> dict:
+        """POST /oauth2/access_token: a new access/refresh pair, or OAuthError."""
+        grant = form.get("grant_type")
+        if grant not in ("authorization_code", "refresh_token"):
+            raise OAuthError("Check the `grant_type` parameter")
+        if form.get("client_id") != self.oauth.client_id:
+            raise OAuthError("Check the `client_id` parameter")
+        if form.get("client_secret") != self.oauth.client_secret:
+            raise OAuthError("Check the `client_secret` parameter")
+        if form.get("redirect_uri") != self.oauth.redirect_uri:
+            raise OAuthError("Redirect URI is not associated with client")
+        now = self.clock.now
+        with self._lock:
+            if grant == "authorization_code":
+                code = form.get("code", "")
+                if code in self._spent:
+                    raise OAuthError("Authorization code has been revoked")
+                if code not in self._codes:
+                    raise OAuthError("Cannot decrypt the authorization code")
+                if now - self._codes.pop(code) > CODE_TTL:
+                    raise OAuthError("Authorization code has expired")
+                self._spent.add(code)
+            else:
+                token = form.get("refresh_token", "")
+                if token in self._spent:
+                    raise OAuthError("Token has been revoked")
+                issued = self._refresh.pop(token, None)
+                if issued is None or now - issued > REFRESH_TTL:
+                    raise OAuthError("Invalid refresh token")
+                self._spent.add(token)
+        access = self._jwt(now + self.access_token_ttl)
+        refresh = self.issue_refresh_token()
+        with self._lock:
+            self._access[access] = now + self.access_token_ttl
+        return {"token_type": "Bearer", "expires_in": self.access_token_ttl, "server_time": now,
+                "access_token": access, "refresh_token": refresh}
+
+    def revoke_all(self) -> None:
+        """The integration was switched off: every token and code dies; a new long-lived token replaces the old."""
+        with self._lock:
+            self._spent.update(self._codes, self._refresh)
+            self._access.clear()
+            self._refresh.clear()
+            self._codes.clear()
+            self.long_lived_token = self._jwt(self.clock.now + 5 * 365 * 86_400)

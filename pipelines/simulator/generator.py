@@ -1,0 +1,537 @@
+"""Generates an account's whole timeline up front, vectorised with numpy.
+
+Every lead's life is drawn at once: a [leads x stages] matrix of dwell times and
+loss draws gives the stage path, then small vectorised passes add pipeline moves,
+reopens, price and responsible edits, satisfaction scores, deletions and restores.
+Contacts, companies, notes, tasks and chats hang off the leads. Nothing here knows
+about "now": `state.py` folds the timeline up to any moment T.
+
+Changes are kept as `Log`s (one row per change, sorted by entity then time), so
+"the state at T" is "each entity's last row at or before T", and every log row is
+also exactly one event.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import reference as ref
+
+DAY = 86_400
+HOUR = 3_600
+NEVER = np.iinfo(np.int64).max
+ACTIVE_USERS = np.array([i for i, u in enumerate(ref.USERS) if u.is_active])
+INACTIVE_USER = next(i for i, u in enumerate(ref.USERS) if not u.is_active)
+USER_IDS = np.array([u.id for u in ref.USERS], dtype=np.int64)
+
+
+class Log:
+    """Rows of one kind of change, sorted by (entity, time, order of arrival).
+
+    `uid` numbers rows in order of arrival and never changes, so ids derived from
+    it (event ids) stay stable when rows are appended later.
+    """
+
+    def __init__(self, entity: np.ndarray, time: np.ndarray, **columns: np.ndarray):
+        self.entity = np.asarray(entity, dtype=np.int32)
+        self.time = np.asarray(time, dtype=np.int64)
+        self.columns = {k: _narrow(np.asarray(v)) for k, v in columns.items()}
+        self.uid = np.arange(len(self.entity), dtype=np.int32)
+        self._sort()
+
+    def _sort(self) -> None:
+        order = np.lexsort((self.uid, self.time, self.entity))
+        self.entity, self.time, self.uid = self.entity[order], self.time[order], self.uid[order]
+        self.columns = {k: v[order] for k, v in self.columns.items()}
+
+    def __len__(self) -> int:
+        return len(self.entity)
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self.columns[name]
+
+    def append(self, entity: int, time: int, **values) -> None:
+        self.entity = np.append(self.entity, entity).astype(np.int32)
+        self.time = np.append(self.time, time)
+        self.uid = np.append(self.uid, self.uid.max(initial=-1) + 1).astype(np.int32)
+        self.columns = {k: np.append(v, values[k]).astype(v.dtype) for k, v in self.columns.items()}
+        self._sort()
+
+    def last_at(self, at: int, n: int) -> np.ndarray:
+        """Row index of each entity's latest change at or before `at` (-1 when none), for entities 0..n-1."""
+        rows = np.flatnonzero(self.time <= at)
+        out = np.full(n, -1, dtype=np.int64)
+        if len(rows):
+            ent = self.entity[rows]
+            last = rows[np.r_[ent[1:] != ent[:-1], True]]
+            last = last[self.entity[last] < n]
+            out[self.entity[last]] = last
+        return out
+
+    def previous(self) -> np.ndarray:
+        """Index of the same entity's previous row (-1 for its first row)."""
+        prev = np.arange(len(self.entity)) - 1
+        first = np.r_[True, self.entity[1:] != self.entity[:-1]]
+        prev[first] = -1
+        return prev
+
+
+def _narrow(values: np.ndarray) -> np.ndarray:
+    """int64 ids and codes as int32 (times stay int64: they are multiplied and compared with big numbers)."""
+    if values.dtype == np.int64 and (len(values) == 0 or (values.min() > -2**31 and values.max() < 2**31)):
+        return values.astype(np.int32)
+    return values
+
+
+def _columns(cols: dict[str, np.ndarray], order: np.ndarray, times: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """Reorder a table's columns, narrowing all but the time columns."""
+    return {k: v[order] if k in times else _narrow(v[order]) for k, v in cols.items()}
+
+
+@dataclass
+class Timeline:
+    """All of an account's history and future, as columns; row i of `leads` is lead id LEAD_ID_BASE + i."""
+
+    seed: int
+    start: int
+    now: int
+    end: int
+    leads: dict[str, np.ndarray]
+    contacts: dict[str, np.ndarray]
+    companies: dict[str, np.ndarray]
+    lead_contacts: dict[str, np.ndarray]  # sorted by lead
+    status_log: Log  # first row of each lead = the status it was created in
+    price_log: Log
+    responsible_log: Log
+    satisfaction_log: Log
+    lead_trash: Log  # deleted=True/False rows
+    contact_edits: Log
+    contact_trash: Log
+    company_trash: Log
+    notes: dict[str, np.ndarray]  # sorted by created_at; note id = NOTE_ID_BASE + row
+    tasks: dict[str, np.ndarray]  # sorted by created_at; task id = TASK_ID_BASE + row
+    chats: dict[str, np.ndarray]
+    nps: dict[str, np.ndarray]
+
+
+# note types, entity kinds
+CALL_IN, CALL_OUT, MAIL, COMMON = 0, 1, 2, 3
+NOTE_TYPES = ("call_in", "call_out", "amomail_message", "common")
+LEAD, CONTACT, COMPANY = 0, 1, 2
+
+
+def generate(seed: int, leads: int, now: int, horizon_days: int = 60, history_days: int = 365) -> Timeline:
+    """The whole timeline of an account with about `leads` leads created by `now`."""
+    if leads < 1:
+        raise ValueError("leads must be >= 1")
+    rng = np.random.default_rng([seed, leads, now, horizon_days, history_days])
+    start, end = now - history_days * DAY, now + horizon_days * DAY
+    n_future = round(leads * horizon_days / history_days)
+    created = np.concatenate([np.sort(rng.integers(start, now + 1, leads)),
+                              np.sort(rng.integers(now + 1, end + 1, n_future))]).astype(np.int64)
+    n = len(created)
+
+    contacts, companies, lead_contacts, main_contact, repeat = _people(rng, created, start)
+    pipe = _choose_pipelines(rng, repeat)
+    path = _paths(rng, created, pipe, end, now)
+    resp0, resp_log_args, resp_at = _responsibles(rng, created, path, start, now, end)
+    status_log = Log(path["lead"], path["time"], status=path["status"], pipeline=path["pipeline"],
+                     by=_actor(rng, resp_at(path["lead"], path["time"]), 0.1))
+    first = np.r_[True, status_log.entity[1:] != status_log.entity[:-1]]
+    start_pos_created_by = np.where((path["start_pos"] == 0) & (rng.random(n) < 0.7), 0, USER_IDS[resp0])
+    status_log.columns["by"][first] = start_pos_created_by[status_log.entity[first]]
+
+    price0, price_log = _prices(rng, created, path, resp_at, end)
+    final_won = path["final_status"] == ref.WON
+    satisfaction_log, nps = _scores(rng, path, final_won, end)
+    last_change = np.maximum.reduce([path["last_time"], _last_per(price_log, n), _last_per(satisfaction_log, n),
+                                     _last_per(resp_log_args, n)])
+    lead_trash, deleted_at = _trash(rng, last_change, end, 0.015, lambda ent, t: resp_at(ent, t))
+    responsible_log = Log(resp_log_args["lead"], resp_log_args["time"], user=resp_log_args["user"],
+                          by=resp_log_args["by"])
+
+    window_end = np.minimum.reduce([path["life_end"], deleted_at, created + 120 * DAY, np.full(n, end)])
+    notes = _notes(rng, created, window_end, resp_at, main_contact, contacts)
+    tasks = _tasks(rng, created, window_end, resp_at, main_contact, end)
+    chats = _chats(rng, created, window_end, resp_at)
+
+    lead_cols = dict(
+        created=created, created_by=start_pos_created_by.astype(np.int64), resp0=USER_IDS[resp0], price0=price0,
+        product=rng.integers(0, len(ref.LEAD_PRODUCTS), n).astype(np.int8),
+        utm=np.where(rng.random(n) < ref.UTM_MISSING, -1,
+                     rng.choice(len(ref.UTM_VALUES), n, p=ref.UTM_WEIGHTS)).astype(np.int8),
+        source=np.where(rng.random(n) < 0.5, rng.choice([s[0] for s in ref.SOURCES], n), -1).astype(np.int64),
+        tag=np.where(rng.random(n) < 0.15, rng.integers(0, len(ref.TAGS), n), -1).astype(np.int8),
+        loss_reason=np.where(rng.random(n) < ref.LOSS_REASON_MISSING, -1,
+                             np.array([r[0] for r in ref.LOSS_REASONS])[
+                                 rng.choice(len(ref.LOSS_REASONS), n, p=ref.LOSS_REASON_WEIGHTS)]).astype(np.int64),
+        main_contact=main_contact,
+        company=np.where(main_contact >= 0, contacts["company"][np.maximum(main_contact, 0)], -1),
+    )
+    contact_edits, contact_trash, company_trash = _people_changes(rng, contacts, companies, end)
+    return Timeline(seed=seed, start=start, now=now, end=end, leads=lead_cols, contacts=contacts,
+                    companies=companies, lead_contacts=lead_contacts, status_log=status_log, price_log=price_log,
+                    responsible_log=responsible_log, satisfaction_log=satisfaction_log, lead_trash=lead_trash,
+                    contact_edits=contact_edits, contact_trash=contact_trash, company_trash=company_trash,
+                    notes=notes, tasks=tasks, chats=chats, nps=nps)
+
+
+def _last_per(log, n: int) -> np.ndarray:
+    """Latest change time per lead over a whole log (or a dict with lead/time), -inf-ish when none."""
+    lead, time = (log.entity, log.time) if isinstance(log, Log) else (log["lead"], log["time"])
+    out = np.full(n, np.iinfo(np.int64).min // 2, dtype=np.int64)
+    np.maximum.at(out, lead, time)
+    return out
+
+
+def _actor(rng, users: np.ndarray, robot_share: float) -> np.ndarray:
+    """The user doing a change, or 0 (a robot / the system) for a share of them."""
+    return np.where(rng.random(len(users)) < robot_share, 0, users).astype(np.int64)
+
+
+def _people(rng, created, start):
+    """Contacts and companies. A lead's main contact is new, a returning client's, or missing."""
+    n = len(created)
+    u = rng.random(n)
+    kind = np.where(u < 0.05, 0, np.where(u < 0.27, 1, 2))  # 0 none, 1 returning client, 2 new
+    is_new = kind == 2
+    new_before = np.cumsum(is_new) - is_new
+    kind[(kind == 1) & (new_before == 0)] = 2
+    is_new = kind == 2
+    new_before = np.cumsum(is_new) - is_new
+    n_new = int(is_new.sum())
+    main_ord = np.where(is_new, new_before, (rng.random(n) * new_before).astype(np.int64))
+    main_ord[kind == 0] = -1
+
+    # Contacts in order of the new main contacts, then the extra (second) contacts.
+    new_leads = np.flatnonzero(is_new)
+    extra_leads = np.flatnonzero((kind > 0) & (rng.random(n) < 0.08))
+    c_lead = np.concatenate([new_leads, extra_leads])
+    c_created = np.concatenate([created[new_leads] - rng.integers(0, 600, n_new),
+                                created[extra_leads] + rng.integers(600, 3 * DAY, len(extra_leads))])
+
+    # Companies, attached to new main contacts: a new company, an existing one, or none.
+    v = rng.random(n_new)
+    c_kind = np.where(v < 0.3, 2, np.where(v < 0.4, 1, 0))
+    new_co = c_kind == 2
+    co_before = np.cumsum(new_co) - new_co
+    c_kind[(c_kind == 1) & (co_before == 0)] = 0
+    co_ord = np.where(new_co, co_before, (rng.random(n_new) * co_before).astype(np.int64))
+    co_ord[c_kind == 0] = -1
+    co_created = c_created[:n_new][new_co] - rng.integers(0, 600, int(new_co.sum()))
+    co_order = np.argsort(co_created, kind="stable")
+    co_rank = np.empty_like(co_order)
+    co_rank[co_order] = np.arange(len(co_order))
+    main_company = np.where(co_ord >= 0, co_rank[np.maximum(co_ord, 0)] if len(co_rank) else -1, -1)
+    # an extra contact works where the lead's main contact works
+    lead_company = np.full(n, -1, dtype=np.int64)
+    lead_company[new_leads] = main_company
+    returning = np.flatnonzero(kind == 1)
+    lead_company[returning] = lead_company[new_leads[main_ord[returning]]]
+    c_company = np.concatenate([main_company, lead_company[extra_leads]])
+
+    order = np.argsort(c_created, kind="stable")
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    main_contact = np.where(main_ord >= 0, rank[np.maximum(main_ord, 0)] if len(rank) else -1, -1).astype(np.int64)
+    extra_contact = rank[n_new:]
+    m = len(c_lead)
+    female = rng.random(m) < 0.5
+    contacts = dict(
+        created=c_created[order].astype(np.int64), lead=c_lead[order], company=c_company[order].astype(np.int64),
+        female=female, first=rng.integers(0, 8, m).astype(np.int8), last=rng.integers(0, len(ref.LAST_NAMES), m).astype(np.int8),
+        position=rng.integers(0, len(ref.POSITIONS), m).astype(np.int8),
+    )
+    k = len(co_created)
+    companies = dict(created=co_created[co_order].astype(np.int64), lead=new_leads[new_co][co_order],
+                     form=rng.integers(0, len(ref.COMPANY_FORMS), k).astype(np.int8),
+                     word=rng.integers(0, len(ref.COMPANY_WORDS), k).astype(np.int8),
+                     number=rng.integers(1, 100, k).astype(np.int16))
+    links_lead = np.concatenate([np.flatnonzero(main_contact >= 0), extra_leads])
+    links_contact = np.concatenate([main_contact[main_contact >= 0], extra_contact])
+    links_main = np.concatenate([np.ones(int((main_contact >= 0).sum()), bool), np.zeros(len(extra_leads), bool)])
+    o = np.lexsort((~links_main, links_lead))
+    lead_contacts = dict(lead=links_lead[o], contact=links_contact[o], is_main=links_main[o])
+    return contacts, companies, lead_contacts, main_contact, kind == 1
+
+
+def _choose_pipelines(rng, repeat: np.ndarray) -> np.ndarray:
+    p_new = np.array([p.weight_new for p in ref.PIPELINES])
+    p_rep = np.array([p.weight_repeat for p in ref.PIPELINES])
+    u = rng.random(len(repeat))
+    return np.where(repeat, np.searchsorted(np.cumsum(p_rep), u * p_rep.sum()),
+                    np.searchsorted(np.cumsum(p_new), u * p_new.sum())).astype(np.int64)
+
+
+STAGE_MEDIAN_HOURS = np.array([4, 48, 96, 120, 96, 72], dtype=float)
+
+
+def _paths(rng, created, pipe, end, now):
+    """Status rows of every lead: the stage path, then pipeline moves and reopens; plus per-lead summaries."""
+    n = len(created)
+    npos = max(p.positions for p in ref.PIPELINES)
+    k = np.array([p.positions for p in ref.PIPELINES])[pipe]
+    loss = np.zeros((len(ref.PIPELINES), npos))
+    status_of = np.zeros((len(ref.PIPELINES), npos), dtype=np.int64)
+    for i, p in enumerate(ref.PIPELINES):
+        loss[i, :p.positions] = p.loss
+        status_of[i, :p.positions] = [p.status_id(j) for j in range(p.positions)]
+    pipeline_ids = np.array([p.id for p in ref.PIPELINES], dtype=np.int64)
+    pos = np.arange(npos)
+    start_pos = (rng.random(n) < 0.35).astype(np.int64)  # created straight into the first working stage
+    lose = (rng.random((n, npos)) < loss[pipe]) & (pos >= start_pos[:, None])
+    won = ~lose.any(1)
+    last_pos = np.where(won, k - 1, lose.argmax(1))
+    skip = (rng.random((n, npos)) < 0.1) & (pos > start_pos[:, None]) & (pos < last_pos[:, None])
+    visited = (pos >= start_pos[:, None]) & (pos <= last_pos[:, None]) & ~skip
+    dwell = (rng.lognormal(np.log(STAGE_MEDIAN_HOURS * HOUR), 1.0, (n, npos)) + 60).astype(np.int64)
+    dwell = np.where(visited, dwell, 0)
+    cum = dwell.cumsum(1)
+    entered = created[:, None] + cum - dwell
+    close = created + cum[:, -1]
+
+    # Timezone boundary cases: some wins land at 23:30-23:59 or 00:00-00:29 Moscow time around a month end.
+    won_idx = np.flatnonzero(won & (close < now - 40 * DAY))
+    planted = rng.permutation(won_idx)[:max(4, round(0.04 * len(won_idx)))]
+    month_start = _next_month_start_msk(close[planted] + HOUR)
+    late = np.arange(len(planted)) % 2 == 0
+    close[planted] = np.where(late, month_start - rng.integers(60, 1800, len(planted)),
+                              month_start + rng.integers(0, 1800, len(planted)))
+    is_planted = np.zeros(n, bool)
+    is_planted[planted] = True
+
+    vi, vp = np.nonzero(visited)
+    lead = [vi, np.arange(n)]
+    time = [entered[vi, vp], close]
+    status = [status_of[pipe[vi], vp], np.where(won, ref.WON, ref.LOST)]
+    pipeline = [pipeline_ids[pipe[vi]], pipeline_ids[pipe]]
+
+    # A few lost leads are moved to another pipeline instead, and go on there.
+    moved = np.flatnonzero(~won & (rng.random(n) < 0.05))
+    other = (pipe[moved] + rng.integers(1, len(ref.PIPELINES), len(moved))) % len(ref.PIPELINES)
+    status[1][moved] = status_of[other, 1]
+    pipeline[1][moved] = pipeline_ids[other]
+    outcome = rng.random(len(moved))
+    goes_on = outcome < 0.85
+    lead.append(moved[goes_on])
+    time.append(close[moved[goes_on]] + (rng.lognormal(np.log(10 * DAY), 0.8, goes_on.sum())).astype(np.int64))
+    status.append(np.where(outcome[goes_on] < 0.45, ref.WON, ref.LOST))
+    pipeline.append(pipeline_ids[other[goes_on]])
+
+    # A few closed leads are reopened into their last working stage; most close again later.
+    reopened = np.flatnonzero((rng.random(n) < 0.03) & ~is_planted)
+    reopened = reopened[~np.isin(reopened, moved)]
+    r_time = close[reopened] + rng.integers(DAY, 30 * DAY, len(reopened))
+    lead.append(reopened)
+    time.append(r_time)
+    status.append(status_of[pipe[reopened], np.maximum(last_pos[reopened], 1)])
+    pipeline.append(pipeline_ids[pipe[reopened]])
+    again = rng.random(len(reopened)) < 0.6
+    lead.append(reopened[again])
+    time.append(r_time[again] + rng.lognormal(np.log(7 * DAY), 0.8, again.sum()).astype(np.int64))
+    status.append(np.where(rng.random(again.sum()) < 0.5, ref.WON, ref.LOST))
+    pipeline.append(pipeline_ids[pipe[reopened[again]]])
+
+    lead, time, status, pipeline = (np.concatenate(a) for a in (lead, time, status, pipeline))
+    keep = time <= end
+    lead, time, status, pipeline = lead[keep], time[keep], status[keep], pipeline[keep]
+    order = np.lexsort((time, lead))
+    lead, time, status, pipeline = lead[order], time[order], status[order], pipeline[order]
+    last_row = np.r_[lead[1:] != lead[:-1], True]
+    final_status = np.zeros(n, dtype=np.int64)
+    final_status[lead[last_row]] = status[last_row]
+    last_time = np.zeros(n, dtype=np.int64)
+    last_time[lead[last_row]] = time[last_row]
+    closed = np.isin(final_status, (ref.WON, ref.LOST))
+    return dict(lead=lead, time=time, status=status, pipeline=pipeline, start_pos=start_pos, won_path=won,
+                last_pos=last_pos, base_close=close, final_status=final_status, last_time=last_time,
+                life_end=np.where(closed, last_time, end))
+
+
+def _next_month_start_msk(ts: np.ndarray) -> np.ndarray:
+    """Unix time of 00:00 Moscow time on the 1st of the month after each `ts` (Moscow time)."""
+    local = (ts + ref.TZ_OFFSET).astype("datetime64[s]")
+    return ((local.astype("datetime64[M]") + 1).astype("datetime64[s]").astype(np.int64) - ref.TZ_OFFSET)
+
+
+def _responsibles(rng, created, path, start, now, end):
+    """First responsible per lead, responsible changes, and a lookup `resp_at(lead, time) -> user id`."""
+    n = len(created)
+    weights = np.array(ref.USER_WEIGHTS)
+    resp0 = rng.choice(len(ref.USERS), n, p=weights / weights.sum())
+    left_at = start + int(ref.INACTIVE_USER_LEFT_AT * (now - start))
+    late = (resp0 == INACTIVE_USER) & (created > left_at)
+    resp0[late] = rng.choice(ACTIVE_USERS[1:], int(late.sum()))
+    life_end = path["life_end"]
+    # the inactive user's open leads were handed over when they left
+    handed = np.flatnonzero((resp0 == INACTIVE_USER) & (life_end > left_at))
+    random_edit = np.flatnonzero((resp0 != INACTIVE_USER) & (rng.random(n) < 0.06))
+    t_hand = left_at + rng.integers(0, 3 * DAY, len(handed))
+    t_edit = created[random_edit] + (rng.uniform(0.05, 0.95, len(random_edit))
+                                     * (life_end[random_edit] - created[random_edit])).astype(np.int64)
+    new_hand = rng.choice(ACTIVE_USERS[1:], len(handed))
+    shift = rng.integers(1, len(ACTIVE_USERS), len(random_edit))
+    new_edit = ACTIVE_USERS[(np.searchsorted(ACTIVE_USERS, resp0[random_edit]) + shift) % len(ACTIVE_USERS)]
+    lead = np.concatenate([handed, random_edit])
+    time = np.concatenate([t_hand, t_edit])
+    user = np.concatenate([new_hand, new_edit])
+    keep = time <= end
+    lead, time, user = lead[keep], time[keep], user[keep]
+    change_time = np.full(n, NEVER, dtype=np.int64)
+    change_time[lead] = time
+    resp1 = resp0.copy()
+    resp1[lead] = user
+
+    def resp_at(leads: np.ndarray, times: np.ndarray) -> np.ndarray:
+        return USER_IDS[np.where(times >= change_time[leads], resp1[leads], resp0[leads])]
+
+    by = np.where(rng.random(len(lead)) < 0.5, USER_IDS[0], USER_IDS[resp0[lead]])  # the head or the old owner
+    return resp0, dict(lead=lead, time=time, user=USER_IDS[user], by=by), resp_at
+
+
+def _prices(rng, created, path, resp_at, end):
+    n = len(created)
+    price0 = np.where(rng.random(n) < 0.28, 0, _price(rng, n))
+    base_close = path["base_close"]
+    reached = path["won_path"] | (path["last_pos"] >= 2)
+    set_later = np.flatnonzero((price0 == 0) & reached & (rng.random(n) < 0.85))
+    edited = np.flatnonzero((price0 > 0) & (rng.random(n) < 0.12))
+    t_set = created[set_later] + (rng.uniform(0.3, 0.9, len(set_later))
+                                  * (base_close[set_later] - created[set_later])).astype(np.int64)
+    life_end = path["life_end"]
+    t_edit = created[edited] + (rng.uniform(0.05, 0.95, len(edited))
+                                * (life_end[edited] - created[edited])).astype(np.int64)
+    v_edit = (price0[edited] * rng.uniform(0.7, 1.3, len(edited)) / 500).round().astype(np.int64) * 500
+    lead = np.concatenate([set_later, edited])
+    time = np.concatenate([t_set, t_edit])
+    price = np.concatenate([_price(rng, len(set_later)), v_edit])
+    keep = time <= end
+    lead, time, price = lead[keep], time[keep], price[keep]
+    return price0.astype(np.int64), Log(lead, time, price=price, by=_actor(rng, resp_at(lead, time), 0.05))
+
+
+def _price(rng, size: int) -> np.ndarray:
+    """Deal value in RUB: log-normal around 120k, 10k..2M, rounded to 500."""
+    p = np.clip(rng.lognormal(np.log(120_000), 1.0, size), 10_000, 2_000_000)
+    return (p / 500).round().astype(np.int64) * 500
+
+
+NPS_WEIGHTS = np.array([2, 1, 2, 3, 3, 5, 7, 12, 20, 22, 23], dtype=float)
+
+
+def _scores(rng, path, final_won, end):
+    """NPS ratings (events) on some won leads, the satisfaction field on some others."""
+    won = np.flatnonzero(final_won)
+    u = rng.random(len(won))
+    score = rng.choice(11, len(won), p=NPS_WEIGHTS / NPS_WEIGHTS.sum())
+    t = path["last_time"][won] + rng.integers(HOUR, 10 * DAY, len(won))
+    nps, sat = (u < 0.3) & (t <= end), (u >= 0.3) & (u < 0.6) & (t <= end)
+    sat_log = Log(won[sat], t[sat], value=score[sat], by=np.zeros(int(sat.sum()), dtype=np.int64))
+    return sat_log, dict(lead=won[nps], time=t[nps], rate=score[nps])
+
+
+def _trash(rng, last_change, end, share, actor):
+    """Deletions after an entity's last change, and restores of some of them. Returns the log and deleted_at."""
+    n = len(last_change)
+    deleted = np.flatnonzero(rng.random(n) < share)
+    t_del = np.maximum(last_change[deleted], 0) + rng.integers(DAY, 60 * DAY, len(deleted))
+    ok = t_del <= end
+    deleted, t_del = deleted[ok], t_del[ok]
+    restored = rng.random(len(deleted)) < 0.25
+    t_res = t_del[restored] + rng.integers(HOUR, 10 * DAY, int(restored.sum()))
+    ok = t_res <= end
+    lead = np.concatenate([deleted, deleted[restored][ok]])
+    time = np.concatenate([t_del, t_res[ok]])
+    flag = np.concatenate([np.ones(len(deleted), bool), np.zeros(int(ok.sum()), bool)])
+    deleted_at = np.full(n, NEVER, dtype=np.int64)
+    deleted_at[deleted] = t_del
+    return Log(lead, time, deleted=flag, by=actor(lead, time)), deleted_at
+
+
+def _people_changes(rng, contacts, companies, end):
+    m, k = len(contacts["created"]), len(companies["created"])
+    edited = np.flatnonzero(rng.random(m) < 0.1)
+    t_edit = contacts["created"][edited] + rng.integers(DAY, 120 * DAY, len(edited))
+    ok = t_edit <= end
+    edits = Log(edited[ok], t_edit[ok], by=USER_IDS[rng.choice(ACTIVE_USERS, int(ok.sum()))])
+
+    def actor(ent, t):
+        return USER_IDS[rng.choice(ACTIVE_USERS, len(ent))]
+
+    last_c = contacts["created"].copy()
+    np.maximum.at(last_c, edits.entity, edits.time)
+    contact_trash, _ = _trash(rng, last_c, end, 0.005, actor)
+    company_trash, _ = _trash(rng, companies["created"], end, 0.003, actor)
+    return edits, contact_trash, company_trash
+
+
+def _activity_times(rng, created, window_end, rate_per_day: float, floor: float):
+    """Repeat each lead Poisson(floor + rate * active days) times, at uniform times within its active window."""
+    span = np.maximum(window_end - created, 60)
+    counts = rng.poisson(floor + rate_per_day * np.minimum(span / DAY, 60))
+    lead = np.repeat(np.arange(len(created)), counts)
+    time = created[lead] + (rng.random(len(lead)) * span[lead]).astype(np.int64)
+    return lead, time
+
+
+def _notes(rng, created, window_end, resp_at, main_contact, contacts):
+    """Call, e-mail and common notes; each row's id is NOTE_ID_BASE + its position (ordered by time)."""
+    c_lead, c_time = _activity_times(rng, created, window_end, 0.12, 0.4)
+    m_lead, m_time = _activity_times(rng, created, window_end, 0.04, 0.3)
+    n_lead, n_time = _activity_times(rng, created, window_end, 0.01, 0.15)
+    nc, nm, nn = len(c_lead), len(m_lead), len(n_lead)
+    lead = np.concatenate([c_lead, m_lead, n_lead])
+    time = np.concatenate([c_time, m_time, n_time])
+    outgoing = np.concatenate([rng.random(nc) < 0.65, rng.random(nm) < 0.6, np.ones(nn, bool)])
+    ntype = np.concatenate([np.where(outgoing[:nc], CALL_OUT, CALL_IN), np.full(nm, MAIL), np.full(nn, COMMON)])
+    resp = resp_at(lead, time)
+    author = np.where(outgoing, resp, np.where((ntype == CALL_IN) & (rng.random(len(lead)) < 0.7), resp, 0))
+    # some calls and notes sit on the lead's contact, a few common notes on its company
+    mc = main_contact[lead]
+    on_contact = (mc >= 0) & (ntype <= CALL_OUT) & (rng.random(len(lead)) < 0.12)
+    company = np.where(mc >= 0, contacts["company"][np.maximum(mc, 0)], -1)
+    on_company = (company >= 0) & (ntype == COMMON) & (rng.random(len(lead)) < 0.3)
+    kind = np.where(on_contact, CONTACT, np.where(on_company, COMPANY, LEAD))
+    entity = np.where(on_contact, mc, np.where(on_company, company, lead))
+    connected = rng.random(len(lead)) < 0.75
+    duration = np.where((ntype <= CALL_OUT) & connected,
+                        np.clip(rng.lognormal(np.log(120), 1.0, len(lead)), 5, 3600), 0).astype(np.int32)
+    call_status = np.where(duration > 0, 4, rng.choice([3, 6, 7], len(lead))).astype(np.int8)
+    order = np.argsort(time, kind="stable")
+    cols = dict(lead=lead, created=time, kind=kind, entity=entity, type=ntype, created_by=author,
+                responsible=resp, duration=duration, call_status=call_status, outgoing=outgoing,
+                variant=rng.integers(0, 1 << 30, len(lead)))
+    return _columns(cols, order, ("created",))
+
+
+def _tasks(rng, created, window_end, resp_at, main_contact, end):
+    f_lead, f_time = _activity_times(rng, created, window_end, 0.03, 0.6)
+    m_lead, m_time = _activity_times(rng, created, window_end, 0.015, 0.15)
+    c_lead, c_time = _activity_times(rng, created, window_end, 0.01, 0.25)
+    lead = np.concatenate([f_lead, m_lead, c_lead])
+    time = np.concatenate([f_time, m_time, c_time])
+    ttype = np.concatenate([np.full(len(f_lead), ref.FOLLOW_UP), np.full(len(m_lead), ref.MEETING),
+                            np.full(len(c_lead), ref.CALL)])
+    t = len(lead)
+    resp = resp_at(lead, time)
+    complete_till = time + rng.integers(2 * HOUR, 5 * DAY, t)
+    done_at = time + (rng.uniform(0.1, 1.4, t) * (complete_till - time)).astype(np.int64)
+    completed_at = np.where((rng.random(t) < 0.78) & (done_at <= end), done_at, NEVER)
+    mc = main_contact[lead]
+    on_contact = (mc >= 0) & (rng.random(t) < 0.1)
+    order = np.argsort(time, kind="stable")
+    cols = dict(lead=lead, created=time, kind=np.where(on_contact, CONTACT, LEAD),
+                entity=np.where(on_contact, mc, lead), type=ttype, responsible=resp,
+                created_by=_actor(rng, resp, 0.15), complete_till=complete_till, completed_at=completed_at,
+                duration=np.where(ttype == ref.MEETING, 3600, 0).astype(np.int32))
+    return _columns(cols, order, ("created", "complete_till", "completed_at"))
+
+
+def _chats(rng, created, window_end, resp_at):
+    lead, time = _activity_times(rng, created, window_end, 0.08, 0.5)
+    outgoing = rng.random(len(lead)) < 0.5
+    by = np.where(outgoing, resp_at(lead, time), 0)
+    order = np.argsort(time, kind="stable")
+    return _columns(dict(lead=lead, created=time, outgoing=outgoing, created_by=by), order, ("created",))

@@ -1,0 +1,197 @@
+"""Shared fixtures: a complete warehouse, built once per test session.
+
+`kpi_warehouse` runs the whole chain on a small simulated account: the simulator (real HTTP) ->
+`run_extraction` (dlt) -> `load_user_inputs` (CSV files written for that account) -> `dbt build`, in
+a temporary data folder. Tests that use it belong to the xdist group "warehouse"
+(`@pytest.mark.xdist_group("warehouse")`; the suite runs `pytest -n 2 --dist loadgroup`), so the
+fixture is built once, on one worker. It must not be modified: tests that need to change data build
+their own with `build_warehouse`.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Iterator
+
+import duckdb
+import pandas as pd
+import pytest
+
+from kpi_reference import KpiReference
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
+DBT = Path(sys.executable).with_name("dbt")
+
+SEED = 11
+LEADS = 400
+# dbt runs in a timezone far from both UTC and the account's (Europe/Moscow): a calendar bucket taken
+# in the session's or the machine's timezone instead of the account's lands on another day.
+DBT_SESSION_TZ = "Pacific/Kiritimati"
+
+
+@contextmanager
+def data_dir_env(data_dir: Path) -> Iterator[None]:
+    """Point the project's data folder (`AMOCRM_KPI_DATA_DIR`) at `data_dir` for the block."""
+    previous = os.environ.get("AMOCRM_KPI_DATA_DIR")
+    os.environ["AMOCRM_KPI_DATA_DIR"] = str(data_dir)
+    try:
+        yield
+    finally:
+        if previous is None:
+            del os.environ["AMOCRM_KPI_DATA_DIR"]
+        else:
+            os.environ["AMOCRM_KPI_DATA_DIR"] = previous
+
+
+def run_dbt(data_dir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    """`dbt <args>` on the warehouse in `data_dir` (target and logs kept there too), as a subprocess."""
+    env = {**os.environ, "AMOCRM_KPI_DATA_DIR": str(data_dir), "TZ": DBT_SESSION_TZ}
+    command = [str(DBT), *args, "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
+               "--target-path", str(data_dir / "dbt_target"), "--log-path", str(data_dir / "dbt_logs")]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
+    if check and result.returncode != 0:
+        raise AssertionError(f"dbt {' '.join(args)} failed:\n{result.stdout[-6000:]}\n{result.stderr[-2000:]}")
+    return result
+
+
+def query(warehouse: Path, sql: str) -> pd.DataFrame:
+    """Rows of `sql` as Python values (Decimal stays Decimal, dates stay dates), read-only."""
+    with duckdb.connect(str(warehouse), read_only=True) as connection:
+        cursor = connection.execute(sql)
+        columns = [d[0] for d in cursor.description]
+        return pd.DataFrame(cursor.fetchall(), columns=columns, dtype=object)
+
+
+def example_inputs(truth: Any, now: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Spend and targets for the simulated account at unix time `now`, typed as the CSV loader loads them.
+
+    Spend covers the last four months for the UTM channels (in mixed case, and one channel twice in
+    a month, to be added up), a source-id channel and a channel that brings no customers; targets
+    name active managers by id and one by exact name.
+    """
+    now = pd.Timestamp(now, unit="s", tz=truth.account["timezone"])
+    months = [(now - pd.DateOffset(months=k)).date().replace(day=1) for k in range(3, -1, -1)]
+    spend = []
+    for i, month in enumerate(months):
+        spend += [
+            {"month": month, "channel": "Yandex", "amount": Decimal(180_000 + 5_000 * i)},
+            {"month": month, "channel": "google", "amount": Decimal("95000.50")},
+            {"month": month, "channel": "vk", "amount": Decimal(40_000)},
+            {"month": month, "channel": "vk", "amount": Decimal(25_000)},
+            {"month": month, "channel": "5001", "amount": Decimal(12_000)},
+            {"month": month, "channel": "avito", "amount": Decimal(30_000)},
+        ]
+    users = truth.users[truth.users["is_active"].astype(bool)].sort_values("id")
+    targets = []
+    for i, user in enumerate(users.head(4).itertuples()):
+        for month in months:
+            targets.append({
+                "month": month,
+                "manager": user.name if i == 0 else str(user.id),
+                "target_revenue": Decimal(1_500_000 + 250_000 * i),
+                "target_deals": 4 + i if i != 3 else None,
+            })
+    return spend, targets
+
+
+def write_inputs(data_dir: Path, spend: list[dict[str, Any]], targets: list[dict[str, Any]]) -> None:
+    """Write the rows as the user's CSV files (months as YYYY-MM)."""
+    def cell(value: Any) -> str:
+        if value is None:
+            return ""
+        if isinstance(value, date):
+            return value.strftime("%Y-%m")
+        return str(value)
+
+    for name, rows, columns in (("marketing_spend.csv", spend, ["month", "channel", "amount"]),
+                                ("sales_targets.csv", targets, ["month", "manager", "target_revenue", "target_deals"])):
+        lines = [",".join(columns)] + [",".join(cell(row[c]) for c in columns) for row in rows]
+        (data_dir / name).write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+@dataclass
+class Warehouse:
+    """A warehouse built from a simulated account, with what the tests need to check it."""
+
+    data_dir: Path
+    sim: Any  # pipelines.simulator.Simulator, still serving
+    truth: Any = None  # the account at the last extraction
+    spend: list[dict[str, Any]] = field(default_factory=list)
+    targets: list[dict[str, Any]] = field(default_factory=list)
+    dbt_session_timezone: str = DBT_SESSION_TZ
+
+    @property
+    def path(self) -> Path:
+        return self.data_dir / "warehouse.duckdb"
+
+    def extract(self) -> None:
+        """Run the extractor against the simulator at its current clock."""
+        from pipelines.amocrm import run_extraction
+
+        with data_dir_env(self.data_dir):
+            run_extraction(base_url=self.sim.base_url, access_token=self.sim.long_lived_token,
+                           requests_per_second=1000)
+        self.truth = self.sim.truth()
+
+    def load_inputs(self) -> None:
+        from pipelines.inputs import load_user_inputs
+
+        write_inputs(self.data_dir, self.spend, self.targets)
+        load_user_inputs(self.data_dir, warehouse=self.path)
+
+    def dbt(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        return run_dbt(self.data_dir, *args, check=check)
+
+    def query(self, sql: str) -> pd.DataFrame:
+        return query(self.path, sql)
+
+    @property
+    def extracted_at(self) -> float:
+        """The extraction time the marts use: the newest successful dlt load."""
+        seconds = self.query("select epoch(max(inserted_at)) from raw_amocrm._dlt_loads where status = 0")
+        return float(seconds.iat[0, 0])
+
+    def reference(self) -> KpiReference:
+        return KpiReference(self.truth, extracted_at=self.extracted_at, spend=self.spend, targets=self.targets)
+
+    def copy(self, data_dir: Path) -> "Warehouse":
+        """The same warehouse file in another data folder, to change without touching this one."""
+        data_dir.mkdir(parents=True, exist_ok=True)
+        shutil.copy(self.path, data_dir / "warehouse.duckdb")
+        return Warehouse(data_dir=data_dir, sim=None, truth=self.truth, spend=self.spend, targets=self.targets)
+
+
+def build_warehouse(data_dir: Path, sim: Any) -> Warehouse:
+    """Extract the simulated account, load inputs written for it and `dbt build` the project."""
+    warehouse = Warehouse(data_dir=data_dir, sim=sim)
+    warehouse.extract()
+    warehouse.spend, warehouse.targets = example_inputs(warehouse.truth, sim.clock.now)
+    warehouse.load_inputs()
+    warehouse.dbt("build")
+    return warehouse
+
+
+@pytest.fixture(scope="session")
+def build_kpi_warehouse():
+    """`build_warehouse(data_dir, sim)`, for tests that need a warehouse of their own."""
+    return build_warehouse
+
+
+@pytest.fixture(scope="session")
+def kpi_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Warehouse]:
+    """The shared warehouse: read it, never change it (see the module docstring)."""
+    from pipelines.simulator import SimulatedAccount, Simulator
+
+    account = SimulatedAccount.generate(seed=SEED, leads=LEADS, now=int(time.time()))
+    with Simulator(account, rate_limit=None) as sim:
+        yield build_warehouse(tmp_path_factory.mktemp("kpi_warehouse"), sim)

@@ -1,0 +1,113 @@
+"""Incremental dbt runs after a day of changes equal a full refresh and the reference; the blocking
+rules really block. Uses its own small warehouse (the shared one must not change)."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import duckdb
+import pytest
+
+from kpi_reference import assert_frames_match
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("incremental")]
+
+SEED = 23
+LEADS = 200
+MARTS = ["dim_managers", "dim_pipeline_stages", "fct_leads", "fct_sales_kpi", "fct_manager_activity", "fct_funnel",
+         "fct_lost_deals", "fct_cac", "fct_satisfaction", "fct_plan_vs_fact", "fct_forecast"]
+INCREMENTAL = ["int_activities", "int_lead_events"]
+
+
+def _snapshot(warehouse) -> dict:
+    tables = [f"marts.{t}" for t in MARTS] + [f"intermediate.{t}" for t in INCREMENTAL]
+    return {t: warehouse.query(f"select * from {t} order by all") for t in tables}
+
+
+@pytest.fixture(scope="module")
+def day_later(tmp_path_factory, build_kpi_warehouse):
+    """A warehouse built, then the account a day later extracted and built incrementally."""
+    from pipelines.simulator import SimulatedAccount, Simulator
+
+    account = SimulatedAccount.generate(seed=SEED, leads=LEADS, now=int(time.time()))
+    with Simulator(account, rate_limit=None) as sim:
+        warehouse = build_kpi_warehouse(tmp_path_factory.mktemp("incremental"), sim)
+        first_loads = warehouse.query("select max(load_id) as load_id from intermediate.int_activities").iat[0, 0]
+        sim.clock.advance(days=1)
+        warehouse.extract()
+        warehouse.dbt("build")
+        yield warehouse, first_loads, _snapshot(warehouse)
+
+
+def test_incremental_models_only_read_new_loads(day_later):
+    warehouse, first_load, _ = day_later
+    compiled = (warehouse.data_dir / "dbt_target" / "compiled" / "amocrm_kpi" / "models" / "intermediate"
+                / "int_activities.sql").read_text()
+    assert f"load_id > '{first_load}'" in compiled
+    loads = warehouse.query("select load_id, count(*) as n from intermediate.int_activities group by all")
+    assert len(loads) >= 2, "the day's new and changed notes, events and tasks come from a new load"
+    assert loads.loc[loads["load_id"] == first_load, "n"].iat[0] > 0, "unchanged rows were kept, not re-read"
+
+
+def test_marts_after_a_day_match_the_reference(day_later):
+    warehouse, _, snapshot = day_later
+    reference = warehouse.reference()
+    period = ["period_grain", "period_start"]
+    assert_frames_match(snapshot["marts.fct_sales_kpi"], reference.sales_kpi(), period + ["pipeline_id", "manager_id"],
+                        approx=("win_rate", "cohort_conversion", "sales_cycle_days_sum", "sales_cycle_days_mean",
+                                "sales_cycle_days_median", "sales_cycle_days_p90"))
+    assert_frames_match(snapshot["marts.fct_manager_activity"], reference.manager_activity(), period + ["manager_id"])
+    assert_frames_match(snapshot["marts.fct_funnel"], reference.funnel(), ["cohort_month", "pipeline_id", "status_id"],
+                        approx=("stage_conversion", "open_here_age_hours_median", "open_here_age_hours_max",
+                                "hours_in_stage_median", "hours_in_stage_p90"))
+    assert_frames_match(snapshot["marts.fct_satisfaction"], reference.satisfaction(), period + ["manager_id"],
+                        approx=("csat", "nps"))
+
+
+def test_full_refresh_equals_incremental(day_later, tmp_path):
+    warehouse, _, incremental = day_later
+    rebuilt = warehouse.copy(tmp_path)
+    rebuilt.dbt("build", "--full-refresh")
+    full = _snapshot(rebuilt)
+    for table, frame in incremental.items():
+        floats = tuple(c for c in frame.columns if frame[c].map(lambda v: isinstance(v, float)).any())
+        assert len(frame) == len(full[table]), table
+        assert_frames_match(frame.reset_index(), full[table].reset_index(), ["index"], approx=floats)
+
+
+def _failed_tests(data_dir) -> dict[str, str]:
+    results = json.loads((data_dir / "dbt_target" / "run_results.json").read_text())["results"]
+    return {r["unique_id"].split(".")[2]: r["status"] for r in results}
+
+
+def test_blocking_rules_fail_on_broken_marts(day_later, tmp_path):
+    """Each singular rule catches the breakage it exists for (on a copy with hand-broken marts)."""
+    broken = day_later[0].copy(tmp_path)
+    with duckdb.connect(str(broken.path)) as connection:
+        won = "(select min(lead_id) from marts.fct_leads where is_won and not is_deleted)"
+        connection.execute(f"update marts.fct_leads set is_deleted = true where lead_id = {won}")
+        connection.execute("update marts.fct_leads set closed_at = null "
+                           "where lead_id = (select max(lead_id) from marts.fct_leads where is_won)")
+        connection.execute("update marts.fct_sales_kpi set revenue_won = revenue_won + 1 "
+                           "where rowid = (select min(rowid) from marts.fct_sales_kpi where period_grain = 'month' and deals_won > 0)")
+        connection.execute("update marts.fct_funnel set reached = reached + 1000 where stage_order = 2")
+    rules = ["assert_won_leads_have_closed_at", "assert_revenue_matches_between_leads_and_sales_kpi",
+             "assert_funnel_reached_never_increases", "assert_no_kpi_for_deleted_leads"]
+    result = broken.dbt("test", "--select", *rules, check=False)
+    assert result.returncode != 0
+    assert _failed_tests(tmp_path) == {rule: "fail" for rule in rules}
+
+
+def test_unknown_manager_in_targets_blocks_plan_vs_fact(day_later, tmp_path):
+    from pipelines.inputs import load_user_inputs
+
+    warehouse = day_later[0].copy(tmp_path)
+    (tmp_path / "sales_targets.csv").write_text("month,manager,target_revenue,target_deals\n"
+                                                "2026-01,Нет Такого Менеджера,100000,2\n", encoding="utf-8")
+    load_user_inputs(tmp_path, warehouse=warehouse.path)
+    result = warehouse.dbt("build", "--select", "int_sales_targets+", check=False)
+    assert result.returncode != 0
+    statuses = _failed_tests(tmp_path)
+    assert statuses["sales_targets_manager_is_a_known_user"] == "fail"
+    assert statuses["fct_plan_vs_fact"] == "skipped"

@@ -1,0 +1,82 @@
+"""The dbt project's own conventions: every model and column documented, published tables under contract,
+sources mapped to the dlt assets."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("warehouse")]
+
+PUBLISHED = {
+    "dim_managers": ["manager_id", "manager_name", "group_id", "group_name", "is_active"],
+    "dim_pipeline_stages": ["pipeline_id", "pipeline_name", "status_id", "status_name", "stage_order", "is_won",
+                            "is_lost"],
+    "fct_leads": ["lead_id", "pipeline_id", "status_id", "manager_id", "price", "created_at", "closed_at", "is_won",
+                  "is_lost", "is_deleted", "channel", "loss_reason", "lost_at_status_id", "sales_cycle_days"],
+    "fct_sales_kpi": ["period_grain", "period_start", "pipeline_id", "manager_id", "leads_created", "deals_won",
+                      "revenue_won", "avg_deal_value", "deals_lost", "win_rate", "cohort_leads", "cohort_won",
+                      "sales_cycle_days_mean", "sales_cycle_days_median", "sales_cycle_days_p90"],
+    "fct_manager_activity": ["period_grain", "period_start", "manager_id", "calls_outgoing", "calls_incoming",
+                             "calls_connected", "call_seconds", "meetings_held", "tasks_completed", "tasks_overdue",
+                             "messages_sent"],
+    "fct_funnel": ["cohort_month", "pipeline_id", "status_id", "stage_order", "reached", "reached_next",
+                   "stage_conversion", "lost_here", "open_here", "hours_in_stage_median", "hours_in_stage_p90"],
+    "fct_lost_deals": ["period_grain", "period_start", "pipeline_id", "manager_id", "loss_reason", "lost_at_status_id",
+                       "deals_lost", "value_lost"],
+    "fct_cac": ["month", "channel", "marketing_spend", "new_customers", "cac"],
+    "fct_satisfaction": ["period_grain", "period_start", "manager_id", "responses", "csat", "nps"],
+    "fct_plan_vs_fact": ["month", "manager_id", "target_revenue", "revenue_won", "target_deals", "deals_won",
+                         "revenue_attainment", "deals_attainment"],
+    "fct_forecast": ["pipeline_id", "manager_id", "open_deals", "open_value", "weighted_value",
+                     "month_to_date_revenue", "month_run_rate"],
+}
+
+
+@pytest.fixture(scope="module")
+def manifest(kpi_warehouse):
+    return json.loads((kpi_warehouse.data_dir / "dbt_target" / "manifest.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def models(manifest):
+    return {n["name"]: n for n in manifest["nodes"].values() if n["resource_type"] == "model"}
+
+
+def test_every_model_and_column_is_documented_and_matches_the_warehouse(kpi_warehouse, models):
+    built = kpi_warehouse.query(
+        "select table_schema, table_name, list(column_name order by ordinal_position) as columns "
+        "from information_schema.columns where table_schema in ('staging', 'intermediate', 'marts') group by all"
+    )
+    built = {(r.table_schema, r.table_name): list(r.columns) for r in built.itertuples()}
+    problems = []
+    for name, node in models.items():
+        if not node["description"].strip():
+            problems.append(f"{name}: no description")
+        documented = list(node["columns"])
+        if documented != built.get((node["schema"], name)):
+            problems.append(f"{name}: documented columns {documented} != built {built.get((node['schema'], name))}")
+        problems += [f"{name}.{c}: no description" for c, col in node["columns"].items() if not col["description"]]
+    assert {schema for schema, _ in built} == {"staging", "intermediate", "marts"}
+    assert len(models) == len(built), "every built relation is a documented model"
+    assert not problems, "\n".join(problems)
+
+
+def test_published_tables_have_the_contract_columns_under_an_enforced_contract(models):
+    for table, columns in PUBLISHED.items():
+        node = models[table]
+        assert node["schema"] == "marts"
+        assert node["config"]["contract"]["enforced"], table
+        assert set(columns) <= set(node["columns"]), (table, set(columns) - set(node["columns"]))
+
+
+def test_sources_map_to_the_dlt_assets(manifest):
+    for source in manifest["sources"].values():
+        key = source["meta"]["dagster"]["asset_key"]
+        if source["source_name"] == "raw_amocrm":
+            resource = source["name"].split("__")[0]
+            expected = "dlt_amocrm_account" if resource == "_dlt_loads" else f"dlt_amocrm_{resource}"
+            assert key == [expected], source["name"]
+        else:
+            assert key == ["user_inputs"], source["name"]
