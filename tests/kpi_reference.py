@@ -54,6 +54,18 @@ def _percentile(values: pd.Series, q: float) -> float | None:
     return None if values.empty else float(values.quantile(q))
 
 
+def month_end_wins(truth: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Live won leads closed at 23:30-23:59 on a month's last day / at 00:00-00:29 on the 1st (account
+    timezone): the day-boundary cases the simulator plants. Each frame has a `local_date` column."""
+    leads = truth.leads
+    won = leads[(leads["status_id"] == WON) & ~leads["is_deleted"].astype(bool)].copy()
+    local = pd.to_datetime(won["closed_at"].astype("int64"), unit="s", utc=True).dt.tz_convert(truth.account["timezone"])
+    won["local_date"] = local.dt.date
+    late = won[local.dt.is_month_end & (local.dt.hour == 23) & (local.dt.minute >= 30)]
+    early = won[(local.dt.day == 1) & (local.dt.hour == 0) & (local.dt.minute < 30)]
+    return late, early
+
+
 class KpiReference:
     """Every published table of the contract, from a `Truth` and the user inputs.
 

@@ -22,6 +22,7 @@ import fcntl
 import hashlib
 import json
 import os
+import random
 import tempfile
 import threading
 import time
@@ -30,9 +31,10 @@ from typing import Any, Iterator
 
 import requests
 
-from pipelines.amocrm.client import AmoAuthError, RateLimiter
+from pipelines.amocrm.client import RETRY_STATUSES, AmoAuthError, RateLimiter
 
 REFRESH_MARGIN_SECONDS = 300
+TOKEN_ATTEMPTS = 6
 RECOVERY_HINT = "re-authorize: python -m pipelines.amocrm authorize --code <authorization code>"
 
 
@@ -125,14 +127,24 @@ def exchange_code(
 
 
 def _token_request(url: str, body: dict[str, str], limiter: RateLimiter | None, timeout: float) -> dict[str, Any]:
-    if limiter:
-        limiter.acquire()
-    try:
-        response = requests.post(url, json=body, timeout=timeout)
-    except requests.RequestException as exc:
-        raise AmoAuthError(f"token endpoint unreachable ({type(exc).__name__})") from None
+    """POST to the token endpoint; 429/5xx and connection errors are retried (the grant was not spent)."""
+    for attempt in range(TOKEN_ATTEMPTS):
+        if limiter:
+            limiter.acquire()
+        try:
+            response = requests.post(url, json=body, timeout=timeout)
+        except requests.RequestException as exc:
+            failure = f"token endpoint unreachable ({type(exc).__name__})"
+        else:
+            if response.status_code not in RETRY_STATUSES:
+                break
+            failure = f"token endpoint answered HTTP {response.status_code}"
+        time.sleep(min(30.0, 0.5 * 2**attempt) * random.uniform(0.5, 1.5))
+    else:
+        raise AmoAuthError(f"{failure} {TOKEN_ATTEMPTS} times; try again later")
     if response.status_code != 200:
-        raise AmoAuthError(f"token endpoint refused the {body['grant_type']} grant: HTTP {response.status_code} ({_hint(response)}); {RECOVERY_HINT}")
+        raise AmoAuthError(f"token endpoint refused the {body['grant_type']} grant: HTTP {response.status_code} "
+                           f"({_hint(response)}); {RECOVERY_HINT}")
     try:
         tokens = response.json()
         return {

@@ -225,7 +225,6 @@ class _KeysetChain:
         self.client, self.stream, self.endpoint, self.counters = client, stream, endpoint, counters
         self.pos, self.hi, self.now = lo, hi, now
         self.seen_at_pos: set[Any] = set()
-        self._split_lock = threading.Lock()
 
     def run(self) -> None:
         ep, size = self.endpoint, self.endpoint.page_size
@@ -417,7 +416,7 @@ def striped_scan(
     yield from stream
 
 
-def window_keep(endpoint: Endpoint, lo: int | None, hi: int | None, counters: ScanCounters):
+def window_keep(endpoint: Endpoint, lo: int | None, hi: int | None):
     """`keep` for filtered windows: any row outside [lo, hi] means the filter is ignored."""
 
     def keep(items: list[Item], values: list[int], page: int) -> tuple[list[Item], bool]:

@@ -35,6 +35,8 @@ class Summary:
     statuses: dict[str, int]
     elapsed: float
     deletions_applied: dict[str, int]
+    items: int = 0  # API items read (list rows; child-table rows not counted)
+    extract_seconds: float = 0.0
     outside_window: int = 0
     fallback: list[str] = field(default_factory=list)
 
@@ -44,6 +46,7 @@ class Summary:
         total = sum(self.rows.values())
         lines.append(f"{'total':<36}{total:>10,}")
         rate = self.requests / self.elapsed if self.elapsed else 0.0
+        lines.append(f"items read {self.items:,} in {self.extract_seconds:.1f}s of extraction")
         lines.append(f"requests {self.requests:,} ({rate:.2f}/s), retries {self.retries:,}, "
                      f"statuses {dict(sorted(self.statuses.items(), key=str))}, elapsed {self.elapsed:.1f}s")
         if any(self.deletions_applied.values()):
@@ -87,6 +90,9 @@ def run_extraction(
         statuses={str(k): v for k, v in stats.requests.statuses.items()},
         elapsed=elapsed,
         deletions_applied=applied,
+        items=sum(c.rows for c in stats.resources.values()),
+        extract_seconds=sum((s.finished_at - s.started_at).total_seconds()
+                            for s in pipeline.last_trace.steps if s.step == "extract"),
         outside_window=sum(c.outside_window for c in stats.resources.values()),
         fallback=sorted(name for name, c in stats.resources.items() if c.fallback),
     )

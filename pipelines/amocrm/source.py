@@ -65,6 +65,8 @@ def _child(spec: str) -> dict[str, Any]:
 
 CFV = "field_id field_name:text field_code:text field_type:text value:text enum_id enum_code:text"
 TAGS = "tag_id name:text"
+# DuckDB loads jsonl files in bulk; dlt's default for it (INSERT statements) took 20 s and 2 GB for 36k events
+FILE_FORMAT = "jsonl"
 CURSOR = {"dedup_sort": "desc"}  # within one load, the newest version of a row wins
 
 COLUMNS = {
@@ -253,7 +255,7 @@ def amocrm_source(
                 counters.add(rows=1)
                 yield row
 
-        return dlt.resource(gen, name=name, write_disposition="replace", primary_key=key,
+        return dlt.resource(gen, name=name, write_disposition="replace", primary_key=key, file_format=FILE_FORMAT,
                             columns=COLUMNS[name], nested_hints=NESTED.get(name))
 
     def paged(path: str, collection: str, shape: Callable[[dict], Any], params: dict | None = None) -> Iterator[Any]:
@@ -301,7 +303,7 @@ def amocrm_source(
                 pages = _scan(conn, endpoint, scan, lo, workers, counters)
                 yield from _skip_unchanged(pages, row_key, cursor, overlap_seconds)
 
-        return dlt.resource(gen, name=name, write_disposition=merge, primary_key=key,
+        return dlt.resource(gen, name=name, write_disposition=merge, primary_key=key, file_format=FILE_FORMAT,
                             columns=COLUMNS[name], nested_hints=NESTED.get(name))
 
     def ep(path: str, collection: str, cursor: str, shape: Callable[[dict], Any], **kw: Any) -> Endpoint:
@@ -314,8 +316,7 @@ def amocrm_source(
         incremental("contacts", "updated_at", [ep("/api/v4/contacts", "contacts", "updated_at", records.contact)], "keyset"),
         incremental("companies", "updated_at", [ep("/api/v4/companies", "companies", "updated_at", records.company)], "keyset"),
         incremental("events", "created_at",
-                    [ep("/api/v4/events", "events", "created_at", records.event, size=events_page_size)], "stripe",
-                    merge={"disposition": "merge", "strategy": "insert-only"}),
+                    [ep("/api/v4/events", "events", "created_at", records.event, size=events_page_size)], "stripe"),
         incremental("notes", "updated_at",
                     [ep(f"/api/v4/{e}/notes", "notes", "updated_at", lambda it, e=e: records.note(it, e))
                      for e in ("leads", "contacts", "companies")], "keyset"),
@@ -339,7 +340,7 @@ def _scan(conn: _Connection, endpoint: Endpoint, kind: str, lo: int, workers: in
                 yield from window_scan(client, endpoint, lo, conn.now(), workers, counters)
             else:
                 params = {f"filter[{endpoint.cursor}][from]": lo}
-                yield from striped_scan(client, endpoint, params, workers, counters, window_keep(endpoint, lo, None, counters))
+                yield from striped_scan(client, endpoint, params, workers, counters, window_keep(endpoint, lo, None))
             return
         except FiltersIgnored:
             log.warning("%s ignores filters: reading it in full and filtering here", endpoint.path)

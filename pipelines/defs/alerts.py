@@ -4,7 +4,6 @@ Both run by default whenever the Dagster daemon runs (`make ui` / `dagster dev`
 starts it). Delivery and redaction live in `pipelines.alerting`.
 """
 
-from __future__ import annotations
 
 import os
 

@@ -13,7 +13,6 @@ Blocking checks that fail stop the run before dbt and the serving copy, so BI
 keeps the last good data and on-call gets the failure alert.
 """
 
-from __future__ import annotations
 
 import os
 import statistics
@@ -98,7 +97,8 @@ def _data_fresh(table: str, cursor: str) -> dg.AssetChecksDefinition:
         return dg.AssetCheckResult(
             passed=passed, severity=dg.AssetCheckSeverity.WARN,
             metadata={"newest": newest, "age_hours": round(age_hours, 1) if age_hours is not None else None},
-            description=None if passed else f"{table}: newest {cursor} is {age_hours or 'never'} h old (limit {limit_hours} h)",
+            description=None if passed else f"{table}: newest {cursor} is "
+            + (f"{age_hours:.0f} h old" if age_hours is not None else "missing") + f" (limit {limit_hours:g} h)",
         )
 
     return check

@@ -6,7 +6,6 @@ warehouse path) is read from the environment of the run, not of the process
 that loaded the definitions.
 """
 
-from __future__ import annotations
 
 import dagster as dg
 from dagster_dlt import DagsterDltResource, DagsterDltTranslator, build_dlt_asset_specs

@@ -6,9 +6,7 @@ dbt sources carry `meta.dagster.asset_key` pointing at the dlt assets, so the
 lineage runs amoCRM entity -> staging -> marts without placeholder assets.
 """
 
-from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Mapping
@@ -18,11 +16,15 @@ from typing import Any
 import dagster as dg
 import duckdb
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
-from dagster_dbt.utils import dagster_name_fn
 
 from pipelines import paths
 
 DUCKDB_POOL = "duckdb"
+# dagster-dbt finds `dbt` on PATH; put this interpreter's (the venv's) first, so that an
+# unactivated venv (`make demo`, CI, `.venv/bin/dagster dev`) still finds its own dbt.
+_VENV_BIN = str(Path(sys.executable).parent)
+if os.environ.get("PATH", "").split(os.pathsep)[0] != _VENV_BIN:
+    os.environ["PATH"] = _VENV_BIN + os.pathsep + os.environ.get("PATH", "")
 
 dbt_project = DbtProject(project_dir=paths.DBT_PROJECT_DIR, profiles_dir=paths.DBT_PROJECT_DIR)
 
@@ -76,45 +78,36 @@ def amocrm_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
     os.environ["AMOCRM_KPI_DATA_DIR"] = str(paths.data_dir())  # the profile reads the warehouse path from it
     invocation = dbt.cli(["build"], context=context, raise_on_error=False)
     events = list(invocation.stream())
-    counts = _row_counts(context)
+    counts = _row_counts(context.op_execution_context.selected_asset_keys)
     for event in events:
-        if isinstance(event, dg.Output) and event.output_name in counts:
-            event = dg.Output(
-                value=event.value,
-                output_name=event.output_name,
-                metadata={**event.metadata, "dagster/row_count": counts[event.output_name]},
-                data_version=event.data_version,
-                tags=event.tags,
-            )
+        if isinstance(event, dg.Output):
+            key = context.asset_key_for_output(event.output_name)
+            if key in counts:
+                event = dg.Output(
+                    value=event.value,
+                    output_name=event.output_name,
+                    metadata={**event.metadata, "dagster/row_count": counts[key]},
+                    data_version=event.data_version,
+                    tags=event.tags,
+                )
         yield event
     if not invocation.is_successful():
         raise invocation.get_error()
 
 
-def _row_counts(context: dg.AssetExecutionContext) -> dict[str, int]:
-    """Row count per output name of the selected dbt models that exist as tables."""
-    nodes = json.loads(Path(dbt_project.manifest_path).read_text())["nodes"]
-    relation_by_output = {}
-    for node in nodes.values():
-        if node["resource_type"] in ("model", "snapshot", "seed"):
-            relation_by_output[dagster_name_fn(node)] = (node["schema"], node.get("alias") or node["name"])
+def _row_counts(keys) -> dict[dg.AssetKey, int]:
+    """Row count per model; a model's key is [schema, name] (schemas are used verbatim, see macros/)."""
     counts = {}
     with duckdb.connect(str(paths.warehouse_path()), read_only=True) as con:
-        existing = {tuple(r) for r in con.execute("select table_schema, table_name from information_schema.tables")}
-        for output_name in context.selected_output_names:
-            relation = relation_by_output.get(output_name)
-            if relation in existing:
-                counts[output_name] = con.execute(f'select count(*) from "{relation[0]}"."{relation[1]}"').fetchone()[0]
+        existing = set(con.execute("select table_schema, table_name from information_schema.tables").fetchall())
+        for key in keys:
+            if len(key.path) == 2 and tuple(key.path) in existing:
+                counts[key] = con.execute(f'select count(*) from "{key.path[0]}"."{key.path[1]}"').fetchone()[0]
     return counts
 
 
 def dbt_resource() -> DbtCliResource:
-    # The dbt next to this interpreter, so a venv that is not activated still works.
-    return DbtCliResource(
-        project_dir=dbt_project,
-        profiles_dir=str(paths.DBT_PROJECT_DIR),
-        dbt_executable=str(Path(sys.executable).parent / "dbt"),
-    )
+    return DbtCliResource(project_dir=dbt_project, profiles_dir=str(paths.DBT_PROJECT_DIR))
 
 
 defs = dg.Definitions(assets=[amocrm_dbt_models], resources={"dbt": dbt_resource()})

@@ -74,7 +74,7 @@ class SimulatedAccount:
 
     def truth(self, at: int | None = None) -> Truth:
         with self.lock:
-            return Truth(self.timeline, self.state(at), self.events)
+            return Truth(self.timeline, self.state(at), lambda: self.events)
 
     def api_records(self, entity: str, at: int | None = None, with_: str | None = None) -> Iterator[dict[str, Any]]:
         """Every record the API would list for `entity` at `at`, in its default order, without HTTP.
@@ -82,7 +82,8 @@ class SimulatedAccount:
         Entities: leads, contacts, companies, events, tasks, notes_leads, notes_contacts, notes_companies,
         leads_deleted, contacts_deleted, companies_deleted (the `with=only_deleted` views), users, pipelines,
         loss_reasons, custom_fields_leads, custom_fields_contacts, custom_fields_companies.
-        `with_` is the `with=` parameter (default: everything the entity supports).
+        `with_` is the `with=` parameter (default: everything the entity supports). Links in the
+        records are host-relative (`/api/v4/leads/1`), as there is no server.
         """
         from .api import Api  # the API module depends on this one
 

@@ -133,7 +133,6 @@ class Listing:
     select: Callable[[State, Query, bool], np.ndarray]  # (state, query, filters honoured) -> row indices in order
     item: Callable[[render.Renderer, int, set[str]], dict]
     max_limit: int = MAX_LIMIT
-    counted: bool = False  # has _total_items / _page_count
 
 
 def _range_mask(mask: np.ndarray, values: np.ndarray, bounds: tuple[int, int] | None, nullable=False) -> np.ndarray:
@@ -172,6 +171,9 @@ class Api:
             **{f"notes_{p}": Listing("notes", self._notes(kind), lambda r, i, w: r.note(i))
                for p, kind in (("leads", LEAD), ("contacts", CONTACT), ("companies", COMPANY))},
         }
+
+    def _event_index(self) -> ev.EventIndex:
+        return self.account.events
 
     # -- selections ------------------------------------------------------------------------
 
@@ -338,7 +340,7 @@ class Api:
             with_text = "only_deleted"
         q = Query(urlencode({"with": with_text}))
         st = self.account.state(at)
-        renderer = render.Renderer(self.account.timeline, st, self.account.events, "")
+        renderer = render.Renderer(self.account.timeline, st, self._event_index, "")
         listing, w = self.listings[name], q.with_()
         deleted = "only_deleted" in w
         for i in self.rows(name, st, q, True):
@@ -372,13 +374,13 @@ class Api:
             return self._page(f"notes_{head}", q, at, base, path, honour, next_always)
         if head in ("leads", "contacts", "companies") and len(parts) == 3 and parts[2] == "notes" \
                 and parts[1].isdigit():
-            scoped = Query(f"{q_text(q)}&filter[entity_id]={parts[1]}")
+            scoped = Query(urlencode(q.pairs + [("filter[entity_id]", parts[1])]))
             return self._page(f"notes_{head}", scoped, at, base, path, True, next_always, q)
         if head in ("leads", "contacts", "companies") and parts[1:] == ["custom_fields"]:
             fields = [render.custom_field(f, base) for f in ref.FIELDS if f.entity_type == head]
             types = q.values("filter", "type")
             fields = [f for f in fields if not types or f["type"] in types]
-            return self._static_page(fields, "custom_fields", q, base, path, counted=True)
+            return self._static_page(fields, "custom_fields", q, base, path)
         if parts == ["leads", "pipelines"]:
             items = [render.pipeline(p, base) for p in ref.PIPELINES]
             return hal({"_total_items": len(items), "_links": render.link(base + path),
@@ -390,7 +392,7 @@ class Api:
             return hal({"_total_items": len(items), "_page": 1, "_links": render.link(base + path),
                         "_embedded": {"loss_reasons": items}})
         if parts == ["users"]:
-            return self._static_page([render.user(u, base) for u in ref.USERS], "users", q, base, path, counted=True)
+            return self._static_page([render.user(u, base) for u in ref.USERS], "users", q, base, path)
         if parts == ["events", "types"]:
             items = [{"key": t, "type": i + 1, "lang": t} for i, t in enumerate(ev.TYPES)]
             return hal({"_total_items": len(items), "_embedded": {"events_types": items}})
@@ -417,7 +419,7 @@ class Api:
         listing_base = {"leads": ref.LEAD_ID_BASE, "contacts": ref.CONTACT_ID_BASE,
                         "companies": ref.COMPANY_ID_BASE, "tasks": ref.TASK_ID_BASE}
         st = self.account.state(at)
-        renderer = render.Renderer(self.account.timeline, st, self.account.events, base)
+        renderer = render.Renderer(self.account.timeline, st, self._event_index, base)
         if head == "events":
             i = self.account.events.find(key)
             ok = i is not None and i < self.account.events.count_at(at)
@@ -439,7 +441,7 @@ class Api:
         chunk = rows[(page - 1) * limit: page * limit]
         if len(chunk) == 0:
             return NO_CONTENT
-        renderer = render.Renderer(self.account.timeline, st, self.account.events, base)
+        renderer = render.Renderer(self.account.timeline, st, self._event_index, base)
         w = q.with_()
         deleted = "only_deleted" in w and name in ("leads", "contacts", "companies")
         items = [self._item(renderer, listing, name, st, int(i), w, deleted) for i in chunk]
@@ -448,8 +450,8 @@ class Api:
                 "_embedded": {listing.collection: items}}
         return hal(body)
 
-    def _static_page(self, items: list[dict], collection: str, q: Query, base: str, path: str, counted: bool,
-                     ) -> Response:
+    def _static_page(self, items: list[dict], collection: str, q: Query, base: str, path: str) -> Response:
+        """A short, countable list (users, custom fields): `_total_items`, `_page_count`, `last`."""
         page = max(q.int("page", 1), 1)
         limit = min(max(q.int("limit", DEFAULT_LIMIT), 1), MAX_LIMIT)
         order = q.order()
@@ -459,16 +461,10 @@ class Api:
         if not chunk:
             return NO_CONTENT
         pages = -(-len(items) // limit)
-        body: dict = {"_total_items": len(items), "_page": page, "_page_count": pages} if counted else {"_page": page}
-        body["_links"] = _links(base + path, q, page, limit, page < pages)
-        if counted:
-            body["_links"]["last"] = {"href": _href(base + path, q, pages, limit)}
-        body["_embedded"] = {collection: chunk}
-        return hal(body)
-
-
-def q_text(q: Query) -> str:
-    return urlencode(q.pairs, safe="[],")
+        links = _links(base + path, q, page, limit, page < pages)
+        links["last"] = {"href": _href(base + path, q, pages, limit)}
+        return hal({"_total_items": len(items), "_page": page, "_page_count": pages, "_links": links,
+                    "_embedded": {collection: chunk}})
 
 
 def _href(url: str, q: Query, page: int, limit: int) -> str:

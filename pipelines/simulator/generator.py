@@ -133,24 +133,23 @@ def generate(seed: int, leads: int, now: int, horizon_days: int = 60, history_da
                               np.sort(rng.integers(now + 1, end + 1, n_future))]).astype(np.int64)
     n = len(created)
 
-    contacts, companies, lead_contacts, main_contact, repeat = _people(rng, created, start)
+    contacts, companies, lead_contacts, main_contact, repeat = _people(rng, created)
     pipe = _choose_pipelines(rng, repeat)
     path = _paths(rng, created, pipe, end, now)
-    resp0, resp_log_args, resp_at = _responsibles(rng, created, path, start, now, end)
+    resp0, responsible_log, resp_at = _responsibles(rng, created, path, start, now, end)
     status_log = Log(path["lead"], path["time"], status=path["status"], pipeline=path["pipeline"],
                      by=_actor(rng, resp_at(path["lead"], path["time"]), 0.1))
     first = np.r_[True, status_log.entity[1:] != status_log.entity[:-1]]
-    start_pos_created_by = np.where((path["start_pos"] == 0) & (rng.random(n) < 0.7), 0, USER_IDS[resp0])
-    status_log.columns["by"][first] = start_pos_created_by[status_log.entity[first]]
+    # leads arriving in the incoming stage mostly come from forms and calls (created by the system, 0)
+    created_by = np.where((path["start_pos"] == 0) & (rng.random(n) < 0.7), 0, USER_IDS[resp0])
+    status_log.columns["by"][first] = created_by[status_log.entity[first]]
 
     price0, price_log = _prices(rng, created, path, resp_at, end)
     final_won = path["final_status"] == ref.WON
     satisfaction_log, nps = _scores(rng, path, final_won, end)
     last_change = np.maximum.reduce([path["last_time"], _last_per(price_log, n), _last_per(satisfaction_log, n),
-                                     _last_per(resp_log_args, n)])
-    lead_trash, deleted_at = _trash(rng, last_change, end, 0.015, lambda ent, t: resp_at(ent, t))
-    responsible_log = Log(resp_log_args["lead"], resp_log_args["time"], user=resp_log_args["user"],
-                          by=resp_log_args["by"])
+                                     _last_per(responsible_log, n)])
+    lead_trash, deleted_at = _trash(rng, last_change, end, 0.015, resp_at)
 
     window_end = np.minimum.reduce([path["life_end"], deleted_at, created + 120 * DAY, np.full(n, end)])
     notes = _notes(rng, created, window_end, resp_at, main_contact, contacts)
@@ -158,7 +157,7 @@ def generate(seed: int, leads: int, now: int, horizon_days: int = 60, history_da
     chats = _chats(rng, created, window_end, resp_at)
 
     lead_cols = dict(
-        created=created, created_by=start_pos_created_by.astype(np.int64), resp0=USER_IDS[resp0], price0=price0,
+        created=created, created_by=created_by.astype(np.int64), resp0=USER_IDS[resp0], price0=price0,
         product=rng.integers(0, len(ref.LEAD_PRODUCTS), n).astype(np.int8),
         utm=np.where(rng.random(n) < ref.UTM_MISSING, -1,
                      rng.choice(len(ref.UTM_VALUES), n, p=ref.UTM_WEIGHTS)).astype(np.int8),
@@ -178,11 +177,10 @@ def generate(seed: int, leads: int, now: int, horizon_days: int = 60, history_da
                     notes=notes, tasks=tasks, chats=chats, nps=nps)
 
 
-def _last_per(log, n: int) -> np.ndarray:
-    """Latest change time per lead over a whole log (or a dict with lead/time), -inf-ish when none."""
-    lead, time = (log.entity, log.time) if isinstance(log, Log) else (log["lead"], log["time"])
+def _last_per(log: Log, n: int) -> np.ndarray:
+    """Latest change time per entity over a whole log (a large negative number when none)."""
     out = np.full(n, np.iinfo(np.int64).min // 2, dtype=np.int64)
-    np.maximum.at(out, lead, time)
+    np.maximum.at(out, log.entity, log.time)
     return out
 
 
@@ -191,7 +189,7 @@ def _actor(rng, users: np.ndarray, robot_share: float) -> np.ndarray:
     return np.where(rng.random(len(users)) < robot_share, 0, users).astype(np.int64)
 
 
-def _people(rng, created, start):
+def _people(rng, created):
     """Contacts and companies. A lead's main contact is new, a returning client's, or missing."""
     n = len(created)
     u = rng.random(n)
@@ -388,7 +386,7 @@ def _responsibles(rng, created, path, start, now, end):
         return USER_IDS[np.where(times >= change_time[leads], resp1[leads], resp0[leads])]
 
     by = np.where(rng.random(len(lead)) < 0.5, USER_IDS[0], USER_IDS[resp0[lead]])  # the head or the old owner
-    return resp0, dict(lead=lead, time=time, user=USER_IDS[user], by=by), resp_at
+    return resp0, Log(lead, time, user=USER_IDS[user], by=by), resp_at
 
 
 def _prices(rng, created, path, resp_at, end):

@@ -48,10 +48,6 @@ class RateLimiter:
                 self._blocked_until = now + self.block_seconds
             return TOO_MANY
 
-    @property
-    def blocked(self) -> bool:
-        return self._monotonic() < self._blocked_until
-
     def unblock(self) -> None:
         with self._lock:
             self._blocked_until = 0.0

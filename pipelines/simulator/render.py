@@ -10,6 +10,7 @@ tasks and singular on events.
 from __future__ import annotations
 
 from functools import cached_property
+from typing import Callable
 
 import numpy as np
 
@@ -30,9 +31,13 @@ def link(href: str) -> dict:
 
 
 class Renderer:
-    """Renders items of one account state; `base` is the server's base URL."""
+    """Renders items of one account state; `base` is the server's base URL.
 
-    def __init__(self, tl: Timeline, st: State, events: ev.EventIndex, base: str):
+    `events` gives the event index on demand: building it is the costly part of a
+    big account, and only event items need it.
+    """
+
+    def __init__(self, tl: Timeline, st: State, events: Callable[[], ev.EventIndex], base: str):
         self.tl, self.st, self.events, self.base = tl, st, events, base
 
     def href(self, path: str) -> str:
@@ -252,7 +257,7 @@ class Renderer:
         return {"text": ref.COMMON_NOTES[variant % len(ref.COMMON_NOTES)]}
 
     def event(self, i: int) -> dict:
-        e = self.events
+        e = self.events()
         kind = int(e.entity_kind[i])
         entity_id = int(e.entity_id[i])
         before, after = ev.values(self.tl, int(e.src[i]), int(e.row[i]))

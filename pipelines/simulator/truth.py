@@ -8,6 +8,7 @@ Frames are built on first access; nullable ids use pandas' `Int64`.
 from __future__ import annotations
 
 from functools import cached_property
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -28,7 +29,7 @@ def _nullable(values: np.ndarray, missing: int = -1) -> pd.array:
 class Truth:
     """Frames listed in docs/design.md §2; `at` is the moment they describe."""
 
-    def __init__(self, tl: Timeline, st: State, events: ev.EventIndex):
+    def __init__(self, tl: Timeline, st: State, events: Callable[[], ev.EventIndex]):
         self._tl, self._st, self._events = tl, st, events
         self.at = st.at
 
@@ -86,8 +87,7 @@ class Truth:
         main = np.full(n, -1, dtype=np.int64)
         main[links["lead"][links["is_main"]]] = links["contact"][links["is_main"]]
         company = lc["company"][:n]
-        company_live = company >= 0
-        company_live[company_live] = ~self._st.companies["is_deleted"][company[company_live]]
+        company_live = self._company_live(company)
         utm = lc["utm"][:n]
         return pd.DataFrame({
             "id": ids,
@@ -103,6 +103,13 @@ class Truth:
             "satisfaction": _nullable(s["satisfaction"]),
             "is_deleted": s["is_deleted"], "deleted_at": _nullable(s["deleted_at"]),
         })
+
+    def _company_live(self, company: np.ndarray) -> np.ndarray:
+        """Which company references the API shows: the company exists at T and is not deleted."""
+        deleted = self._st.companies["is_deleted"]
+        live = (company >= 0) & (company < len(deleted))
+        live[live] = ~deleted[company[live]]
+        return live
 
     @cached_property
     def lead_contacts(self) -> pd.DataFrame:
@@ -133,7 +140,7 @@ class Truth:
         return pd.DataFrame({
             "id": ref.CONTACT_ID_BASE + np.arange(n), "name": names, "responsible_user_id": resp,
             "group_id": group_of(resp), "created_at": s["created_at"], "updated_at": s["updated_at"],
-            "company_id": _nullable(np.where(company >= 0, ref.COMPANY_ID_BASE + company, -1)),
+            "company_id": _nullable(np.where(self._company_live(company), ref.COMPANY_ID_BASE + company, -1)),
             "is_deleted": s["is_deleted"], "deleted_at": _nullable(s["deleted_at"]),
         })
 
@@ -152,7 +159,7 @@ class Truth:
 
     @cached_property
     def events(self) -> pd.DataFrame:
-        e = self._events
+        e = self._events()
         n = e.count_at(self.at)
         pairs = [ev.values(self._tl, int(src), int(row)) for src, row in zip(e.src[:n], e.row[:n])]
         return pd.DataFrame({

@@ -13,17 +13,9 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 import pytest
 
+from kpi_reference import month_end_wins
+
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("warehouse")]
-
-
-def _planted_wins(truth):
-    leads = truth.leads
-    won = leads[(leads["status_id"] == 142) & ~leads["is_deleted"].astype(bool)].copy()
-    local = pd.to_datetime(won["closed_at"], unit="s", utc=True).dt.tz_convert(truth.account["timezone"])
-    won["local_date"] = local.dt.date
-    late = won[local.dt.is_month_end & (local.dt.hour == 23) & (local.dt.minute >= 30)]
-    early = won[(local.dt.day == 1) & (local.dt.hour == 0) & (local.dt.minute < 30)]
-    return won, late, early
 
 
 def _date_in(seconds: int, zone: str):
@@ -32,7 +24,7 @@ def _date_in(seconds: int, zone: str):
 
 def test_wins_around_midnight_count_in_the_account_timezone_month(kpi_warehouse):
     truth = kpi_warehouse.truth
-    won, late, early = _planted_wins(truth)
+    late, early = month_end_wins(truth)
     assert len(late) and len(early), "the simulator plants wins on both sides of midnight at month ends"
     # the planted cases do tell the zones apart
     for lead in late.itertuples():
@@ -45,6 +37,8 @@ def test_wins_around_midnight_count_in_the_account_timezone_month(kpi_warehouse)
         "select period_grain, period_start, pipeline_id, manager_id, deals_won from marts.fct_sales_kpi "
         "where period_grain in ('day', 'month')"
     ).set_index(["period_grain", "period_start", "pipeline_id", "manager_id"])["deals_won"]
+    won = truth.leads[(truth.leads["status_id"] == 142) & ~truth.leads["is_deleted"].astype(bool)].copy()
+    won["local_date"] = [_date_in(t, truth.account["timezone"]) for t in won["closed_at"]]
     won["month"] = [d.replace(day=1) for d in won["local_date"]]
     for lead in pd.concat([late, early]).itertuples():
         assert leads.at[lead.id, "closed_date"] == lead.local_date

@@ -118,6 +118,20 @@ def test_undefined_ratios_show_a_dash_next_to_defined_ones(ru_report):
     assert funnel["11"].cells["conversion"][1].endswith("%")
 
 
+def test_names_from_the_crm_are_escaped_everywhere(marts_db, tmp_path):
+    db = tmp_path / "odd_names.duckdb"
+    shutil.copy(marts_db, db)
+    odd = '<b>"Рога & копыта"</b>'
+    with duckdb.connect(str(db)) as con:
+        con.execute("update marts.dim_managers set manager_name = ? where manager_id = 101", [odd])
+        con.execute("update marts.dim_pipeline_stages set pipeline_name = ?, status_name = ? where status_id = 11", [odd, odd])
+        con.execute("update marts.fct_lost_deals set loss_reason = ? where loss_reason = 'Дорого'", [odd])
+    html = build_report(db, tmp_path / "out", today=TODAY).path.read_text(encoding="utf-8")
+    assert "<b>" not in html
+    assert html.count("&lt;b&gt;&#34;Рога &amp; копыта&#34;&lt;/b&gt;") + html.count(
+        "&lt;b&gt;&quot;Рога &amp; копыта&quot;&lt;/b&gt;") > 5  # select, tables, chart labels, tooltips
+
+
 def test_the_file_is_self_contained(ru_report):
     html = ru_report.path.read_text(encoding="utf-8")
     assert "http" not in html

@@ -44,6 +44,9 @@ def test_lead_shape_null_vs_empty(client, account):
         assert (lead["price"], lead["status_id"], lead["pipeline_id"], lead["updated_at"]) == (
             row.price, row.status_id, row.pipeline_id, row.updated_at)
         assert lead["closed_at"] == plain(row.closed_at)
+        assert lead["loss_reason_id"] == plain(row.loss_reason_id)
+        assert [c["id"] for c in lead["_embedded"]["companies"]] == ([] if plain(row.company_id) is None
+                                                                     else [row.company_id])
         utm = next((f["values"][0]["value"] for f in lead["custom_fields_values"] or []
                     if f["field_name"] == "utm_source"), None)
         assert utm == plain(row.utm_source)
@@ -159,10 +162,13 @@ def test_contacts_and_companies(client, account):
     contacts = client.all("/api/v4/contacts", "contacts", limit=250, **{"with": "leads"})
     live = truth.contacts[~truth.contacts.is_deleted]
     assert sorted(_ids(contacts)) == sorted(live.id)
-    for contact in contacts[:50]:
+    companies_of = live.set_index("id").company_id
+    for contact in contacts:
         codes = {f["field_code"] for f in contact["custom_fields_values"]}
         assert {"PHONE", "EMAIL"} <= codes
         assert "leads" in contact["_embedded"]
+        company = plain(companies_of[contact["id"]])
+        assert [c["id"] for c in contact["_embedded"]["companies"]] == ([] if company is None else [company])
     links = truth.lead_contacts
     sample = contacts[0]
     leads_live = set(truth.leads[~truth.leads.is_deleted].id)
@@ -280,3 +286,20 @@ def test_api_records_equal_served_pages(client, account):
         return json.loads(json.dumps(obj).replace(base, ""))
 
     assert strip(served) == records
+
+
+def test_same_seed_serves_identical_pages():
+    from pipelines.simulator import SimulatedAccount, Simulator
+    from sim_support import Client
+
+    def pages(seed):
+        with Simulator(SimulatedAccount.generate(seed=seed, leads=120, now=NOW), rate_limit=None) as sim:
+            client = Client(sim)
+            bodies = [client.get(path, limit=50, page=page, **{"with": "contacts,loss_reason"}).text
+                      for path in ("/api/v4/leads", "/api/v4/events", "/api/v4/leads/notes", "/api/v4/tasks")
+                      for page in (1, 2)]
+            return [body.replace(sim.base_url, "") for body in bodies]
+
+    first = pages(9)
+    assert first == pages(9)
+    assert first != pages(10)

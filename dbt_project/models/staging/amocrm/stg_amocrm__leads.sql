@@ -1,3 +1,6 @@
+-- A table, not a view: every lead-level model reads it, and the custom-field pivot is worth doing once.
+{{ config(materialized='table') }}
+
 with source as (
     select * from {{ source('raw_amocrm', 'leads') }}
 ),

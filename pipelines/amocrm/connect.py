@@ -1,0 +1,57 @@
+"""An `AmoClient` from the same dlt configuration the source uses (`[sources.amocrm]`).
+
+No `base_url` configured = the embedded simulator, exactly as for the source.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from dlt.common.configuration import with_config
+from dlt.common.typing import TSecretStrValue
+
+from pipelines import paths
+from pipelines.amocrm.auth import LongLivedToken, OAuth2Token
+from pipelines.amocrm.client import AmoClient, AmoError, RateLimiter, RequestStats
+
+
+def connect(
+    base_url: Optional[str] = None,
+    access_token: Optional[str] = None,
+    client_id: Optional[str] = None,
+    client_secret: Optional[str] = None,
+    redirect_uri: Optional[str] = None,
+    refresh_token: Optional[str] = None,
+    requests_per_second: float = 7.0,
+    max_retries: int = 8,
+    stats: Optional[RequestStats] = None,
+) -> AmoClient:
+    """A client for the configured account: long-lived token, or OAuth2 with the rotating token store."""
+    url, token = base_url, access_token
+    if not url:
+        from pipelines.amocrm import embedded  # the only way in to the simulator
+
+        url, token = embedded.start()
+    limiter = RateLimiter(requests_per_second)
+    if token:
+        auth: Any = LongLivedToken(token)
+    elif client_id and client_secret and redirect_uri:
+        auth = OAuth2Token(url, client_id, client_secret, redirect_uri, refresh_token, paths.tokens_path(), limiter)
+    else:
+        raise AmoError("amoCRM credentials missing: set sources.amocrm.access_token, or client_id, "
+                       "client_secret, redirect_uri and refresh_token (see .dlt/secrets.toml.example)")
+    return AmoClient(url, auth, limiter=limiter, stats=stats or RequestStats(), max_retries=max_retries)
+
+
+@with_config(sections=("sources", "amocrm"))
+def connect_from_config(
+    base_url: Optional[str] = None,
+    access_token: Optional[TSecretStrValue] = None,
+    client_id: Optional[str] = None,
+    client_secret: Optional[TSecretStrValue] = None,
+    redirect_uri: Optional[str] = None,
+    refresh_token: Optional[TSecretStrValue] = None,
+    requests_per_second: float = 7.0,
+) -> AmoClient:
+    """`connect()` with every argument read from dlt config/secrets (`SOURCES__AMOCRM__*`)."""
+    return connect(base_url, access_token, client_id, client_secret, redirect_uri, refresh_token, requests_per_second)
