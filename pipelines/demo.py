@@ -55,13 +55,18 @@ def main() -> int:
     configured = bool(os.environ.get("SOURCES__AMOCRM__BASE_URL")) or (paths.PROJECT_ROOT / ".dlt" / "secrets.toml").exists()
     print("Running amocrm_daily on", "the configured amoCRM account" if configured else "the embedded amoCRM simulator", flush=True)
     result = defs.resolve_job_def("amocrm_daily").execute_in_process(
-        instance=dg.DagsterInstance.get(), raise_on_error=False
+        instance=dg.DagsterInstance.get(),
+        run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
+        raise_on_error=False,
     )
     if not result.success:
         failed = [event.step_key for event in result.all_events if event.is_step_failure]
         print(f"\nThe run failed (steps: {', '.join(failed) or 'see log'}). Details: make ui -> Runs.", file=sys.stderr)
         return 1
 
+    warnings = [e for e in result.get_asset_check_evaluations() if not e.passed]
+    for evaluation in warnings:
+        print(f"check warning: {evaluation.asset_key.to_user_string()} {evaluation.check_name}: {evaluation.description}")
     report = paths.reports_dir() / "kpi_report.html"
     print("\nKPI summary (all pipelines and managers):")
     print(kpi_summary(paths.serving_path()))
