@@ -25,10 +25,9 @@ import dlt
 from dlt.common.typing import TSecretStrValue
 from dlt.sources import DltResource
 
-from pipelines import paths
 from pipelines.amocrm import records
-from pipelines.amocrm.auth import LongLivedToken, OAuth2Token
-from pipelines.amocrm.client import AmoClient, AmoError, AmoPayloadError, RateLimiter, RequestStats
+from pipelines.amocrm.client import AmoClient, AmoError, AmoPayloadError, RequestStats
+from pipelines.amocrm.connect import connect
 from pipelines.amocrm.paging import (
     Endpoint,
     FiltersIgnored,
@@ -231,20 +230,8 @@ def amocrm_source(
     stats = stats or ExtractionStats()
 
     def make_client() -> AmoClient:
-        url, token = base_url, access_token
-        if not url:
-            from pipelines.amocrm import embedded  # the only way in to the simulator
-
-            url, token = embedded.start()
-        limiter = RateLimiter(requests_per_second)
-        if token:
-            auth: Any = LongLivedToken(token)
-        elif client_id and client_secret and redirect_uri:
-            auth = OAuth2Token(url, client_id, client_secret, redirect_uri, refresh_token, paths.tokens_path(), limiter)
-        else:
-            raise AmoError("amoCRM credentials missing: set sources.amocrm.access_token, or client_id, "
-                           "client_secret, redirect_uri and refresh_token (see .dlt/secrets.toml.example)")
-        return AmoClient(url, auth, limiter=limiter, stats=stats.requests, max_retries=max_retries)
+        return connect(base_url, access_token, client_id, client_secret, redirect_uri, refresh_token,
+                       requests_per_second, max_retries, stats.requests)
 
     conn = _Connection(make_client)
 

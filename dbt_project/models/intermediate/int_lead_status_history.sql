@@ -1,7 +1,44 @@
-with leads as (
-    select lead_id, pipeline_id, status_id, created_at
+{{
+    config(
+        materialized='incremental',
+        unique_key='lead_id',
+        incremental_strategy='delete+insert',
+        on_schema_change='fail'
+    )
+}}
+
+-- Incremental by lead: a run rebuilds the whole history of every lead whose row or status-change
+-- events arrived in a load newer than the newest one already here (delete+insert on lead_id), so
+-- it equals a full rebuild while touching only the leads of the new loads.
+
+{%- set watermark = loaded_watermark() %}
+
+with all_leads as (
+    select lead_id, pipeline_id, status_id, created_at, load_id
     from {{ ref('stg_amocrm__leads') }}
     where created_at is not null
+),
+
+all_status_changes as (
+    select *
+    from {{ ref('int_lead_events') }}
+    where event_type = 'lead_status_changed'
+),
+
+{%- if is_incremental() %}
+
+changed_leads as (
+    select lead_id from all_leads where load_id > {{ watermark }}
+    union
+    select lead_id from all_status_changes where load_id > {{ watermark }}
+),
+{%- endif %}
+
+leads as (
+    select * from all_leads
+    {%- if is_incremental() %}
+    where lead_id in (select lead_id from changed_leads)
+    {%- endif %}
 ),
 
 status_changes as (
@@ -14,9 +51,12 @@ status_changes as (
         status_id_before,
         pipeline_id_after,
         status_id_after,
+        load_id,
         row_number() over (partition by lead_id order by created_at, event_id) as change_number
-    from {{ ref('int_lead_events') }}
-    where event_type = 'lead_status_changed'
+    from all_status_changes
+    {%- if is_incremental() %}
+    where lead_id in (select lead_id from changed_leads)
+    {%- endif %}
 ),
 
 -- The status the lead was created in: the "before" side of its first status change,
@@ -29,7 +69,8 @@ created_in as (
         coalesce(first_change.status_id_before, leads.status_id) as status_id,
         leads.created_at as entered_at,
         cast(null as bigint) as entered_by,
-        cast(null as varchar) as entered_event_id
+        cast(null as varchar) as entered_event_id,
+        leads.load_id
     from leads
     left join status_changes as first_change
         on first_change.lead_id = leads.lead_id
@@ -44,7 +85,8 @@ changed_to as (
         status_changes.status_id_after as status_id,
         status_changes.changed_at as entered_at,
         status_changes.changed_by as entered_by,
-        status_changes.event_id as entered_event_id
+        status_changes.event_id as entered_event_id,
+        status_changes.load_id
     from status_changes
     inner join leads on leads.lead_id = status_changes.lead_id
 ),
@@ -68,7 +110,8 @@ final as (
         lead(pipeline_id) over stay_order as next_pipeline_id,
         lead(status_id) over stay_order as next_status_id,
         lead(stay_number) over stay_order is null as is_current,
-        (epoch(lead(entered_at) over stay_order) - epoch(entered_at)) / 3600.0 as hours_in_status
+        (epoch(lead(entered_at) over stay_order) - epoch(entered_at)) / 3600.0 as hours_in_status,
+        load_id
     from stays
     window stay_order as (partition by lead_id order by stay_number)
 )
