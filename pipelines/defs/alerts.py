@@ -12,9 +12,10 @@ import dagster as dg
 from pipelines.alerting import Alert, send_alert
 
 
-def _run_url(run_id: str) -> str:
+def _send(run: dg.DagsterRun, severity: str, title: str, failures: list[dict]) -> None:
     base = os.environ.get("DAGSTER_WEBSERVER_URL", "http://127.0.0.1:3000").rstrip("/")
-    return f"{base}/runs/{run_id}"
+    send_alert(Alert(title=title, severity=severity, job=run.job_name, run_id=run.run_id,
+                     run_url=f"{base}/runs/{run.run_id}", failures=failures))
 
 
 def _failed_steps(context: dg.RunFailureSensorContext) -> list[dict]:
@@ -26,12 +27,12 @@ def _failed_steps(context: dg.RunFailureSensorContext) -> list[dict]:
     return failures
 
 
-def _failed_checks(instance: dg.DagsterInstance, run_id: str, severity: str | None = None) -> list[dict]:
-    """Check evaluations of a run that did not pass (optionally only of one severity)."""
+def _failed_checks(instance: dg.DagsterInstance, run_id: str) -> list[dict]:
+    """Check evaluations of a run that did not pass."""
     failures = []
     for entry in instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION):
         evaluation = entry.dagster_event.asset_check_evaluation_data
-        if evaluation.passed or (severity and evaluation.severity.value != severity):
+        if evaluation.passed:
             continue
         description = evaluation.description or ""
         failures.append(
@@ -55,16 +56,7 @@ def alert_on_run_failure(context: dg.RunFailureSensorContext):
     failures = _failed_steps(context) + _failed_checks(context.instance, run.run_id)
     if not failures:
         failures = [{"step": "run", "error": (context.failure_event.message or "run failed").strip()[:2000]}]
-    send_alert(
-        Alert(
-            title=f"amocrm-kpi run failed: {run.job_name}",
-            severity="error",
-            job=run.job_name,
-            run_id=run.run_id,
-            run_url=_run_url(run.run_id),
-            failures=failures,
-        )
-    )
+    _send(run, "error", f"amocrm-kpi run failed: {run.job_name}", failures)
 
 
 @dg.run_status_sensor(
@@ -77,16 +69,7 @@ def alert_on_failed_checks(context: dg.RunStatusSensorContext):
     run = context.dagster_run
     failures = _failed_checks(context.instance, run.run_id)
     if failures:
-        send_alert(
-            Alert(
-                title=f"amocrm-kpi data-quality warnings in {run.job_name}",
-                severity="warning",
-                job=run.job_name,
-                run_id=run.run_id,
-                run_url=_run_url(run.run_id),
-                failures=failures,
-            )
-        )
+        _send(run, "warning", f"amocrm-kpi data-quality warnings in {run.job_name}", failures)
 
 
 defs = dg.Definitions(sensors=[alert_on_run_failure, alert_on_failed_checks])
