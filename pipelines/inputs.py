@@ -29,7 +29,7 @@ from pipelines import paths
 SCHEMA = "raw_inputs"
 _MONTH = re.compile(r"^(\d{4})-(\d{2})(?:-(\d{2}))?$")
 _AMOUNT = re.compile(r"^\d{1,16}(?:\.\d{1,2})?$")
-_COUNT = re.compile(r"^\d+$")
+_COUNT = re.compile(r"^\d{1,9}$")
 
 
 class InputFileError(ValueError):
@@ -81,7 +81,7 @@ def _amount(text: str) -> Decimal:
 
 def _count(text: str) -> int:
     if not _COUNT.match(text):
-        raise ValueError(f"{text!r} is not a whole number >= 0")
+        raise ValueError(f"{text!r} is not a whole number >= 0 (of at most 9 digits)")
     return int(text)
 
 
@@ -112,14 +112,15 @@ def _read(spec: _InputTable, path: Path) -> list[tuple[Any, ...]]:
     """The validated rows of one file, each ending with its line number."""
     try:
         with path.open(newline="", encoding="utf-8-sig") as handle:
-            lines = list(csv.reader(handle))
+            reader = csv.reader(handle)
+            lines = [(reader.line_num, cells) for cells in reader]
     except UnicodeDecodeError:
         raise InputFileError(path, None, "is not UTF-8 text") from None
     except csv.Error as error:
         raise InputFileError(path, None, f"is not a valid CSV file ({error})") from None
-    if not lines or not any(cell.strip() for cell in lines[0]):
+    if not lines or not any(cell.strip() for cell in lines[0][1]):
         raise InputFileError(path, 1, f"the header is missing; expected columns {', '.join(c.name for c in spec.columns)}")
-    header = [cell.strip().lower() for cell in lines[0]]
+    header = [cell.strip().lower() for cell in lines[0][1]]
     missing = [c.name for c in spec.columns if c.name not in header]
     if missing:
         raise InputFileError(path, 1, f"missing column(s) {', '.join(missing)}; the header is {', '.join(header)}")
@@ -130,7 +131,7 @@ def _read(spec: _InputTable, path: Path) -> list[tuple[Any, ...]]:
 
     rows: list[tuple[Any, ...]] = []
     seen: dict[tuple[Any, ...], int] = {}
-    for line_number, cells in enumerate(lines[1:], start=2):
+    for line_number, cells in lines[1:]:
         if not any(cell.strip() for cell in cells):
             continue
         if len(cells) > len(header):

@@ -1,11 +1,17 @@
 """Shared fixtures: a complete warehouse, built once per test session.
 
-`kpi_warehouse` runs the whole chain on a small simulated account: the simulator (real HTTP) ->
-`run_extraction` (dlt) -> `load_user_inputs` (CSV files written for that account) -> `dbt build`, in
-a temporary data folder. Tests that use it belong to the xdist group "warehouse"
-(`@pytest.mark.xdist_group("warehouse")`; the suite runs `pytest -n 2 --dist loadgroup`), so the
-fixture is built once, on one worker. It must not be modified: tests that need to change data build
-their own with `build_warehouse`.
+- `kpi_warehouse`: the whole chain on a small simulated account (about 400 leads, clock = real
+  time): the simulator (real HTTP) -> `run_extraction` (dlt) -> `load_user_inputs` (CSV files
+  written for that account) -> `dbt build`, in a temporary data folder. A `Warehouse`: `.path`,
+  `.data_dir`, `.sim`, `.truth`, `.query(sql)`, `.dbt(*args)`, `.reference()`, `.copy(dir)`.
+  Tests that use it belong to the xdist group "warehouse" (`@pytest.mark.xdist_group("warehouse")`;
+  the suite runs `pytest -n 2 --dist loadgroup`), so it is built once, on one worker. Never change
+  it: change a `.copy(dir)`, or build another warehouse.
+- `build_kpi_warehouse(data_dir, sim)`: the same chain on a simulator of your own.
+- `write_example_inputs(data_dir, truth, now)`: the user CSV files for a simulated account.
+
+Test modules cannot `from conftest import ...`: with several conftest.py files in the suite, the
+name `conftest` means whichever was imported last. Use the fixtures.
 """
 
 from __future__ import annotations
@@ -180,6 +186,19 @@ def build_warehouse(data_dir: Path, sim: Any) -> Warehouse:
     warehouse.load_inputs()
     warehouse.dbt("build")
     return warehouse
+
+
+@pytest.fixture(scope="session")
+def write_example_inputs():
+    """`write_example_inputs(data_dir, truth, now) -> (spend, targets)`: the user CSV files of
+    `example_inputs` written into `data_dir`. (Test modules cannot import from this conftest by name:
+    `import conftest` finds whichever conftest.py comes first on sys.path.)"""
+    def write(data_dir: Path, truth: Any, now: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        spend, targets = example_inputs(truth, now)
+        write_inputs(data_dir, spend, targets)
+        return spend, targets
+
+    return write
 
 
 @pytest.fixture(scope="session")

@@ -145,20 +145,10 @@ class KpiReference:
             ["lead_id", "lost_at_pipeline_id", "lost_at_status_id"]
         ]
 
-    @staticmethod
-    def _first_won(leads: pd.DataFrame, id_column: str) -> pd.DataFrame:
-        """Each customer's first won deal: earliest close, ties by lead id; non-deleted won leads only."""
-        won = leads[~leads["is_deleted"].astype(bool) & leads["is_won"] & leads["closed_at"].notna()
-                    & leads["customer_id"].notna()]
-        return won.sort_values(["closed_at", id_column]).groupby(["customer_type", "customer_id"]).head(1)
-
-    def _first_won_ids(self, leads: pd.DataFrame) -> set:
-        return set(self._first_won(leads, "id")["id"])
-
     @cached_property
     def first_won(self) -> pd.DataFrame:
         """Each customer's first won deal: the lead, its month and channel."""
-        first = self._first_won(self.leads, "lead_id")
+        first = self.leads[self.leads["is_first_won_of_customer"]]
         first = first.assign(month=[d.replace(day=1) for d in first["closed_date"]])
         return first[["customer_type", "customer_id", "lead_id", "month", "channel"]]
 
@@ -192,9 +182,12 @@ class KpiReference:
         contact = leads["main_contact_id"].where(leads["main_contact_id"].fillna(0) != 0)
         leads["customer_type"] = np.where(company.notna(), "company", np.where(contact.notna(), "contact", None))
         leads["customer_id"] = company.fillna(contact)
-        first_won = self._first_won_ids(leads)
-        leads["is_first_won_of_customer"] = leads["id"].isin(first_won)
         leads = leads.rename(columns={"id": "lead_id", "responsible_user_id": "manager_id"})
+        # a customer's first won deal: earliest close, ties by lead id, among live won leads
+        won = leads[~leads["is_deleted"].astype(bool) & leads["is_won"] & leads["closed_at"].notna()
+                    & leads["customer_id"].notna()]
+        first = won.sort_values(["closed_at", "lead_id"]).groupby(["customer_type", "customer_id"]).head(1)
+        leads["is_first_won_of_customer"] = leads["lead_id"].isin(first["lead_id"])
         return leads
 
     # --- published tables ----------------------------------------------------------------------
@@ -427,10 +420,36 @@ class KpiReference:
 
 # --- comparing a mart with the reference ------------------------------------------------------
 
+_PERIOD = ["period_grain", "period_start"]
+# published table -> (KpiReference method, key columns, float columns compared with a tolerance)
+MARTS: dict[str, tuple[str, list[str], tuple[str, ...]]] = {
+    "fct_sales_kpi": ("sales_kpi", _PERIOD + ["pipeline_id", "manager_id"],
+                      ("win_rate", "cohort_conversion", "sales_cycle_days_sum", "sales_cycle_days_mean",
+                       "sales_cycle_days_median", "sales_cycle_days_p90")),
+    "fct_lost_deals": ("lost_deals", _PERIOD + ["pipeline_id", "manager_id", "loss_reason_id", "loss_reason",
+                                                "lost_at_pipeline_id", "lost_at_status_id"], ()),
+    "fct_manager_activity": ("manager_activity", _PERIOD + ["manager_id"], ()),
+    "fct_funnel": ("funnel", ["cohort_month", "pipeline_id", "status_id"],
+                   ("stage_conversion", "open_here_age_hours_median", "open_here_age_hours_max",
+                    "hours_in_stage_median", "hours_in_stage_p90")),
+    "fct_cac": ("cac", ["month", "channel"], ()),
+    "fct_satisfaction": ("satisfaction", _PERIOD + ["manager_id"], ("csat", "nps")),
+    "fct_plan_vs_fact": ("plan_vs_fact", ["month", "manager_id"], ("revenue_attainment", "deals_attainment")),
+    "fct_forecast": ("forecast", ["pipeline_id", "manager_id"], ("weighted_value", "month_run_rate")),
+}
+
+
+def assert_mart_matches(actual: pd.DataFrame, reference: KpiReference, table: str) -> None:
+    """A published table equals the reference's (see MARTS); the forecast's money estimates, rounded
+    to cents in the mart, within a cent."""
+    method, key, approx = MARTS[table]
+    expected = getattr(reference, method)()
+    assert_frames_match(actual, expected, key, approx=approx, abs_tol=0.01 if table == "fct_forecast" else 1e-9)
+
 
 def _plain(value: Any) -> Any:
     """A comparable Python value: numpy scalars unwrapped, NaN/NaT/None as None."""
-    if value is None or value is pd.NaT:
+    if value is None or value is pd.NaT or value is pd.NA:
         return None
     if isinstance(value, np.generic):
         value = value.item()

@@ -2,18 +2,19 @@
 
 amoCRM allows 7 requests/s per integration and blocks the account (403, an nginx
 HTML page) after repeated 429s, so every request of a run, from every thread,
-goes through one `RateLimiter` paced just under the limit, and a 429 pauses all
+goes through one `RateLimiter` kept just under the limit, and a 429 pauses all
 threads, not just the one that got it.
 """
 
 from __future__ import annotations
 
 import email.utils
+import gc
 import logging
 import random
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
 
@@ -56,32 +57,71 @@ class Auth(Protocol):
         """Called on a 401: refresh and return (the request is retried once), or raise AmoAuthError."""
 
 
-class RateLimiter:
-    """Hands out send slots `(1 + margin) / rate` seconds apart, to all threads.
+GC_SEND_SLACK = 0.05  # seconds a thread may take from being counted to reaching its socket
+_gc_started = 0.0
+_gc_pause = (0.0, 0.0)  # time.monotonic() at the start and the end of the latest collection that stood out
 
-    Even spacing keeps any 8 consecutive requests more than 1 s apart, so a server
-    counting a 1 s sliding window never sees more than `rate` requests; the margin
-    absorbs network jitter. `pause` pushes every later slot out after a 429.
+
+def _note_gc(phase: str, info: dict) -> None:
+    """Threads stand still while the collector runs (~0.1 s for a full collection here)."""
+    global _gc_started, _gc_pause
+    now = time.monotonic()
+    if phase == "start":
+        _gc_started = now
+    elif now - _gc_started > GC_SEND_SLACK / 10:  # the frequent short ones hide in the margin
+        _gc_pause = (_gc_started, now)
+
+
+gc.callbacks.append(_note_gc)
+
+
+class RateLimiter:
+    """Lets a request go when fewer than `rate` went in the last `1 + margin` seconds, to all threads.
+
+    It counts when requests really leave, not slots planned ahead: a thread that
+    oversleeps its planned slot (a garbage collection stops every thread for
+    ~0.1 s) would leave late, into the 1 s window of the requests planned after
+    it, and the server would see `rate + 1` requests in a second (429). A request
+    counted just before or during a collection may reach its socket only when
+    the collection ends, so it counts from then. Requests are at least half an
+    even spacing apart (no bursts), so the time a pause costs is caught up within
+    the window. The margin absorbs network jitter. `pause` holds every thread
+    after a 429.
     """
 
     def __init__(self, rate: float | None, margin: float = 0.03):
-        self.interval = (1.0 + margin) / rate if rate else 0.0
-        self._next = 0.0
+        count = max(1, int(rate)) if rate else 0
+        self.window = (1.0 + margin) * count / rate if rate else 0.0
+        self._gap = self.window / count / 2 if rate else 0.0
+        self._sent: deque[float] = deque(maxlen=count or None)
+        self._paused_until = 0.0
+        self._gc_seen = 0.0
         self._lock = threading.Lock()
 
     def acquire(self) -> None:
-        if not self.interval:
+        if not self.window:
             return
-        with self._lock:
-            now = time.monotonic()
-            slot = max(now, self._next)
-            self._next = slot + self.interval
-        if slot > now:
-            time.sleep(slot - now)
+        while True:
+            with self._lock:
+                now = time.monotonic()
+                started, ended = _gc_pause
+                if ended > self._gc_seen:
+                    self._gc_seen = ended
+                    cutoff = started - GC_SEND_SLACK
+                    self._sent = deque((max(t, ended) if t > cutoff else t for t in self._sent), self._sent.maxlen)
+                ready = self._paused_until
+                if self._sent:
+                    ready = max(ready, self._sent[-1] + self._gap)
+                if len(self._sent) == self._sent.maxlen:
+                    ready = max(ready, self._sent[0] + self.window)
+                if now >= ready:
+                    self._sent.append(now)
+                    return
+            time.sleep(ready - now)
 
     def pause(self, seconds: float) -> None:
         with self._lock:
-            self._next = max(self._next, time.monotonic() + seconds)
+            self._paused_until = max(self._paused_until, time.monotonic() + seconds)
 
 
 @dataclass

@@ -13,10 +13,11 @@ the changes it can meet cannot cause that:
   read by offset inside that second and re-read until a pass finds nothing new
   (a past second only loses rows, so this ends). Parallel: the range is cut into
   slices, and a slice is split again whenever a worker is idle.
-* `striped_scan` (events, tasks, fallbacks): offset pages fetched in parallel by
-  page number, for sets where offsets are stable enough: events are immutable
-  and only ever added (new rows can duplicate a row, never hide one); see
-  `tasks_scan` for tasks.
+* `window_scan` (tasks: filterable by `updated_at`, not orderable by it): one
+  page per `updated_at` window, each a consistent snapshot, so nothing can slide.
+* `striped_scan` (events, fallbacks): offset pages fetched in parallel by page
+  number, for sets where offsets are stable enough: events are immutable and
+  only ever added (new rows can duplicate a row, never hide one).
 * Every row is checked against the requested window. A row outside it means the
   account ignores filters (amoCRM's paid "API filter" add-on): `FiltersIgnored`
   is raised and the caller re-reads with `fallback_scan`, filtering client-side.
@@ -32,6 +33,7 @@ import itertools
 import logging
 import queue
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
@@ -59,6 +61,9 @@ class ScanCounters:
     rows: int = 0
     outside_window: int = 0
     fallback: bool = False
+    largest_page: int = 0  # the page size the server actually served (it may clamp `limit`)
+    first_request: float | None = None  # time.monotonic() of the first page request ...
+    last_response: float | None = None  # ... and of the last page received: the resource's active span
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add(self, pages: int = 0, rows: int = 0, outside: int = 0) -> None:
@@ -66,6 +71,13 @@ class ScanCounters:
             self.pages += pages
             self.rows += rows
             self.outside_window += outside
+
+    def fetched(self, requested_at: float, items: int) -> None:
+        with self._lock:
+            self.pages += 1
+            self.largest_page = max(self.largest_page, items)
+            self.first_request = min(self.first_request or requested_at, requested_at)
+            self.last_response = time.monotonic()
 
 
 class PageStream:
@@ -189,8 +201,9 @@ def _window(endpoint: Endpoint, lo: int | None, hi: int | None) -> dict[str, Any
 
 
 def _fetch(client: AmoClient, endpoint: Endpoint, params: dict[str, Any], counters: ScanCounters) -> Page:
+    requested_at = time.monotonic()
     page = client.get_page(endpoint.path, endpoint.collection, {**endpoint.params, **params, "limit": endpoint.page_size})
-    counters.add(pages=1)
+    counters.fetched(requested_at, len(page.items))
     return page
 
 
@@ -294,6 +307,10 @@ def _read_second(
             page_no += 1
 
 
+DENSITY_DECAY = 0.7  # weight of the previous windows in the density estimate, per window
+WINDOW_FILL = 0.85  # window widths aim at pages this full: nearer 1, more of them come back full and are re-read
+
+
 def window_scan(
     client: AmoClient, endpoint: Endpoint, lo: int, now: int | None, workers: int, counters: ScanCounters
 ) -> Iterator[list[Any]]:
@@ -301,49 +318,68 @@ def window_scan(
 
     The range is cut into windows small enough for one page each: a single
     request is a consistent snapshot, so nothing can slide between pages. A
-    full page means the window was too wide: it is split in two and re-read
-    (a full one-second window is read like `_KeysetChain._read_second`). Window
-    widths follow the row density seen so far, aiming at 80% full pages.
-    Rows updated during the scan leave their window for a later second and are
-    read by the open-ended last window or the next run.
+    full page means the window was too wide: it is re-planned and re-read (a
+    full one-second window is read like `_KeysetChain._read_second`). Every
+    request is a page that is either kept whole or re-planned, so the cost is
+    in the window sizes: see `_WindowPlanner`. Rows updated during the scan
+    leave their window for a later second and are read by the open-ended last
+    window or the next run.
     """
     stream = PageStream(workers)
-    planner = _WindowPlanner(lo, now, int(endpoint.page_size * 0.8))
+    planner = _WindowPlanner(lo, now, int(endpoint.page_size * WINDOW_FILL))
 
-    def job() -> None:
-        while (window := planner.next()) is not None:
-            a, b = window
-            params = {**_window(endpoint, a, b), f"order[{endpoint.order}]": "asc", "page": 1}
-            page = _fetch(client, endpoint, params, counters)
-            values = _cursor_values(endpoint, page.items, 1)
-            if any(v < a or (b is not None and v > b) for v in values):
-                raise FiltersIgnored(endpoint.path)
-            complete = len(page.items) < endpoint.page_size
-            if complete and page.has_next:  # `next` on a short page: a quirk, or a server-clamped limit
-                complete = not _fetch(client, endpoint, {**params, "page": 2}, counters).items
-            if complete:
-                _emit(stream, endpoint, page.items, 1, counters)
-                planner.done(a, b, len(page.items))
-            elif a == b:
-                _emit(stream, endpoint, page.items, 1, counters)
-                _read_second(client, stream, endpoint, counters, a, {it.get("id") for it in page.items})
-            else:
-                planner.overflow(a, b, values)
+    def read(a: int, b: int | None) -> None:
+        params = {**_window(endpoint, a, b), f"order[{endpoint.order}]": "asc", "page": 1}
+        page = _fetch(client, endpoint, params, counters)
+        values = _cursor_values(endpoint, page.items, 1)
+        if any(v < a or (b is not None and v > b) for v in values):
+            raise FiltersIgnored(endpoint.path)
+        complete = len(page.items) < endpoint.page_size
+        if complete and page.has_next:  # `next` on a short page: a quirk, or a server-clamped limit
+            complete = not _fetch(client, endpoint, {**params, "page": 2}, counters).items
+        if complete:
+            _emit(stream, endpoint, page.items, 1, counters)
+            planner.done(a, b, len(page.items))
+        elif a == b:
+            _emit(stream, endpoint, page.items, 1, counters)
+            _read_second(client, stream, endpoint, counters, a, {it.get("id") for it in page.items})
+        else:
+            planner.overflow(a, b, values)
+        plan(stream.idle_workers() + 1)  # this job's worker is about to be free too
 
-    for _ in range(stream.workers):
-        stream.submit(job)
+    def plan(slots: int) -> None:
+        """Hand out up to `slots` windows, one per free worker."""
+        for _ in range(slots):
+            window = planner.next()
+            if window is None:
+                return
+            stream.submit(lambda window=window: read(*window))
+
+    plan(stream.workers)
     yield from stream
 
 
 class _WindowPlanner:
-    """Hands out `[a, b]` windows from `lo` upwards (the last one open-ended), sized by density."""
+    """Hands out `[a, b]` windows from `lo` up to `now`, then one open-ended `[a, None]`.
+
+    The first window is the open one `[lo, None]`: a single request when little
+    changed. When it comes back full, the sequence restarts at its oldest row
+    (the rows before it, if any, get a window of their own): on a first load
+    that skips the empty years before the account's first row. A full closed
+    window is split in two. Widths aim at `target` rows from the density of the
+    windows read so far (the recent ones weigh more), and grow at most 4-fold
+    from one window to the next: a window too narrow costs a page less full, one
+    too wide costs the page and two half-full ones.
+    """
 
     def __init__(self, lo: int, now: int | None, target_rows: int):
         self._lock = threading.Lock()
         self._next = lo
         self._now = now
         self._target = target_rows
-        self._width = 86_400
+        self._width: int | None = None  # unknown until the first open window comes back full
+        self._floor = lo  # windows before it (before the data) say nothing about the density
+        self._rows = self._span = 0.0  # rows and seconds of the windows read, older ones decayed
         self._retry: list[tuple[int, int | None]] = []
         self._open_issued = False
 
@@ -354,29 +390,37 @@ class _WindowPlanner:
             if self._open_issued:
                 return None
             a = self._next
-            if self._now is None or a + self._width > self._now:
+            if self._width is None or self._now is None or a > self._now:
                 self._open_issued = True
                 return a, None
-            self._next = a + self._width
-            return a, a + self._width - 1
+            b = min(a + self._width - 1, self._now)
+            self._next = b + 1
+            return a, b
 
     def done(self, a: int, b: int | None, rows: int) -> None:
-        if b is None:
-            return
         with self._lock:
-            factor = self._target / max(rows, 1)
-            self._width = max(1, int((b - a + 1) * min(4.0, max(0.25, factor))))
+            if b is None or a < self._floor:
+                return
+            self._rows = self._rows * DENSITY_DECAY + rows
+            self._span = self._span * DENSITY_DECAY + (b - a + 1)
+            self._width = max(1, int(min(4 * (b - a + 1), self._target * self._span / max(self._rows, 1))))
 
     def overflow(self, a: int, b: int | None, values: list[int]) -> None:
-        """Split a window whose page came back full; an open one is first closed at its newest row."""
+        """Re-plan a window whose page came back full."""
         with self._lock:
             if b is None:
-                top = max(values)
-                self._retry.append((top + 1, None))
-                b = top
+                oldest, newest = min(values), max(values)
+                if oldest > a:
+                    self._retry.append((a, oldest - 1))
+                self._next, self._open_issued, self._floor = oldest, False, oldest
+                self._rows = self._span = 0.0
+                self._now = max(self._now or newest, newest)  # closed windows up to its newest row at least
+                # narrow on purpose (its page may be a thin sample of its span); `done` widens it 4-fold a window
+                self._width = max(1, (newest - oldest + 1) // self._target)
+                return
             mid = a + (b - a) // 2
             self._retry += [(mid + 1, b), (a, mid)]
-            self._width = max(1, (b - a + 1) // 4)
+            self._width = max(1, min(self._width, (b - a + 1) // 2))  # known by now: closed windows come after it
 
 
 def striped_scan(

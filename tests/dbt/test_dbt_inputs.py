@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 from decimal import Decimal
 
 import duckdb
@@ -74,3 +75,17 @@ def test_not_utf8_is_reported(tmp_path):
     (tmp_path / "marketing_spend.csv").write_bytes("month,channel,amount\n2026-01,Яндекс,1\n".encode("cp1251"))
     with pytest.raises(InputFileError, match="is not UTF-8 text"):
         load_user_inputs(tmp_path, warehouse=tmp_path / "w.duckdb")
+
+
+def test_committed_examples_load_and_name_the_embedded_accounts_managers(tmp_path):
+    from pipelines.amocrm import embedded
+    from pipelines.simulator import SimulatedAccount
+
+    examples = Path(__file__).resolve().parents[2] / "data"
+    counts = load_user_inputs(examples, warehouse=tmp_path / "w.duckdb")
+    assert counts["marketing_spend"] > 0 and counts["sales_targets"] > 0
+    users = SimulatedAccount.generate(seed=embedded.SEED, leads=50).truth().users
+    known = set(users["name"]) | {str(i) for i in users["id"]}
+    with duckdb.connect(str(tmp_path / "w.duckdb"), read_only=True) as connection:
+        managers = {m for (m,) in connection.execute("select distinct manager from raw_inputs.sales_targets").fetchall()}
+    assert managers <= known

@@ -4,32 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from kpi_reference import assert_frames_match
+from kpi_reference import MARTS, assert_frames_match, assert_mart_matches
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("warehouse")]
-
-PERIOD_KEY = ["period_grain", "period_start"]
-
-# table -> (key columns, float columns compared with a tolerance)
-TABLES = {
-    "fct_sales_kpi": (PERIOD_KEY + ["pipeline_id", "manager_id"],
-                      ("win_rate", "cohort_conversion", "sales_cycle_days_sum", "sales_cycle_days_mean",
-                       "sales_cycle_days_median", "sales_cycle_days_p90")),
-    "fct_lost_deals": (PERIOD_KEY + ["pipeline_id", "manager_id", "loss_reason_id", "loss_reason",
-                                     "lost_at_pipeline_id", "lost_at_status_id"], ()),
-    "fct_manager_activity": (PERIOD_KEY + ["manager_id"], ()),
-    "fct_funnel": (["cohort_month", "pipeline_id", "status_id"],
-                   ("stage_conversion", "open_here_age_hours_median", "open_here_age_hours_max",
-                    "hours_in_stage_median", "hours_in_stage_p90")),
-    "fct_cac": (["month", "channel"], ()),
-    "fct_satisfaction": (PERIOD_KEY + ["manager_id"], ("csat", "nps")),
-    "fct_plan_vs_fact": (["month", "manager_id"], ("revenue_attainment", "deals_attainment")),
-    # weighted value and run rate are float estimates rounded to cents in the mart
-    "fct_forecast": (["pipeline_id", "manager_id"], ("weighted_value", "month_run_rate")),
-}
-METHODS = {"fct_sales_kpi": "sales_kpi", "fct_lost_deals": "lost_deals", "fct_manager_activity": "manager_activity",
-           "fct_funnel": "funnel", "fct_cac": "cac", "fct_satisfaction": "satisfaction",
-           "fct_plan_vs_fact": "plan_vs_fact", "fct_forecast": "forecast"}
 
 
 @pytest.fixture(scope="module")
@@ -37,13 +14,9 @@ def reference(kpi_warehouse):
     return kpi_warehouse.reference()
 
 
-@pytest.mark.parametrize("table", TABLES)
+@pytest.mark.parametrize("table", MARTS)
 def test_mart_matches_reference(kpi_warehouse, reference, table):
-    key, approx = TABLES[table]
-    expected = getattr(reference, METHODS[table])()
-    actual = kpi_warehouse.query(f"select * from marts.{table}")
-    abs_tol = 0.01 if table == "fct_forecast" else 1e-9
-    assert_frames_match(actual, expected, key, approx=approx, abs_tol=abs_tol)
+    assert_mart_matches(kpi_warehouse.query(f"select * from marts.{table}"), reference, table)
 
 
 def test_fct_leads_matches_reference(kpi_warehouse, reference):

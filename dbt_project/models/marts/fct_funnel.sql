@@ -91,20 +91,26 @@ time_in_stage as (
     group by all
 ),
 
+with_next as (
+    select
+        reached.*,
+        case when not reached.is_last_stage
+            then lead(reached.reached) over (
+                partition by reached.cohort_month, reached.pipeline_id order by reached.stage_order
+            )
+        end as reached_next
+    from reached
+),
+
 final as (
     select
-        reached.cohort_month,
-        reached.pipeline_id,
-        reached.status_id,
-        cast(reached.stage_order as integer) as stage_order,
-        cast(reached.reached as bigint) as reached,
-        cast(
-            case when not reached.is_last_stage
-                then lead(reached.reached) over (
-                    partition by reached.cohort_month, reached.pipeline_id order by reached.stage_order
-                )
-            end as bigint
-        ) as reached_next,
+        with_next.cohort_month,
+        with_next.pipeline_id,
+        with_next.status_id,
+        cast(with_next.stage_order as integer) as stage_order,
+        cast(with_next.reached as bigint) as reached,
+        cast(with_next.reached_next as bigint) as reached_next,
+        {{ safe_divide('with_next.reached_next', 'with_next.reached') }} as stage_conversion,
         cast(coalesce(lost_here.lost_here, 0) as bigint) as lost_here,
         cast(coalesce(open_here.open_here, 0) as bigint) as open_here,
         open_here.open_age_hours_median as open_here_age_hours_median,
@@ -112,34 +118,19 @@ final as (
         cast(coalesce(time_in_stage.completed_stays, 0) as bigint) as completed_stays,
         time_in_stage.hours_in_stage_median,
         time_in_stage.hours_in_stage_p90
-    from reached
+    from with_next
     left join lost_here
-        on lost_here.cohort_month = reached.cohort_month
-        and lost_here.pipeline_id = reached.pipeline_id
-        and lost_here.status_id = reached.status_id
+        on lost_here.cohort_month = with_next.cohort_month
+        and lost_here.pipeline_id = with_next.pipeline_id
+        and lost_here.status_id = with_next.status_id
     left join open_here
-        on open_here.cohort_month = reached.cohort_month
-        and open_here.pipeline_id = reached.pipeline_id
-        and open_here.status_id = reached.status_id
+        on open_here.cohort_month = with_next.cohort_month
+        and open_here.pipeline_id = with_next.pipeline_id
+        and open_here.status_id = with_next.status_id
     left join time_in_stage
-        on time_in_stage.cohort_month = reached.cohort_month
-        and time_in_stage.pipeline_id = reached.pipeline_id
-        and time_in_stage.status_id = reached.status_id
+        on time_in_stage.cohort_month = with_next.cohort_month
+        and time_in_stage.pipeline_id = with_next.pipeline_id
+        and time_in_stage.status_id = with_next.status_id
 )
 
-select
-    cohort_month,
-    pipeline_id,
-    status_id,
-    stage_order,
-    reached,
-    reached_next,
-    {{ safe_divide('reached_next', 'reached') }} as stage_conversion,
-    lost_here,
-    open_here,
-    open_here_age_hours_median,
-    open_here_age_hours_max,
-    completed_stays,
-    hours_in_stage_median,
-    hours_in_stage_p90
-from final
+select * from final
