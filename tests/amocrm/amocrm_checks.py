@@ -13,6 +13,8 @@ from pipelines.amocrm import run_extraction
 from pipelines.amocrm.run import Summary
 from pipelines.simulator import Simulator
 
+NOW = 1_790_000_000  # a fixed moment: tests do not depend on the day they run
+
 FAST = {"requests_per_second": 1000.0, "workers": 3}
 
 

@@ -7,9 +7,8 @@ from typing import Iterator
 
 import pytest
 
+from amocrm_checks import NOW
 from pipelines.simulator import SimulatedAccount, Simulator
-
-NOW = 1_790_000_000  # a fixed moment: tests do not depend on the day they run
 
 
 @pytest.fixture

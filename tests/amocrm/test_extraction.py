@@ -5,7 +5,7 @@ from __future__ import annotations
 import duckdb
 import pytest
 
-from amocrm_checks import assert_matches_truth, extract, incremental_rows, table
+from amocrm_checks import NOW, assert_matches_truth, extract, incremental_rows, table
 from pipelines import paths
 from pipelines.amocrm.source import COLUMNS, NESTED
 
@@ -59,8 +59,6 @@ def _window_with_deletion_and_restore(truth, days: int = 40) -> tuple[int, int]:
 @pytest.fixture
 def account():
     from pipelines.simulator import SimulatedAccount
-
-    from conftest import NOW
 
     return SimulatedAccount.generate(seed=8, leads=300, now=NOW, horizon_days=60)
 

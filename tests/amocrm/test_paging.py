@@ -7,10 +7,9 @@ import threading
 
 import pytest
 
+from amocrm_checks import NOW
 from pipelines.amocrm.client import Page
 from pipelines.amocrm.paging import Endpoint, ScanCounters, window_scan
-
-NOW = 1_790_000_000
 
 
 class TaskList:

@@ -14,8 +14,6 @@ import dagster as dg
 import duckdb
 import pytest
 
-from conftest import example_inputs, write_inputs
-
 pytestmark = pytest.mark.xdist_group("dagster")
 
 CONTRACT_TABLES = {
@@ -32,7 +30,7 @@ def defs():
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory):
+def env(tmp_path_factory, write_example_inputs):
     """A simulator and a data folder, configured the way a user configures a real account."""
     from pipelines.simulator import SimulatedAccount, Simulator
 
@@ -43,7 +41,7 @@ def env(tmp_path_factory):
         mp.setenv("SOURCES__AMOCRM__BASE_URL", sim.base_url)
         mp.setenv("SOURCES__AMOCRM__ACCESS_TOKEN", sim.long_lived_token)
         mp.setenv("SOURCES__AMOCRM__REQUESTS_PER_SECOND", "1000")
-        write_inputs(data_dir, *example_inputs(sim.truth(), sim.clock.now))
+        write_example_inputs(data_dir, sim.truth(), sim.clock.now)
         yield {"data_dir": data_dir, "sim": sim, "instance": dg.DagsterInstance.ephemeral()}
 
 
