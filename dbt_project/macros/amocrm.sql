@@ -22,3 +22,29 @@
         else {{ column }}
     end
 {%- endmacro %}
+
+{#-
+  The body of stg_amocrm__<entity>_custom_field_values: one row per value of a custom field,
+  keyed by the parent's id column (lead_id, contact_id, company_id). The three raw child tables
+  have the same shape, so their staging models share it.
+-#}
+{% macro stg_custom_field_values(raw_table, parent_key) -%}
+with source as (
+    select * from {{ source('raw_amocrm', raw_table) }}
+),
+
+renamed as (
+    select
+        cast({{ parent_key }} as bigint) as {{ parent_key }},
+        cast(field_id as bigint) as field_id,
+        field_name,
+        field_code,
+        field_type,
+        value,
+        cast(enum_id as bigint) as enum_id,
+        enum_code
+    from source
+)
+
+select * from renamed
+{%- endmacro %}

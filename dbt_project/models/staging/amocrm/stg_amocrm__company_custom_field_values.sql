@@ -1,18 +1,1 @@
-with source as (
-    select * from {{ source('raw_amocrm', 'companies__custom_field_values') }}
-),
-
-renamed as (
-    select
-        cast(company_id as bigint) as company_id,
-        cast(field_id as bigint) as field_id,
-        field_name,
-        field_code,
-        field_type,
-        value,
-        cast(enum_id as bigint) as enum_id,
-        enum_code
-    from source
-)
-
-select * from renamed
+{{ stg_custom_field_values('companies__custom_field_values', 'company_id') }}
