@@ -261,43 +261,36 @@ def lead(item: Row) -> Row:
     }
 
 
-def contact(item: Row) -> Row:
-    contact_id = _int(item, "id", required=True)
+def _crm_entity(item: Row, parent_key: str, extra: dict[str, Any]) -> Row:
+    """Fields contacts and companies share, with `extra` (their own fields) after the name."""
+    entity_id = _int(item, "id", required=True)
     return {
-        "id": contact_id,
+        "id": entity_id,
         "name": _str(item, "name"),
-        "first_name": _str(item, "first_name"),
-        "last_name": _str(item, "last_name"),
+        **extra,
         "responsible_user_id": _int(item, "responsible_user_id"),
         "group_id": _int(item, "group_id"),
-        "company_id": _company_id(item),
         "created_by": _int(item, "created_by"),
         "updated_by": _int(item, "updated_by"),
         "created_at": _int(item, "created_at"),
         "updated_at": _int(item, "updated_at", required=True),
         "is_deleted": bool(_bool(item, "is_deleted")),
         "deleted_at": None,
-        "custom_field_values": _custom_field_values(item, "contact_id", contact_id),
-        "tags": _tags(item, "contact_id", contact_id),
+        "custom_field_values": _custom_field_values(item, parent_key, entity_id),
+        "tags": _tags(item, parent_key, entity_id),
     }
+
+
+def contact(item: Row) -> Row:
+    return _crm_entity(item, "contact_id", {
+        "first_name": _str(item, "first_name"),
+        "last_name": _str(item, "last_name"),
+        "company_id": _company_id(item),
+    })
 
 
 def company(item: Row) -> Row:
-    company_id = _int(item, "id", required=True)
-    return {
-        "id": company_id,
-        "name": _str(item, "name"),
-        "responsible_user_id": _int(item, "responsible_user_id"),
-        "group_id": _int(item, "group_id"),
-        "created_by": _int(item, "created_by"),
-        "updated_by": _int(item, "updated_by"),
-        "created_at": _int(item, "created_at"),
-        "updated_at": _int(item, "updated_at", required=True),
-        "is_deleted": bool(_bool(item, "is_deleted")),
-        "deleted_at": None,
-        "custom_field_values": _custom_field_values(item, "company_id", company_id),
-        "tags": _tags(item, "company_id", company_id),
-    }
+    return _crm_entity(item, "company_id", {})
 
 
 def _value_field(values: list[Any], key: str, field: str) -> Any:
