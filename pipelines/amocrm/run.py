@@ -10,7 +10,7 @@ import dlt
 
 from pipelines import paths
 from pipelines.amocrm import deletions
-from pipelines.amocrm.source import ExtractionStats, amocrm_source
+from pipelines.amocrm.source import COLUMNS, NESTED, ExtractionStats, amocrm_source
 
 PIPELINE_NAME = "amocrm"
 DATASET = "raw_amocrm"
@@ -107,16 +107,20 @@ def finish_load(pipeline: dlt.Pipeline) -> dict[str, int]:
 
 
 def _create_missing_tables(pipeline: dlt.Pipeline, client: Any) -> None:
-    """dlt creates a table when it first gets rows; child tables of §3 must exist before that."""
+    """dlt creates a table only when it first gets rows, so a resource that never had any (an account
+    with nothing deleted has no `deletions`) would leave SQL on §3 without its table. Create every
+    declared table (source.COLUMNS, source.NESTED) that is still missing, empty, in dlt's layout."""
     dataset = pipeline.dataset_name
     present = {row[0] for row in client.execute_sql(
         "SELECT table_name FROM information_schema.tables WHERE table_schema = %s", dataset)}
-    for name, table in pipeline.default_schema.tables.items():
-        if name in present or name.startswith("_dlt") or not table.get("columns"):
+    declared = [(name, columns, False) for name, columns in COLUMNS.items()]
+    declared += [(f"{parent}__{child}", hints["columns"], True)
+                 for parent, children in NESTED.items() for child, hints in children.items()]
+    for name, spec, nested in declared:
+        if name in present:
             continue
-        columns = [f'"{col}" {DUCKDB_TYPES.get(spec.get("data_type"), "VARCHAR")}' for col, spec in table["columns"].items()
-                   if not col.startswith("_dlt")]
-        if table.get("parent"):
+        columns = [f'"{col}" {DUCKDB_TYPES.get(hint.get("data_type"), "VARCHAR")}' for col, hint in spec.items()]
+        if nested:
             columns += ['"_dlt_root_id" VARCHAR NOT NULL', '"_dlt_parent_id" VARCHAR NOT NULL',
                         '"_dlt_list_idx" BIGINT NOT NULL', '"_dlt_id" VARCHAR NOT NULL']
         else:

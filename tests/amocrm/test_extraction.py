@@ -147,3 +147,28 @@ def test_events_limit_clamped_by_server(account, data_dir):
     with Simulator(account, rate_limit=None, events_max_limit=100) as sim:
         extract(sim, events_page_size=250)
         assert_matches_truth(sim.truth())
+
+
+def test_every_declared_table_exists_even_when_a_resource_has_no_rows(data_dir):
+    """An account where nothing was ever deleted: `deletions` gets no rows, its table must exist all
+    the same (dbt staging selects from it); a later load into it still works."""
+    from pipelines.simulator import SimulatedAccount, Simulator
+
+    account = SimulatedAccount.generate(seed=21, leads=80, now=NOW, horizon_days=60)  # first deletion within 30 days
+    truth = account.truth(at=NOW)
+    assert not (truth.leads.is_deleted.any() or truth.contacts.is_deleted.any() or truth.companies.is_deleted.any())
+    with Simulator(account, rate_limit=None) as sim:
+        extract(sim)
+        with duckdb.connect(str(paths.warehouse_path()), read_only=True) as con:
+            tables = {t for (t,) in con.sql("SELECT table_name FROM information_schema.tables "
+                                            "WHERE table_schema = 'raw_amocrm'").fetchall()}
+        assert set(DESIGN_TABLES) <= tables
+        assert table("deletions").empty
+        sim.clock.advance(days=30)
+        assert sim.truth().leads.is_deleted.any()
+        extract(sim)
+        assert not table("deletions").empty
+        truth = sim.truth().leads
+        leads = table("leads").set_index("id")
+        deleted = sorted(truth.loc[truth.is_deleted, "id"])
+        assert sorted(leads.index[leads.is_deleted.astype(bool)]) == deleted
