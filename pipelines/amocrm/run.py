@@ -10,7 +10,7 @@ import dlt
 
 from pipelines import paths
 from pipelines.amocrm import deletions
-from pipelines.amocrm.source import COLUMNS, NESTED, ExtractionStats, amocrm_source
+from pipelines.amocrm.source import COLUMNS, MERGED_RESOURCES, NESTED, ExtractionStats, amocrm_source
 
 PIPELINE_NAME = "amocrm"
 DATASET = "raw_amocrm"
@@ -107,22 +107,30 @@ def finish_load(pipeline: dlt.Pipeline) -> dict[str, int]:
 
 
 def _create_missing_tables(pipeline: dlt.Pipeline, client: Any) -> None:
-    """dlt creates a table only when it first gets rows, so a resource that never had any (an account
-    with nothing deleted has no `deletions`) would leave SQL on §3 without its table. Create every
-    declared table (source.COLUMNS, source.NESTED) that is still missing, empty, in dlt's layout."""
+    """dlt creates a table only when it first gets rows, yet SQL on §3 needs every table: a child
+    table whose parent had no nested rows yet, or a resource that had no rows at all (an account
+    where nothing was ever deleted has no `deletions`). Create what is missing, empty: in dlt's own
+    layout when dlt's schema knows the table, else from the declared columns (source.COLUMNS/NESTED)."""
     dataset = pipeline.dataset_name
     present = {row[0] for row in client.execute_sql(
         "SELECT table_name FROM information_schema.tables WHERE table_schema = %s", dataset)}
-    declared = [(name, columns, False) for name, columns in COLUMNS.items()]
-    declared += [(f"{parent}__{child}", hints["columns"], True)
-                 for parent, children in NESTED.items() for child, hints in children.items()]
-    for name, spec, nested in declared:
-        if name in present:
-            continue
-        columns = [f'"{col}" {DUCKDB_TYPES.get(hint.get("data_type"), "VARCHAR")}' for col, hint in spec.items()]
-        if nested:
-            columns += ['"_dlt_root_id" VARCHAR NOT NULL', '"_dlt_parent_id" VARCHAR NOT NULL',
-                        '"_dlt_list_idx" BIGINT NOT NULL', '"_dlt_id" VARCHAR NOT NULL']
-        else:
-            columns += ['"_dlt_load_id" VARCHAR NOT NULL', '"_dlt_id" VARCHAR NOT NULL']
-        client.execute_sql(f'CREATE TABLE IF NOT EXISTS {dataset}."{name}" ({", ".join(columns)})')
+    tables = {name: _layout(columns, parent=None) for name, columns in COLUMNS.items()}
+    tables.update({f"{parent}__{child}": _layout(hints["columns"], parent=parent)
+                   for parent, children in NESTED.items() for child, hints in children.items()})
+    for name, table in pipeline.default_schema.tables.items():
+        if not name.startswith("_dlt") and table.get("columns"):
+            tables[name] = {col: spec.get("data_type") for col, spec in table["columns"].items()}
+    for name, columns in tables.items():
+        if name not in present:
+            ddl = ", ".join(f'"{col}" {DUCKDB_TYPES.get(kind, "VARCHAR")}' for col, kind in columns.items())
+            client.execute_sql(f'CREATE TABLE IF NOT EXISTS {dataset}."{name}" ({ddl})')
+
+
+def _layout(columns: dict[str, dict[str, Any]], parent: str | None) -> dict[str, str]:
+    """Declared columns plus the bookkeeping columns dlt adds to a root or child table
+    (children of merged resources also carry `_dlt_root_id`)."""
+    layout = {col: hint.get("data_type") for col, hint in columns.items()}
+    if parent is None:
+        return layout | {"_dlt_load_id": "text", "_dlt_id": "text"}
+    root = {"_dlt_root_id": "text"} if parent in MERGED_RESOURCES else {}
+    return layout | root | {"_dlt_parent_id": "text", "_dlt_list_idx": "bigint", "_dlt_id": "text"}

@@ -117,6 +117,9 @@ COLUMNS = {
 }
 COLUMNS["deletions"]["entity_type"]["nullable"] = False
 
+# Resources merged incrementally (the rest, small reference lists, are replaced each run).
+MERGED_RESOURCES = frozenset({"leads", "contacts", "companies", "events", "notes", "tasks", "deletions"})
+
 NESTED = {
     "custom_fields": {"enums": _child("field_id id value:text sort code:text")},
     "leads": {

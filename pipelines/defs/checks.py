@@ -22,10 +22,10 @@ import dagster as dg
 import duckdb
 
 from pipelines import paths
+from pipelines.amocrm.source import MERGED_RESOURCES
 from pipelines.defs.ingest import DLT_SPECS, RAW_DATASET, RAW_TABLE_BY_KEY
 from pipelines.defs.transform import DUCKDB_POOL
 
-MERGED_TABLES = {"leads", "contacts", "companies", "events", "notes", "tasks", "deletions"}
 CURSORS = {"leads": "updated_at", "contacts": "updated_at", "companies": "updated_at",
            "notes": "updated_at", "tasks": "updated_at", "events": "created_at"}
 RECONCILE_DAYS = 3
@@ -142,7 +142,7 @@ def reference_counts_match_amocrm() -> dg.AssetCheckResult:
 
 RAW_TABLES = sorted(RAW_TABLE_BY_KEY.values())
 CHECKS = [
-    *(_rows_never_shrink(t) for t in RAW_TABLES if t in MERGED_TABLES),
+    *(_rows_never_shrink(t) for t in RAW_TABLES if t in MERGED_RESOURCES),
     *(_load_volume_normal(t) for t in RAW_TABLES),
     *(_data_fresh(t, c) for t, c in CURSORS.items() if t in RAW_TABLES),
     leads_match_amocrm,
