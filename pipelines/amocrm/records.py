@@ -17,6 +17,33 @@ Row = dict[str, Any]
 # trash views and notes endpoints use plural entity names, the raw tables the singular
 SINGULAR = {"leads": "lead", "contacts": "contact", "companies": "company"}
 
+_LINKS = {"_links", "_embedded", "account_id"}
+_CRM_ENTITY = _LINKS | {"id", "name", "responsible_user_id", "group_id", "created_by", "updated_by", "created_at",
+                        "updated_at", "closest_task_at", "is_deleted", "custom_fields_values"}
+# The top-level fields amoCRM documents for the items of each list (../shared/amocrm-api.md §2),
+# whether the shapers below load them or leave them out on purpose. Anything else in an item is
+# new in the API: the extractor reports it (`ExtractionStats.note_fields`) instead of dropping it unseen.
+DOCUMENTED_FIELDS = {
+    "leads": _CRM_ENTITY | {"price", "status_id", "pipeline_id", "loss_reason_id", "source_id", "closed_at",
+                            "score", "labor_cost", "is_price_modified_by_robot"},
+    "contacts": _CRM_ENTITY | {"first_name", "last_name"},
+    "companies": _CRM_ENTITY,
+    "events": _LINKS | {"id", "type", "entity_id", "entity_type", "created_by", "created_at", "value_after",
+                        "value_before"},
+    "notes": _LINKS | {"id", "entity_id", "created_by", "updated_by", "created_at", "updated_at",
+                       "responsible_user_id", "group_id", "note_type", "params"},
+    "tasks": _LINKS | {"id", "created_by", "updated_by", "created_at", "updated_at", "responsible_user_id",
+                       "group_id", "entity_id", "entity_type", "is_completed", "task_type_id", "text", "duration",
+                       "complete_till", "result"},
+    "users": _LINKS | {"id", "name", "email", "lang", "rights"},
+    "pipelines": _LINKS | {"id", "name", "sort", "is_main", "is_unsorted_on", "is_archive"},
+    "loss_reasons": _LINKS | {"id", "name", "sort", "created_at", "updated_at"},
+    "custom_fields": _LINKS | {"id", "name", "code", "sort", "type", "entity_type", "is_predefined",
+                               "is_deletable", "is_api_only", "group_id", "required_statuses", "hidden_statuses",
+                               "enums", "remind", "currency", "settings", "chained_lists", "tracking_callback",
+                               "search_in"},
+}
+
 
 def _get(item: Any, key: str) -> Any:
     if not isinstance(item, dict):

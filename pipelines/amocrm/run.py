@@ -39,6 +39,7 @@ class Summary:
     extract_seconds: float = 0.0
     outside_window: int = 0
     fallback: list[str] = field(default_factory=list)
+    new_fields: dict[str, list[str]] = field(default_factory=dict)  # list -> fields amoCRM sent, not loaded
 
     def format(self) -> str:
         lines = [f"{'table':<36}{'rows':>10}"]
@@ -54,6 +55,9 @@ class Summary:
         if self.fallback:
             lines.append(f"filters ignored by the server, read in full: {', '.join(self.fallback)} "
                          f"({self.outside_window:,} rows outside the window dropped)")
+        if self.new_fields:
+            lines.append("fields amoCRM sent that are not loaded (new in the API?): "
+                         + "; ".join(f"{name}: {', '.join(fields)}" for name, fields in self.new_fields.items()))
         return "\n".join(lines)
 
 
@@ -95,6 +99,7 @@ def run_extraction(
                             for s in pipeline.last_trace.steps if s.step == "extract"),
         outside_window=sum(c.outside_window for c in stats.resources.values()),
         fallback=sorted(name for name, c in stats.resources.items() if c.fallback),
+        new_fields={name: sorted(fields) for name, fields in sorted(stats.new_fields.items())},
     )
 
 

@@ -13,6 +13,7 @@ from dagster_dlt.translator import DltResourceTranslatorData
 
 from pipelines.amocrm import amocrm_source, make_pipeline
 from pipelines.amocrm.run import finish_load
+from pipelines.amocrm.source import ExtractionStats
 from pipelines.defs.transform import DUCKDB_POOL
 from pipelines.inputs import load_user_inputs
 
@@ -52,12 +53,18 @@ RAW_TABLE_BY_KEY = {spec.key: spec.key.path[-1].removeprefix("dlt_amocrm_") for 
 def amocrm_extract(context: dg.AssetExecutionContext, dlt: DagsterDltResource):
     """Incremental load of the selected amoCRM entities, then deletions applied."""
     pipeline = make_pipeline()
-    events = list(dlt.run(context=context, dlt_source=amocrm_source(), dlt_pipeline=pipeline, dagster_dlt_translator=translator))
+    stats = ExtractionStats()
+    events = list(dlt.run(context=context, dlt_source=amocrm_source(stats=stats), dlt_pipeline=pipeline,
+                          dagster_dlt_translator=translator))
     finish_load(pipeline)
     counts = _table_row_counts(pipeline)
     for event in events:
         table = RAW_TABLE_BY_KEY.get(event.asset_key)
-        yield event._replace(metadata={**(event.metadata or {}), "dagster/row_count": counts.get(table, 0)})
+        metadata = {**(event.metadata or {}), "dagster/row_count": counts.get(table, 0)}
+        if table in stats.new_fields:  # amoCRM sends fields the raw table does not keep: worth a look
+            metadata["new_api_fields"] = sorted(stats.new_fields[table])
+            context.log.warning(f"amoCRM sends {table} fields that are not loaded: {metadata['new_api_fields']}")
+        yield event._replace(metadata=metadata)
 
 
 def _table_row_counts(pipeline) -> dict[str, int]:

@@ -40,6 +40,7 @@ class Faults:
             self._failures: list[_Rule] = []
             self._malformed: list[_Rule] = []
             self._storm = 0
+            self.new_fields: dict[str, dict[str, object]] = {}  # list path -> fields added to its items
             self._random = random.Random(self._seed)
 
     def fail_next(self, n: int, status: int = 503, path: str = "/api/v4/") -> None:
@@ -53,6 +54,11 @@ class Faults:
             raise ValueError(f"kind must be one of {MALFORMED_KINDS}")
         with self._lock:
             self._malformed.append(_Rule(n, path, kind))
+
+    def add_fields(self, path: str, **fields: object) -> None:
+        """amoCRM starts sending new fields: every item of the list at `path` (exactly) carries `fields` too."""
+        with self._lock:
+            self.new_fields[path] = {**self.new_fields.get(path, {}), **fields}
 
     def storm_429(self, n: int) -> None:
         """The next `n` requests answer 429, whatever their rate."""
@@ -94,6 +100,15 @@ def _take(rules: list[_Rule], path: str):
                 rules.remove(rule)
             return rule.value
     return None
+
+
+def with_fields(body: bytes, fields: dict[str, object]) -> bytes:
+    """A list body whose every item carries `fields` as well."""
+    payload = json.loads(body)
+    for items in (payload.get("_embedded") or {}).values():
+        for item in items if isinstance(items, list) else []:
+            item.update(fields)
+    return json.dumps(payload, ensure_ascii=False).encode()
 
 
 def corrupt(body: bytes, kind: str) -> bytes:

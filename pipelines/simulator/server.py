@@ -22,7 +22,7 @@ from .account import SimulatedAccount
 from .api import Api, Response, problem
 from .auth import OAuthApp, OAuthError, Tokens
 from .clock import Clock
-from .faults import Faults, corrupt
+from .faults import Faults, corrupt, with_fields
 from .limits import BLOCKED, TOO_MANY, RateLimiter
 from .truth import Truth
 
@@ -172,6 +172,9 @@ class Simulator:
             if response.status == 200 and self.faults.mutate_while_paging:
                 self._mutate(path, url.query, at, honour)
         if response.status == 200:
+            added = self.faults.new_fields.get(path.rstrip("/"))
+            if added:
+                response.body = with_fields(response.body, added)
             kind = self.faults.take_malformed(path)
             if kind:
                 response.body = corrupt(response.body, kind)

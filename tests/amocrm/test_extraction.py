@@ -44,6 +44,20 @@ def test_full_load_equals_truth(sim):
     assert len(table("custom_fields__enums")) == sum(len(e) for e in truth.custom_fields["enums"])
     assert summary.rows["leads"] == (truth.leads["is_deleted"] == False).sum()  # noqa: E712
     assert summary.requests > 0 and summary.retries == 0
+    assert summary.new_fields == {}  # everything the API sends is documented
+
+
+def test_fields_new_in_the_api_are_reported_and_the_load_goes_on(sim, caplog):
+    sim.faults.add_fields("/api/v4/leads", is_price_modified_by_robot=False, ai_score={"value": 7})
+    sim.faults.add_fields("/api/v4/tasks", priority=2)
+    summary = extract(sim)
+    assert summary.new_fields == {"leads": ["ai_score"], "tasks": ["priority"]}  # documented ones are not news
+    assert "fields amoCRM sent that are not loaded (new in the API?): leads: ai_score; tasks: priority" in summary.format()
+    warnings = sorted(r.getMessage() for r in caplog.records if "does not load" in r.getMessage())
+    assert warnings == [f"amoCRM sends {name} fields the extractor does not load: {field} "
+                        "(new in the API? see pipelines/amocrm/records.py)"
+                        for name, field in (("leads", "ai_score"), ("tasks", "priority"))]  # once each
+    assert_matches_truth(sim.truth())
 
 
 def _window_with_deletion_and_restore(truth, days: int = 40) -> tuple[int, int]:

@@ -105,11 +105,16 @@ def test_a_bi_reader_does_not_block_the_next_run(defs, env, first_run):
     try:
         before = reader.execute("select count(*) from marts.fct_sales_kpi").fetchone()[0]
         env["sim"].clock.advance(days=1)
+        env["sim"].faults.add_fields("/api/v4/leads", ai_score=7)  # amoCRM also starts sending a new field
         second = _run(defs, env)
         assert second.success
         assert reader.execute("select count(*) from marts.fct_sales_kpi").fetchone()[0] == before
     finally:
         reader.close()
+        env["sim"].faults.reset()
+    leads = next(e.materialization.metadata for e in second.get_asset_materialization_events()
+                 if e.asset_key == dg.AssetKey("dlt_amocrm_leads"))
+    assert leads["new_api_fields"].value == ["ai_score"]  # shown on the asset in the UI, and logged as a warning
     with duckdb.connect(str(serving), read_only=True) as fresh:
         assert fresh.execute("select count(*) from marts.fct_leads").fetchone()[0] == len(env["sim"].truth().leads)
 

@@ -77,6 +77,18 @@ def test_malformed_bodies(client, sim, kind):
     assert client.get("/api/v4/leads", limit=3).json() == good
 
 
+def test_added_fields_appear_on_the_items_of_that_list_only(client, sim):
+    sim.faults.add_fields("/api/v4/leads", ai_score=7)
+    try:
+        leads = client.get("/api/v4/leads", limit=3).json()["_embedded"]["leads"]
+        assert [lead["ai_score"] for lead in leads] == [7, 7, 7]
+        notes = client.get("/api/v4/leads/notes", limit=3).json()["_embedded"]["notes"]
+        assert not any("ai_score" in note for note in notes)
+    finally:
+        sim.faults.reset()
+    assert "ai_score" not in client.get("/api/v4/leads", limit=1).json()["_embedded"]["leads"][0]
+
+
 def test_latency_on_and_off(client, sim):
     sim.faults.latency_ms = 150
     started = time.perf_counter()
