@@ -256,11 +256,7 @@ class AmoClient:
                     "the integration may be disabled or the token revoked: re-authorize"
                 )
             if status == 403:
-                raise AmoBlockedError(
-                    f"GET {path}: 403 Forbidden ({_describe(response)}); amoCRM blocks accounts that exceed "
-                    "7 requests/s repeatedly (unblocking goes through amoCRM support), "
-                    "and answers 403 to tokens without admin rights"
-                )
+                raise AmoBlockedError(f"GET {path}: 403 Forbidden ({_describe(response)}); " + _why_forbidden(response))
             if not retry:
                 raise AmoHTTPError(f"GET {path} (page {page}): HTTP {status} ({_describe(response)})")
             delay = self._backoff(attempt)
@@ -296,6 +292,16 @@ class AmoClient:
                 self._server_time = email.utils.parsedate_to_datetime(date).timestamp()
             except (TypeError, ValueError):
                 pass
+
+
+def _why_forbidden(response: requests.Response) -> str:
+    """A 403 is either amoCRM's block for too many requests (an nginx HTML page) or an API answer
+    that the token's user lacks the rights (listing users, for one, needs an account admin)."""
+    if "json" in response.headers.get("Content-Type", ""):
+        return ("the token's user lacks the rights for this (listing users needs an account admin): "
+                "authorize the integration as an account admin (`python -m pipelines.amocrm authorize --code ...` "
+                "with a code an admin issued) or use an admin's long-lived token")
+    return "amoCRM blocks accounts that exceed 7 requests/s repeatedly; unblocking goes through amoCRM support"
 
 
 def _describe(response: requests.Response) -> str:

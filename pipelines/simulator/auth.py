@@ -3,7 +3,8 @@
 Long-lived token: never expires. OAuth: authorization codes live 20 minutes and
 are single-use; access tokens expire after `access_token_ttl`; each refresh
 token works once (rotation) and dies after 3 months. `revoke_all` is an admin
-switching the integration off.
+switching the integration off. Every token acts as a user: the long-lived key
+as the admin, OAuth tokens as the user the code was issued to (`user_of`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from .clock import Clock
 
 CODE_TTL = 20 * 60
 REFRESH_TTL = 90 * 86_400
+ADMIN_ID = ref.USERS[0].id  # the account admin who installed the integration
 
 
 @dataclass(frozen=True)
@@ -47,41 +49,43 @@ class Tokens:
         self.access_token_ttl = int(access_token_ttl)
         self.oauth = OAuthApp(str(uuid.uuid4()), secrets.token_urlsafe(48), "https://kpi.example/amocrm/oauth")
         self._lock = threading.Lock()
-        self._access: dict[str, int] = {}  # token -> expires at (simulated)
-        self._refresh: dict[str, int] = {}  # token -> issued at
-        self._codes: dict[str, int] = {}  # code -> issued at
+        self._access: dict[str, tuple[int, int]] = {}  # token -> (expires at (simulated), user id)
+        self._refresh: dict[str, tuple[int, int]] = {}  # token -> (issued at, user id)
+        self._codes: dict[str, tuple[int, int]] = {}  # code -> (issued at, user id)
         self._spent: set[str] = set()  # used codes and refresh tokens
         self.long_lived_token = self._jwt(self.clock.now + 5 * 365 * 86_400)
 
-    def _jwt(self, expires: int) -> str:
+    def _jwt(self, expires: int, user_id: int = ADMIN_ID) -> str:
         head = {"typ": "JWT", "alg": "RS256"}
         claims = {"aud": self.oauth.client_id, "jti": secrets.token_hex(20), "iat": self.clock.now,
-                  "nbf": self.clock.now, "exp": expires, "sub": str(ref.USERS[0].id), "account_id": ref.ACCOUNT_ID,
+                  "nbf": self.clock.now, "exp": expires, "sub": str(user_id), "account_id": ref.ACCOUNT_ID,
                   "base_domain": "amocrm.ru", "scopes": ["crm", "notifications"]}
         return ".".join([_b64(json.dumps(head).encode()), _b64(json.dumps(claims).encode()),
                          _b64(secrets.token_bytes(64))])
 
-    def issue_code(self) -> str:
+    def issue_code(self, user_id: int = ADMIN_ID) -> str:
+        """An authorization code, as when `user_id` installs the integration."""
         code = "def50200" + secrets.token_hex(100)
         with self._lock:
-            self._codes[code] = self.clock.now
+            self._codes[code] = (self.clock.now, user_id)
         return code
 
-    def issue_refresh_token(self) -> str:
+    def issue_refresh_token(self, user_id: int = ADMIN_ID) -> str:
         token = "def50200" + secrets.token_hex(150)
         with self._lock:
-            self._refresh[token] = self.clock.now
+            self._refresh[token] = (self.clock.now, user_id)
         return token
 
-    def is_valid(self, authorization: str | None) -> bool:
+    def user_of(self, authorization: str | None) -> int | None:
+        """The user a valid `Authorization: Bearer ...` acts as; None when the token is not valid."""
         if not authorization or not authorization.startswith("Bearer "):
-            return False
+            return None
         token = authorization[len("Bearer "):].strip()
         with self._lock:
             if token == self.long_lived_token:
-                return True
-            expires = self._access.get(token)
-        return expires is not None and self.clock.now < expires
+                return ADMIN_ID
+            expires, user_id = self._access.get(token, (0, None))
+        return user_id if self.clock.now < expires else None
 
     def exchange(self, form: dict[str, str]) -> dict:
         """POST /oauth2/access_token: a new access/refresh pair, or OAuthError."""
@@ -102,21 +106,22 @@ class Tokens:
                     raise OAuthError("Authorization code has been revoked")
                 if code not in self._codes:
                     raise OAuthError("Cannot decrypt the authorization code")
-                if now - self._codes.pop(code) > CODE_TTL:
+                issued, user_id = self._codes.pop(code)
+                if now - issued > CODE_TTL:
                     raise OAuthError("Authorization code has expired")
                 self._spent.add(code)
             else:
                 token = form.get("refresh_token", "")
                 if token in self._spent:
                     raise OAuthError("Token has been revoked")
-                issued = self._refresh.pop(token, None)
+                issued, user_id = self._refresh.pop(token, (None, None))
                 if issued is None or now - issued > REFRESH_TTL:
                     raise OAuthError("Invalid refresh token")
                 self._spent.add(token)
-        access = self._jwt(now + self.access_token_ttl)
-        refresh = self.issue_refresh_token()
+        access = self._jwt(now + self.access_token_ttl, user_id)
+        refresh = self.issue_refresh_token(user_id)
         with self._lock:
-            self._access[access] = now + self.access_token_ttl
+            self._access[access] = (now + self.access_token_ttl, user_id)
         return {"token_type": "Bearer", "expires_in": self.access_token_ttl, "server_time": now,
                 "access_token": access, "refresh_token": refresh}
 

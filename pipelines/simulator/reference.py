@@ -44,6 +44,12 @@ USERS = (
     User(7_700_007, "Ольга Новикова", "olga.novikova@simulated.example", 302),
     User(7_700_008, "Сергей Морозов", "sergey.morozov@simulated.example", 302, is_active=False),
 )
+
+
+def is_admin(user_id: int) -> bool:
+    return any(u.id == user_id and u.is_admin for u in USERS)
+
+
 # Share of new leads per user (the admin takes few); the inactive user left part-way through history.
 USER_WEIGHTS = (0.04, 0.16, 0.15, 0.14, 0.13, 0.14, 0.13, 0.11)
 INACTIVE_USER_LEFT_AT = 0.55  # fraction of the history span

@@ -20,7 +20,7 @@ from urllib.parse import parse_qsl, urlsplit
 from . import reference as ref
 from .account import SimulatedAccount
 from .api import Api, Response, problem
-from .auth import OAuthApp, OAuthError, Tokens
+from .auth import ADMIN_ID, OAuthApp, OAuthError, Tokens
 from .clock import Clock
 from .faults import Faults, corrupt, with_fields
 from .limits import BLOCKED, TOO_MANY, RateLimiter
@@ -123,11 +123,12 @@ class Simulator:
     def oauth(self) -> OAuthApp:
         return self.tokens.oauth
 
-    def issue_authorization_code(self) -> str:
-        return self.tokens.issue_code()
+    def issue_authorization_code(self, user_id: int = ADMIN_ID) -> str:
+        """A code as when `user_id` (default: the admin) installs the integration; its tokens act as that user."""
+        return self.tokens.issue_code(user_id)
 
-    def issue_refresh_token(self) -> str:
-        return self.tokens.issue_refresh_token()
+    def issue_refresh_token(self, user_id: int = ADMIN_ID) -> str:
+        return self.tokens.issue_refresh_token(user_id)
 
     def revoke_tokens(self) -> None:
         """An admin switched the integration off: every token is rejected from now on."""
@@ -163,8 +164,11 @@ class Simulator:
             return problem(404, "Not Found", "Unknown method")
         if method != "GET":
             return problem(405, "Method Not Allowed", "The simulator is read-only")
-        if not self.tokens.is_valid(headers.get("Authorization")):
+        user_id = self.tokens.user_of(headers.get("Authorization"))
+        if user_id is None:
             return problem(401, "Unauthorized", "Invalid user name or password")
+        if path.rstrip("/") == "/api/v4/users" and not ref.is_admin(user_id):
+            return problem(403, "Forbidden", "Access denied")  # lists the users for account admins only
         at = self.clock.now
         honour = not self.faults.ignore_filters
         with self.account.lock:

@@ -105,8 +105,26 @@ def test_403_block_fails_loudly(account, data_dir):
         with pytest.raises(Exception) as failed:
             extract(sim)
         error = amo_error(failed)
-        assert isinstance(error, AmoBlockedError) and "403" in str(error)
+        assert isinstance(error, AmoBlockedError) and "403" in str(error) and "blocks accounts" in str(error)
         assert sim.long_lived_token not in str(failed.value)
+
+
+def test_token_without_admin_rights_fails_clearly_and_loses_nothing(sim):
+    from pipelines.simulator import reference as ref
+
+    extract(sim)  # loaded earlier with the admin's key
+    manager = next(u for u in ref.USERS if not u.is_admin)
+    seed = sim.issue_refresh_token(user_id=manager.id)  # then re-authorized by a manager
+    with pytest.raises(Exception) as failed:
+        oauth_extract(sim, seed)
+    error = amo_error(failed)
+    assert isinstance(error, AmoBlockedError)
+    assert "GET /api/v4/users: 403" in str(error) and "account admin" in str(error)
+    assert "blocks accounts" not in str(error)  # not mistaken for the rate-limit block
+    stored = TokenStore(paths.tokens_path()).load()
+    for secret in (sim.oauth.client_secret, seed, stored["refresh_token"], stored["access_token"]):
+        assert secret not in str(failed.value)
+    assert_matches_truth(sim.truth())  # the warehouse is as the last good run left it
 
 
 def test_429_storm_and_5xx_burst_end_complete(sim):

@@ -102,3 +102,25 @@ def test_revoke_kills_every_token(sim):
     assert _get(sim, old_long_lived).status_code == 401
     assert _token(sim, grant_type="refresh_token", refresh_token=pair["refresh_token"]).status_code == 400
     assert _get(sim, sim.long_lived_token).status_code == 200  # an admin issued a new key
+
+
+def test_tokens_of_a_non_admin_install_cannot_list_users(sim):
+    from pipelines.simulator import reference as ref
+
+    manager = next(u for u in ref.USERS if not u.is_admin and u.is_active)
+    code = sim.issue_authorization_code(user_id=manager.id)
+    pair = _token(sim, grant_type="authorization_code", code=code).json()
+    renewed = _token(sim, grant_type="refresh_token", refresh_token=pair["refresh_token"]).json()  # rights stay
+
+    def users(token):
+        return requests.get(f"{sim.base_url}/api/v4/users", headers={"Authorization": f"Bearer {token}"}, timeout=10)
+
+    for token in (pair["access_token"], renewed["access_token"]):
+        assert _get(sim, token).status_code == 200
+        forbidden = users(token)
+        assert forbidden.status_code == 403
+        assert forbidden.headers["Content-Type"].startswith("application/problem+json")
+        assert forbidden.json()["status"] == 403
+    assert users(sim.long_lived_token).status_code == 200  # the key of the admin who installed it
+    admin_pair = _token(sim, grant_type="authorization_code", code=sim.issue_authorization_code()).json()
+    assert users(admin_pair["access_token"]).status_code == 200
