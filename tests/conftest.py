@@ -9,6 +9,8 @@
   it: change a `.copy(dir)`, or build another warehouse.
 - `build_kpi_warehouse(data_dir, sim)`: the same chain on a simulator of your own.
 - `write_example_inputs(data_dir, truth, now)`: the user CSV files for a simulated account.
+- `webhook`: an HTTP server taking alert POSTs: `(base_url, received)`, `received` the
+  `(path, JSON body)` pairs in arrival order.
 
 Test modules cannot `from conftest import ...`: with several conftest.py files in the suite, the
 name `conftest` means whichever was imported last. Use the fixtures.
@@ -17,15 +19,18 @@ name `conftest` means whichever was imported last. Use the fixtures.
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -228,3 +233,23 @@ def kpi_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Warehous
 
     with Simulator(rich_account(int(time.time())), rate_limit=None) as sim:
         yield build_warehouse(tmp_path_factory.mktemp("kpi_warehouse"), sim)
+
+
+@pytest.fixture
+def webhook() -> Iterator[tuple[str, list[tuple[str, Any]]]]:
+    """An on-call webhook receiver on a free local port: (base URL, [(path, JSON body), ...])."""
+    received: list[tuple[str, Any]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            received.append((self.path, json.loads(self.rfile.read(int(self.headers["Content-Length"])))))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}", received
+    server.shutdown()

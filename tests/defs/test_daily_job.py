@@ -6,9 +6,7 @@ then a blocking dbt test is made to fail and run 3 must not publish.
 """
 
 import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import dagster as dg
 import duckdb
@@ -145,29 +143,10 @@ def test_failing_blocking_check_stops_publishing(broken_run, env):
         assert con.execute("select count(*) from marts.fct_leads where is_won and closed_at is null").fetchone()[0] == 0
 
 
-@pytest.fixture
-def webhook():
-    received = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):
-            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}/alert", received
-    server.shutdown()
-
-
 def test_failure_sensor_alerts_on_call_without_secrets(defs, env, broken_run, webhook, monkeypatch):
     result, _ = broken_run
     url, received = webhook
-    monkeypatch.setenv("AMOCRM_KPI_ALERT_WEBHOOK_URL", url)
+    monkeypatch.setenv("AMOCRM_KPI_ALERT_WEBHOOK_URL", f"{url}/alert")
     monkeypatch.setenv("DAGSTER_WEBSERVER_URL", "http://dagster.example:3000")
     instance = env["instance"]
     run = instance.get_run_by_id(result.run_id)
@@ -177,8 +156,8 @@ def test_failure_sensor_alerts_on_call_without_secrets(defs, env, broken_run, we
     ).for_run_failure()
     defs.resolve_sensor_def("alert_on_run_failure")(context)
 
-    assert len(received) == 1
-    alert = received[0]
+    assert [path for path, _ in received] == ["/alert"]
+    alert = received[0][1]
     assert alert["severity"] == "error" and alert["job"] == "amocrm_daily" and alert["run_id"] == result.run_id
     assert alert["run_url"] == f"http://dagster.example:3000/runs/{result.run_id}"
     assert any(f.get("step") == "amocrm_dbt_models" for f in alert["failures"])
