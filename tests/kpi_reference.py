@@ -237,8 +237,11 @@ class KpiReference:
             deleted.update((entity, i) for i in frame.loc[frame["is_deleted"].astype(bool), "id"])
         rows = []
 
-        def add(entity_type, entity_id, manager, seconds, **measures):
-            if (entity_type, entity_id) in deleted or manager is None:
+        def add(entity_type, entity_id, user, seconds, **measures):
+            # who performed it; when the record names nobody, the current owner of its entity
+            manager = user if user is not None and not pd.isna(user) and user != 0 \
+                else owners.get((entity_type, entity_id))
+            if (entity_type, entity_id) in deleted or manager is None or pd.isna(manager):
                 return
             rows.append(dict(day=self.local_date(seconds), manager_id=int(manager), **measures))
 
@@ -253,8 +256,7 @@ class KpiReference:
             elif note.note_type == "amomail_message" and params.get("income") is False:
                 add(note.entity_type, note.entity_id, author, note.created_at, messages_sent=1)
         for event in truth.events[truth.events["type"] == "outgoing_chat_message"].itertuples():
-            author = event.created_by or owners.get((event.entity_type, event.entity_id))
-            add(event.entity_type, event.entity_id, author, event.created_at, messages_sent=1)
+            add(event.entity_type, event.entity_id, event.created_by, event.created_at, messages_sent=1)
         codes = dict(zip(truth.task_types["id"], truth.task_types["code"]))
         for task in truth.tasks.itertuples():
             if pd.isna(task.complete_till):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import duckdb
 import pytest
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("warehouse")]
@@ -47,3 +48,45 @@ def test_a_field_the_account_lacks_leaves_the_columns_empty(own_copy):
     fallback = own_copy.query("select id as lead_id, coalesce(cast(nullif(source_id, 0) as varchar), 'unknown') "
                               "as channel from raw_amocrm.leads order by id")
     assert pivoted["channel"].tolist() == fallback["channel"].tolist()  # the lead's source id, else 'unknown'
+
+
+def test_a_contact_satisfaction_field_counts_for_the_contacts_manager(kpi_warehouse, tmp_path_factory):
+    """The contract allows the satisfaction field on contacts: each scored, live contact is a response
+    of its responsible user, dated by the contact's last change (account timezone)."""
+    warehouse = kpi_warehouse.copy(tmp_path_factory.mktemp("contact_field"))
+    contacts = warehouse.query(
+        "select contact_id, responsible_user_id, "
+        "cast(cast(timezone((select timezone from staging.stg_amocrm__account), updated_at) as date) as varchar) "
+        "as day "
+        "from staging.stg_amocrm__contacts where not is_deleted order by contact_id limit 3")
+    live, gone = contacts.head(2), int(contacts.contact_id.iloc[2])
+    with duckdb.connect(str(warehouse.path)) as con:
+        for contact_id, value in [*zip(live.contact_id, ("10", " 3 ")), (gone, "9")]:
+            con.execute(  # a contact field named like the configured one, on three contacts
+                "insert into raw_amocrm.contacts__custom_field_values (contact_id, field_id, field_name, field_type, "
+                "value, _dlt_root_id, _dlt_parent_id, _dlt_list_idx, _dlt_id) "
+                "values (?, 4004001, 'Оценка клиента', 'numeric', ?, 'r', 'p', 0, ?)",
+                [int(contact_id), value, f"test-{contact_id}"])
+        con.execute("update raw_amocrm.contacts set is_deleted = true where id = ?", [gone])
+    warehouse.dbt("build", "--select", "int_satisfaction_responses+")
+
+    responses = warehouse.query("select *, cast(response_date as varchar) as day from "
+                                "intermediate.int_satisfaction_responses where response_source = 'contact_field' "
+                                "order by entity_id")
+    assert responses.entity_id.tolist() == live.contact_id.tolist()  # the third, deleted, is dropped
+    assert responses.score.astype(float).tolist() == [10.0, 3.0]
+    assert responses.manager_id.tolist() == live.responsible_user_id.tolist()
+    assert responses.day.tolist() == live.day.tolist()
+
+    def daily(source):
+        return source.query("select cast(period_start as varchar) as day, manager_id, responses, promoters, detractors "
+                            "from marts.fct_satisfaction where period_grain = 'day'")
+
+    before, after = daily(kpi_warehouse), daily(warehouse)
+    merged = after.merge(before, on=["day", "manager_id"], how="left", suffixes=("", "_before")).fillna(0)
+    gained = merged[merged.responses != merged.responses_before]
+    expected = {(day, manager) for day, manager in zip(live.day, live.responsible_user_id)}
+    assert set(zip(gained.day, gained.manager_id)) == expected
+    assert int((gained.responses - gained.responses_before).sum()) == 2
+    assert int((gained.promoters - gained.promoters_before).sum()) == 1
+    assert int((gained.detractors - gained.detractors_before).sum()) == 1

@@ -1,13 +1,26 @@
+-- The configured satisfaction field (var amocrm_satisfaction_field) may be a lead or a contact field,
+-- as the KPI contract allows; a name shared by a lead and a contact field selects both.
+
 with leads as (
     select lead_id, responsible_user_id, status_id, closed_at, closed_date, is_deleted, satisfaction_score
     from {{ ref('stg_amocrm__leads') }}
+),
+
+contacts as (
+    select contact_id, responsible_user_id, updated_at, is_deleted
+    from {{ ref('stg_amocrm__contacts') }}
+),
+
+account as (
+    select timezone from {{ ref('stg_amocrm__account') }}
 ),
 
 nps_ratings as (
     select
         'nps_event' as response_source,
         event_id as response_id,
-        lead_id,
+        'lead' as entity_type,
+        lead_id as entity_id,
         created_at as responded_at,
         created_date as response_date,
         cast(nps_rate as decimal(18, 2)) as score
@@ -16,11 +29,12 @@ nps_ratings as (
         and nps_rate is not null
 ),
 
-field_scores as (
+lead_field_scores as (
     select
         'custom_field' as response_source,
         cast(lead_id as varchar) as response_id,
-        lead_id,
+        'lead' as entity_type,
+        lead_id as entity_id,
         closed_at as responded_at,
         closed_date as response_date,
         satisfaction_score as score
@@ -30,26 +44,63 @@ field_scores as (
         and closed_at is not null
 ),
 
+contact_field_values as (
+    select
+        contact_id,
+        min(try_cast(trim(value) as decimal(18, 2))) as score
+    from {{ ref('stg_amocrm__contact_custom_field_values') }}
+    where {{ custom_field_matches(var('amocrm_satisfaction_field')) }}
+    group by contact_id
+),
+
+-- amoCRM keeps no time for a field value: the contact's last change is when the score was given.
+contact_field_scores as (
+    select
+        'contact_field' as response_source,
+        cast(contacts.contact_id as varchar) as response_id,
+        'contact' as entity_type,
+        contacts.contact_id as entity_id,
+        contacts.updated_at as responded_at,
+        {{ local_date('contacts.updated_at') }} as response_date,
+        contact_field_values.score
+    from contact_field_values
+    inner join contacts on contacts.contact_id = contact_field_values.contact_id
+    cross join account
+    where contact_field_values.score is not null
+),
+
 responses as (
     select * from nps_ratings
     union all
-    select * from field_scores
+    select * from lead_field_scores
+    union all
+    select * from contact_field_scores
+),
+
+-- Whose score it is: the current responsible user of the rated lead or contact.
+rated as (
+    select 'lead' as entity_type, lead_id as entity_id, responsible_user_id, is_deleted from leads
+    union all
+    select 'contact', contact_id, responsible_user_id, is_deleted from contacts
 ),
 
 final as (
     select
         responses.response_source,
         responses.response_id,
-        responses.lead_id,
-        leads.responsible_user_id as manager_id,
+        responses.entity_type,
+        responses.entity_id,
+        rated.responsible_user_id as manager_id,
         responses.responded_at,
         responses.response_date,
         responses.score,
         responses.score >= 9 as is_promoter,
         responses.score <= 6 as is_detractor
     from responses
-    inner join leads on leads.lead_id = responses.lead_id
-    where not leads.is_deleted
+    inner join rated
+        on rated.entity_type = responses.entity_type
+        and rated.entity_id = responses.entity_id
+    where not rated.is_deleted
         and responses.score between 0 and 10
 )
 

@@ -25,7 +25,8 @@ window_leads as (
     select leads.lead_id, leads.pipeline_id, leads.is_won
     from leads
     cross join extraction
-    where leads.created_at > extraction.extracted_at - to_days({{ var('amocrm_forecast_window_days') }})
+    -- whole 24-hour days: an interval of days would follow the session timezone's daylight saving
+    where leads.created_at > extraction.extracted_at - to_seconds({{ var('amocrm_forecast_window_days') }} * 86400)
         and leads.created_at <= extraction.extracted_at
 ),
 

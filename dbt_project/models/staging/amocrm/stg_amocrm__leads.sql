@@ -31,12 +31,23 @@ satisfaction as (
     group by lead_id
 ),
 
+-- A raw link is the API's view when the lead last changed: a company or contact deleted since
+-- is still linked there, though amoCRM no longer shows it. Only live ones count.
+deleted_companies as (
+    select company_id from {{ ref('stg_amocrm__companies') }} where is_deleted
+),
+
 contacts as (
     select
-        lead_id,
-        coalesce(min(contact_id) filter (where is_main), min(contact_id)) as main_contact_id
-    from {{ ref('stg_amocrm__lead_contacts') }}
-    group by lead_id
+        lead_contacts.lead_id,
+        coalesce(
+            min(lead_contacts.contact_id) filter (where lead_contacts.is_main),
+            min(lead_contacts.contact_id)
+        ) as main_contact_id
+    from {{ ref('stg_amocrm__lead_contacts') }} as lead_contacts
+    left join {{ ref('stg_amocrm__contacts') }} as linked on linked.contact_id = lead_contacts.contact_id
+    where not coalesce(linked.is_deleted, false)
+    group by lead_contacts.lead_id
 ),
 
 renamed as (
@@ -52,7 +63,8 @@ renamed as (
         cast(source.updated_by as bigint) as updated_by,
         cast(nullif(source.loss_reason_id, 0) as bigint) as loss_reason_id,
         cast(nullif(source.source_id, 0) as bigint) as source_id,
-        cast(nullif(source.company_id, 0) as bigint) as company_id,
+        case when deleted_companies.company_id is null then cast(nullif(source.company_id, 0) as bigint) end
+            as company_id,
         contacts.main_contact_id,
         {{ from_unix('source.created_at') }} as created_at,
         {{ local_date(from_unix('source.created_at')) }} as created_date,
@@ -73,6 +85,7 @@ renamed as (
     left join utm on utm.lead_id = source.id
     left join satisfaction on satisfaction.lead_id = source.id
     left join contacts on contacts.lead_id = source.id
+    left join deleted_companies on deleted_companies.company_id = source.company_id
 )
 
 select * from renamed
