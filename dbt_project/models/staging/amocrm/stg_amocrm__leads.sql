@@ -37,6 +37,10 @@ deleted_companies as (
     select company_id from {{ ref('stg_amocrm__companies') }} where is_deleted
 ),
 
+deleted_contacts as (
+    select contact_id from {{ ref('stg_amocrm__contacts') }} where is_deleted
+),
+
 contacts as (
     select
         lead_contacts.lead_id,
@@ -45,8 +49,8 @@ contacts as (
             min(lead_contacts.contact_id)
         ) as main_contact_id
     from {{ ref('stg_amocrm__lead_contacts') }} as lead_contacts
-    left join {{ ref('stg_amocrm__contacts') }} as linked on linked.contact_id = lead_contacts.contact_id
-    where not coalesce(linked.is_deleted, false)
+    left join deleted_contacts on deleted_contacts.contact_id = lead_contacts.contact_id
+    where deleted_contacts.contact_id is null
     group by lead_contacts.lead_id
 ),
 
