@@ -1,4 +1,4 @@
-{{ config(severity='warn') }}
+{{ config(severity='warn', meta={'dagster': {'ref': {'name': 'fct_leads'}}}) }}
 -- Informational: every live lead's current (pipeline, status) is a known pipeline status, so it shows up in
 -- dim_pipeline_stages joins.
 select leads.lead_id, leads.pipeline_id, leads.status_id

@@ -1,3 +1,4 @@
+{{ config(meta={'dagster': {'ref': {'name': 'fct_sales_kpi'}}}) }}
 -- Deleted leads count in no KPI: every lead-based fact adds up to exactly the non-deleted leads.
 with leads as (
     select * from {{ ref('fct_leads') }}

@@ -1,3 +1,4 @@
+{{ config(meta={'dagster': {'ref': {'name': 'fct_sales_kpi'}}}) }}
 -- Won revenue and won/lost deal counts of fct_sales_kpi match the (non-deleted) deals of fct_leads:
 -- per month, pipeline and manager for the day and month grains, and in total for the week grain
 -- (a week can straddle two months).

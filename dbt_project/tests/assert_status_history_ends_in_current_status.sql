@@ -1,4 +1,4 @@
-{{ config(severity='warn') }}
+{{ config(severity='warn', meta={'dagster': {'ref': {'name': 'int_lead_status_history'}}}) }}
 -- Informational: the last stay of every lead's status history is its current status. A mismatch means
 -- status-change events are missing (e.g. older than the event log keeps), so the funnel and
 -- lost-at-stage of that lead may be incomplete.

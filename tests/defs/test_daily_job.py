@@ -7,6 +7,7 @@ then a blocking dbt test is made to fail and run 3 must not publish.
 
 import json
 import time
+from pathlib import Path
 
 import dagster as dg
 import duckdb
@@ -68,6 +69,8 @@ def test_definitions_form_one_connected_graph(defs):
     # dbt tests became checks; error severity blocks, warn does not
     checks = {key: graph.get_check_spec(key) for key in graph.asset_check_keys}
     assert any(spec.blocking for spec in checks.values()) and any(not spec.blocking for spec in checks.values())
+    singular = {path.stem for path in (Path(__file__).parents[2] / "dbt_project" / "tests").glob("*.sql")}
+    assert singular <= {key.name for key in checks}  # rules over several models are checks too, not observations
     assert defs.resolve_schedule_def("amocrm_daily_schedule").default_status == dg.DefaultScheduleStatus.RUNNING
     assert defs.resolve_sensor_def("alert_on_run_failure").default_status == dg.DefaultSensorStatus.RUNNING
 
