@@ -12,6 +12,20 @@
     {%- endif -%}
 {%- endmacro %}
 
+{#-
+  The satisfaction score per parent (lead_id or contact_id) in a *_custom_field_values relation: the
+  field var amocrm_satisfaction_field selects, read as a number (amoCRM sends numeric fields as text,
+  "8"); the lowest when there are several. Lead and contact scores are read the same way.
+-#}
+{% macro satisfaction_scores(custom_field_values, parent_key) -%}
+    select
+        {{ parent_key }},
+        min(try_cast(trim(value) as decimal(18, 2))) as satisfaction_score
+    from {{ custom_field_values }}
+    where {{ custom_field_matches(var('amocrm_satisfaction_field')) }}
+    group by {{ parent_key }}
+{%- endmacro %}
+
 {#- amoCRM spells entity types in the plural in some endpoints (tasks, custom fields): use the singular. -#}
 {% macro singular_entity_type(column) -%}
     case {{ column }}

@@ -21,7 +21,7 @@ from .clock import Clock
 
 CODE_TTL = 20 * 60
 REFRESH_TTL = 90 * 86_400
-ADMIN_ID = ref.USERS[0].id  # the account admin who installed the integration
+ADMIN_ID = next(u.id for u in ref.USERS if u.is_admin)  # the account admin who installed the integration
 
 
 @dataclass(frozen=True)

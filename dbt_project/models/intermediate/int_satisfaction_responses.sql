@@ -45,12 +45,7 @@ lead_field_scores as (
 ),
 
 contact_field_values as (
-    select
-        contact_id,
-        min(try_cast(trim(value) as decimal(18, 2))) as score
-    from {{ ref('stg_amocrm__contact_custom_field_values') }}
-    where {{ custom_field_matches(var('amocrm_satisfaction_field')) }}
-    group by contact_id
+    {{ satisfaction_scores(ref('stg_amocrm__contact_custom_field_values'), 'contact_id') }}
 ),
 
 -- amoCRM keeps no time for a field value: the contact's last change is when the score was given.
@@ -62,11 +57,11 @@ contact_field_scores as (
         contacts.contact_id as entity_id,
         contacts.updated_at as responded_at,
         {{ local_date('contacts.updated_at') }} as response_date,
-        contact_field_values.score
+        contact_field_values.satisfaction_score as score
     from contact_field_values
     inner join contacts on contacts.contact_id = contact_field_values.contact_id
     cross join account
-    where contact_field_values.score is not null
+    where contact_field_values.satisfaction_score is not null
 ),
 
 responses as (

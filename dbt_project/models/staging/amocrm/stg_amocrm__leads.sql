@@ -23,12 +23,7 @@ utm as (
 ),
 
 satisfaction as (
-    select
-        lead_id,
-        min(try_cast(trim(value) as decimal(18, 2))) as satisfaction_score
-    from custom_field_values
-    where {{ custom_field_matches(var('amocrm_satisfaction_field')) }}
-    group by lead_id
+    {{ satisfaction_scores('custom_field_values', 'lead_id') }}
 ),
 
 -- A raw link is the API's view when the lead last changed: a company or contact deleted since
