@@ -5,31 +5,32 @@
   manager = amoCRM user id or exact user name).
 
 `load_user_inputs()` validates both and writes them into the warehouse as
-`raw_inputs.marketing_spend` / `raw_inputs.sales_targets`, which dbt reads as sources. A missing file
-means "no spend" / "no targets" and gives an empty table. A malformed file raises `InputFileError`
-naming the file, the line and the problem, and nothing is written. `data/README.md` describes the
-files for their users. Run `python -m pipelines.inputs` to check and load them by hand.
+`raw_inputs.marketing_spend` / `raw_inputs.sales_targets`, which dbt reads as sources. Files as
+Excel saves them are read: `,` or `;` between values, decimal commas and spaced thousands
+(`input_values`), a byte-order mark. A missing file means "no spend" / "no targets"; an empty one
+(0 bytes, or a header only) too, with a warning. A malformed file raises `InputFileError` naming the
+file, the line, the column, the value and the expected form, and nothing is written: both files are
+validated before one transaction replaces both tables, so the inputs loaded before stay as they were.
+`data/README.md` describes the files for their users. `python -m pipelines.inputs` checks and loads
+them by hand.
 """
 
 from __future__ import annotations
 
 import csv
-import re
+import io
 import sys
-from dataclasses import dataclass
-from datetime import date
-from decimal import Decimal
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 import duckdb
 
 from pipelines import paths
+from pipelines.input_values import parse_amount, parse_count, parse_month
 
 SCHEMA = "raw_inputs"
-_MONTH = re.compile(r"^(\d{4})-(\d{2})(?:-(\d{2}))?$")
-_AMOUNT = re.compile(r"^\d{1,16}(?:\.\d{1,2})?$")
-_COUNT = re.compile(r"^\d{1,9}$")
+SEPARATORS = (",", ";")
 
 
 class InputFileError(ValueError):
@@ -39,6 +40,14 @@ class InputFileError(ValueError):
         self.path, self.line, self.problem = path, line, problem
         where = f"{path}, line {line}" if line is not None else str(path)
         super().__init__(f"{where}: {problem}")
+
+
+@dataclass(frozen=True)
+class LoadedInputs:
+    """What `load_user_inputs` wrote: rows per table, and warnings a person should see."""
+
+    rows: dict[str, int]
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -54,76 +63,81 @@ class _InputTable:
     file_name: str
     table: str
     columns: tuple[_Column, ...]
-    key: tuple[str, ...] = ()  # columns that must not repeat (compared as loaded)
+    key: tuple[str, ...]  # columns that must not repeat (compared as dbt matches them)
     some_of: tuple[str, ...] = ()  # at least one of these must be filled in each row
-
-
-def _month(text: str) -> date:
-    match = _MONTH.match(text)
-    if not match:
-        raise ValueError(f"month {text!r} is not YYYY-MM or YYYY-MM-DD")
-    year, month, day = (int(part) if part else 1 for part in match.groups())
-    try:
-        date(year, month, day)
-    except ValueError:
-        raise ValueError(f"month {text!r} is not a real date") from None
-    return date(year, month, 1)
-
-
-def _amount(text: str) -> Decimal:
-    if not _AMOUNT.match(text):
-        raise ValueError(
-            f"{text!r} is not an amount >= 0 with at most 16 digits before and 2 after the decimal point "
-            "(write it without spaces, with '.' as the decimal point)"
-        )
-    return Decimal(text)
-
-
-def _count(text: str) -> int:
-    if not _COUNT.match(text):
-        raise ValueError(f"{text!r} is not a whole number >= 0 (of at most 9 digits)")
-    return int(text)
+    key_form: Callable[[str, Any], Any] = lambda name, value: value
 
 
 SPEND = _InputTable(
     "marketing_spend.csv",
     "marketing_spend",
     (
-        _Column("month", "date", _month),
+        _Column("month", "date", parse_month),
         _Column("channel", "varchar", str),
-        _Column("amount", "decimal(18, 2)", _amount),
+        _Column("amount", "decimal(18, 2)", parse_amount),
     ),
+    key=("month", "channel"),
+    key_form=lambda name, value: value.lower() if name == "channel" else value,  # channels match case-insensitively
 )
 TARGETS = _InputTable(
     "sales_targets.csv",
     "sales_targets",
     (
-        _Column("month", "date", _month),
+        _Column("month", "date", parse_month),
         _Column("manager", "varchar", str),
-        _Column("target_revenue", "decimal(18, 2)", _amount, required=False),
-        _Column("target_deals", "integer", _count, required=False),
+        _Column("target_revenue", "decimal(18, 2)", parse_amount, required=False),
+        _Column("target_deals", "integer", parse_count, required=False),
     ),
     key=("month", "manager"),
     some_of=("target_revenue", "target_deals"),
 )
 
 
-def _read(spec: _InputTable, path: Path) -> list[tuple[Any, ...]]:
-    """The validated rows of one file, each ending with its line number."""
+def _text(path: Path) -> str:
+    data = path.read_bytes()
     try:
-        with path.open(newline="", encoding="utf-8-sig") as handle:
-            reader = csv.reader(handle)
-            lines = [(reader.line_num, cells) for cells in reader]
-    except UnicodeDecodeError:
-        raise InputFileError(path, None, "is not UTF-8 text") from None
-    except csv.Error as error:
-        raise InputFileError(path, None, f"is not a valid CSV file ({error})") from None
-    if not lines or not any(cell.strip() for cell in lines[0][1]):
-        raise InputFileError(path, 1, f"the header is missing; expected columns {', '.join(c.name for c in spec.columns)}")
-    header = [cell.strip().lower() for cell in lines[0][1]]
-    missing = [c.name for c in spec.columns if c.name not in header]
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise InputFileError(
+            path, line,
+            f"is not UTF-8 text (byte 0x{data[error.start]:02X}); Excel's plain 'CSV' is Windows-1251: "
+            "save it as 'CSV UTF-8' instead",
+        ) from None
+
+
+def _lines(spec: _InputTable, path: Path, text: str) -> tuple[str, list[tuple[int, list[str]]]]:
+    """The separator the header uses, and (line number, cells) of every line."""
+    expected = [c.name for c in spec.columns]
+    header_text = text.splitlines()[0]
+    separator = max(SEPARATORS, key=lambda s: len(set(expected) & _names(header_text, s)))
+    missing = [name for name in expected if name not in _names(header_text, separator)]
     if missing:
-        raise InputFileError(path, 1, f"missing column(s) {', '.join(missing)}; the header is {', '.join(header)}")
+        raise InputFileError(
+            path, 1,
+            f"the header {header_text.strip()!r} lacks the column(s) {', '.join(missing)}; expected the "
+            f"columns {', '.join(expected)} separated by ',' or ';' (e.g. {';'.join(expected)})",
+        )
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=separator)
+    try:
+        return separator, [(reader.line_num, cells) for cells in reader]
+    except csv.Error as error:
+        raise InputFileError(path, reader.line_num, f"is not a valid CSV file ({error})") from None
+
+
+def _names(header: str, separator: str) -> set[str]:
+    cells = next(csv.reader([header], delimiter=separator), [])
+    return {cell.strip().lower() for cell in cells}
+
+
+def _read(spec: _InputTable, path: Path, warnings: list[str]) -> list[tuple[Any, ...]]:
+    """The validated rows of one file, each ending with its line number."""
+    text = _text(path)
+    if not text.strip():
+        warnings.append(f"{path} is empty: loaded as no rows")
+        return []
+    separator, lines = _lines(spec, path, text)
+    header = [cell.strip().lower() for cell in lines[0][1]]
     duplicated = sorted({name for name in header if name and header.count(name) > 1})
     if duplicated:
         raise InputFileError(path, 1, f"column(s) {', '.join(duplicated)} appear more than once")
@@ -134,66 +148,99 @@ def _read(spec: _InputTable, path: Path) -> list[tuple[Any, ...]]:
     for line_number, cells in lines[1:]:
         if not any(cell.strip() for cell in cells):
             continue
-        if len(cells) > len(header):
-            raise InputFileError(path, line_number, f"{len(cells)} values for {len(header)} columns")
-        values: dict[str, Any] = {}
-        for column, position in zip(spec.columns, positions):
-            text = cells[position].strip() if position < len(cells) else ""
-            if not text:
-                if column.required:
-                    raise InputFileError(path, line_number, f"{column.name} is empty")
-                values[column.name] = None
-                continue
-            try:
-                values[column.name] = column.parse(text)
-            except ValueError as error:
-                raise InputFileError(path, line_number, f"{column.name}: {error}") from None
-        if spec.some_of and all(values[name] is None for name in spec.some_of):
-            raise InputFileError(path, line_number, f"set at least one of {', '.join(spec.some_of)}")
-        if spec.key:
-            key = tuple(values[name] for name in spec.key)
-            if key in seen:
-                described = ", ".join(f"{name} {value}" for name, value in zip(spec.key, key))
-                raise InputFileError(path, line_number, f"{described} is already on line {seen[key]}")
-            seen[key] = line_number
+        if any(cell.strip() for cell in cells[len(header):]):
+            raise InputFileError(path, line_number, _too_many_values(len(cells), len(header), separator))
+        values = _values(spec, path, line_number, [cells[p].strip() if p < len(cells) else "" for p in positions])
+        key = tuple(spec.key_form(name, values[name]) for name in spec.key)
+        if key in seen:
+            described = ", ".join(f"{name} {value}" for name, value in zip(spec.key, key))
+            raise InputFileError(path, line_number, f"{described} is already on line {seen[key]}: "
+                                                    f"keep one row per {' and '.join(spec.key)}")
+        seen[key] = line_number
         rows.append((*(values[c.name] for c in spec.columns), line_number))
+    if not rows:
+        warnings.append(f"{path} has a header and no rows: loaded as no rows")
     return rows
 
 
-def load_user_inputs(data_dir: Path | None = None, warehouse: Path | None = None) -> dict[str, int]:
-    """Validate `<data_dir>/marketing_spend.csv` and `<data_dir>/sales_targets.csv` and replace
-    `raw_inputs.*` in the warehouse with them. `data_dir` defaults to the data folder
-    (`$AMOCRM_KPI_DATA_DIR`), `warehouse` to `paths.warehouse_path()`.
+def _values(spec: _InputTable, path: Path, line_number: int, texts: list[str]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for column, text in zip(spec.columns, texts):
+        if not text:
+            if column.required:
+                raise InputFileError(path, line_number, f"column {column.name} is empty")
+            values[column.name] = None
+            continue
+        try:
+            values[column.name] = column.parse(text)
+        except ValueError as error:
+            raise InputFileError(path, line_number, f"column {column.name}: {error}") from None
+    if spec.some_of and all(values[name] is None for name in spec.some_of):
+        raise InputFileError(path, line_number, f"set at least one of {', '.join(spec.some_of)}")
+    return values
 
-    Returns the rows loaded per table. Raises `InputFileError` (and writes nothing) when a file is
-    malformed; a missing file loads as an empty table.
+
+def _too_many_values(count: int, columns: int, separator: str) -> str:
+    problem = f"{count} values for {columns} columns"
+    if separator == ",":
+        problem += ("; with ',' between values a decimal comma must be quoted (\"1 000,50\"), "
+                    "or use ';' between values, as Russian Excel does")
+    return problem
+
+
+def load_user_inputs(data_dir: Path | None = None, warehouse: Path | None = None) -> LoadedInputs:
+    """Validate `<data_dir>/marketing_spend.csv` and `<data_dir>/sales_targets.csv` and replace
+    `raw_inputs.*` in the warehouse with them, in one transaction. `data_dir` defaults to the data
+    folder (`$AMOCRM_KPI_DATA_DIR`), `warehouse` to `paths.warehouse_path()`.
+
+    Raises `InputFileError` (and writes nothing) when a file is malformed; a missing file loads as an
+    empty table, an empty file too, with a warning.
     """
     folder = Path(data_dir) if data_dir is not None else paths.data_dir()
+    warnings: list[str] = []
     loaded = {}
     for spec in (SPEND, TARGETS):
         path = folder / spec.file_name
-        loaded[spec] = _read(spec, path) if path.exists() else []
+        loaded[spec] = _read(spec, path, warnings) if path.exists() else []
 
     with duckdb.connect(str(warehouse or paths.warehouse_path())) as connection:
         connection.execute("begin")
+        try:
+            connection.execute(f"create schema if not exists {SCHEMA}")
+            for spec, rows in loaded.items():
+                connection.execute(f"create or replace table {SCHEMA}.{spec.table} ({_columns_sql(spec)})")
+                if rows:
+                    placeholders = ", ".join("?" for _ in range(len(spec.columns) + 1))
+                    connection.executemany(f"insert into {SCHEMA}.{spec.table} values ({placeholders})", rows)
+            connection.execute("commit")
+        except BaseException:
+            connection.execute("rollback")
+            raise
+    return LoadedInputs(rows={spec.table: len(rows) for spec, rows in loaded.items()}, warnings=warnings)
+
+
+def create_missing_tables(warehouse: Path | None = None) -> None:
+    """Empty `raw_inputs.*` tables where none exist yet, and nothing else: after an input error, the
+    models built on amoCRM alone still build (on the very first run there are no inputs before)."""
+    with duckdb.connect(str(warehouse or paths.warehouse_path())) as connection:
         connection.execute(f"create schema if not exists {SCHEMA}")
-        for spec, rows in loaded.items():
-            columns = ", ".join(f"{c.name} {c.sql_type}" for c in spec.columns)
-            connection.execute(f"create or replace table {SCHEMA}.{spec.table} ({columns}, source_line integer)")
-            if rows:
-                placeholders = ", ".join("?" for _ in range(len(spec.columns) + 1))
-                connection.executemany(f"insert into {SCHEMA}.{spec.table} values ({placeholders})", rows)
-        connection.execute("commit")
-    return {spec.table: len(rows) for spec, rows in loaded.items()}
+        for spec in (SPEND, TARGETS):
+            connection.execute(f"create table if not exists {SCHEMA}.{spec.table} ({_columns_sql(spec)})")
+
+
+def _columns_sql(spec: _InputTable) -> str:
+    return ", ".join(f"{c.name} {c.sql_type}" for c in spec.columns) + ", source_line integer"
 
 
 def main() -> int:
     try:
-        counts = load_user_inputs()
+        loaded = load_user_inputs()
     except InputFileError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    for table, count in counts.items():
+    for warning in loaded.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    for table, count in loaded.rows.items():
         print(f"{SCHEMA}.{table}: {count} rows")
     return 0
 

@@ -15,7 +15,7 @@ from pipelines.amocrm import amocrm_source, make_pipeline
 from pipelines.amocrm.run import finish_load
 from pipelines.amocrm.source import ExtractionStats
 from pipelines.defs.transform import DUCKDB_POOL
-from pipelines.inputs import load_user_inputs
+from pipelines.inputs import InputFileError, create_missing_tables, load_user_inputs
 
 INGEST_GROUP = "ingest"
 RAW_DATASET = "raw_amocrm"
@@ -76,16 +76,42 @@ def _table_row_counts(pipeline) -> dict[str, int]:
                 for name in names}
 
 
+INPUTS_CHECK = "input_files_valid"
+
+
 @dg.asset(
     key="user_inputs",
     group_name=INGEST_GROUP,
     pool=DUCKDB_POOL,
     kinds={"csv", "duckdb"},
-    description="data/marketing_spend.csv and data/sales_targets.csv -> raw_inputs (missing file = no rows).",
+    description="data/marketing_spend.csv and data/sales_targets.csv -> raw_inputs (missing or empty file = no rows).",
+    check_specs=[dg.AssetCheckSpec(
+        INPUTS_CHECK, asset="user_inputs", blocking=False,
+        description="Both CSV files are valid; when not, the inputs loaded before stay and the run goes on.",
+    )],
 )
-def user_inputs() -> dg.MaterializeResult:
-    loaded = load_user_inputs()
-    return dg.MaterializeResult(metadata={"rows": dg.MetadataValue.json(loaded)})
+def user_inputs(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+    """Load the user's CSV files. A bad file must not hold back the KPIs built from amoCRM alone (all
+    but CAC and plan attainment): the error fails this asset's check (ERROR severity, reported by the
+    alert sensors and in the UI), the warehouse keeps the inputs loaded before, and the run goes on."""
+    try:
+        loaded = load_user_inputs()
+    except InputFileError as error:
+        context.log.error(f"user input not loaded, the previous inputs stay in use: {error}")
+        create_missing_tables()
+        return dg.MaterializeResult(
+            metadata={"error": str(error), "inputs": "unchanged: the previously loaded files stay in use"},
+            check_results=[dg.AssetCheckResult(
+                check_name=INPUTS_CHECK, passed=False, severity=dg.AssetCheckSeverity.ERROR,
+                description=f"{error}. Fix the file; until then CAC and plan attainment use the inputs loaded before.",
+            )],
+        )
+    for warning in loaded.warnings:
+        context.log.warning(warning)
+    return dg.MaterializeResult(
+        metadata={"rows": dg.MetadataValue.json(loaded.rows), "warnings": dg.MetadataValue.json(loaded.warnings)},
+        check_results=[dg.AssetCheckResult(check_name=INPUTS_CHECK, passed=True)],
+    )
 
 
 defs = dg.Definitions(

@@ -1,10 +1,11 @@
-"""pipelines/inputs.py: user CSV files -> raw_inputs.* (missing = empty, malformed = a clear error)."""
+"""pipelines/inputs.py: user CSV files -> raw_inputs.* (Excel's formats read, missing/empty = no rows,
+malformed or ambiguous = a clear error and nothing written)."""
 
 from __future__ import annotations
 
 from datetime import date
-from pathlib import Path
 from decimal import Decimal
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -13,6 +14,8 @@ from pipelines.inputs import InputFileError, load_user_inputs
 
 SPEND = "month,channel,amount\n2026-01,Yandex,180000\n2026-01-15,vk,25000.5\n\n2026-02,yandex,0\n"
 TARGETS = "month,manager,target_revenue,target_deals\n2026-01,Анна Смирнова,1500000,\n2026-01,7700002,,5\n"
+SPEND_HEADER = "month,channel,amount\n"
+TARGETS_HEADER = "month,manager,target_revenue,target_deals\n"
 
 
 def _tables(warehouse):
@@ -24,8 +27,8 @@ def _tables(warehouse):
 def test_loads_both_files(tmp_path):
     (tmp_path / "marketing_spend.csv").write_text(SPEND, encoding="utf-8")
     (tmp_path / "sales_targets.csv").write_text("\ufeff" + TARGETS, encoding="utf-8")  # Excel's BOM
-    counts = load_user_inputs(tmp_path, warehouse=tmp_path / "w.duckdb")
-    assert counts == {"marketing_spend": 3, "sales_targets": 2}
+    loaded = load_user_inputs(tmp_path, warehouse=tmp_path / "w.duckdb")
+    assert loaded.rows == {"marketing_spend": 3, "sales_targets": 2} and loaded.warnings == []
     assert _tables(tmp_path / "w.duckdb") == {
         "marketing_spend": [(date(2026, 1, 1), "Yandex", Decimal("180000.00")),
                             (date(2026, 1, 1), "vk", Decimal("25000.50")),
@@ -35,30 +38,81 @@ def test_loads_both_files(tmp_path):
     }
 
 
+def test_reads_files_as_russian_excel_saves_them(tmp_path):
+    """`;` between values, decimal commas, (no-break) spaces between thousands, a BOM, CRLF, dates as
+    Excel reformats them, trailing empty cells."""
+    (tmp_path / "marketing_spend.csv").write_bytes(
+        "\ufeffMonth;Channel;Amount\r\n"
+        "2026-01;Yandex;1\u00a0000,50\r\n"
+        "01.02.2026;vk;\"2\u202f500\"\r\n"
+        "03.2026;google;125 000;;\r\n"
+        "2026-04;avito;7,5\r\n".encode("utf-8"))
+    (tmp_path / "sales_targets.csv").write_text(
+        "month;manager;target_revenue;target_deals\n2026-01;Анна Смирнова;1 500 000,00;4\n", encoding="utf-8")
+    assert load_user_inputs(tmp_path, warehouse=tmp_path / "w.duckdb").rows == {"marketing_spend": 4,
+                                                                                 "sales_targets": 1}
+    assert _tables(tmp_path / "w.duckdb") == {
+        "marketing_spend": [(date(2026, 1, 1), "Yandex", Decimal("1000.50")),
+                            (date(2026, 2, 1), "vk", Decimal("2500.00")),
+                            (date(2026, 3, 1), "google", Decimal("125000.00")),
+                            (date(2026, 4, 1), "avito", Decimal("7.50"))],
+        "sales_targets": [(date(2026, 1, 1), "Анна Смирнова", Decimal("1500000.00"), 4)],
+    }
+
+
 def test_missing_files_mean_no_spend_and_no_targets(tmp_path):
-    assert load_user_inputs(tmp_path, warehouse=tmp_path / "w.duckdb") == {"marketing_spend": 0, "sales_targets": 0}
+    loaded = load_user_inputs(tmp_path, warehouse=tmp_path / "w.duckdb")
+    assert loaded.rows == {"marketing_spend": 0, "sales_targets": 0} and loaded.warnings == []
     assert _tables(tmp_path / "w.duckdb") == {"marketing_spend": [], "sales_targets": []}
 
 
+@pytest.mark.parametrize("content, says", [(b"", "is empty"), (TARGETS_HEADER.encode(), "has a header and no rows"),
+                                           (b"\xef\xbb\xbf\r\n", "is empty")])
+def test_an_empty_file_means_no_rows_with_a_warning(tmp_path, content, says):
+    warehouse = tmp_path / "w.duckdb"
+    (tmp_path / "marketing_spend.csv").write_text(SPEND, encoding="utf-8")
+    (tmp_path / "sales_targets.csv").write_text(TARGETS, encoding="utf-8")
+    load_user_inputs(tmp_path, warehouse=warehouse)
+    (tmp_path / "sales_targets.csv").write_bytes(content)
+    loaded = load_user_inputs(tmp_path, warehouse=warehouse)
+    assert loaded.rows == {"marketing_spend": 3, "sales_targets": 0}
+    assert loaded.warnings == [f"{tmp_path / 'sales_targets.csv'} {says}: loaded as no rows"]
+    assert _tables(warehouse)["sales_targets"] == []
+
+
 @pytest.mark.parametrize("file_name, content, line, problem", [
-    ("marketing_spend.csv", "", 1, "the header is missing"),
-    ("marketing_spend.csv", "month,channel\n2026-01,vk\n", 1, "missing column(s) amount"),
-    ("marketing_spend.csv", "month,channel,amount\n2026-13,vk,10\n", 2, "month '2026-13' is not a real date"),
-    ("marketing_spend.csv", "month,channel,amount\n01.2026,vk,10\n", 2, "is not YYYY-MM or YYYY-MM-DD"),
-    ("marketing_spend.csv", "month,channel,amount\n2026-01,vk,10\n2026-02,vk,-5\n", 3, "amount: '-5' is not an amount"),
-    ("marketing_spend.csv", "month,channel,amount\n2026-01,vk,\"1 000,50\"\n", 2, "'.' as the decimal point"),
-    ("marketing_spend.csv", "month,channel,amount\n2026-01,,10\n", 2, "channel is empty"),
-    ("marketing_spend.csv", "month,channel,amount\n2026-01,vk,10,extra\n", 2, "4 values for 3 columns"),
+    ("marketing_spend.csv", "month,channel\n2026-01,vk\n", 1,
+     "lacks the column(s) amount; expected the columns month, channel, amount separated by ',' or ';'"),
+    ("marketing_spend.csv", "month\tchannel\tamount\n2026-01\tvk\t1\n", 1, "separated by ',' or ';'"),
+    ("marketing_spend.csv", "month,channel,amount\n2026-13,vk,10\n", 2, "column month: '2026-13' is not a real date"),
+    ("marketing_spend.csv", "month,channel,amount\n01/02/2026,vk,10\n", 2,
+     "column month: '01/02/2026' is not a month; write YYYY-MM, YYYY-MM-DD or DD.MM.YYYY"),
+    ("marketing_spend.csv", "month,channel,amount\n2026-01,vk,10\n2026-02,vk,-5\n", 3,
+     "column amount: '-5' is not an amount >= 0; write e.g. 125000, 95000.50 or 1 000,50"),
+    ("marketing_spend.csv", "month;channel;amount\n2026-01;vk;1,000\n", 2,
+     "column amount: '1,000' is ambiguous (a thousands separator or a decimal point?)"),
+    ("marketing_spend.csv", "month;channel;amount\n2026-01;vk;1.000\n", 2, "'1.000' is ambiguous"),
+    ("marketing_spend.csv", "month;channel;amount\n2026-01;vk;1,000.50\n", 2, "'1,000.50' is not an amount"),
+    ("marketing_spend.csv", "month;channel;amount\n2026-01;vk;10 00\n", 2, "'10 00' is not an amount"),
+    ("marketing_spend.csv", "month;channel;amount\n2026-01;vk;100 ₽\n", 2, "'100 ₽' is not an amount"),
+    ("marketing_spend.csv", "month,channel,amount\n2026-01,,10\n", 2, "column channel is empty"),
+    ("marketing_spend.csv", "month,channel,amount\n2026-01,vk,1000,50\n", 2,
+     "4 values for 3 columns; with ',' between values a decimal comma must be quoted"),
+    ("marketing_spend.csv", "month;channel;amount\n2026-01;vk;10;x\n", 2, "4 values for 3 columns"),
+    ("marketing_spend.csv", "month,channel,amount\n2026-01,Yandex,10\n2026-02,vk,1\n2026-01-31,yandex ,5\n", 4,
+     "month 2026-01-01, channel yandex is already on line 2: keep one row per month and channel"),
     ("sales_targets.csv", "month,manager,target_revenue,target_deals\n2026-01,7700002,,\n", 2,
      "set at least one of target_revenue, target_deals"),
     ("sales_targets.csv", "month,manager,target_revenue,target_deals\n2026-01,7700002,10,1.5\n", 2,
-     "target_deals: '1.5' is not a whole number"),
-    ("sales_targets.csv", "month,manager,target_revenue,target_deals\n2026-01,7700002,10,1\n2026-01-31,7700002,5,1\n",
-     3, "month 2026-01-01, manager 7700002 is already on line 2"),
+     "column target_deals: '1.5' is not a whole number"),
+    ("sales_targets.csv", "month;manager;target_revenue;target_deals\n2026-01;7700002;10;1\n01.01.2026;7700002;5;1\n",
+     3, "month 2026-01-01, manager 7700002 is already on line 2: keep one row per month and manager"),
 ])
-def test_malformed_file_names_file_line_and_problem_and_writes_nothing(tmp_path, file_name, content, line, problem):
+def test_malformed_file_names_file_line_column_value_and_form_and_writes_nothing(tmp_path, file_name, content,
+                                                                                 line, problem):
     warehouse = tmp_path / "w.duckdb"
     (tmp_path / "marketing_spend.csv").write_text(SPEND, encoding="utf-8")
+    (tmp_path / "sales_targets.csv").write_text(TARGETS, encoding="utf-8")
     load_user_inputs(tmp_path, warehouse=warehouse)
     before = _tables(warehouse)
     (tmp_path / file_name).write_text(content, encoding="utf-8")
@@ -68,13 +122,15 @@ def test_malformed_file_names_file_line_and_problem_and_writes_nothing(tmp_path,
     assert error.value.line == line
     assert problem in error.value.problem
     assert str(error.value).startswith(f"{tmp_path / file_name}, line {line}: ")
-    assert _tables(warehouse) == before
+    assert _tables(warehouse) == before  # the other file, valid, is not loaded either
 
 
-def test_not_utf8_is_reported(tmp_path):
-    (tmp_path / "marketing_spend.csv").write_bytes("month,channel,amount\n2026-01,Яндекс,1\n".encode("cp1251"))
-    with pytest.raises(InputFileError, match="is not UTF-8 text"):
+def test_windows_1251_is_refused_with_how_to_save_it(tmp_path):
+    (tmp_path / "marketing_spend.csv").write_bytes("month;channel;amount\n2026-01;Яндекс;1\n".encode("cp1251"))
+    with pytest.raises(InputFileError) as error:
         load_user_inputs(tmp_path, warehouse=tmp_path / "w.duckdb")
+    assert error.value.line == 2
+    assert "is not UTF-8 text (byte 0xDF)" in error.value.problem and "save it as 'CSV UTF-8'" in error.value.problem
 
 
 def test_committed_examples_load_and_name_the_embedded_accounts_managers(tmp_path):
@@ -82,8 +138,8 @@ def test_committed_examples_load_and_name_the_embedded_accounts_managers(tmp_pat
     from pipelines.simulator import SimulatedAccount
 
     examples = Path(__file__).resolve().parents[2] / "data"
-    counts = load_user_inputs(examples, warehouse=tmp_path / "w.duckdb")
-    assert counts["marketing_spend"] > 0 and counts["sales_targets"] > 0
+    loaded = load_user_inputs(examples, warehouse=tmp_path / "w.duckdb")
+    assert loaded.rows["marketing_spend"] > 0 and loaded.rows["sales_targets"] > 0 and loaded.warnings == []
     users = SimulatedAccount.generate(seed=embedded.SEED, leads=50).truth().users
     known = set(users["name"]) | {str(i) for i in users["id"]}
     with duckdb.connect(str(tmp_path / "w.duckdb"), read_only=True) as connection:
