@@ -323,10 +323,11 @@ class KpiReference:
         customers = self.first_won.groupby(["month", "channel"]).size().to_dict()
         rows = []
         for month, channel in sorted(set(spend) | set(customers)):
-            amount = spend.get((month, channel), Decimal("0"))
+            amount = spend.get((month, channel))  # None: no spend supplied, unknown (not zero)
             count = int(customers.get((month, channel), 0))
-            rows.append(dict(month=month, channel=channel, marketing_spend=amount.quantize(Decimal("0.01")),
-                             new_customers=count, cac=money_ratio(amount, count)))
+            rows.append(dict(month=month, channel=channel,
+                             marketing_spend=None if amount is None else amount.quantize(Decimal("0.01")),
+                             new_customers=count, cac=None if amount is None else money_ratio(amount, count)))
         return pd.DataFrame(rows)
 
     def satisfaction(self) -> pd.DataFrame:

@@ -14,7 +14,7 @@ joined as (
     select
         coalesce(spend.month, new_customers.month) as month,
         coalesce(spend.channel, new_customers.channel) as channel,
-        coalesce(spend.marketing_spend, 0) as marketing_spend,
+        spend.marketing_spend,
         coalesce(new_customers.new_customers, 0) as new_customers
     from spend
     full outer join new_customers

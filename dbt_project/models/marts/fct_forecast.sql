@@ -89,9 +89,9 @@ final as (
         cast(coalesce(open_deals.pipeline_id, month_to_date.pipeline_id) as bigint) as pipeline_id,
         cast(coalesce(open_deals.manager_id, month_to_date.manager_id) as bigint) as manager_id,
         cast(coalesce(open_deals.open_deals, 0) as bigint) as open_deals,
-        cast(coalesce(open_deals.open_value, 0) as bigint) as open_value,
+        cast(coalesce(open_deals.open_value, 0) as decimal(18, 2)) as open_value,
         cast(coalesce(open_deals.weighted_value, 0) as decimal(18, 2)) as weighted_value,
-        cast(coalesce(month_to_date.month_to_date_revenue, 0) as bigint) as month_to_date_revenue,
+        cast(coalesce(month_to_date.month_to_date_revenue, 0) as decimal(18, 2)) as month_to_date_revenue,
         cast(
             {{ safe_divide(
                 'coalesce(month_to_date.month_to_date_revenue, 0) * extraction.days_in_month',

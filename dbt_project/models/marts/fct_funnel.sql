@@ -117,7 +117,9 @@ final as (
         open_here.open_age_hours_max as open_here_age_hours_max,
         cast(coalesce(time_in_stage.completed_stays, 0) as bigint) as completed_stays,
         time_in_stage.hours_in_stage_median,
-        time_in_stage.hours_in_stage_p90
+        time_in_stage.hours_in_stage_p90,
+        time_in_stage.hours_in_stage_median / 24 as days_in_stage_median,
+        time_in_stage.hours_in_stage_p90 / 24 as days_in_stage_p90
     from with_next
     left join lost_here
         on lost_here.cohort_month = with_next.cohort_month

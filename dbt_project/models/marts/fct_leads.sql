@@ -26,7 +26,7 @@ final as (
         leads.status_id,
         leads.responsible_user_id as manager_id,
         users.group_id,
-        coalesce(leads.price, 0) as price,
+        cast(coalesce(leads.price, 0) as decimal(18, 2)) as price,
         leads.created_at,
         leads.created_date,
         case when leads.status_id in (142, 143) then leads.closed_at end as closed_at,

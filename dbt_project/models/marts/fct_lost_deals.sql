@@ -33,7 +33,7 @@ final as (
         cast(lost_at_pipeline_id as bigint) as lost_at_pipeline_id,
         cast(lost_at_status_id as bigint) as lost_at_status_id,
         cast(deals_lost as bigint) as deals_lost,
-        cast(value_lost as bigint) as value_lost
+        cast(value_lost as decimal(18, 2)) as value_lost
     from aggregated
 )
 

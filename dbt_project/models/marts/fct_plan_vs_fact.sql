@@ -35,7 +35,7 @@ final as (
         cast(month as date) as month,
         cast(manager_id as bigint) as manager_id,
         cast(target_revenue as decimal(18, 2)) as target_revenue,
-        cast(revenue_won as bigint) as revenue_won,
+        cast(revenue_won as decimal(18, 2)) as revenue_won,
         cast(target_deals as bigint) as target_deals,
         cast(deals_won as bigint) as deals_won,
         cast({{ safe_divide('revenue_won', 'target_revenue') }} as double) as revenue_attainment,

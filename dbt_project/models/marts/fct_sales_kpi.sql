@@ -62,7 +62,7 @@ final as (
         cast(manager_id as bigint) as manager_id,
         cast(leads_created as bigint) as leads_created,
         cast(deals_won as bigint) as deals_won,
-        cast(revenue_won as bigint) as revenue_won,
+        cast(revenue_won as decimal(18, 2)) as revenue_won,
         {{ money_divide('revenue_won', 'deals_won') }} as avg_deal_value,
         cast(deals_lost as bigint) as deals_lost,
         {{ safe_divide('deals_won', 'deals_won + deals_lost') }} as win_rate,

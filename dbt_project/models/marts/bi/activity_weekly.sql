@@ -1,0 +1,1 @@
+{{ bi_manager_activity('week') }}

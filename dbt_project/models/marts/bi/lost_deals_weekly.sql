@@ -1,0 +1,1 @@
+{{ bi_lost_deals('week') }}

@@ -1,0 +1,1 @@
+{{ bi_sales_kpi('week') }}
