@@ -120,6 +120,43 @@ def test_a_bi_reader_does_not_block_the_next_run(defs, env, first_run):
         assert fresh.execute("select count(*) from marts.fct_leads").fetchone()[0] == len(env["sim"].truth().leads)
 
 
+def test_a_bad_input_file_fails_loudly_but_does_not_hold_back_the_amocrm_kpis(defs, env, first_run, webhook,
+                                                                            monkeypatch):
+    """A bad CSV line fails the `user_inputs` check (ERROR) and on-call hears of it; the marts still build
+    from fresh amoCRM data and the inputs loaded before, and the serving copy is published."""
+    assert first_run.success
+    spend_file = env["data_dir"] / "marketing_spend.csv"
+    good = spend_file.read_text(encoding="utf-8")
+    serving = env["data_dir"] / "serving" / "amocrm_kpi.duckdb"
+    with duckdb.connect(str(serving), read_only=True) as con:
+        spend_before = con.execute("select sum(marketing_spend) from marts.fct_cac").fetchone()[0]
+    env["sim"].clock.advance(days=1)
+    spend_file.write_text(good + "2026-01,vk,1.000\n", encoding="utf-8")
+    try:
+        result = _run(defs, env)
+    finally:
+        spend_file.write_text(good, encoding="utf-8")
+    assert result.success
+    (check,) = [e for e in result.get_asset_check_evaluations() if e.check_name == "input_files_valid"]
+    line = len(good.splitlines()) + 1
+    assert not check.passed and check.severity == dg.AssetCheckSeverity.ERROR
+    assert f"marketing_spend.csv, line {line}: column amount: '1.000' is ambiguous" in check.description
+    assert "serving_copy" in {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
+    with duckdb.connect(str(serving), read_only=True) as con:
+        assert con.execute("select count(*) from marts.fct_leads").fetchone()[0] == len(env["sim"].truth().leads)
+        assert con.execute("select sum(marketing_spend) from marts.fct_cac").fetchone()[0] == spend_before
+
+    url, received = webhook
+    monkeypatch.setenv("AMOCRM_KPI_ALERT_WEBHOOK_URL", f"{url}/alert")
+    success = next(e for e in result.all_events if e.event_type == dg.DagsterEventType.RUN_SUCCESS)
+    context = dg.build_run_status_sensor_context(
+        sensor_name="alert_on_failed_checks", dagster_instance=env["instance"],
+        dagster_run=env["instance"].get_run_by_id(result.run_id), dagster_event=success)
+    defs.resolve_sensor_def("alert_on_failed_checks")(context)
+    (alert,) = [body for _, body in received]
+    assert any(f["check"] == "input_files_valid" and "'1.000' is ambiguous" in f["error"] for f in alert["failures"])
+
+
 @pytest.fixture(scope="module")
 def broken_run(defs, env, first_run):
     """A run whose blocking dbt test fails: a won lead without a close date."""
