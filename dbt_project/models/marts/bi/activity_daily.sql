@@ -1,1 +1,1 @@
-{{ bi_manager_activity('day') }}
+{{ bi_one_grain('fct_manager_activity', 'day', by_pipeline=false) }}

@@ -1,1 +1,1 @@
-{{ bi_manager_activity('month') }}
+{{ bi_one_grain('fct_manager_activity', 'month', by_pipeline=false) }}

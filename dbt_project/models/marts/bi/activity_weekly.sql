@@ -1,1 +1,1 @@
-{{ bi_manager_activity('week') }}
+{{ bi_one_grain('fct_manager_activity', 'week', by_pipeline=false) }}

@@ -1,1 +1,1 @@
-{{ bi_lost_deals('day') }}
+{{ bi_one_grain('fct_lost_deals', 'day', stage_prefix='lost_at_') }}

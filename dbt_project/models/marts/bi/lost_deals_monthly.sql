@@ -1,1 +1,1 @@
-{{ bi_lost_deals('month') }}
+{{ bi_one_grain('fct_lost_deals', 'month', stage_prefix='lost_at_') }}

@@ -1,1 +1,1 @@
-{{ bi_lost_deals('week') }}
+{{ bi_one_grain('fct_lost_deals', 'week', stage_prefix='lost_at_') }}

@@ -1,1 +1,1 @@
-{{ bi_sales_kpi('month') }}
+{{ bi_one_grain('fct_sales_kpi', 'month') }}
