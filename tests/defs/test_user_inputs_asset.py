@@ -9,6 +9,9 @@ import dagster as dg
 import duckdb
 import pytest
 
+# Loading the definitions may re-parse the dbt project into its target folder: one worker at a time.
+pytestmark = pytest.mark.xdist_group("dagster")
+
 GOOD_SPEND = "month;channel;amount\n2026-01;yandex;1 000,50\n"
 TARGETS = "month,manager,target_revenue,target_deals\n2026-01,7700002,1000,2\n"
 
