@@ -302,9 +302,9 @@ class AmoClient:
         return AmoHTTPError(f"GET {path} (page {page}): HTTP {status} from host {self.host} ({_describe(response)})")
 
     def _hold(self, response: requests.Response, path: str, page: int | None, attempt: int, sent_at: float) -> None:
-        """A 429: every thread waits as long as the server asked (the next `acquire` waits it out),
-        unless the waits asked this run add up to more than `penalty_budget`."""
-        delay = max(self._backoff(attempt), self._retry_after(response))
+        """A 429: every thread waits as long as the server asked (the next `acquire` waits it out), or
+        backs off when it did not say, unless the waits of this run add up to more than `penalty_budget`."""
+        delay = self._retry_after(response) or self._backoff(attempt)
         total = self.limiter.penalize(delay, sent_at)
         if total > self.penalty_budget:
             raise AmoRateLimitError(
@@ -312,8 +312,8 @@ class AmoClient:
                 f"to wait {total / 60:.0f} min in total, more than the {self.penalty_budget / 60:.0f} min a run "
                 "waits; stopped so that the account is not blocked (403). Something else probably uses this "
                 "account's API limit (another integration, or a second copy of this pipeline): check, then run again later")
-        log.warning("GET %s page %s: 429 Too Many Requests; all requests wait %.0fs (amoCRM asked for %.0fs "
-                    "in total this run)", path, page, delay, total)
+        log.warning("GET %s%s: 429 Too Many Requests; all requests wait %.0fs (amoCRM asked for %.0fs in total "
+                    "this run)", path, f" page {page}" if page is not None else "", delay, total)
 
     def _backoff(self, attempt: int) -> float:
         """Exponential backoff with full jitter."""
@@ -356,7 +356,8 @@ def _why_forbidden(response: requests.Response) -> str:
         return ("the token's user lacks the rights for this (listing users needs an account admin): "
                 "authorize the integration as an account admin (`python -m pipelines.amocrm authorize --code ...` "
                 "with a code an admin issued) or use an admin's long-lived token")
-    return "amoCRM blocks accounts that exceed 7 requests/s repeatedly; unblocking goes through amoCRM support"
+    return ("amoCRM blocks accounts that exceed 7 requests/s repeatedly; unblocking goes through amoCRM support "
+            "(give them the IP, subdomain and account id); runs fail at once until then")
 
 
 def _describe(response: requests.Response) -> str:

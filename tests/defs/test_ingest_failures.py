@@ -31,11 +31,13 @@ def extract_once(monkeypatch, tmp_path, base_url: str, token: str) -> dg.Execute
                           instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
 
 
-@pytest.mark.parametrize("case", ["schemeless-url", "blocked-403", "throttled-past-budget"])
+@pytest.mark.parametrize("case", ["schemeless-url", "rejected-token", "blocked-403", "throttled-past-budget"])
 def test_a_failure_no_retry_can_fix_fails_the_step_once_with_a_plain_message(sim, monkeypatch, tmp_path, case):
-    base_url = sim.base_url
+    base_url, token = sim.base_url, sim.long_lived_token
     if case == "schemeless-url":
         base_url = base_url.removeprefix("http://")
+    elif case == "rejected-token":
+        token = "a-token-amocrm-does-not-know"
     elif case == "blocked-403":
         sim.block()
     else:
@@ -43,7 +45,7 @@ def test_a_failure_no_retry_can_fix_fails_the_step_once_with_a_plain_message(sim
     sim.stats.reset()
     started = time.monotonic()
     try:
-        result = extract_once(monkeypatch, tmp_path, base_url, sim.long_lived_token)
+        result = extract_once(monkeypatch, tmp_path, base_url, token)
     finally:
         sim.unblock()
         sim.faults.reset()
@@ -52,10 +54,11 @@ def test_a_failure_no_retry_can_fix_fails_the_step_once_with_a_plain_message(sim
     assert kinds.count(dg.DagsterEventType.STEP_FAILURE) == 1
     assert dg.DagsterEventType.STEP_UP_FOR_RETRY not in kinds
     message = result.failure_data_for_node("amocrm_extract").error.message  # what the on-call alert carries
-    assert "amoCRM extraction failed, not retried" in message and sim.long_lived_token not in message
+    assert "amoCRM extraction failed, not retried" in message and token not in message
     expected = {"schemeless-url": ["has no scheme", EXPECTED_FORM],
+                "rejected-token": ["401", "127.0.0.1", EXPECTED_FORM],
                 "blocked-403": ["403 Forbidden", "blocks accounts", "support"],
                 "throttled-past-budget": ["429 Too Many Requests", "not blocked (403)"]}[case]
     assert all(text in message for text in expected), message
-    assert sim.stats.total == {"schemeless-url": 0, "blocked-403": 1, "throttled-past-budget": 1}[case]
+    assert sim.stats.total == (0 if case == "schemeless-url" else 1)
     assert time.monotonic() - started < 30
