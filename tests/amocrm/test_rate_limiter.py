@@ -7,10 +7,10 @@ import threading
 import time
 
 import pytest
+from manual_time import ManualTime
 
 from pipelines.amocrm import pacing
 from pipelines.amocrm.pacing import RateLimiter
-from manual_time import ManualTime
 
 
 def test_never_more_than_rate_in_any_second():
