@@ -17,7 +17,7 @@ import dlt
 
 from pipelines import paths
 from pipelines.amocrm.auth import exchange_code
-from pipelines.amocrm.client import AmoError
+from pipelines.amocrm.client import AmoError, amo_cause
 from pipelines.amocrm.run import run_extraction
 from pipelines.amocrm.source import ExtractionStats
 
@@ -47,21 +47,13 @@ def _extract(resources: list[str] | None) -> int:
         print(f"amoCRM extraction failed: {exc}", file=sys.stderr)
         return 1
     except Exception as exc:  # dlt wraps resource errors; show the amoCRM one if there is one
-        cause = _amo_cause(exc)
+        cause = amo_cause(exc)
         print(f"amoCRM extraction failed: {cause or exc}", file=sys.stderr)
         return 1
     finally:
         stop.set()
     print(summary.format())
     return 0
-
-
-def _amo_cause(exc: BaseException) -> AmoError | None:
-    while exc is not None:
-        if isinstance(exc, AmoError):
-            return exc
-        exc = exc.__cause__ or exc.__context__
-    return None
 
 
 def _authorize(code: str) -> int:

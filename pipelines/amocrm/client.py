@@ -2,37 +2,71 @@
 
 amoCRM allows 7 requests/s per integration and blocks the account (403, an nginx
 HTML page) after repeated 429s, so every request of a run, from every thread,
-goes through one `RateLimiter` kept just under the limit, and a 429 pauses all
-threads, not just the one that got it.
+goes through one `RateLimiter` (pacing.py) kept just under the limit, and a 429
+holds all threads for as long as the server asks. Configuration mistakes (a bad
+base URL, an unknown host, rejected credentials on the first request) fail at
+once with `AmoConfigError`/`AmoAuthError`; errors with `retryable = False` are
+not retried by Dagster either (pipelines/defs/ingest.py).
 """
 
 from __future__ import annotations
 
 import email.utils
-import gc
 import logging
 import random
 import threading
 import time
-from collections import Counter, deque
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
+from urllib.parse import urlsplit
 
 import requests
 
+from pipelines.amocrm import config_check
+from pipelines.amocrm.pacing import RateLimiter
+
+__all__ = ["AmoClient", "RateLimiter", "RequestStats", "Page", "AmoError", "AmoConfigError", "AmoAuthError",
+           "AmoBlockedError", "AmoRateLimitError", "AmoHTTPError", "AmoPayloadError", "RETRY_STATUSES", "amo_cause"]
+
 log = logging.getLogger(__name__)
+
+# amoCRM documents `retry_after: 300`; three such penalties in one run mean something else is using the
+# account's limit, and going on risks the 403 block: stop and say so.
+PENALTY_BUDGET_SECONDS = 900.0
 
 
 class AmoError(Exception):
-    """Base of every error the extractor raises on purpose (messages never carry secrets)."""
+    """Base of every error the extractor raises on purpose (messages never carry secrets).
+
+    `retryable`: whether running the extraction again soon may succeed (Dagster's retry policy
+    applies only then)."""
+
+    retryable = True
+
+
+class AmoConfigError(AmoError):
+    """A configuration mistake (base URL, host, credentials missing or refused on the first request): never retried."""
+
+    retryable = False
 
 
 class AmoAuthError(AmoError):
     """The credentials were rejected (401 after a refresh, or the token endpoint said no)."""
 
+    retryable = False
+
 
 class AmoBlockedError(AmoError):
     """amoCRM answered 403: the account/IP is blocked (or the token lacks rights)."""
+
+    retryable = False
+
+
+class AmoRateLimitError(AmoError):
+    """amoCRM kept answering 429 for longer in total than a run waits (`PENALTY_BUDGET_SECONDS`)."""
+
+    retryable = False
 
 
 class AmoHTTPError(AmoError):
@@ -48,6 +82,17 @@ class AmoPayloadError(AmoError):
         super().__init__(f"malformed response from {where}: {reason}")
 
 
+def amo_cause(exc: BaseException | None) -> AmoError | None:
+    """The AmoError behind the exceptions dlt (and Dagster) wrap it in, if there is one."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, AmoError):
+            return exc
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
 class Auth(Protocol):
     """What the client needs from a credential (see auth.py)."""
 
@@ -55,73 +100,6 @@ class Auth(Protocol):
 
     def handle_unauthorized(self, rejected_header: str) -> None:
         """Called on a 401: refresh and return (the request is retried once), or raise AmoAuthError."""
-
-
-GC_SEND_SLACK = 0.05  # seconds a thread may take from being counted to reaching its socket
-_gc_started = 0.0
-_gc_pause = (0.0, 0.0)  # time.monotonic() at the start and the end of the latest collection that stood out
-
-
-def _note_gc(phase: str, info: dict) -> None:
-    """Threads stand still while the collector runs (~0.1 s for a full collection here)."""
-    global _gc_started, _gc_pause
-    now = time.monotonic()
-    if phase == "start":
-        _gc_started = now
-    elif now - _gc_started > GC_SEND_SLACK / 10:  # the frequent short ones hide in the margin
-        _gc_pause = (_gc_started, now)
-
-
-gc.callbacks.append(_note_gc)
-
-
-class RateLimiter:
-    """Lets a request go when fewer than `rate` went in the last `1 + margin` seconds, to all threads.
-
-    It counts when requests really leave, not slots planned ahead: a thread that
-    oversleeps its planned slot (a garbage collection stops every thread for
-    ~0.1 s) would leave late, into the 1 s window of the requests planned after
-    it, and the server would see `rate + 1` requests in a second (429). A request
-    counted just before or during a collection may reach its socket only when
-    the collection ends, so it counts from then. Requests are at least half an
-    even spacing apart (no bursts), so the time a pause costs is caught up within
-    the window. The margin absorbs network jitter. `pause` holds every thread
-    after a 429.
-    """
-
-    def __init__(self, rate: float | None, margin: float = 0.03):
-        count = max(1, int(rate)) if rate else 0
-        self.window = (1.0 + margin) * count / rate if rate else 0.0
-        self._gap = self.window / count / 2 if rate else 0.0
-        self._sent: deque[float] = deque(maxlen=count or None)
-        self._paused_until = 0.0
-        self._gc_seen = 0.0
-        self._lock = threading.Lock()
-
-    def acquire(self) -> None:
-        if not self.window:
-            return
-        while True:
-            with self._lock:
-                now = time.monotonic()
-                started, ended = _gc_pause
-                if ended > self._gc_seen:
-                    self._gc_seen = ended
-                    cutoff = started - GC_SEND_SLACK
-                    self._sent = deque((max(t, ended) if t > cutoff else t for t in self._sent), self._sent.maxlen)
-                ready = self._paused_until
-                if self._sent:
-                    ready = max(ready, self._sent[-1] + self._gap)
-                if len(self._sent) == self._sent.maxlen:
-                    ready = max(ready, self._sent[0] + self.window)
-                if now >= ready:
-                    self._sent.append(now)
-                    return
-            time.sleep(ready - now)
-
-    def pause(self, seconds: float) -> None:
-        with self._lock:
-            self._paused_until = max(self._paused_until, time.monotonic() + seconds)
 
 
 @dataclass
@@ -165,22 +143,29 @@ class AmoClient:
         max_retries: int = 8,
         backoff_base: float = 0.5,
         backoff_max: float = 30.0,
-        retry_after_max: float = 120.0,
+        penalty_budget: float = PENALTY_BUDGET_SECONDS,
         timeout: float = 60.0,
         sleep: Callable[[float], None] = time.sleep,
     ):
-        self.base_url = base_url.rstrip("/")
+        try:
+            self.base_url = config_check.account_url(base_url)
+        except config_check.ConfigProblem as exc:
+            raise AmoConfigError(str(exc)) from None
         self.auth = auth
         self.limiter = limiter
         self.stats = stats or RequestStats()
         self.max_retries = max_retries
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
-        self.retry_after_max = retry_after_max
+        self.penalty_budget = penalty_budget
         self.timeout = timeout
         self._sleep = sleep
         self._local = threading.local()
         self._server_time: float | None = None
+        self._first_lock = threading.Lock()
+        self._host_checked = False  # the host resolved and accepted a connection (config_check)
+        self._host_answered = False  # any HTTP answer: later connection errors are network blips
+        self._verified = False  # a successful answer: the URL and credentials are right
 
     @property
     def server_time(self) -> float | None:
@@ -224,55 +209,118 @@ class AmoClient:
 
     def _request(self, path: str, params: dict[str, Any], page: int | None) -> requests.Response:
         url = f"{self.base_url}{path}"
+        self._check_host()
         refreshed = False
         attempt = 0
         while True:
-            self.limiter.acquire()
-            header = self.auth.header()
+            header = self.auth.header()  # may refresh the token: before the slot, which must be the last step
+            sent_at = self.limiter.acquire()
             try:
                 response = self._session().get(url, params=params, headers={"Authorization": header}, timeout=self.timeout)
             except requests.RequestException as exc:
-                self.stats.count(type(exc).__name__, retry=attempt < self.max_retries)
-                if attempt >= self.max_retries:
-                    raise AmoHTTPError(f"GET {path}: {type(exc).__name__} after {attempt + 1} attempts") from None
+                self._connection_failed(exc, path, attempt)
                 self._sleep(self._backoff(attempt))
                 attempt += 1
                 continue
+            self._host_answered = True
             self._note_server_time(response)
             status = response.status_code
             if status == 401 and not refreshed:
                 self.stats.count(status, retry=True)
-                self.auth.handle_unauthorized(header)
+                self._unauthorized(header)
                 refreshed = True
                 continue
             # a 429 says "slow down", not "broken": it gets twice the retries
             retry = status in RETRY_STATUSES and attempt < self.max_retries * (2 if status == 429 else 1)
             self.stats.count(status, retry=retry)
             if status < 400:
+                self._verified = True
                 return response
-            if status == 401:
-                raise AmoAuthError(
-                    f"GET {path}: 401 Unauthorized even after refreshing the access token; "
-                    "the integration may be disabled or the token revoked: re-authorize"
-                )
-            if status == 403:
-                raise AmoBlockedError(f"GET {path}: 403 Forbidden ({_describe(response)}); " + _why_forbidden(response))
             if not retry:
-                raise AmoHTTPError(f"GET {path} (page {page}): HTTP {status} ({_describe(response)})")
-            delay = self._backoff(attempt)
+                raise self._final_error(status, path, page, response)
             if status == 429:
-                delay = max(delay, self._retry_after(response))
-                self.limiter.pause(delay)
-            log.info("GET %s page %s: HTTP %s, retrying in %.1fs", path, page, status, delay)
-            self._sleep(delay)
+                self._hold(response, path, page, attempt, sent_at)
+            else:
+                delay = self._backoff(attempt)
+                log.info("GET %s page %s: HTTP %s, retrying in %.1fs", path, page, status, delay)
+                self._sleep(delay)
             attempt += 1
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.base_url).hostname or "?"
+
+    def _check_host(self) -> None:
+        """Before the first request of the run: an unknown host or a refused port is a config mistake."""
+        if self._host_checked:
+            return
+        with self._first_lock:
+            if not self._host_checked:
+                try:
+                    config_check.check_reachable(self.base_url, min(self.timeout, config_check.PREFLIGHT_TIMEOUT))
+                except config_check.ConfigProblem as exc:
+                    raise AmoConfigError(str(exc)) from None
+                self._host_checked = True
+
+    def _connection_failed(self, exc: requests.RequestException, path: str, attempt: int) -> None:
+        """Raise if the request is not to be retried: a config mistake before the host ever answered,
+        or the last attempt."""
+        final = attempt >= self.max_retries
+        problem = None if self._host_answered else config_check.connection_problem(exc, self.base_url)
+        self.stats.count(type(exc).__name__, retry=not (final or problem))
+        if problem:
+            raise AmoConfigError(f"GET {path}: {problem}") from None
+        if final:
+            raise AmoHTTPError(f"GET {path}: {type(exc).__name__} talking to host {self.host} after {attempt + 1} "
+                               "attempts; check the network (or amoCRM's status) and run again") from None
+
+    def _unauthorized(self, header: str) -> None:
+        """Refresh after a 401; a refusal on the run's first answer may just as well be a wrong address."""
+        try:
+            self.auth.handle_unauthorized(header)
+        except AmoAuthError as exc:
+            if self._verified:
+                raise
+            raise AmoAuthError(f"host {self.host}: {exc}; {config_check.first_answer_hint(self.base_url)}") from None
+
+    def _final_error(self, status: int, path: str, page: int | None, response: requests.Response) -> AmoError:
+        """The error for a status that is not (or no longer) retried."""
+        hint = "" if self._verified else f"; {config_check.first_answer_hint(self.base_url)}"
+        if status == 401:
+            return AmoAuthError(
+                f"GET {path}: 401 Unauthorized from host {self.host} even after refreshing the access token; "
+                f"the integration may be disabled or the token revoked: re-authorize{hint}")
+        if status == 402:
+            return AmoConfigError(f"GET {path}: 402 Payment Required from host {self.host}: the amoCRM account's "
+                                  f"subscription has ended; renew it in amoCRM, then run again{hint}")
+        if status == 403:
+            return AmoBlockedError(f"GET {path}: 403 Forbidden from host {self.host} ({_describe(response)}); "
+                                   + _why_forbidden(response) + hint)
+        if status == 404 and hint:
+            return AmoConfigError(f"GET {path}: 404 from host {self.host} ({_describe(response)}): "
+                                  f"not an amoCRM API address{hint}")
+        return AmoHTTPError(f"GET {path} (page {page}): HTTP {status} from host {self.host} ({_describe(response)})")
+
+    def _hold(self, response: requests.Response, path: str, page: int | None, attempt: int, sent_at: float) -> None:
+        """A 429: every thread waits as long as the server asked (the next `acquire` waits it out), or
+        backs off when it did not say, unless the waits of this run add up to more than `penalty_budget`."""
+        delay = self._retry_after(response) or self._backoff(attempt)
+        total = self.limiter.penalize(delay, sent_at)
+        if total > self.penalty_budget:
+            raise AmoRateLimitError(
+                f"GET {path}: amoCRM at host {self.host} kept answering 429 Too Many Requests and asked this run "
+                f"to wait {total / 60:.0f} min in total, more than the {self.penalty_budget / 60:.0f} min a run "
+                "waits; stopped so that the account is not blocked (403). Something else probably uses this "
+                "account's API limit (another integration, or a second copy of this pipeline): check, then run again later")
+        log.warning("GET %s%s: 429 Too Many Requests; all requests wait %.0fs (amoCRM asked for %.0fs in total "
+                    "this run)", path, f" page {page}" if page is not None else "", delay, total)
 
     def _backoff(self, attempt: int) -> float:
         """Exponential backoff with full jitter."""
         return random.uniform(0, min(self.backoff_max, self.backoff_base * 2**attempt)) + self.backoff_base / 2
 
     def _retry_after(self, response: requests.Response) -> float:
-        """`Retry-After` header or `retry_after` in a JSON body, capped; 0 when absent."""
+        """`Retry-After` header (seconds or an HTTP date) or `retry_after` in a JSON body, in full; 0 when absent."""
         value: Any = response.headers.get("Retry-After")
         if value is None:
             try:
@@ -280,10 +328,17 @@ class AmoClient:
                 value = body.get("retry_after") if isinstance(body, dict) else None
             except ValueError:
                 value = None
+        if value is None:
+            return 0.0
         try:
-            return min(float(value), self.retry_after_max) if value is not None else 0.0
+            return max(0.0, float(value))
+        except (TypeError, ValueError):
+            pass
+        try:
+            when = email.utils.parsedate_to_datetime(str(value)).timestamp()
         except (TypeError, ValueError):
             return 0.0
+        return max(0.0, when - (self._server_time or time.time()))
 
     def _note_server_time(self, response: requests.Response) -> None:
         date = response.headers.get("Date")
@@ -301,7 +356,8 @@ def _why_forbidden(response: requests.Response) -> str:
         return ("the token's user lacks the rights for this (listing users needs an account admin): "
                 "authorize the integration as an account admin (`python -m pipelines.amocrm authorize --code ...` "
                 "with a code an admin issued) or use an admin's long-lived token")
-    return "amoCRM blocks accounts that exceed 7 requests/s repeatedly; unblocking goes through amoCRM support"
+    return ("amoCRM blocks accounts that exceed 7 requests/s repeatedly; unblocking goes through amoCRM support "
+            "(give them the IP, subdomain and account id); runs fail at once until then")
 
 
 def _describe(response: requests.Response) -> str:

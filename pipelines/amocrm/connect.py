@@ -12,7 +12,7 @@ from dlt.common.typing import TSecretStrValue
 
 from pipelines import paths
 from pipelines.amocrm.auth import LongLivedToken, OAuth2Token
-from pipelines.amocrm.client import AmoClient, AmoError, RateLimiter, RequestStats
+from pipelines.amocrm.client import AmoClient, AmoConfigError, RateLimiter, RequestStats
 
 
 def connect(
@@ -38,7 +38,7 @@ def connect(
     elif client_id and client_secret and redirect_uri:
         auth = OAuth2Token(url, client_id, client_secret, redirect_uri, refresh_token, paths.tokens_path(), limiter)
     else:
-        raise AmoError("amoCRM credentials missing: set sources.amocrm.access_token, or client_id, "
+        raise AmoConfigError("amoCRM credentials missing: set sources.amocrm.access_token, or client_id, "
                        "client_secret, redirect_uri and refresh_token (see .dlt/secrets.toml.example)")
     return AmoClient(url, auth, limiter=limiter, stats=stats or RequestStats(), max_retries=max_retries)
 

@@ -12,6 +12,7 @@ from dagster_dlt import DagsterDltResource, DagsterDltTranslator, build_dlt_asse
 from dagster_dlt.translator import DltResourceTranslatorData
 
 from pipelines.amocrm import amocrm_source, make_pipeline
+from pipelines.amocrm.client import amo_cause
 from pipelines.amocrm.run import finish_load
 from pipelines.amocrm.source import ExtractionStats
 from pipelines.defs.transform import DUCKDB_POOL
@@ -47,15 +48,23 @@ RAW_TABLE_BY_KEY = {spec.key: spec.key.path[-1].removeprefix("dlt_amocrm_") for 
     can_subset=True,
     pool=DUCKDB_POOL,
     # amoCRM hiccups (timeouts, 5xx bursts, a lock held by a reader) usually pass; the
-    # client already retries single requests, this retries the whole extraction.
+    # client already retries single requests, this retries the whole extraction. Errors that
+    # a retry cannot fix (config, auth, a 403 block, 429s past the budget) bypass it: see below.
     retry_policy=dg.RetryPolicy(max_retries=2, delay=30, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS),
 )
 def amocrm_extract(context: dg.AssetExecutionContext, dlt: DagsterDltResource):
     """Incremental load of the selected amoCRM entities, then deletions applied."""
     pipeline = make_pipeline()
     stats = ExtractionStats()
-    events = list(dlt.run(context=context, dlt_source=amocrm_source(stats=stats), dlt_pipeline=pipeline,
-                          dagster_dlt_translator=translator))
+    try:
+        events = list(dlt.run(context=context, dlt_source=amocrm_source(stats=stats), dlt_pipeline=pipeline,
+                              dagster_dlt_translator=translator))
+    except Exception as exc:
+        final = amo_cause(exc)
+        if final is not None and not final.retryable:  # a config mistake, rejected credentials, a block
+            raise dg.Failure(description=f"amoCRM extraction failed, not retried: {final}", allow_retries=False,
+                             metadata={"error": type(final).__name__}) from exc
+        raise
     finish_load(pipeline)
     counts = _table_row_counts(pipeline)
     for event in events:

@@ -39,7 +39,7 @@ class Faults:
             self.mutated: list[int] = []  # ids of leads edited by mutate_while_paging, in order
             self._failures: list[_Rule] = []
             self._malformed: list[_Rule] = []
-            self._storm = 0
+            self._storm: list[tuple[int | None, bool]] = []  # (retry_after, as a header?) of each armed 429
             self.new_fields: dict[str, dict[str, object]] = {}  # list path -> fields added to its items
             self._random = random.Random(self._seed)
 
@@ -60,19 +60,19 @@ class Faults:
         with self._lock:
             self.new_fields[path] = {**self.new_fields.get(path, {}), **fields}
 
-    def storm_429(self, n: int) -> None:
-        """The next `n` requests answer 429, whatever their rate."""
+    def storm_429(self, n: int, retry_after: int | None = None, header: bool = False) -> None:
+        """The next `n` requests answer 429, whatever their rate. With `retry_after` each is a JSON 429
+        carrying `"retry_after": retry_after` (amoCRM documents 300), or, with `header`, a plain 429 with
+        a `Retry-After` header; without, the server's usual 429s."""
         with self._lock:
-            self._storm += n
+            self._storm += [(retry_after, header)] * n
 
     # -- consumed by the server ------------------------------------------------------------
 
-    def take_storm(self) -> bool:
+    def take_storm(self) -> tuple[int | None, bool] | None:
+        """None, or this request answers 429: (the retry_after it carries or None, as a header?)."""
         with self._lock:
-            if self._storm > 0:
-                self._storm -= 1
-                return True
-            return False
+            return self._storm.pop(0) if self._storm else None
 
     def take_failure(self, path: str) -> int | None:
         """Status to fail this request with, if any."""

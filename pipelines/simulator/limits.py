@@ -15,6 +15,11 @@ class RateLimiter:
 
     More than `block_after` 429s within `block_window` seconds blocks every request
     for `block_seconds` (real time), as amoCRM does to an abusive integration.
+
+    A 429 that says `retry_after` opens a penalty window (`penalize`); requests
+    that arrive inside it are recorded in `early` (their arrival times), so a test
+    can tell whether a client honoured the wait. `monotonic` is injectable so a
+    300 s penalty can pass in no real time.
     """
 
     def __init__(self, rate: int | None = 7, window: float = 1.0, block_after: int = 20,
@@ -26,12 +31,16 @@ class RateLimiter:
         self._arrivals: deque[float] = deque()
         self._rejections: deque[float] = deque()
         self._blocked_until = 0.0
+        self._penalty_until = 0.0
+        self.early: list[float] = []
         self._lock = threading.Lock()
 
     def check(self) -> str:
         """Register one arrival and say whether it may be served."""
         with self._lock:
             now = self._monotonic()
+            if now < self._penalty_until:
+                self.early.append(now)
             if now < self._blocked_until:
                 return BLOCKED
             if self.rate is None:
@@ -48,8 +57,22 @@ class RateLimiter:
                 self._blocked_until = now + self.block_seconds
             return TOO_MANY
 
+    def penalize(self, seconds: float) -> None:
+        """A 429 asked the client to wait `seconds` from now."""
+        with self._lock:
+            self._penalty_until = max(self._penalty_until, self._monotonic() + seconds)
+
+    def now(self) -> float:
+        return self._monotonic()
+
+    def block(self, seconds: float | None = None) -> None:
+        """Block every request from now on, as amoCRM does after repeated 429s (default `block_seconds`)."""
+        with self._lock:
+            self._blocked_until = self._monotonic() + (self.block_seconds if seconds is None else seconds)
+
     def unblock(self) -> None:
         with self._lock:
             self._blocked_until = 0.0
+            self._penalty_until = 0.0
             self._rejections.clear()
             self._arrivals.clear()

@@ -15,6 +15,7 @@ import time
 import uuid
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Callable
 from urllib.parse import parse_qsl, urlsplit
 
 from . import reference as ref
@@ -66,11 +67,13 @@ class Simulator:
 
     def __init__(self, account: SimulatedAccount, *, host: str = "127.0.0.1", port: int = 0,
                  rate_limit: int | None = 7, block_after: int = 20, block_seconds: float = 300.0,
-                 access_token_ttl: int = 86_400, events_max_limit: int = 250, retry_after: int = 1):
+                 access_token_ttl: int = 86_400, events_max_limit: int = 250, retry_after: int = 1,
+                 monotonic: Callable[[], float] = time.monotonic):
         self.account = account
         self.clock = Clock(account.now, account.start, account.end)
         self.tokens = Tokens(self.clock, access_token_ttl)
-        self.limiter = RateLimiter(rate_limit, block_after=block_after, block_seconds=block_seconds)
+        self.limiter = RateLimiter(rate_limit, block_after=block_after, block_seconds=block_seconds,
+                                   monotonic=monotonic)
         self.faults = Faults(account.seed)
         self.stats = Stats()
         self.api = Api(account, events_max_limit=events_max_limit)
@@ -134,6 +137,10 @@ class Simulator:
         """An admin switched the integration off: every token is rejected from now on."""
         self.tokens.revoke_all()
 
+    def block(self) -> None:
+        """amoCRM blocked the account (after repeated 429s): every request gets the nginx 403 page."""
+        self.limiter.block()
+
     def unblock(self) -> None:
         self.limiter.unblock()
 
@@ -148,8 +155,11 @@ class Simulator:
         verdict = self.limiter.check()
         if verdict == BLOCKED:
             return nginx(403)
-        if verdict == TOO_MANY or self.faults.take_storm():
+        if verdict == TOO_MANY:
             return self._too_many()
+        storm = self.faults.take_storm()
+        if storm:
+            return self._too_many(*storm)
         if self.faults.latency_ms:
             time.sleep(self.faults.latency_ms / 1000)
         failure = self.faults.take_failure(path)
@@ -184,13 +194,20 @@ class Simulator:
                 response.body = corrupt(response.body, kind)
         return response
 
-    def _too_many(self) -> Response:
-        """429; every third one is plain text, as some real 429s are not JSON."""
+    def _too_many(self, retry_after: int | None = None, header: bool = False) -> Response:
+        """429; every third one is plain text, as some real 429s are not JSON (unless a storm armed with
+        `retry_after`: JSON, or plain text with a `Retry-After` header). A wait it names opens the
+        penalty window the limiter watches."""
         self._rejections += 1
-        if self._rejections % 3 == 0:
+        if header and retry_after is not None:
+            self.limiter.penalize(retry_after)
+            return Response(429, b"Too Many Requests", "text/plain", headers={"Retry-After": str(retry_after)})
+        if retry_after is None and self._rejections % 3 == 0:
             return Response(429, b"Too Many Requests", "text/plain")
+        wait = self.retry_after if retry_after is None else retry_after
+        self.limiter.penalize(wait)
         return problem(429, "Too Many Requests", "Превышено допустимое количество запросов в секунду",
-                       retry_after=self.retry_after)
+                       retry_after=wait)
 
     def _token(self, headers, body: bytes) -> Response:
         content_type = headers.get("Content-Type", "")

@@ -1,12 +1,16 @@
-"""The client's rate limiter: never `rate + 1` requests in a second, even when a thread is held up."""
+"""The client's rate limiter: never `rate + 1` requests in a second, even when a thread is held up;
+after a 429, no thread sends until the server's wait has passed, and waits do not pile up."""
 
 from __future__ import annotations
 
 import threading
 import time
 
-from pipelines.amocrm import client
-from pipelines.amocrm.client import RateLimiter
+import pytest
+from manual_time import ManualTime
+
+from pipelines.amocrm import pacing
+from pipelines.amocrm.pacing import RateLimiter
 
 
 def test_never_more_than_rate_in_any_second():
@@ -34,12 +38,59 @@ def test_never_more_than_rate_in_any_second():
 def test_a_request_held_up_by_a_garbage_collection_counts_from_its_end():
     limiter = RateLimiter(7)
     limiter.acquire()  # counted now, but the collector stops this thread before it reaches its socket
-    client._note_gc("start", {})
+    pacing._note_gc("start", {})
     time.sleep(0.2)
-    client._note_gc("stop", {})
+    pacing._note_gc("stop", {})
     gc_end = time.monotonic()
     sent = []
     for _ in range(7):
         limiter.acquire()
         sent.append(time.monotonic())
     assert sent[-1] >= gc_end + limiter.window  # the 8th request keeps a full window from the late one
+
+
+def test_a_429_holds_every_thread_even_one_already_waiting_for_its_slot():
+    clock = ManualTime()
+    waiting, release = threading.Event(), threading.Event()
+
+    def slow_sleep(seconds: float) -> None:  # the first sleep of the worker: it waits for its slot...
+        if threading.current_thread().name == "worker" and not release.is_set():
+            waiting.set()
+            release.wait(5)
+        clock.sleep(seconds)
+
+    limiter = RateLimiter(7, clock=clock.monotonic, sleep=slow_sleep)
+    for _ in range(7):
+        limiter.acquire()  # the window is full: the next one must sleep
+    sent: list[float] = []
+    worker = threading.Thread(target=lambda: sent.append(limiter.acquire()), name="worker")
+    worker.start()
+    assert waiting.wait(5)
+    started = clock.monotonic()
+    limiter.penalize(300, sent_at=started)  # ...when another thread gets a 429 asking for 300 s
+    release.set()
+    worker.join(5)
+    assert sent and sent[0] >= started + 300
+    assert limiter.acquire() >= started + 300
+
+
+def test_429s_to_requests_already_in_flight_add_no_wait():
+    clock = ManualTime()
+    limiter = RateLimiter(7, clock=clock.monotonic, sleep=clock.sleep)
+    in_flight = [limiter.acquire() for _ in range(4)]  # four threads' requests left together
+    clock.sleep(0.2)
+    assert limiter.penalize(300, in_flight[0]) == pytest.approx(300)  # the first 429 back starts the penalty
+    clock.sleep(0.1)
+    for sent_at in in_flight[1:]:  # the other three come back 429 too: the same penalty, not three more
+        assert limiter.penalize(300, sent_at) == pytest.approx(300)
+    resumed = limiter.acquire()
+    assert 300 <= resumed - in_flight[0] < 301
+    assert limiter.penalize(300, resumed) == pytest.approx(600)  # a 429 to a request sent after it is a new penalty
+
+
+def test_a_429_holds_threads_even_without_a_rate():
+    clock = ManualTime()
+    limiter = RateLimiter(None, clock=clock.monotonic, sleep=clock.sleep)
+    start = limiter.acquire()
+    limiter.penalize(300, start)
+    assert limiter.acquire() >= start + 300
