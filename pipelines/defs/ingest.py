@@ -12,6 +12,7 @@ from dagster_dlt import DagsterDltResource, DagsterDltTranslator, build_dlt_asse
 from dagster_dlt.translator import DltResourceTranslatorData
 
 from pipelines.amocrm import amocrm_source, make_pipeline
+from pipelines.amocrm.client import AmoAuthError
 from pipelines.amocrm.run import finish_load
 from pipelines.amocrm.source import ExtractionStats
 from pipelines.defs.transform import DUCKDB_POOL
@@ -52,6 +53,25 @@ RAW_TABLE_BY_KEY = {spec.key: spec.key.path[-1].removeprefix("dlt_amocrm_") for 
 )
 def amocrm_extract(context: dg.AssetExecutionContext, dlt: DagsterDltResource):
     """Incremental load of the selected amoCRM entities, then deletions applied."""
+    try:
+        yield from _extract(context, dlt)
+    except Exception as exc:
+        rejected = _auth_error(exc)
+        if rejected is None:
+            raise
+        # Credentials do not heal by waiting, and a doubtful refresh must not be tried again:
+        # fail at once, with amoCRM's own message on top (it is what the alert shows).
+        raise dg.Failure(description=str(rejected), allow_retries=False) from exc
+
+
+def _auth_error(exc: BaseException | None) -> AmoAuthError | None:
+    """The AmoAuthError behind dlt's wrapping exceptions, if any."""
+    while exc is not None and not isinstance(exc, AmoAuthError):
+        exc = exc.__cause__ or exc.__context__
+    return exc
+
+
+def _extract(context: dg.AssetExecutionContext, dlt: DagsterDltResource):
     pipeline = make_pipeline()
     stats = ExtractionStats()
     events = list(dlt.run(context=context, dlt_source=amocrm_source(stats=stats), dlt_pipeline=pipeline,
