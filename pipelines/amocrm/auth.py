@@ -111,6 +111,10 @@ class OAuth2Token:
             if stored is not None and seed in (None, stored.get("seed")):
                 _refuse_if_outcome_unknown(stored)
                 return stored
+            if seed in self.store.superseded():
+                raise AmoAuthError("the configured sources.amocrm.refresh_token was already used (or replaced by "
+                                   f"authorize) and the token store that continued it is {_state(stored)}; "
+                                   f"it is not sent again. {RECOVERY_HINT}")
         if seed:  # first run, or the user configured a new refresh token: it supersedes the store
             return {"refresh_token": self._seed, "access_token": None, "expires_at": 0, "seed": seed}
         raise AmoAuthError(f"no OAuth2 refresh token: set sources.amocrm.refresh_token, or {RECOVERY_HINT}")
@@ -125,6 +129,8 @@ class OAuth2Token:
                 if stored.get("access_token") not in (None, stale_access) and time.time() < stored["expires_at"] - REFRESH_MARGIN_SECONDS:
                     return
             body = {**self._client, "grant_type": "refresh_token", "refresh_token": self._tokens["refresh_token"]}
+            if self._tokens["refresh_token"] == self._seed:
+                self.store.supersede(self._tokens["seed"])  # a configured token is sent once, ever
             marked = self.store.mark_refresh_started(self._tokens)
             try:
                 answer = _token_request(self.token_url, body, self._limiter)
@@ -134,6 +140,10 @@ class OAuth2Token:
                 self.store.clear_refresh_mark(self._tokens)  # refused, or never sent: nothing was spent
                 raise
             self._tokens = self.store.save(answer, marked.get("seed"))
+
+
+def _state(stored: dict[str, Any] | None) -> str:
+    return "missing" if stored is None else "from another refresh token"
 
 
 def _refuse_if_outcome_unknown(stored: dict[str, Any]) -> None:
@@ -170,7 +180,9 @@ def exchange_code(
         except _OutcomeUnknown as exc:
             raise AmoAuthError(f"authorization outcome unknown ({exc}): the code may have been used; "
                                "take a new code from the integration's settings and run authorize again") from None
-        store.save(answer, fingerprint(configured_refresh_token) or previous.get("seed"))
+        seed = fingerprint(configured_refresh_token) or previous.get("seed")
+        store.supersede(seed)
+        store.save(answer, seed)
     return moved
 
 

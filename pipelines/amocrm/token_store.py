@@ -10,6 +10,10 @@ A record holds the current pair and where it came from:
   when the answer is saved. Found set by the lock holder, it means a refresh
   went out and its answer was lost (timeout, dropped connection, killed
   process): the refresh token may have been rotated already.
+
+Beside it, `<store>.superseded` lists the fingerprints of configured refresh
+tokens that were spent or superseded by `authorize`: it outlives a deleted
+store, so a dead configured token is not sent again even then.
 """
 
 from __future__ import annotations
@@ -65,6 +69,29 @@ class TokenStore:
     def clear_refresh_mark(self, tokens: dict[str, Any]) -> dict[str, Any]:
         """The refresh was refused or never left: the pair is as it was, nothing is in doubt."""
         return self._write({k: v for k, v in tokens.items() if k != "refresh_started_at"})
+
+    @property
+    def _superseded_path(self) -> Path:
+        return self.path.with_name(self.path.name + ".superseded")
+
+    def superseded(self) -> set[str]:
+        """Fingerprints of configured refresh tokens that must never be sent again."""
+        try:
+            return set(self._superseded_path.read_text().split())
+        except FileNotFoundError:
+            return set()
+
+    def supersede(self, seed: str | None) -> None:
+        """Remember a configured refresh token as spent (called before it is sent)."""
+        if not seed or seed in self.superseded():
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self._superseded_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            os.write(fd, f"{seed}\n".encode())
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
     def move_aside(self) -> Path | None:
         """Rename an unreadable store out of the way (kept for inspection, never deleted)."""

@@ -119,6 +119,10 @@ def test_authorize_then_run_works_whatever_the_store_holds(sim, state, quick_tim
     dead = sim.issue_refresh_token()
     _run(sim, dead)  # the configured refresh token is spent: from now on it is dead
     _break_store(sim, state)
+    if state == "missing":  # the dead configured token is not sent again, even with the store gone
+        error = _failure(sim, dead)
+        assert "already used" in str(error) and "authorize --code" in str(error)
+        assert sim.tokens.presented.count(dead) == 1
 
     output = _authorize(sim, monkeypatch, dead, capsys)  # the dead token is still configured beside
     _run(sim, dead)
