@@ -14,9 +14,7 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -27,49 +25,25 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 CLOSED = "http://127.0.0.1:9"  # nothing listens there: connection refused
 
 JOB_THEN_SENSOR = """
-import logging, json
+import logging
 logging.basicConfig(level=logging.DEBUG)  # urllib3 quotes request paths at DEBUG
 import dagster as dg
 from pipelines.definitions import defs
+from sensor_support import alert_on_failed_run
 
 instance = dg.DagsterInstance.get()
 result = defs.resolve_job_def("amocrm_daily").execute_in_process(instance=instance, raise_on_error=False)
 print("RUN SUCCESS", result.success)
-run = instance.get_run_by_id(result.run_id)
-failure = next(e for e in result.all_events if e.event_type == dg.DagsterEventType.RUN_FAILURE)
-context = dg.build_run_status_sensor_context(
-    sensor_name="alert_on_run_failure", dagster_instance=instance, dagster_run=run, dagster_event=failure
-).for_run_failure()
-defs.resolve_sensor_def("alert_on_run_failure")(context)
+alert_on_failed_run(defs, instance, result)
 with open("event_log.json", "w") as f:
     f.write("\\n".join(dg.serialize_value(entry) for entry in instance.all_logs(result.run_id)))
 """
 
 
-@pytest.fixture
-def dead_receiver():
-    """An alert endpoint that takes the request and answers 503: (base URL, [(path, body)])."""
-    received: list[tuple[str, str]] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):
-            received.append((self.path, self.rfile.read(int(self.headers["Content-Length"])).decode()))
-            self.send_response(503)
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}", received
-    server.shutdown()
-
-
-def test_failed_run_with_dead_channels_leaks_no_secret_and_names_the_cause(tmp_path, dead_receiver):
+def test_failed_run_with_dead_channels_leaks_no_secret_and_names_the_cause(tmp_path, dead_webhook):
     from pipelines.simulator import SimulatedAccount, Simulator
 
-    receiver, received = dead_receiver
+    receiver, received = dead_webhook
     secret = {
         "slack": "Xq7pZ2mK9vB4nR8tW1yL5cJ3", "hook": "hk9Q2wE4rT6yU8iO0pA1sD3f", "bot": "AAHdqTcvCH1vGWJxfSeofSAs0K5PALD",
         "smtp_env": "smtp-env-Pa55w0rd", "smtp_toml": "smtp-toml-Pa55w0rd", "unused_toml": "unused-toml-token-77",
@@ -102,7 +76,7 @@ some_api_token = "{secret['unused_toml']}"
 """)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("SOURCES__", "AMOCRM_KPI_", "DAGSTER_"))}
         env |= {
-            "PYTHONPATH": str(PROJECT_ROOT), "DLT_PROJECT_DIR": str(project), "DAGSTER_HOME": str(home),
+            "PYTHONPATH": f"{PROJECT_ROOT}{os.pathsep}{Path(__file__).parent}", "DLT_PROJECT_DIR": str(project), "DAGSTER_HOME": str(home),
             "AMOCRM_KPI_DATA_DIR": str(data),
             "SOURCES__AMOCRM__CLIENT_SECRET": app.client_secret,  # the same secret from both places
             "AMOCRM_KPI_SLACK_WEBHOOK_URL": f"{CLOSED}/services/T0123ABCD/B0456EFGH/{secret['slack']}",
@@ -132,7 +106,7 @@ some_api_token = "{secret['unused_toml']}"
     assert sorted(path.split("/")[1][:3] for path, _ in received) == ["bot", "hoo"]  # telegram, webhook: both 503
     assert "alert channel slack failed" in output and "alert channel email failed" in output
 
-    trails = output + "".join(body for _, body in received) + alert_files[0].read_text()
+    trails = output + json.dumps([body for _, body in received]) + alert_files[0].read_text()  # paths hold secrets
     trails += (project / "event_log.json").read_text()
     for path in home.rglob("*"):  # event log database and the steps' captured stdout/stderr
         if path.is_file():
