@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
 
+import dlt
 import requests
 
 from pipelines import paths
@@ -45,8 +46,6 @@ def setting(name: str, default: str | None = None) -> str | None:
     if value:
         return value
     try:
-        import dlt
-
         value = dlt.secrets.get(f"alerts.{name}")
     except Exception:  # noqa: BLE001 - an unreadable secrets file must not stop an alert
         log.warning("could not read alerts.%s from .dlt/secrets.toml; using the environment only", name)
