@@ -1,18 +1,20 @@
-"""Deliver on-call alerts to whatever channels the environment configures.
+"""Deliver on-call alerts to whatever channels are configured.
 
 Kept free of Dagster so it can be tested and reused alone. Channels (all optional,
-several may be set at once):
+several may be set at once), each from an environment variable or the same key
+in the `[alerts]` section of `.dlt/secrets.toml` (the environment wins):
 
-| env var | channel |
-|---|---|
-| `AMOCRM_KPI_ALERT_WEBHOOK_URL` | generic webhook: JSON POST of the alert |
-| `AMOCRM_KPI_SLACK_WEBHOOK_URL` | Slack incoming webhook |
-| `AMOCRM_KPI_TELEGRAM_BOT_TOKEN` + `AMOCRM_KPI_TELEGRAM_CHAT_ID` | Telegram bot message |
-| `AMOCRM_KPI_SMTP_HOST` (+ `_PORT`, `_USER`, `_PASSWORD`, `_FROM`, `AMOCRM_KPI_ALERT_EMAIL_TO`) | e-mail |
+| env var | `[alerts]` key | channel |
+|---|---|---|
+| `AMOCRM_KPI_ALERT_WEBHOOK_URL` | `alert_webhook_url` | generic webhook: JSON POST of the alert |
+| `AMOCRM_KPI_SLACK_WEBHOOK_URL` | `slack_webhook_url` | Slack incoming webhook |
+| `AMOCRM_KPI_TELEGRAM_BOT_TOKEN` + `_CHAT_ID` | `telegram_bot_token`, `telegram_chat_id` | Telegram bot message |
+| `AMOCRM_KPI_SMTP_HOST` (+ `_PORT`, `_USER`, `_PASSWORD`, `_FROM`), `AMOCRM_KPI_ALERT_EMAIL_TO` | `smtp_host`, ... | e-mail |
 
 Every alert is also written to the log and to `<data>/alerts/` as JSON, so an
 unconfigured deployment still keeps a trail. Texts pass through `redact()`
-first: an alert must never carry a token or password.
+first (`pipelines/redaction.py`): an alert never carries a token, a password or
+a secret-bearing URL, and neither does the warning about a channel that failed.
 """
 
 from __future__ import annotations
@@ -20,37 +22,35 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import smtplib
 import time
 from dataclasses import asdict, dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
 
+import dlt
 import requests
 
 from pipelines import paths
+from pipelines.redaction import guard_http_logs, redact
+
+__all__ = ["Alert", "redact", "send_alert"]
 
 log = logging.getLogger(__name__)
-
-# Environment variables whose values are secrets wherever they appear.
-_SECRET_ENV_HINTS = ("TOKEN", "SECRET", "PASSWORD", "WEBHOOK_URL", "ACCESS_KEY", "API_KEY")
-# Shapes of credentials that may sit inside error texts (bearer headers, JWTs, key=value pairs).
-_SECRET_PATTERNS = [
-    re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]{8,}"),
-    re.compile(r"eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*"),
-    re.compile(r"(?i)((?:access_token|refresh_token|client_secret|password|token)[\"']?\s*[:=]\s*[\"']?)[^\s\"'&,}]+"),
-]
+guard_http_logs()
 
 
-def redact(text: str) -> str:
-    """Remove secret values known from the environment and credential-shaped substrings."""
-    for name, value in os.environ.items():
-        if value and len(value) >= 6 and any(hint in name.upper() for hint in _SECRET_ENV_HINTS):
-            text = text.replace(value, "***")
-    for pattern in _SECRET_PATTERNS:
-        text = pattern.sub(lambda m: (m.group(1) if m.groups() else "") + "***", text)
-    return text
+def setting(name: str, default: str | None = None) -> str | None:
+    """`AMOCRM_KPI_<NAME>` from the environment, else `alerts.<name>` from dlt's secrets/config."""
+    value = os.environ.get(f"AMOCRM_KPI_{name.upper()}")
+    if value:
+        return value
+    try:
+        value = dlt.secrets.get(f"alerts.{name}")
+    except Exception:  # noqa: BLE001 - an unreadable secrets file must not stop an alert
+        log.warning("could not read alerts.%s from .dlt/secrets.toml; using the environment only", name)
+        value = None
+    return str(value) if value not in (None, "") else default
 
 
 @dataclass
@@ -95,18 +95,18 @@ def send_alert(alert: Alert) -> list[str]:
 
 
 def _configured_channels():
-    env = os.environ.get
-    if env("AMOCRM_KPI_ALERT_WEBHOOK_URL"):
-        yield "webhook", lambda a: _post(env("AMOCRM_KPI_ALERT_WEBHOOK_URL"), asdict(a) | {"text": a.text()})
-    if env("AMOCRM_KPI_SLACK_WEBHOOK_URL"):
-        yield "slack", lambda a: _post(env("AMOCRM_KPI_SLACK_WEBHOOK_URL"), {"text": a.text()})
-    if env("AMOCRM_KPI_TELEGRAM_BOT_TOKEN") and env("AMOCRM_KPI_TELEGRAM_CHAT_ID"):
-        api = env("AMOCRM_KPI_TELEGRAM_API_URL", "https://api.telegram.org")
+    webhook, slack = setting("alert_webhook_url"), setting("slack_webhook_url")
+    if webhook:
+        yield "webhook", lambda a: _post(webhook, asdict(a) | {"text": a.text()})
+    if slack:
+        yield "slack", lambda a: _post(slack, {"text": a.text()})
+    bot, chat = setting("telegram_bot_token"), setting("telegram_chat_id")
+    if bot and chat:
+        api = setting("telegram_api_url", "https://api.telegram.org")
         yield "telegram", lambda a: _post(
-            f"{api}/bot{env('AMOCRM_KPI_TELEGRAM_BOT_TOKEN')}/sendMessage",
-            {"chat_id": env("AMOCRM_KPI_TELEGRAM_CHAT_ID"), "text": a.text(), "disable_web_page_preview": True},
+            f"{api}/bot{bot}/sendMessage", {"chat_id": chat, "text": a.text(), "disable_web_page_preview": True}
         )
-    if env("AMOCRM_KPI_SMTP_HOST") and env("AMOCRM_KPI_ALERT_EMAIL_TO"):
+    if setting("smtp_host") and setting("alert_email_to"):
         yield "email", _send_email
 
 
@@ -118,18 +118,17 @@ def _post(url: str, payload: dict) -> None:
 
 
 def _send_email(alert: Alert) -> None:
-    env = os.environ.get
     message = EmailMessage()
     message["Subject"] = f"[amocrm-kpi] {alert.title}"
-    message["From"] = env("AMOCRM_KPI_SMTP_FROM", "amocrm-kpi@localhost")
-    message["To"] = env("AMOCRM_KPI_ALERT_EMAIL_TO")
+    message["From"] = setting("smtp_from", "amocrm-kpi@localhost")
+    message["To"] = setting("alert_email_to")
     message.set_content(alert.text())
-    port = int(env("AMOCRM_KPI_SMTP_PORT", "587"))
-    with smtplib.SMTP(env("AMOCRM_KPI_SMTP_HOST"), port, timeout=15) as smtp:
+    port = int(setting("smtp_port", "587"))
+    with smtplib.SMTP(setting("smtp_host"), port, timeout=15) as smtp:
         if port != 25:
             smtp.starttls()
-        if env("AMOCRM_KPI_SMTP_USER"):
-            smtp.login(env("AMOCRM_KPI_SMTP_USER"), env("AMOCRM_KPI_SMTP_PASSWORD", ""))
+        if setting("smtp_user"):
+            smtp.login(setting("smtp_user"), setting("smtp_password", ""))
         smtp.send_message(message)
 
 

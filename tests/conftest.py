@@ -10,7 +10,7 @@
 - `build_kpi_warehouse(data_dir, sim)`: the same chain on a simulator of your own.
 - `write_example_inputs(data_dir, truth, now)`: the user CSV files for a simulated account.
 - `webhook`: an HTTP server taking alert POSTs: `(base_url, received)`, `received` the
-  `(path, JSON body)` pairs in arrival order.
+  `(path, JSON body)` pairs in arrival order; `dead_webhook`: the same, answering 503.
 
 Test modules cannot `from conftest import ...`: with several conftest.py files in the suite, the
 name `conftest` means whichever was imported last. Use the fixtures.
@@ -234,15 +234,14 @@ def kpi_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Warehous
         yield build_warehouse(tmp_path_factory.mktemp("kpi_warehouse"), sim)
 
 
-@pytest.fixture
-def webhook() -> Iterator[tuple[str, list[tuple[str, Any]]]]:
-    """An on-call webhook receiver on a free local port: (base URL, [(path, JSON body), ...])."""
+@contextmanager
+def _alert_receiver(status: int) -> Iterator[tuple[str, list[tuple[str, Any]]]]:
     received: list[tuple[str, Any]] = []
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self):
             received.append((self.path, json.loads(self.rfile.read(int(self.headers["Content-Length"])))))
-            self.send_response(204)
+            self.send_response(status)
             self.end_headers()
 
         def log_message(self, *args):
@@ -252,3 +251,17 @@ def webhook() -> Iterator[tuple[str, list[tuple[str, Any]]]]:
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{server.server_port}", received
     server.shutdown()
+
+
+@pytest.fixture
+def webhook() -> Iterator[tuple[str, list[tuple[str, Any]]]]:
+    """An on-call webhook receiver on a free local port: (base URL, [(path, JSON body), ...])."""
+    with _alert_receiver(204) as receiver:
+        yield receiver
+
+
+@pytest.fixture
+def dead_webhook() -> Iterator[tuple[str, list[tuple[str, Any]]]]:
+    """Like `webhook`, but it answers 503 to everything (a channel that is down)."""
+    with _alert_receiver(503) as receiver:
+        yield receiver

@@ -63,12 +63,15 @@ def _authorize(code: str) -> int:
     if missing:
         print(f"set sources.amocrm.{', '.join(missing)} first (see .dlt/secrets.toml.example)", file=sys.stderr)
         return 2
+    configured_refresh_token = dlt.secrets.get("sources.amocrm.refresh_token")  # superseded: never spent again
     try:
-        exchange_code(config["base_url"], config["client_id"], config["client_secret"], config["redirect_uri"],
-                      code, paths.tokens_path())
+        moved = exchange_code(config["base_url"], config["client_id"], config["client_secret"],
+                              config["redirect_uri"], code, paths.tokens_path(), configured_refresh_token)
     except AmoError as exc:
         print(f"authorization failed: {exc}", file=sys.stderr)
         return 1
+    if moved:
+        print(f"warning: the old token store could not be read; it was moved aside to {moved}", file=sys.stderr)
     print(f"token pair stored in {paths.tokens_path()}")
     return 0
 

@@ -21,10 +21,22 @@ def _send(run: dg.DagsterRun, severity: str, title: str, failures: list[dict]) -
 def _failed_steps(context: dg.RunFailureSensorContext) -> list[dict]:
     failures = []
     for event in context.get_step_failure_events():
-        error = event.step_failure_data.error if event.step_failure_data else None
-        message = error.message.strip() if error else "step failed"
-        failures.append({"step": event.step_key, "error": message[:2000]})
+        failures.append({"step": event.step_key, "error": _step_error(event.step_failure_data)[:2000]})
     return failures
+
+
+def _step_error(data) -> str:
+    """What went wrong, most specific first: a deliberate `Failure`'s description, else the
+    innermost cause (wrappers like "Exceeded max_retries" or dlt's stage message bury it)."""
+    if data is None or data.error is None:
+        return "step failed"
+    if data.user_failure_data and data.user_failure_data.description:
+        return data.user_failure_data.description.strip()
+    error, root = data.error, data.error
+    while root.cause is not None:
+        root = root.cause
+    outer = error.message.strip()
+    return outer if root is error else f"{root.message.strip()}\n(reported as: {outer[:300]})"
 
 
 def _failed_checks(instance: dg.DagsterInstance, run_id: str) -> list[dict]:

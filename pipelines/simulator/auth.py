@@ -5,6 +5,12 @@ are single-use; access tokens expire after `access_token_ttl`; each refresh
 token works once (rotation) and dies after 3 months. `revoke_all` is an admin
 switching the integration off. Every token acts as a user: the long-lived key
 as the admin, OAuth tokens as the user the code was issued to (`user_of`).
+
+`lose_next_answers` is the network losing the token endpoint's answer after the
+grant was spent: the server rotates, then answers too late for the client
+(`"slow"`) or drops the connection unanswered (`"drop"`). `presented` lists every
+code and refresh token the endpoint received, in order, so a test can tell
+whether a client spent a token twice.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import base64
 import json
 import secrets
 import threading
+import time
 import uuid
 from dataclasses import dataclass
 
@@ -29,6 +36,13 @@ class OAuthApp:
     client_id: str
     client_secret: str
     redirect_uri: str
+
+
+LOST_ANSWER_KINDS = ("slow", "drop")
+
+
+class ConnectionDropped(Exception):
+    """The server closes the connection without answering (raised after the grant was spent)."""
 
 
 class OAuthError(Exception):
@@ -53,6 +67,9 @@ class Tokens:
         self._refresh: dict[str, tuple[int, int]] = {}  # token -> (issued at, user id)
         self._codes: dict[str, tuple[int, int]] = {}  # code -> (issued at, user id)
         self._spent: set[str] = set()  # used codes and refresh tokens
+        self.presented: list[str] = []  # every code / refresh token received by the token endpoint
+        self._lost_answers: list[str] = []  # "slow" / "drop", for the next token answers
+        self.slow_answer_seconds = 2.0
         self.long_lived_token = self._jwt(self.clock.now + 5 * 365 * 86_400)
 
     def _jwt(self, expires: int, user_id: int = ADMIN_ID) -> str:
@@ -87,9 +104,29 @@ class Tokens:
             expires, user_id = self._access.get(token, (0, None))
         return user_id if self.clock.now < expires else None
 
+    def lose_next_answers(self, kind: str, n: int = 1, seconds: float = 2.0) -> None:
+        """The next `n` successful grants are spent, but their answer is lost ("slow": sent after `seconds`)."""
+        if kind not in LOST_ANSWER_KINDS:
+            raise ValueError(f"kind must be one of {LOST_ANSWER_KINDS}")
+        with self._lock:
+            self._lost_answers += [kind] * n
+            self.slow_answer_seconds = seconds
+
     def exchange(self, form: dict[str, str]) -> dict:
         """POST /oauth2/access_token: a new access/refresh pair, or OAuthError."""
+        answer = self._exchange(form)
+        with self._lock:
+            lost = self._lost_answers.pop(0) if self._lost_answers else None
+        if lost == "drop":
+            raise ConnectionDropped()
+        if lost == "slow":
+            time.sleep(self.slow_answer_seconds)
+        return answer
+
+    def _exchange(self, form: dict[str, str]) -> dict:
         grant = form.get("grant_type")
+        with self._lock:
+            self.presented.append(form.get("code") or form.get("refresh_token") or "")
         if grant not in ("authorization_code", "refresh_token"):
             raise OAuthError("Check the `grant_type` parameter")
         if form.get("client_id") != self.oauth.client_id:

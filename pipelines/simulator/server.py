@@ -21,7 +21,7 @@ from urllib.parse import parse_qsl, urlsplit
 from . import reference as ref
 from .account import SimulatedAccount
 from .api import Api, Response, problem
-from .auth import ADMIN_ID, OAuthApp, OAuthError, Tokens
+from .auth import ADMIN_ID, ConnectionDropped, OAuthApp, OAuthError, Tokens
 from .clock import Clock
 from .faults import Faults, corrupt, with_fields
 from .limits import BLOCKED, TOO_MANY, RateLimiter
@@ -245,7 +245,11 @@ def _handler(sim: Simulator) -> type[BaseHTTPRequestHandler]:
         def _serve(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
-            response = sim.handle(self.command, self.path, self.headers, body)
+            try:
+                response = sim.handle(self.command, self.path, self.headers, body)
+            except ConnectionDropped:  # the answer is lost in transit: close without a word
+                self.close_connection = True
+                return
             sim.stats.record(urlsplit(self.path).path, response.status)
             self.send_response(response.status)
             self.send_header("X-Request-Id", uuid.uuid4().hex)

@@ -13,6 +13,8 @@ import dagster as dg
 import duckdb
 import pytest
 
+from sensor_support import alert_on_failed_run
+
 pytestmark = pytest.mark.xdist_group("dagster")
 
 CONTRACT_TABLES = {
@@ -188,13 +190,7 @@ def test_failure_sensor_alerts_on_call_without_secrets(defs, env, broken_run, we
     url, received = webhook
     monkeypatch.setenv("AMOCRM_KPI_ALERT_WEBHOOK_URL", f"{url}/alert")
     monkeypatch.setenv("DAGSTER_WEBSERVER_URL", "http://dagster.example:3000")
-    instance = env["instance"]
-    run = instance.get_run_by_id(result.run_id)
-    failure = next(e for e in result.all_events if e.event_type == dg.DagsterEventType.RUN_FAILURE)
-    context = dg.build_run_status_sensor_context(
-        sensor_name="alert_on_run_failure", dagster_instance=instance, dagster_run=run, dagster_event=failure
-    ).for_run_failure()
-    defs.resolve_sensor_def("alert_on_run_failure")(context)
+    alert_on_failed_run(defs, env["instance"], result)
 
     assert [path for path, _ in received] == ["/alert"]
     alert = received[0][1]

@@ -1,5 +1,6 @@
 """Bearer auth, the OAuth2 token endpoint (codes, rotation, expiry) and revocation."""
 
+import pytest
 import requests
 
 
@@ -124,3 +125,19 @@ def test_tokens_of_a_non_admin_install_cannot_list_users(sim):
     assert users(sim.long_lived_token).status_code == 200  # the key of the admin who installed it
     admin_pair = _token(sim, grant_type="authorization_code", code=sim.issue_authorization_code()).json()
     assert users(admin_pair["access_token"]).status_code == 200
+
+
+def test_a_lost_answer_still_spends_the_grant(sim):
+    """`lose_next_answers`: the grant is spent, then the answer is dropped or comes after the client gave up."""
+    dropped, slow = sim.issue_refresh_token(), sim.issue_refresh_token()
+    sim.tokens.lose_next_answers("drop")
+    with pytest.raises(requests.ConnectionError):
+        _token(sim, grant_type="refresh_token", refresh_token=dropped)
+    sim.tokens.lose_next_answers("slow", seconds=1.0)
+    with pytest.raises(requests.ReadTimeout):
+        requests.post(f"{sim.base_url}/oauth2/access_token", timeout=0.2, json={
+            "client_id": sim.oauth.client_id, "client_secret": sim.oauth.client_secret,
+            "redirect_uri": sim.oauth.redirect_uri, "grant_type": "refresh_token", "refresh_token": slow})
+    for token in (dropped, slow):
+        assert "revoked" in _token(sim, grant_type="refresh_token", refresh_token=token).json()["hint"]
+    assert sim.tokens.presented == [dropped, slow, dropped, slow]
