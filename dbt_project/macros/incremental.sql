@@ -43,13 +43,7 @@
 {% macro unprocessed_loads(upstream=none) -%}
     {%- set query = new_loads_query(this.name, upstream) -%}
     {%- if execute and is_incremental() -%}
-        {%- if load_relation(ref('int_processed_loads')) is none -%}
-            {{ exceptions.raise_compiler_error(
-                "intermediate.int_processed_loads, the record of the dlt loads each incremental model has "
-                ~ "read, is missing, so " ~ this ~ " cannot tell which loads are new. Run `dbt build` "
-                ~ "without --select (it creates the ledger first); the incremental models then re-read "
-                ~ "every load once.") }}
-        {%- endif -%}
+        {%- do require_ledger() -%}
         {%- set loads = run_query(query).columns[0].values() -%}
         {%- if loads | length == 0 -%}
             (null)
@@ -71,10 +65,22 @@
 -#}
 {% macro record_processed_loads(upstream=none) -%}
     {%- set ledger = ref('int_processed_loads') -%}
+    {%- do require_ledger() -%}
     {%- if should_full_refresh() -%}
     delete from {{ ledger }} where model_name = '{{ this.name }}';
     {%- endif %}
     insert into {{ ledger }} (model_name, load_id, processed_at)
     select '{{ this.name }}', new_loads.load_id, now()
     from ({{ new_loads_query(this.name, upstream) }}) as new_loads
+{%- endmacro %}
+
+{#- Stop with plain words when the ledger is missing (a --select that left it out of a fresh build). -#}
+{% macro require_ledger() -%}
+    {%- if execute and load_relation(ref('int_processed_loads')) is none -%}
+        {{ exceptions.raise_compiler_error(
+            "intermediate.int_processed_loads, the record of the dlt loads each incremental model has "
+            ~ "read, is missing, so " ~ this ~ " can neither tell which loads are new nor record them. "
+            ~ "Run `dbt build` without --select (it creates the ledger first); the incremental models "
+            ~ "then re-read every load once.") }}
+    {%- endif -%}
 {%- endmacro %}

@@ -134,3 +134,17 @@ def test_a_failed_model_keeps_neither_its_rows_nor_its_record(day_later, failed_
 def test_marts_after_a_failed_build_and_a_rebuild_match_the_reference(failed_midway, reference, table):
     warehouse = failed_midway[0]
     assert_mart_matches(warehouse.query(f"select * from marts.{table} order by all"), reference, table)
+
+
+def test_a_lost_ledger_is_reported_then_rebuilt_by_reading_every_load(clock_stepped_back, tmp_path):
+    warehouse = clock_stepped_back[0].copy(tmp_path)
+    with duckdb.connect(str(warehouse.path)) as con:
+        con.execute("drop table intermediate.int_processed_loads")
+    result = warehouse.dbt("run", "--select", "int_activities", check=False)
+    assert result.returncode != 0
+    assert "int_processed_loads, the record of the dlt loads" in result.stdout
+    assert "Run `dbt build` without --select" in result.stdout
+    before = warehouse.query("select * from intermediate.int_activities order by all")
+    warehouse.dbt("run", "--select", "int_processed_loads", "int_activities")
+    assert _processed(warehouse)["int_activities"] == set(_load_ids(warehouse))
+    assert warehouse.query("select * from intermediate.int_activities order by all").equals(before)
