@@ -35,20 +35,11 @@ def _statuses(data_dir) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def day_later(tmp_path_factory, build_kpi_warehouse):
+def day_later(tmp_path_factory, extracted_a_day_later):
     """A warehouse built once, then the account a day later extracted but not yet built by dbt:
     (warehouse, load ids of the first extraction, load ids of the second)."""
-    from pipelines.simulator import SimulatedAccount, Simulator
-
-    account = SimulatedAccount.generate(seed=SEED, leads=LEADS, now=NOW)
-    with Simulator(account, rate_limit=None) as sim:
-        warehouse = build_kpi_warehouse(tmp_path_factory.mktemp("load_order"), sim)
-        first = _load_ids(warehouse)
-        sim.clock.advance(days=1)
-        warehouse.extract()
-        second = [load for load in _load_ids(warehouse) if load not in first]
-        assert second, "the second extraction wrote a load"
-        yield warehouse, first, second
+    with extracted_a_day_later(tmp_path_factory.mktemp("load_order"), seed=SEED, leads=LEADS, now=NOW) as built:
+        yield built
 
 
 @pytest.fixture(scope="module")
