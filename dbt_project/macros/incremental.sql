@@ -12,26 +12,34 @@
 
 {#-
   The loads this model has not read yet: completed dlt loads (`_dlt_loads.status = 0`; a load
-  still in progress or failed is left for the build after it completes) - or, with `upstream`, the
-  loads that incremental model has recorded, for a model that reads it (it must not skip past rows
-  upstream has not taken in yet) - minus those already in the ledger for this model.
+  still in progress or failed is left for the build after it completes) - or, for a model that
+  reads other models rather than raw rows, the loads every one of those `upstream` models has
+  recorded (it must not skip past rows they have not taken in yet) - minus those in the ledger
+  for this model.
 -#}
-{% macro new_loads_query(model_name, upstream=none) -%}
-    {%- set ledger = ref('int_processed_loads') -%}
-    select distinct candidate.load_id
+{% macro candidate_loads_query(upstream=[]) -%}
     {%- if upstream %}
-    from {{ ledger }} as candidate
-    where candidate.model_name = '{{ upstream }}'
+    select load_id
+    from {{ ref('int_processed_loads') }}
+    where model_name in ('{{ upstream | join("', '") }}')
+    group by load_id
+    having count(distinct model_name) = {{ upstream | length }}
     {%- else %}
-    from {{ source('raw_amocrm', '_dlt_loads') }} as candidate
-    where candidate.status = 0
+    select distinct load_id
+    from {{ source('raw_amocrm', '_dlt_loads') }}
+    where status = 0
     {%- endif %}
-        and not exists (
-            select 1
-            from {{ ledger }} as processed
-            where processed.model_name = '{{ model_name }}'
-                and processed.load_id = candidate.load_id
-        )
+{%- endmacro %}
+
+{% macro new_loads_query(model_name, upstream=[]) -%}
+    select candidate.load_id
+    from ({{ candidate_loads_query(upstream) }}) as candidate
+    where not exists (
+        select 1
+        from {{ ref('int_processed_loads') }} as processed
+        where processed.model_name = '{{ model_name }}'
+            and processed.load_id = candidate.load_id
+    )
 {%- endmacro %}
 
 {#-
@@ -40,7 +48,7 @@
   min/max statistics instead of re-scanning the big raw tables; `(null)` (matches nothing) when
   there are none. A full build reads every load (a subquery: it scans everything anyway).
 -#}
-{% macro unprocessed_loads(upstream=none) -%}
+{% macro unprocessed_loads(upstream=[]) -%}
     {%- set query = new_loads_query(this.name, upstream) -%}
     {%- if execute and is_incremental() -%}
         {%- do require_ledger() -%}
@@ -50,23 +58,22 @@
         {%- else -%}
             ({% for load in loads | sort %}'{{ load | replace("'", "''") }}'{{ ", " if not loop.last }}{% endfor %})
         {%- endif -%}
-    {%- elif upstream -%}
-        (select load_id from {{ ref('int_processed_loads') }} where model_name = '{{ upstream }}')
     {%- else -%}
-        (select load_id from {{ source('raw_amocrm', '_dlt_loads') }} where status = 0)
+        ({{ candidate_loads_query(upstream) }})
     {%- endif -%}
 {%- endmacro %}
 
 {#-
   Post-hook of an incremental model: record the loads it has just read. The same query as
   unprocessed_loads, so the same loads: dbt holds the warehouse's single-writer lock for the whole
-  run, so no load can complete between the model's compilation and its hook. A full refresh forgets
-  what the model had read and records every load it has now read.
+  run, so no load can complete between the model's compilation and its hook. A full refresh (or,
+  with `rebuilt`, a table model's every build) forgets what the model had read and records every
+  load it has now read.
 -#}
-{% macro record_processed_loads(upstream=none) -%}
+{% macro record_processed_loads(upstream=[], rebuilt=false) -%}
     {%- set ledger = ref('int_processed_loads') -%}
     {%- do require_ledger() -%}
-    {%- if should_full_refresh() -%}
+    {%- if rebuilt or should_full_refresh() -%}
     delete from {{ ledger }} where model_name = '{{ this.name }}';
     {%- endif %}
     insert into {{ ledger }} (model_name, load_id, processed_at)

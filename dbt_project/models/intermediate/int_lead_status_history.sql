@@ -4,17 +4,18 @@
         unique_key='lead_id',
         incremental_strategy='delete+insert',
         on_schema_change='fail',
-        post_hook="{{ record_processed_loads(upstream='int_lead_events') }}"
+        post_hook="{{ record_processed_loads(upstream=['int_lead_events', 'stg_amocrm__leads']) }}"
     )
 }}
 
 -- Incremental by lead: a run rebuilds the whole history of every lead whose row or status-change
 -- events came in a dlt load not read here yet (delete+insert on lead_id), so it equals a full
--- rebuild while touching only the leads of the new loads. The new loads are those int_lead_events
--- has read and this model has not: a load int_lead_events has not taken in yet waits for it.
+-- rebuild while touching only the leads of the new loads. The new loads are those both its inputs,
+-- int_lead_events and stg_amocrm__leads, have read and this model has not: a load either input has
+-- not taken in yet (a build that selected this model without it) waits for it.
 
 -- depends_on: {{ ref('int_processed_loads') }}
-{%- set new_loads = unprocessed_loads(upstream='int_lead_events') %}
+{%- set new_loads = unprocessed_loads(upstream=['int_lead_events', 'stg_amocrm__leads']) %}
 
 with all_leads as (
     select lead_id, pipeline_id, status_id, created_at, load_id
