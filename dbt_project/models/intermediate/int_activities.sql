@@ -3,9 +3,13 @@
         materialized='incremental',
         unique_key='activity_id',
         incremental_strategy='delete+insert',
-        on_schema_change='fail'
+        on_schema_change='fail',
+        post_hook="{{ record_processed_loads() }}"
     )
 }}
+
+-- depends_on: {{ ref('int_processed_loads') }}
+{%- set new_loads = unprocessed_loads() %}
 
 -- One row per raw record that can count as a manager activity. Only what never changes with other
 -- tables is resolved here (the author as recorded, the date in the account timezone); who the
@@ -15,18 +19,18 @@
 with notes as (
     select * from {{ ref('stg_amocrm__notes') }}
     where note_type in ('call_in', 'call_out', 'amomail_message')
-        and load_id > {{ loaded_watermark("source = 'note'") }}
+        and load_id in {{ new_loads }}
 ),
 
 events as (
     select * from {{ ref('stg_amocrm__events') }}
     where event_type = 'outgoing_chat_message'
-        and load_id > {{ loaded_watermark("source = 'event'") }}
+        and load_id in {{ new_loads }}
 ),
 
 tasks as (
     select * from {{ ref('stg_amocrm__tasks') }}
-    where load_id > {{ loaded_watermark("source = 'task'") }}
+    where load_id in {{ new_loads }}
 ),
 
 note_activities as (

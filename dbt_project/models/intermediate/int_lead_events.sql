@@ -3,13 +3,16 @@
         materialized='incremental',
         unique_key='event_id',
         incremental_strategy='delete+insert',
-        on_schema_change='fail'
+        on_schema_change='fail',
+        post_hook="{{ record_processed_loads() }}"
     )
 }}
 
+-- depends_on: {{ ref('int_processed_loads') }}
+
 with events as (
     select * from {{ ref('stg_amocrm__events') }}
-    where load_id > {{ loaded_watermark() }}
+    where load_id in {{ unprocessed_loads() }}
 ),
 
 lead_events as (

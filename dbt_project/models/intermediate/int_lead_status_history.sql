@@ -3,15 +3,19 @@
         materialized='incremental',
         unique_key='lead_id',
         incremental_strategy='delete+insert',
-        on_schema_change='fail'
+        on_schema_change='fail',
+        post_hook="{{ record_processed_loads(upstream=['int_lead_events', 'stg_amocrm__leads']) }}"
     )
 }}
 
 -- Incremental by lead: a run rebuilds the whole history of every lead whose row or status-change
--- events arrived in a load newer than the newest one already here (delete+insert on lead_id), so
--- it equals a full rebuild while touching only the leads of the new loads.
+-- events came in a dlt load not read here yet (delete+insert on lead_id), so it equals a full
+-- rebuild while touching only the leads of the new loads. The new loads are those both its inputs,
+-- int_lead_events and stg_amocrm__leads, have read and this model has not: a load either input has
+-- not taken in yet (a build that selected this model without it) waits for it.
 
-{%- set watermark = loaded_watermark() %}
+-- depends_on: {{ ref('int_processed_loads') }}
+{%- set new_loads = unprocessed_loads(upstream=['int_lead_events', 'stg_amocrm__leads']) %}
 
 with all_leads as (
     select lead_id, pipeline_id, status_id, created_at, load_id
@@ -28,9 +32,9 @@ all_status_changes as (
 {%- if is_incremental() %}
 
 changed_leads as (
-    select lead_id from all_leads where load_id > {{ watermark }}
+    select lead_id from all_leads where load_id in {{ new_loads }}
     union
-    select lead_id from all_status_changes where load_id > {{ watermark }}
+    select lead_id from all_status_changes where load_id in {{ new_loads }}
 ),
 {%- endif %}
 

@@ -1,5 +1,9 @@
 -- A table, not a view: every lead-level model reads it, and the custom-field pivot is worth doing once.
-{{ config(materialized='table') }}
+-- Being a snapshot, it records in int_processed_loads the loads it has read, so that the incremental
+-- int_lead_status_history never takes a load this table has not been rebuilt with.
+{{ config(materialized='table', post_hook="{{ record_processed_loads(rebuilt=true) }}") }}
+
+-- depends_on: {{ ref('int_processed_loads') }}
 
 with source as (
     select * from {{ source('raw_amocrm', 'leads') }}

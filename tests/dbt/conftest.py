@@ -1,0 +1,36 @@
+"""Fixtures of the dbt tests: a warehouse of their own, built, then extracted again a day later."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+
+def completed_loads(warehouse: Any) -> list[str]:
+    """Ids of the successful dlt loads in the warehouse, sorted."""
+    return sorted(warehouse.query("select load_id from raw_amocrm._dlt_loads where status = 0")["load_id"])
+
+
+@pytest.fixture(scope="session")
+def extracted_a_day_later(build_kpi_warehouse):
+    """`with extracted_a_day_later(data_dir, seed=, leads=, now=) as (warehouse, first, second)`: a
+    simulated account (clock at `now`) extracted and built with dbt, then a day later extracted again,
+    not built; `first` and `second` are the ids of the loads of each extraction."""
+    from pipelines.simulator import SimulatedAccount, Simulator
+
+    @contextmanager
+    def build(data_dir: Path, *, seed: int, leads: int, now: int) -> Iterator[tuple[Any, list[str], list[str]]]:
+        account = SimulatedAccount.generate(seed=seed, leads=leads, now=now)
+        with Simulator(account, rate_limit=None) as sim:
+            warehouse = build_kpi_warehouse(data_dir, sim)
+            first = completed_loads(warehouse)
+            sim.clock.advance(days=1)
+            warehouse.extract()
+            second = [load for load in completed_loads(warehouse) if load not in first]
+            assert second, "the second extraction wrote a load"
+            yield warehouse, first, second
+
+    return build
