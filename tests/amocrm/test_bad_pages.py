@@ -83,3 +83,19 @@ def test_a_failed_run_then_a_clean_full_rerun_matches_the_truth(sim):
     assert amo_error(failed).endpoint == "/api/v4/tasks"
     extract(sim)
     assert_matches_truth(sim.truth(), stale_links=True)
+
+
+def test_events_fallback_without_filters_reads_back_only_to_the_cursor(sim):
+    """No API-filter add-on: the events list is read newest first and stops at the cursor, not re-read whole."""
+    sim.faults.ignore_filters = True
+    first = extract(sim, resources=["events"], events_page_size=50)
+    assert first.fallback == ["events"]
+    history_pages = sim.stats.count(EVENTS)
+    assert history_pages > 40 and loaded("events") == expected(sim, "events")
+    sim.clock.advance(days=5)
+    new = len(expected(sim, "events") - loaded("events"))
+    sim.stats.reset()
+    extract(sim, resources=["events"], events_page_size=50)
+    assert loaded("events") == expected(sim, "events")
+    workers = 3  # amocrm_checks.FAST: pages fetched at once, so read past the stop at most
+    assert 0 < new and sim.stats.count(EVENTS) <= new // 50 + 1 + workers
