@@ -5,19 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from amocrm_checks import assert_matches_truth, extract, table
-from pipelines.amocrm.client import AmoError, AmoPayloadError
+from amocrm_checks import amo_error, assert_matches_truth, extract, table
+from pipelines.amocrm.client import AmoPayloadError
 
 EVENTS = "/api/v4/events"
-
-
-def amo_error(exc_info) -> AmoError:
-    """The AmoError behind dlt's wrapping exceptions."""
-    exc = exc_info.value
-    while exc is not None and not isinstance(exc, AmoError):
-        exc = exc.__cause__ or exc.__context__
-    assert exc is not None, f"no AmoError behind {exc_info.value!r}"
-    return exc
 
 
 def loaded(name: str) -> set:

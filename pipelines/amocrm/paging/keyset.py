@@ -15,15 +15,7 @@ from __future__ import annotations
 from typing import Any, Iterator
 
 from pipelines.amocrm.client import AmoClient
-from pipelines.amocrm.paging.pages import (
-    Endpoint,
-    FiltersIgnored,
-    ServedSize,
-    cursor_values,
-    emit,
-    fetch,
-    window_params,
-)
+from pipelines.amocrm.paging.pages import Endpoint, FiltersIgnored, ServedSize, cursor_values, emit, fetch, window_params
 from pipelines.amocrm.paging.stream import PageStream, ScanCounters
 
 

@@ -18,15 +18,7 @@ from typing import Any, Iterator
 
 from pipelines.amocrm.client import AmoClient
 from pipelines.amocrm.paging.keyset import read_second
-from pipelines.amocrm.paging.pages import (
-    Endpoint,
-    FiltersIgnored,
-    ServedSize,
-    cursor_values,
-    emit,
-    fetch,
-    window_params,
-)
+from pipelines.amocrm.paging.pages import Endpoint, FiltersIgnored, ServedSize, cursor_values, emit, fetch, window_params
 from pipelines.amocrm.paging.stream import PageStream, ScanCounters
 
 DENSITY_DECAY = 0.7  # weight of the previous windows in the density estimate, per window
