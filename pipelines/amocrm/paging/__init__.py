@@ -28,9 +28,11 @@ When a listing ends (the rule every scan keeps):
   may cap pages below `limit` without saying so (events: 100 or 250, the docs
   disagree), or have cut the page short. It ends a listing only when it is shorter
   than the page size this server was seen to serve on that listing in this scan
-  (a page as long as `limit`, or a short page that more rows followed); otherwise
-  the scan reads on: the next keyset step, page 2 of the window, the next offset
-  page. So a listing that was never seen full costs one more request at its end.
+  (a page as long as `limit`, or a short page that more rows followed), or than
+  50 rows (amoCRM's default page size: no list serves fewer); otherwise the scan
+  reads on: the next keyset step, page 2 of the window, the next offset page. So
+  an ambiguous end costs one more request. Keyset chains read on after every
+  page with new rows (that step is cheap, and makes a page cut short harmless).
 * Offset scans end only on an empty page, and then check that every page but the
   last with rows is as long as the longest; a shorter one fails the resource
   (its rows went missing). A server that cuts every page to the same length

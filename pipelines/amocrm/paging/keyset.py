@@ -4,8 +4,9 @@ Ask for `cursor >= pos` in ascending order, page 1 only, and restart from the
 last row's second, skipping the ids already seen in that second. No offsets, so
 nothing can slide, and a page cut short (a server cap, a hiccup) costs nothing:
 the next step starts after its last row. A chain ends only on a step that brings
-nothing new (an empty page, or only rows already seen on a page shorter than the
-longest seen). A page that is one single second is read by offset inside that
+nothing new: an empty page, or only rows already seen on a page shorter than the
+longest seen or than `ServedSize` trusts (a page cannot hold only rows seen
+before and be full, unless the page before was all in one second too). A page that is one single second is read by offset inside that
 second (`read_second`). Parallel: the range is cut into slices, and a slice is
 split again whenever a worker is idle.
 """
@@ -49,7 +50,8 @@ class _KeysetChain:
             self.served.saw(len(page.items))
             fresh = [it for it, v in zip(page.items, values) if not (v == self.pos and it.get("id") in self.seen_at_pos)]
             emit(self.stream, ep, fresh, page_no, self.counters)
-            if not page.items or (not fresh and len(page.items) < self.served.largest):
+            if not page.items or (not fresh and (len(page.items) < self.served.largest
+                                                 or self.served.trusts_short(len(page.items)))):
                 return
             last = values[-1]
             if last == self.pos:

@@ -20,6 +20,7 @@ Item = dict[str, Any]
 Shape = Callable[[list[Item], int], list[Any]]  # (raw items, page number) -> rows
 
 REREADS = 2  # an empty 200 / a page without `_embedded` is read up to this many more times, then fails
+MIN_SERVED = 50  # amoCRM's default page size (what it serves when it ignores `limit`): no list serves fewer
 
 
 class FiltersIgnored(Exception):
@@ -45,11 +46,13 @@ class ServedSize:
     `confirmed` is set by a page as long as the `limit` asked, or by a short page
     that more rows followed (the server caps pages below `limit`, as it may do for
     events). Only a page shorter than `confirmed` is trusted to be the whole of
-    what matched; `largest` is the longest page seen at all.
+    what matched, or one shorter than `MIN_SERVED` (or `limit`, if less); `largest` is
+    the longest page seen at all.
     """
 
     def __init__(self, asked: int):
         self.asked = asked
+        self.floor = min(asked, MIN_SERVED)
         self.confirmed: int | None = None
         self.largest = 0
         self._lock = threading.Lock()
@@ -67,7 +70,7 @@ class ServedSize:
 
     def trusts_short(self, rows: int) -> bool:
         with self._lock:
-            return self.confirmed is not None and rows < self.confirmed
+            return rows < self.floor or (self.confirmed is not None and rows < self.confirmed)
 
 
 def read_page(client: AmoClient, path: str, collection: str, params: dict[str, Any]) -> Page:
