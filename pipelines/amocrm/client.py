@@ -48,11 +48,6 @@ class AmoPayloadError(AmoError):
         super().__init__(f"malformed response from {where}: {reason}")
 
 
-class AmoIncompletePage(AmoPayloadError):
-    """A 200 list answer without its list (an empty body, or no `_embedded.<collection>`): not an empty list
-    (amoCRM answers 204 for that), so it must never end a listing. Worth reading again."""
-
-
 class Auth(Protocol):
     """What the client needs from a credential (see auth.py)."""
 
@@ -155,6 +150,11 @@ class Page:
     total: int | None = None
 
 
+class AmoIncompletePage(AmoPayloadError):
+    """A 200 list answer without its list (an empty body, or no `_embedded.<collection>`): not an empty list
+    (amoCRM answers 204 for that), so it must never end a listing. Worth reading again."""
+
+
 RETRY_STATUSES = {429, 500, 502, 503, 504}
 
 
@@ -205,7 +205,10 @@ class AmoClient:
         response = self._request(path, params or {}, page)
         if response.status_code == 204 or not response.content.strip():
             return None
-        return _decode(response, path, page)
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise AmoPayloadError(path, page, f"body is not JSON ({exc.__class__.__name__})") from None
 
     def get_page(self, path: str, collection: str, params: dict[str, Any]) -> Page:
         """One page of a HAL list. 204 is the empty list; a 200 must carry `_embedded.<collection>` (it may be
@@ -217,7 +220,10 @@ class AmoClient:
         if not response.content.strip():
             raise AmoIncompletePage(path, page_no, f"HTTP {response.status_code} with an empty body "
                                                    "(amoCRM answers 204 for an empty list)")
-        body = _decode(response, path, page_no)
+        try:
+            body = response.json()
+        except ValueError as exc:
+            raise AmoPayloadError(path, page_no, f"body is not JSON ({exc.__class__.__name__})") from None
         if not isinstance(body, dict):
             raise AmoPayloadError(path, page_no, f"expected a JSON object, got {type(body).__name__}")
         embedded = body.get("_embedded")
@@ -301,13 +307,6 @@ class AmoClient:
                 self._server_time = email.utils.parsedate_to_datetime(date).timestamp()
             except (TypeError, ValueError):
                 pass
-
-
-def _decode(response: requests.Response, path: str, page: int | None) -> Any:
-    try:
-        return response.json()
-    except ValueError as exc:
-        raise AmoPayloadError(path, page, f"body is not JSON ({exc.__class__.__name__})") from None
 
 
 def _why_forbidden(response: requests.Response) -> str:
