@@ -54,10 +54,10 @@ class Faults:
             self._failures: list[_Rule] = []
             self._malformed: list[_Rule] = []
             self._storm = 0
-            self._bad_pages: list[_Rule] = []
-            self.events_page_cap: int | None = None
             self.new_fields: dict[str, dict[str, object]] = {}  # list path -> fields added to its items
             self._random = random.Random(self._seed)
+            self._bad_pages: list[_Rule] = []
+            self.events_page_cap: int | None = None
 
     def fail_next(self, n: int, status: int = 503, path: str = "/api/v4/") -> None:
         """The next `n` requests whose path starts with `path` answer `status`."""
@@ -70,11 +70,6 @@ class Faults:
             raise ValueError(f"kind must be one of {MALFORMED_KINDS}")
         with self._lock:
             self._malformed.append(_Rule(n, path, kind))
-
-    def add_fields(self, path: str, **fields: object) -> None:
-        """amoCRM starts sending new fields: every item of the list at `path` (exactly) carries `fields` too."""
-        with self._lock:
-            self.new_fields[path] = {**self.new_fields.get(path, {}), **fields}
 
     def empty_200_next(self, n: int, path: str = "/api/v4/") -> None:
         """The next `n` list answers under `path` are a 200 with an empty body."""
@@ -91,6 +86,11 @@ class Faults:
     def _bad_page(self, n: int, path: str, kind: str) -> None:
         with self._lock:
             self._bad_pages.append(_Rule(n, path, kind))
+
+    def add_fields(self, path: str, **fields: object) -> None:
+        """amoCRM starts sending new fields: every item of the list at `path` (exactly) carries `fields` too."""
+        with self._lock:
+            self.new_fields[path] = {**self.new_fields.get(path, {}), **fields}
 
     def storm_429(self, n: int) -> None:
         """The next `n` requests answer 429, whatever their rate."""
@@ -117,6 +117,12 @@ class Faults:
     def take_malformed(self, path: str) -> str | None:
         with self._lock:
             return _take(self._malformed, path)
+
+    def pick(self, n: int) -> int:
+        """A deterministic choice among n things (which unread lead to edit)."""
+        with self._lock:
+            return self._random.randrange(n)
+
 
     def spoil_page(self, path: str, body: bytes) -> bytes:
         """The list answer `body` as the next matching bad-page rule spoils it (unchanged if none applies).
@@ -145,12 +151,6 @@ class Faults:
             payload["_embedded"] = {k: v[: len(v) // 2] if isinstance(v, list) else v
                                     for k, v in payload["_embedded"].items()}
         return json.dumps(payload, ensure_ascii=False).encode()
-
-    def pick(self, n: int) -> int:
-        """A deterministic choice among n things (which unread lead to edit)."""
-        with self._lock:
-            return self._random.randrange(n)
-
 
 def _take(rules: list[_Rule], path: str):
     for rule in rules:
