@@ -152,6 +152,7 @@ class Faults:
                                     for k, v in payload["_embedded"].items()}
         return json.dumps(payload, ensure_ascii=False).encode()
 
+
 def _take(rules: list[_Rule], path: str):
     for rule in rules:
         if path.startswith(rule.path):
