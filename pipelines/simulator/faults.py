@@ -123,7 +123,6 @@ class Faults:
         with self._lock:
             return self._random.randrange(n)
 
-
     def spoil_page(self, path: str, body: bytes) -> bytes:
         """The list answer `body` as the next matching bad-page rule spoils it (unchanged if none applies).
         `short_page` rules wait for a full page (one with a `next` link)."""
