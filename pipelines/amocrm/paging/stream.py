@@ -50,7 +50,10 @@ class PageStream:
 
     Jobs may submit more jobs. The first error cancels everything and is raised
     to the consumer once the queue is drained; closing the iterator cancels too.
+    The last worker to exit always hands the consumer the end marker, error or not.
     """
+
+    _DONE = object()
 
     def __init__(self, workers: int, buffer_pages: int | None = None):
         self.workers = max(1, workers)
@@ -61,7 +64,7 @@ class PageStream:
         self._out: queue.Queue = queue.Queue(maxsize=buffer_pages or 2 * self.workers)
         self._error: BaseException | None = None
         self._cancelled = False
-        self._finished = threading.Event()  # every worker has exited: nothing more will be put
+        self._closed = False  # the consumer stopped iterating
 
     def submit(self, job: Callable[[], None]) -> None:
         with self._cv:
@@ -106,8 +109,12 @@ class PageStream:
                 with self._cv:
                     self._active -= 1
                     self._cv.notify_all()
-        if last:
-            self._finished.set()
+        while last and not self._closed:  # not `emit`: it refuses once cancelled, and the consumer would wait forever
+            try:
+                self._out.put(self._DONE, timeout=0.2)
+                return
+            except queue.Full:
+                continue
 
     def __iter__(self) -> Iterator[list[Any]]:
         threads = [threading.Thread(target=self._worker, daemon=True, name=f"amocrm-scan-{i}") for i in range(self.workers)]
@@ -115,16 +122,13 @@ class PageStream:
             thread.start()
         try:
             while True:
-                try:
-                    item = self._out.get(timeout=0.2)
-                except queue.Empty:
-                    if self._finished.is_set() and self._out.empty():
-                        break
-                    continue
+                item = self._out.get()
+                if item is self._DONE:
+                    break
                 yield item
         finally:
             with self._cv:
-                self._cancelled = True
+                self._closed = self._cancelled = True
                 self._cv.notify_all()
             for thread in threads:
                 thread.join(timeout=5)
