@@ -38,6 +38,8 @@ When a listing ends (the rule every scan keeps):
   (its rows went missing). A server that cuts every page to the same length
   cannot be told from one that caps its pages; windows trust a short page once the
   page size is known (a page cut short there goes unseen).
+* Small reference lists (`all_pages`) also end once they read the `_total_items`
+  the server announced, or on a page repeating the last (a list not paged).
 * A failed resource raises inside its dlt generator: dlt keeps none of its rows
   and does not move its cursor, so the next run reads the same range again.
 

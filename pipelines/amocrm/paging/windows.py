@@ -4,8 +4,9 @@ The range is cut into windows small enough for one page each: a single request
 is a consistent snapshot, so nothing can slide between pages. A full page means
 the window was too wide: it is re-planned and re-read (a full one-second window
 is read like `keyset.read_second`). A short page is taken as the whole window
-only once the server has shown its page size (`ServedSize`); before that, page 2
-of the window must come back empty. Rows updated during the scan leave their
+only when `ServedSize` trusts it (shorter than the page size the server was seen
+to serve, or than 50 rows); otherwise page 2 of the window must come back empty.
+Rows updated during the scan leave their
 window for a later second and are read by the open-ended last window or the next
 run. Every request is a page that is either kept whole or re-planned, so the cost
 is in the window sizes: see `_WindowPlanner`.
