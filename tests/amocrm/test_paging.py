@@ -10,7 +10,10 @@ import pytest
 
 from amocrm_checks import NOW
 from pipelines.amocrm.client import Page
-from pipelines.amocrm.paging import Endpoint, PageStream, ScanCounters, all_pages, window_scan
+from pipelines.amocrm.client import AmoPayloadError
+from pipelines.amocrm.paging import (
+    Endpoint, PageStream, ScanCounters, all_pages, striped_scan, window_keep, window_scan,
+)
 
 
 class TaskList:
@@ -115,3 +118,30 @@ def test_a_failing_job_reaches_the_consumer():
     stream.submit(fails)
     with pytest.raises(ValueError, match="page 3"):
         list(stream)
+
+
+class EventList:
+    """Events as offset pages, newest first: at most `served` a page whatever `limit` asked, never `next`."""
+
+    def __init__(self, n: int, served: int):
+        self.rows = [{"id": i, "created_at": NOW - i} for i in range(n)]
+        self.served = served
+
+    def get_page(self, path: str, collection: str, params: dict) -> Page:
+        size, page = min(params["limit"], self.served), params["page"]
+        return Page(self.rows[(page - 1) * size:page * size], False)
+
+
+def stripe(events: EventList) -> list[int]:
+    endpoint = Endpoint("/api/v4/events", "events", "created_at", lambda items, page: items, page_size=250)
+    pages = striped_scan(events, endpoint, {}, 3, ScanCounters(), window_keep(endpoint, None, None))
+    return sorted(row["id"] for rows in pages for row in rows)
+
+
+def test_events_capped_without_next_are_read_to_the_end():
+    assert stripe(EventList(1_234, served=100)) == list(range(1_234))
+
+
+def test_pages_cut_shorter_than_any_page_size_fail_naming_the_page():
+    with pytest.raises(AmoPayloadError, match=r"/api/v4/events page 1: 20 rows where other pages had 50"):
+        stripe(EventList(1_234, served=20))

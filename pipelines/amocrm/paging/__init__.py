@@ -34,9 +34,10 @@ When a listing ends (the rule every scan keeps):
   an ambiguous end costs one more request. Keyset chains read on after every
   page with new rows (that step is cheap, and makes a page cut short harmless).
 * Offset scans end only on an empty page, and then check that every page but the
-  last with rows is as long as the longest; a shorter one fails the resource
-  (its rows went missing). A server that cuts every page to the same length
-  cannot be told from one that caps its pages; windows trust a short page once the
+  last with rows is as long as the longest (and has 50 rows at least); a shorter
+  one fails the resource (its rows went missing). A server that cuts every page
+  to the same length of 50 or more cannot be told from one that caps its pages;
+  windows trust a short page once the
   page size is known (a page cut short there goes unseen).
 * Small reference lists (`all_pages`) also end once they read the `_total_items`
   the server announced, or on a page repeating the last (a list not paged).

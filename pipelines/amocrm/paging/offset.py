@@ -66,7 +66,7 @@ def striped_scan(
         stream.submit(job)
     yield from stream
     if end:
-        check_offset_pages(endpoint.path, lengths, end[0])
+        check_offset_pages(endpoint.path, lengths, end[0], endpoint.page_size)
 
 
 def window_keep(endpoint: Endpoint, lo: int | None, hi: int | None) -> Keep:

@@ -123,13 +123,13 @@ def emit(stream: PageStream, endpoint: Endpoint, items: list[Item], page: int, c
         stream.emit(rows)
 
 
-def check_offset_pages(path: str, lengths: dict[int, int], end: int) -> None:
-    """Offset pages 1..`end` must all be as long as the longest, but the last with rows: a shorter page
-    that more rows followed lost rows (a server hiccup, or a page-size cap that changed mid-scan)."""
+def check_offset_pages(path: str, lengths: dict[int, int], end: int, asked: int) -> None:
+    """Offset pages 1..`end` must all be as long as the longest (and not under `MIN_SERVED`), but the last
+    with rows: a shorter page that more rows followed lost rows (a server hiccup, or a cap changed mid-scan)."""
     pages = [p for p in sorted(lengths) if p <= end and lengths[p]]
     if len(pages) < 2:
         return
-    size = max(lengths[p] for p in pages)
+    size = max([lengths[p] for p in pages] + [min(asked, MIN_SERVED)])
     for p in pages[:-1]:
         if lengths[p] < size:
             raise AmoPayloadError(path, p, f"{lengths[p]} rows where other pages had {size}, and more pages "
