@@ -121,10 +121,16 @@ class RequestStats:
 
 @dataclass
 class Page:
-    """One list page: the items, and whether the server offered a next page."""
+    """One list page: the items, whether the server offered a next page, and `_total_items` when it says."""
 
     items: list[dict[str, Any]]
     has_next: bool
+    total: int | None = None
+
+
+class AmoIncompletePage(AmoPayloadError):
+    """A 200 list answer without its list (an empty body, or no `_embedded.<collection>`): not an empty list
+    (amoCRM answers 204 for that), so it must never end a listing. Worth reading again."""
 
 
 RETRY_STATUSES = {429, 500, 502, 503, 504}
@@ -190,22 +196,31 @@ class AmoClient:
             raise AmoPayloadError(path, page, f"body is not JSON ({exc.__class__.__name__})") from None
 
     def get_page(self, path: str, collection: str, params: dict[str, Any]) -> Page:
-        """One page of a HAL list. 204, or an envelope without `_embedded`, is an empty page."""
+        """One page of a HAL list. 204 is the empty list; a 200 must carry `_embedded.<collection>` (it may be
+        an empty list): an empty 200, or an envelope without it, raises `AmoIncompletePage`."""
         page_no = int(params.get("page", 1))
-        body = self.get_json(path, params, page=page_no)
-        if body is None:
+        response = self._request(path, params, page_no)
+        if response.status_code == 204:
             return Page([], False)
+        if not response.content.strip():
+            raise AmoIncompletePage(path, page_no, f"HTTP {response.status_code} with an empty body "
+                                                   "(amoCRM answers 204 for an empty list)")
+        try:
+            body = response.json()
+        except ValueError as exc:
+            raise AmoPayloadError(path, page_no, f"body is not JSON ({exc.__class__.__name__})") from None
         if not isinstance(body, dict):
             raise AmoPayloadError(path, page_no, f"expected a JSON object, got {type(body).__name__}")
         embedded = body.get("_embedded")
-        if embedded is None:
-            return Page([], False)
-        items = embedded.get(collection) if isinstance(embedded, dict) else None
+        if not isinstance(embedded, dict) or collection not in embedded:
+            raise AmoIncompletePage(path, page_no, f"HTTP {response.status_code} without _embedded.{collection}")
+        items = embedded[collection]
         if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
             raise AmoPayloadError(path, page_no, f"_embedded.{collection} is not a list of objects")
         links = body.get("_links")
         has_next = isinstance(links, dict) and isinstance(links.get("next"), dict)
-        return Page(items, has_next)
+        total = body.get("_total_items")
+        return Page(items, has_next, total if isinstance(total, int) and not isinstance(total, bool) else None)
 
     def _request(self, path: str, params: dict[str, Any], page: int | None) -> requests.Response:
         url = f"{self.base_url}{path}"

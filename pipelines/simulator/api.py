@@ -353,15 +353,16 @@ class Api:
         return listing.item(renderer, i, w)
 
     def get(self, path: str, query_text: str, at: int, base: str, honour_filters: bool = True,
-            next_always: bool = False) -> Response:
-        """Answer `GET path?query` at simulated time `at`; links point at `base`."""
+            next_always: bool = False, events_cap: int | None = None) -> Response:
+        """Answer `GET path?query` at simulated time `at`; links point at `base`.
+        `events_cap`: events pages hold at most that many, with no `next` link (fault `events_page_cap`)."""
         q = Query(query_text)
         try:
-            return self._route(path.rstrip("/"), q, at, base, honour_filters, next_always)
+            return self._route(path.rstrip("/"), q, at, base, honour_filters, next_always, events_cap)
         except BadRequest as exc:
             return problem(400, "Bad Request", str(exc))
 
-    def _route(self, path, q, at, base, honour, next_always) -> Response:
+    def _route(self, path, q, at, base, honour, next_always, events_cap=None) -> Response:
         parts = path.split("/")[3:] if path.startswith("/api/v4/") else None
         if not parts:
             return problem(404, "Not Found", "Unknown method")
@@ -369,7 +370,7 @@ class Api:
         if parts == ["account"]:
             return hal(render.account(self.account.timeline, q.with_(), honour, base))
         if head in ("leads", "contacts", "companies", "tasks", "events") and len(parts) == 1:
-            return self._page(head, q, at, base, path, honour, next_always)
+            return self._page(head, q, at, base, path, honour, next_always, cap=events_cap if head == "events" else None)
         if head in ("leads", "contacts", "companies") and parts[1:] == ["notes"]:
             return self._page(f"notes_{head}", q, at, base, path, honour, next_always)
         if head in ("leads", "contacts", "companies") and len(parts) == 3 and parts[2] == "notes" \
@@ -432,10 +433,14 @@ class Api:
             return NO_CONTENT
         return hal(self.listings[head].item(renderer, i, q.with_()))
 
-    def _page(self, name, q, at, base, path, honour, next_always, link_query: Query | None = None) -> Response:
+    def _page(self, name, q, at, base, path, honour, next_always, link_query: Query | None = None,
+              cap: int | None = None) -> Response:
         listing = self.listings[name]
         page = max(q.int("page", 1), 1)
         limit = min(max(q.int("limit", DEFAULT_LIMIT), 1), listing.max_limit)
+        capped = cap is not None
+        if capped:
+            limit = min(limit, cap)
         st = self.account.state(at)
         rows = self.rows(name, st, q, honour)
         chunk = rows[(page - 1) * limit: page * limit]
@@ -445,7 +450,7 @@ class Api:
         w = q.with_()
         deleted = "only_deleted" in w and name in ("leads", "contacts", "companies")
         items = [self._item(renderer, listing, name, st, int(i), w, deleted) for i in chunk]
-        more = len(chunk) == limit or next_always
+        more = (len(chunk) == limit or next_always) and not capped
         body = {"_page": page, "_links": _links(base + path, link_query or q, page, limit, more),
                 "_embedded": {listing.collection: items}}
         return hal(body)

@@ -1,8 +1,21 @@
 """Switchable, deterministic faults, flipped by tests while the server runs.
 
 All are off after `reset()`. Rules armed with `fail_next` / `malformed_next` /
-`storm_429` are consumed by the next matching requests in arrival order;
-`error_rate` draws from a generator seeded by the account seed.
+`storm_429` / the bad-page rules are consumed by the next matching requests in
+arrival order; `error_rate` draws from a generator seeded by the account seed.
+
+Bad list pages (each seen on real accounts; the extractor must never take one for
+the end of a list):
+
+* `empty_200_next(n, path)`: the next `n` list answers under `path` are a 200
+  with an empty body (amoCRM's own "nothing found" is a 204).
+* `no_embedded_next(n, path)`: the next `n` list answers under `path` lose their
+  `_embedded` (the envelope and its links stay).
+* `short_page_next(n, path)`: the next `n` *full* list pages under `path` (pages
+  with a `next` link) come back with only their first half and no `next` link.
+* `events_page_cap = N`: `/api/v4/events` serves at most N events a page, whatever
+  `limit` asked, and never a `next` link (offsets follow the cap, as a server
+  clamping `limit` would).
 """
 
 from __future__ import annotations
@@ -21,6 +34,7 @@ class _Rule:
 
 
 MALFORMED_KINDS = ("truncated", "invalid_json", "wrong_shape")
+BAD_PAGE_KINDS = ("empty_200", "no_embedded", "short_page")
 
 
 class Faults:
@@ -42,6 +56,8 @@ class Faults:
             self._storm: list[tuple[int | None, bool]] = []  # (retry_after, as a header?) of each armed 429
             self.new_fields: dict[str, dict[str, object]] = {}  # list path -> fields added to its items
             self._random = random.Random(self._seed)
+            self._bad_pages: list[_Rule] = []
+            self.events_page_cap: int | None = None
 
     def fail_next(self, n: int, status: int = 503, path: str = "/api/v4/") -> None:
         """The next `n` requests whose path starts with `path` answer `status`."""
@@ -54,6 +70,22 @@ class Faults:
             raise ValueError(f"kind must be one of {MALFORMED_KINDS}")
         with self._lock:
             self._malformed.append(_Rule(n, path, kind))
+
+    def empty_200_next(self, n: int, path: str = "/api/v4/") -> None:
+        """The next `n` list answers under `path` are a 200 with an empty body."""
+        self._bad_page(n, path, "empty_200")
+
+    def no_embedded_next(self, n: int, path: str = "/api/v4/") -> None:
+        """The next `n` list answers under `path` come without `_embedded`."""
+        self._bad_page(n, path, "no_embedded")
+
+    def short_page_next(self, n: int, path: str = "/api/v4/") -> None:
+        """The next `n` full list pages under `path` lose their second half and their `next` link."""
+        self._bad_page(n, path, "short_page")
+
+    def _bad_page(self, n: int, path: str, kind: str) -> None:
+        with self._lock:
+            self._bad_pages.append(_Rule(n, path, kind))
 
     def add_fields(self, path: str, **fields: object) -> None:
         """amoCRM starts sending new fields: every item of the list at `path` (exactly) carries `fields` too."""
@@ -90,6 +122,34 @@ class Faults:
         """A deterministic choice among n things (which unread lead to edit)."""
         with self._lock:
             return self._random.randrange(n)
+
+    def spoil_page(self, path: str, body: bytes) -> bytes:
+        """The list answer `body` as the next matching bad-page rule spoils it (unchanged if none applies).
+        `short_page` rules wait for a full page (one with a `next` link)."""
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            return body
+        if not isinstance(payload, dict) or not isinstance(payload.get("_embedded"), dict):
+            return body  # not a list page
+        full = isinstance((payload.get("_links") or {}).get("next"), dict)
+        with self._lock:
+            rule = next((r for r in self._bad_pages if path.startswith(r.path) and (r.value != "short_page" or full)),
+                        None)
+            if rule is None:
+                return body
+            rule.remaining -= 1
+            if rule.remaining <= 0:
+                self._bad_pages.remove(rule)
+        if rule.value == "empty_200":
+            return b""
+        if rule.value == "no_embedded":
+            del payload["_embedded"]
+        else:
+            payload["_links"].pop("next")
+            payload["_embedded"] = {k: v[: len(v) // 2] if isinstance(v, list) else v
+                                    for k, v in payload["_embedded"].items()}
+        return json.dumps(payload, ensure_ascii=False).encode()
 
 
 def _take(rules: list[_Rule], path: str):

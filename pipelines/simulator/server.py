@@ -182,13 +182,15 @@ class Simulator:
         at = self.clock.now
         honour = not self.faults.ignore_filters
         with self.account.lock:
-            response = self.api.get(path, url.query, at, self.base_url, honour, self.faults.next_always)
+            response = self.api.get(path, url.query, at, self.base_url, honour, self.faults.next_always,
+                                    self.faults.events_page_cap)
             if response.status == 200 and self.faults.mutate_while_paging:
                 self._mutate(path, url.query, at, honour)
         if response.status == 200:
             added = self.faults.new_fields.get(path.rstrip("/"))
             if added:
                 response.body = with_fields(response.body, added)
+            response.body = self.faults.spoil_page(path, response.body)
             kind = self.faults.take_malformed(path)
             if kind:
                 response.body = corrupt(response.body, kind)

@@ -10,6 +10,7 @@ import pandas as pd
 
 from pipelines import paths
 from pipelines.amocrm import run_extraction
+from pipelines.amocrm.client import AmoError
 from pipelines.amocrm.run import Summary
 from pipelines.simulator import Simulator
 
@@ -20,6 +21,15 @@ FAST = {"requests_per_second": 1000.0, "workers": 3}
 
 def extract(sim: Simulator, **settings: Any) -> Summary:
     return run_extraction(base_url=sim.base_url, access_token=sim.long_lived_token, **{**FAST, **settings})
+
+
+def amo_error(exc_info) -> AmoError:
+    """The AmoError behind dlt's wrapping exceptions (`exc_info` from `pytest.raises`)."""
+    exc = exc_info.value
+    while exc is not None and not isinstance(exc, AmoError):
+        exc = exc.__cause__ or exc.__context__
+    assert exc is not None, f"no AmoError behind {exc_info.value!r}"
+    return exc
 
 
 def table(name: str) -> pd.DataFrame:

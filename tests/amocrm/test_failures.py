@@ -13,23 +13,14 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from amocrm_checks import FAST, assert_matches_truth, extract, table
+from amocrm_checks import FAST, amo_error, assert_matches_truth, extract, table
 from pipelines import paths
 from pipelines.amocrm import run_extraction
 from pipelines.amocrm.auth import TokenStore
-from pipelines.amocrm.client import AmoAuthError, AmoBlockedError, AmoError, AmoPayloadError
+from pipelines.amocrm.client import AmoAuthError, AmoBlockedError, AmoPayloadError
 from pipelines.simulator import Simulator
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-
-
-def amo_error(exc_info) -> AmoError:
-    """The AmoError behind dlt's wrapping exceptions."""
-    exc = exc_info.value
-    while exc is not None and not isinstance(exc, AmoError):
-        exc = exc.__cause__ or exc.__context__
-    assert exc is not None, f"no AmoError behind {exc_info.value!r}"
-    return exc
 
 
 def oauth(sim: Simulator, refresh_token: str | None) -> dict:

@@ -1,4 +1,5 @@
-"""`window_scan` (tasks) against an in-memory list: every row read, and pages mostly full."""
+"""Scans against in-memory lists: `window_scan` (tasks) reads every row with pages mostly full, also from a
+server that caps pages below `limit` without saying so; `all_pages` and `PageStream` end when they should."""
 
 from __future__ import annotations
 
@@ -9,14 +10,18 @@ import pytest
 
 from amocrm_checks import NOW
 from pipelines.amocrm.client import Page
-from pipelines.amocrm.paging import Endpoint, ScanCounters, window_scan
+from pipelines.amocrm.client import AmoPayloadError
+from pipelines.amocrm.paging import (
+    Endpoint, PageStream, ScanCounters, all_pages, striped_scan, window_keep, window_scan,
+)
 
 
 class TaskList:
     """The tasks list as the API serves it: `filter[updated_at]` honoured, ordered by id, `limit` <= 250."""
 
-    def __init__(self, updated_at: list[int]):
+    def __init__(self, updated_at: list[int], cap: int | None = None):
         self.rows = [{"id": i, "updated_at": t} for i, t in enumerate(updated_at)]
+        self.cap = cap  # pages hold at most this many, and then never carry `next`
         self.requests = 0
         self._lock = threading.Lock()
 
@@ -25,9 +30,9 @@ class TaskList:
             self.requests += 1
         lo, hi = params.get("filter[updated_at][from]", 0), params.get("filter[updated_at][to]", 2**62)
         matching = [row for row in self.rows if lo <= row["updated_at"] <= hi]
-        limit, page = params["limit"], params["page"]
+        limit, page = min(params["limit"], self.cap or params["limit"]), params["page"]
         items = matching[(page - 1) * limit:page * limit]
-        return Page(items, len(items) == limit)
+        return Page(items, len(items) == limit and not self.cap)
 
 
 def scan(tasks: TaskList, lo: int = 0) -> list[int]:
@@ -63,3 +68,80 @@ def test_pages_are_mostly_full_from_a_first_load():
     tasks = TaskList(spread(20_000, 365))
     scan(tasks)
     assert tasks.requests <= 1.4 * 20_000 / 250
+
+
+@pytest.mark.parametrize("cap", [100, 249])
+def test_a_server_capping_pages_below_the_limit_without_next_loses_nothing(cap):
+    tasks = TaskList(spread(3_000, 30), cap=cap)
+    assert sorted(set(scan(tasks))) == list(range(3_000))
+    assert tasks.requests <= 2 * 3_000 / cap + 5  # windows learn the cap: pages stay mostly full
+
+
+@pytest.mark.parametrize("days, requests", [(1, 1), (10, 2)])
+def test_a_short_page_is_confirmed_unless_shorter_than_any_page_size(days, requests):
+    """~14 rows: fewer than amoCRM ever serves a page, whole. ~137: the server may cap pages there (page
+    size not known yet), so page 2 (empty) must say the window was whole."""
+    tasks = TaskList(spread(5_000, 365))
+    lo = NOW - days * 86_400
+    assert sorted(scan(tasks, lo)) == [r["id"] for r in tasks.rows if r["updated_at"] >= lo]
+    assert tasks.requests == requests
+
+
+class StaticList:
+    """A reference list: `total` = `_total_items` (None: not sent); `paged=False` answers every page in full."""
+
+    def __init__(self, n: int, total: bool, paged: bool):
+        self.items = [{"id": i} for i in range(n)]
+        self.total, self.paged, self.requests = total, paged, 0
+
+    def get_page(self, path: str, collection: str, params: dict) -> Page:
+        self.requests += 1
+        limit, page = params["limit"], params["page"]
+        items = self.items[(page - 1) * limit:page * limit] if self.paged else self.items
+        return Page(items, False, len(self.items) if self.total else None)
+
+
+@pytest.mark.parametrize("total, paged, requests", [(True, True, 3), (False, True, 4), (False, False, 2)])
+def test_all_pages_reads_everything_and_stops(total, paged, requests):
+    source = StaticList(120 if paged else 30, total, paged)
+    got = [item["id"] for _, items in all_pages(source, "/api/v4/users", "users", limit=50) for item in items]
+    assert got == [item["id"] for item in source.items] and source.requests == requests
+
+
+def test_a_failing_job_reaches_the_consumer():
+    stream = PageStream(2)
+
+    def fails() -> None:
+        raise ValueError("page 3 is broken")
+
+    stream.submit(lambda: stream.emit([1]))
+    stream.submit(fails)
+    with pytest.raises(ValueError, match="page 3"):
+        list(stream)
+
+
+class EventList:
+    """Events as offset pages, newest first: at most `served` a page whatever `limit` asked, never `next`."""
+
+    def __init__(self, n: int, served: int):
+        self.rows = [{"id": i, "created_at": NOW - i} for i in range(n)]
+        self.served = served
+
+    def get_page(self, path: str, collection: str, params: dict) -> Page:
+        size, page = min(params["limit"], self.served), params["page"]
+        return Page(self.rows[(page - 1) * size:page * size], False)
+
+
+def stripe(events: EventList) -> list[int]:
+    endpoint = Endpoint("/api/v4/events", "events", "created_at", lambda items, page: items, page_size=250)
+    pages = striped_scan(events, endpoint, {}, 3, ScanCounters(), window_keep(endpoint, None, None))
+    return sorted(row["id"] for rows in pages for row in rows)
+
+
+def test_events_capped_without_next_are_read_to_the_end():
+    assert stripe(EventList(1_234, served=100)) == list(range(1_234))
+
+
+def test_pages_cut_shorter_than_any_page_size_fail_naming_the_page():
+    with pytest.raises(AmoPayloadError, match=r"/api/v4/events page 1: 20 rows where other pages had 50"):
+        stripe(EventList(1_234, served=20))
