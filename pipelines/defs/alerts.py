@@ -31,6 +31,17 @@ def _failed_steps(context: dg.RunFailureSensorContext) -> list[dict]:
     return failures
 
 
+def _run_error(failure_event: dg.DagsterEvent) -> str:
+    """Why a run failed outside any step (e.g. it gave up waiting for the warehouse): the error and its causes."""
+    message = (failure_event.message or "run failed").strip()
+    data = failure_event.event_specific_data
+    error = getattr(data, "error", None)
+    while error is not None:
+        message += "\n" + error.message.strip()
+        error = error.cause
+    return message
+
+
 def _failed_checks(instance: dg.DagsterInstance, run_id: str) -> list[dict]:
     """Check evaluations of a run that did not pass."""
     failures = []
@@ -61,7 +72,7 @@ def alert_on_run_failure(context: dg.RunFailureSensorContext):
         return  # on-call has this one already
     failures = _failed_steps(context) + _failed_checks(context.instance, run.run_id)
     if not failures:
-        failures = [{"step": "run", "error": (context.failure_event.message or "run failed").strip()[:2000]}]
+        failures = [{"step": "run", "error": _run_error(context.failure_event)[:2000]}]
     send_run_alert(run, "error", f"amocrm-kpi run failed: {run.job_name}", failures)
 
 

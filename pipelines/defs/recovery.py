@@ -89,7 +89,7 @@ def _step_in_progress(instance: dg.DagsterInstance, run_id: str) -> str | None:
 
 @dg.resource(description="Records the run's process, reaps dead runs, holds the warehouse lock for the run.")
 def run_guard(context: dg.InitResourceContext):
-    instance, run = context.instance, context.dagster_run
+    instance, run = context.instance, context.run
     identity = ProcessIdentity.current()
     instance.add_run_tags(run.run_id, {PROCESS_TAG: identity.to_json()})
     found_by = f"run {run.run_id}"

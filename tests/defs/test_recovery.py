@@ -103,18 +103,14 @@ def test_reaper_sensor_fails_a_dead_run_once_frees_its_slot_and_alerts_once(inst
     assert [(body["run_id"], body["severity"]) for _, body in received] == [(dead.run_id, "error")]
 
 
-def test_a_second_run_waits_for_the_lock_names_the_holder_and_gets_it_when_the_holder_dies(tmp_path, monkeypatch):
-    monkeypatch.setenv("AMOCRM_KPI_DATA_DIR", str(tmp_path))
-    holder = _holder("from pipelines.runguard import ProcessIdentity, warehouse_lock\n"
-                     "from dataclasses import asdict\n"
-                     "lock = warehouse_lock({'run_id': 'run-A', 'process': asdict(ProcessIdentity.current())})\n"
-                     "lock.__enter__()", tmp_path)
+def _lock_waits_then_gives_up_then_gets_it_once_holder_dies(holder: subprocess.Popen, gave_up: str, waiting: str):
+    """The lock is busy while `holder` lives: one `waiting` line, then `gave_up`; free once it is SIGKILLed."""
     try:
         said: list[str] = []
-        with pytest.raises(WarehouseBusy, match=rf"Gave up after 1.5 s .*run run-A \(pid {holder.pid} on host"):
+        with pytest.raises(WarehouseBusy, match=gave_up):
             with warehouse_lock({"run_id": "run-B"}, say=said.append, timeout=1.5):
                 pass
-        assert len(said) == 1 and "Waiting for the warehouse: run run-A" in said[0]  # one clear line, not one per poll
+        assert len(said) == 1 and waiting in said[0]  # one clear line, not one per poll
         holder.send_signal(signal.SIGKILL)
         holder.wait()
         with warehouse_lock({"run_id": "run-B"}, say=said.append, timeout=5) as lock_path:
@@ -123,20 +119,46 @@ def test_a_second_run_waits_for_the_lock_names_the_holder_and_gets_it_when_the_h
         holder.kill()
 
 
+def test_a_second_run_waits_for_the_lock_names_the_holder_and_gets_it_when_the_holder_dies(tmp_path, monkeypatch):
+    monkeypatch.setenv("AMOCRM_KPI_DATA_DIR", str(tmp_path))
+    holder = _holder("from pipelines.runguard import ProcessIdentity, warehouse_lock\n"
+                     "from dataclasses import asdict\n"
+                     "lock = warehouse_lock({'run_id': 'run-A', 'process': asdict(ProcessIdentity.current())})\n"
+                     "lock.__enter__()", tmp_path)
+    _lock_waits_then_gives_up_then_gets_it_once_holder_dies(
+        holder, rf"Gave up after 1.5 s .*run run-A \(pid {holder.pid} on host", "Waiting for the warehouse: run run-A")
+
+
 def test_the_lock_also_waits_for_a_process_that_still_has_the_warehouse_open(tmp_path, monkeypatch):
     """A dbt left running by a killed run keeps writing: the next run must not start writing beside it."""
     monkeypatch.setenv("AMOCRM_KPI_DATA_DIR", str(tmp_path))
     writer = _holder(f"import duckdb\ncon = duckdb.connect({str(tmp_path / 'warehouse.duckdb')!r})\n"
                      "con.execute('create table t as select 1 as x')", tmp_path)
+    _lock_waits_then_gives_up_then_gets_it_once_holder_dies(
+        writer, rf"process {writer.pid} \(.*python.*\) still has the warehouse", f"Waiting for process {writer.pid}")
+
+
+def test_a_run_that_gives_up_on_the_lock_fails_and_tells_on_call_who_holds_it(instance, tmp_path, webhook,
+                                                                             monkeypatch):
+    from pipelines.definitions import defs
+
+    url, received = webhook
+    monkeypatch.setenv("AMOCRM_KPI_ALERT_WEBHOOK_URL", f"{url}/alert")
+    monkeypatch.setenv("AMOCRM_KPI_LOCK_TIMEOUT_SECONDS", "1")
+    data_dir = tmp_path / "data"
+    holder = _holder("from pipelines.runguard import warehouse_lock\n"
+                     "lock = warehouse_lock({'run_id': 'run-A'})\nlock.__enter__()", data_dir)
     try:
-        said: list[str] = []
-        with pytest.raises(WarehouseBusy, match=rf"process {writer.pid} \(.*python.*\) still has the warehouse"):
-            with warehouse_lock({"run_id": "run-B"}, say=said.append, timeout=1.5):
-                pass
-        assert len(said) == 1 and f"Waiting for process {writer.pid}" in said[0]
-        writer.send_signal(signal.SIGKILL)
-        writer.wait()
-        with warehouse_lock({"run_id": "run-B"}, say=said.append, timeout=5):
-            pass
+        result = defs.resolve_job_def("amocrm_daily").execute_in_process(instance=instance, raise_on_error=False)
     finally:
-        writer.kill()
+        holder.kill()
+    assert not result.success
+    assert result.get_step_success_events() == []  # nothing ran beside the holder
+    failure = next(e for e in result.all_events if e.event_type == dg.DagsterEventType.RUN_FAILURE)
+    context = dg.build_run_status_sensor_context(
+        sensor_name="alert_on_run_failure", dagster_instance=instance,
+        dagster_run=instance.get_run_by_id(result.run_id), dagster_event=failure,
+    ).for_run_failure()
+    defs.resolve_sensor_def("alert_on_run_failure")(context)
+    [(_, alert)] = received
+    assert "Gave up after 1 s waiting for the warehouse: run run-A" in json.dumps(alert)
