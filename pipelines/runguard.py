@@ -5,8 +5,13 @@ run queue are rows in its database: a run killed with SIGKILL (out of memory, a
 reboot, a container eviction) never gives them back. What the kernel holds for
 a process is given back when it dies, so the single-writer guard is here:
 
-- `ProcessIdentity`: host + pid + process start time. A pid alone is reused by
-  the kernel; with its start time, "that process is gone" is a fact, not a guess.
+- `run_marker()`: each run holds `flock` on `<data>/.runs/<run id>.lock` while it
+  lives; `run_is_alive()` tests it from any process, container or host that
+  shares the data folder (a new container after an eviction has another host
+  name and its own pids, but sees the same file).
+- `ProcessIdentity`: host + pid + process start time, for the messages, and to
+  decide where there is no marker: a pid alone is reused by the kernel; with its
+  start time, "that process is gone" is a fact, not a guess.
 - `warehouse_lock()`: `flock` on `<data>/.warehouse.lock` for the whole run. A
   second live run waits for it, says who holds it, and gives up after
   `AMOCRM_KPI_LOCK_TIMEOUT_SECONDS` (default 3600) naming that run. Then it waits
@@ -38,6 +43,7 @@ from pipelines import paths
 log = logging.getLogger(__name__)
 
 LOCK_NAME = ".warehouse.lock"
+RUNS_DIR = ".runs"
 DEFAULT_LOCK_TIMEOUT_SECONDS = 3600
 _POLL_SECONDS = 1.0
 _PROC = Path("/proc")
@@ -243,6 +249,44 @@ def _cmdline(pid: int) -> str:
         return " ".join((_PROC / str(pid) / "cmdline").read_bytes().decode(errors="replace").replace("\0", " ").split())[:200]
     except OSError:
         return ""
+
+
+def _marker_path(run_id: str) -> Path:
+    return paths.data_dir() / RUNS_DIR / f"{run_id}.lock"
+
+
+@contextmanager
+def run_marker(run_id: str) -> Iterator[None]:
+    """Hold the run's marker while the block runs; the kernel lets go of it when the process dies."""
+    path = _marker_path(run_id)
+    path.parent.mkdir(exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a new run id: nobody else holds it
+        yield
+    finally:
+        path.unlink(missing_ok=True)
+        os.close(fd)
+
+
+def run_is_alive(run_id: str) -> bool | None:
+    """Whether the run's process still holds its marker; None when the run has none (not guarded, or ended)."""
+    try:
+        fd = os.open(_marker_path(run_id), os.O_RDWR)
+    except FileNotFoundError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+def forget_run(run_id: str) -> None:
+    """Remove the marker a dead run left."""
+    _marker_path(run_id).unlink(missing_ok=True)
 
 
 def temp_name(target: Path) -> Path:

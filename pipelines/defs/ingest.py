@@ -14,6 +14,7 @@ from dagster_dlt.translator import DltResourceTranslatorData
 from pipelines.amocrm import amocrm_source, make_pipeline
 from pipelines.amocrm.run import finish_load
 from pipelines.amocrm.source import ExtractionStats
+from pipelines.defs.recovery import RunGuard
 from pipelines.defs.transform import DUCKDB_POOL
 from pipelines.inputs import load_user_inputs
 
@@ -50,7 +51,7 @@ RAW_TABLE_BY_KEY = {spec.key: spec.key.path[-1].removeprefix("dlt_amocrm_") for 
     # client already retries single requests, this retries the whole extraction.
     retry_policy=dg.RetryPolicy(max_retries=2, delay=30, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS),
 )
-def amocrm_extract(context: dg.AssetExecutionContext, dlt: DagsterDltResource):
+def amocrm_extract(context: dg.AssetExecutionContext, dlt: DagsterDltResource, run_guard: RunGuard):
     """Incremental load of the selected amoCRM entities, then deletions applied."""
     pipeline = make_pipeline()
     stats = ExtractionStats()
@@ -83,7 +84,7 @@ def _table_row_counts(pipeline) -> dict[str, int]:
     kinds={"csv", "duckdb"},
     description="data/marketing_spend.csv and data/sales_targets.csv -> raw_inputs (missing file = no rows).",
 )
-def user_inputs() -> dg.MaterializeResult:
+def user_inputs(run_guard: RunGuard) -> dg.MaterializeResult:
     loaded = load_user_inputs()
     return dg.MaterializeResult(metadata={"rows": dg.MetadataValue.json(loaded)})
 

@@ -37,4 +37,6 @@ amocrm_daily_schedule = dg.ScheduleDefinition(
     description="Early morning in the account's timezone (AMOCRM_KPI_SCHEDULE_CRON / _TIMEZONE to change).",
 )
 
-defs = dg.Definitions(jobs=[amocrm_daily], schedules=[amocrm_daily_schedule])
+# Also for Dagster's implicit job (materializing assets from the asset graph): one process
+# per run, so the run guard is set up once and its process is the run's.
+defs = dg.Definitions(jobs=[amocrm_daily], schedules=[amocrm_daily_schedule], executor=dg.in_process_executor)

@@ -66,10 +66,11 @@ def instance(tmp_path, monkeypatch):
         yield instance
 
 
-def _started_run(instance: dg.DagsterInstance, process: ProcessIdentity, step: str) -> dg.DagsterRun:
+def _started_run(instance: dg.DagsterInstance, process: ProcessIdentity, step: str,
+                 run_id: str | None = None) -> dg.DagsterRun:
     from pipelines.defs.recovery import PROCESS_TAG
 
-    run = instance.add_run(dg.DagsterRun(job_name="amocrm_daily", run_id=str(uuid.uuid4()),
+    run = instance.add_run(dg.DagsterRun(job_name="amocrm_daily", run_id=run_id or str(uuid.uuid4()),
                                          status=dg.DagsterRunStatus.STARTED, tags={PROCESS_TAG: process.to_json()}))
     instance.event_log_storage.claim_concurrency_slot("duckdb", run.run_id, step)
     return run
@@ -101,6 +102,32 @@ def test_reaper_sensor_fails_a_dead_run_once_frees_its_slot_and_alerts_once(inst
     ).for_run_failure()
     defs.resolve_sensor_def("alert_on_run_failure")(context)
     assert [(body["run_id"], body["severity"]) for _, body in received] == [(dead.run_id, "error")]
+
+
+def test_a_run_of_an_evicted_container_is_found_dead_by_its_marker(instance, tmp_path, webhook, monkeypatch):
+    """Another container has another host name and its own pids; the marker in the shared data folder tells."""
+    from pipelines.definitions import defs
+
+    url, received = webhook
+    monkeypatch.setenv("AMOCRM_KPI_ALERT_WEBHOOK_URL", f"{url}/alert")
+    run_id = str(uuid.uuid4())
+    container = _holder(f"from pipelines.runguard import run_marker\nmarker = run_marker({run_id!r})\nmarker.__enter__()",
+                        tmp_path / "data")
+    run = _started_run(instance, ProcessIdentity("old-container", 7, "", 0.0), "amocrm_extract", run_id=run_id)
+    sensor = defs.resolve_sensor_def("reap_dead_runs")
+    try:
+        sensor(dg.build_sensor_context(instance=instance))
+        assert instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.STARTED  # alive elsewhere
+        assert (tmp_path / "data" / ".runs" / f"{run_id}.lock").exists()
+        container.send_signal(signal.SIGKILL)
+        container.wait()
+        sensor(dg.build_sensor_context(instance=instance))
+    finally:
+        container.kill()
+    assert instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.FAILURE
+    assert instance.event_log_storage.get_concurrency_run_ids() == set()
+    assert [body["run_id"] for _, body in received] == [run.run_id]
+    assert not list((tmp_path / "data" / ".runs").iterdir())  # its marker is gone too
 
 
 def _lock_waits_then_gives_up_then_gets_it_once_holder_dies(holder: subprocess.Popen, gave_up: str, waiting: str):
@@ -138,7 +165,8 @@ def test_the_lock_also_waits_for_a_process_that_still_has_the_warehouse_open(tmp
         writer, rf"process {writer.pid} \(.*python.*\) still has the warehouse", f"Waiting for process {writer.pid}")
 
 
-def test_a_run_that_gives_up_on_the_lock_fails_and_tells_on_call_who_holds_it(instance, tmp_path, webhook,
+@pytest.mark.parametrize("job", ["amocrm_daily", "serving_copy from the asset graph"])
+def test_a_run_that_gives_up_on_the_lock_fails_and_tells_on_call_who_holds_it(job, instance, tmp_path, webhook,
                                                                              monkeypatch):
     from pipelines.definitions import defs
 
@@ -149,7 +177,11 @@ def test_a_run_that_gives_up_on_the_lock_fails_and_tells_on_call_who_holds_it(in
     holder = _holder("from pipelines.runguard import warehouse_lock\n"
                      "lock = warehouse_lock({'run_id': 'run-A'})\nlock.__enter__()", data_dir)
     try:
-        result = defs.resolve_job_def("amocrm_daily").execute_in_process(instance=instance, raise_on_error=False)
+        if job == "amocrm_daily":
+            result = defs.resolve_job_def(job).execute_in_process(instance=instance, raise_on_error=False)
+        else:  # what "Materialize" on one asset in the UI runs: Dagster's implicit job, not amocrm_daily
+            result = defs.resolve_implicit_global_asset_job_def().execute_in_process(
+                instance=instance, raise_on_error=False, asset_selection=[dg.AssetKey("serving_copy")])
     finally:
         holder.kill()
     assert not result.success
