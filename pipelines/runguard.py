@@ -289,6 +289,16 @@ def forget_run(run_id: str) -> None:
     _marker_path(run_id).unlink(missing_ok=True)
 
 
+def remove_dead_markers() -> list[str]:
+    """Remove markers nobody holds (runs that died and were failed by other means); return their run ids."""
+    folder = paths.data_dir() / RUNS_DIR
+    dead = [path.stem for path in folder.glob("*.lock")] if folder.is_dir() else []
+    dead = [run_id for run_id in dead if run_is_alive(run_id) is False]
+    for run_id in dead:
+        forget_run(run_id)
+    return dead
+
+
 def temp_name(target: Path) -> Path:
     """Where a writer builds `target` before renaming it into place: `.<name>.<pid>.tmp`."""
     return target.with_name(f".{target.name}.{os.getpid()}.tmp")

@@ -29,7 +29,8 @@ import dagster as dg
 
 from pipelines import paths
 from pipelines.defs.alerts import ALERT_SENT_TAG, send_run_alert
-from pipelines.runguard import ProcessIdentity, forget_run, run_is_alive, run_marker, warehouse_lock
+from pipelines.runguard import (ProcessIdentity, forget_run, remove_dead_markers, run_is_alive, run_marker,
+                                warehouse_lock)
 
 PROCESS_TAG = "amocrm_kpi/process"
 RUN_GUARD_KEY = "run_guard"
@@ -63,6 +64,7 @@ def reap_dead_runs(instance: dg.DagsterInstance, found_by: str, say: Callable[[s
                 say(f"Run {run.run_id} runs on host {identity.host} without a marker in this data folder; its "
                     "process cannot be checked from here (run monitoring's max runtime still applies).")
             # no marker and no process tag: not started by this code; Dagster's run monitoring times it out
+        remove_dead_markers()  # of runs that ended some other way (run monitoring, a manual "mark failed")
         return reaped
 
 

@@ -11,10 +11,10 @@ from zoneinfo import ZoneInfo
 import duckdb
 
 from pipelines import paths
-from pipelines.runguard import remove_stale_temp_files, temp_name
 from pipelines.report.data import ALL, Scope, load, read_account
 from pipelines.report.format import Formatter, language_of
 from pipelines.report.render import Presenter, Tile
+from pipelines.runguard import remove_stale_temp_files, temp_name
 
 DEFAULT_CURRENCY = "RUB"
 DEFAULT_TIMEZONE = "Europe/Moscow"  # amoCRM's own default, and the schedule's

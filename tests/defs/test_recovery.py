@@ -130,6 +130,23 @@ def test_a_run_of_an_evicted_container_is_found_dead_by_its_marker(instance, tmp
     assert not list((tmp_path / "data" / ".runs").iterdir())  # its marker is gone too
 
 
+def test_markers_left_by_runs_that_ended_otherwise_are_removed(instance, tmp_path):
+    from pipelines.definitions import defs
+    from pipelines.runguard import run_marker
+
+    here = run_marker("alive-here")  # held in this process
+    here.__enter__()
+    elsewhere = _holder("from pipelines.runguard import run_marker\nmarker = run_marker('alive-elsewhere')\n"
+                        "marker.__enter__()", tmp_path / "data")
+    try:
+        (tmp_path / "data" / ".runs" / "failed-by-run-monitoring.lock").touch()  # held by nobody
+        defs.resolve_sensor_def("reap_dead_runs")(dg.build_sensor_context(instance=instance))
+        assert sorted(p.stem for p in (tmp_path / "data" / ".runs").iterdir()) == ["alive-elsewhere", "alive-here"]
+    finally:
+        elsewhere.kill()
+        here.__exit__(None, None, None)
+
+
 def _lock_waits_then_gives_up_then_gets_it_once_holder_dies(holder: subprocess.Popen, gave_up: str, waiting: str):
     """The lock is busy while `holder` lives: one `waiting` line, then `gave_up`; free once it is SIGKILLed."""
     try:
