@@ -109,6 +109,7 @@ def test_a_run_killed_mid_dbt_does_not_block_the_next(cli_env, monkeypatch):
         output = second.stdout + second.stderr
         (tmp / "second_run.log").write_text(output)
         assert second.returncode == 0, output[-6000:]
+        assert f"had died (pid {first.pid} on host" in output  # said in the new run's log, before it waits
         assert time.monotonic() - started < SECOND_RUN_TIMEOUT
     finally:
         try:  # whatever the killed run left running (its dbt), by the process group it was started in

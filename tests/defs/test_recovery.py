@@ -85,6 +85,8 @@ def test_reaper_sensor_fails_a_dead_run_once_frees_its_slot_and_alerts_once(inst
     dead = _started_run(instance, _dead_process(), "amocrm_dbt_models")
     alive = _started_run(instance, ProcessIdentity.current(), "serving_copy")  # this process: alive, left alone
     sensor = defs.resolve_sensor_def("reap_dead_runs")
+    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING  # runs whenever the daemon runs
+    assert instance.run_monitoring_enabled and instance.run_monitoring_max_runtime_seconds > 0  # dagster.yaml
 
     for _ in range(2):  # the second tick finds nothing more to do
         sensor(dg.build_sensor_context(instance=instance))
