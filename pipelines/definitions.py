@@ -7,7 +7,7 @@ copy and report (publish). Load it with `dagster dev -m pipelines.definitions`
 
 import dagster as dg
 
-from pipelines.defs import alerts, checks, ingest, publish, report, schedules, transform
+from pipelines.defs import alerts, checks, ingest, publish, recovery, report, schedules, transform
 
 defs = dg.Definitions.merge(
     ingest.defs,
@@ -16,5 +16,6 @@ defs = dg.Definitions.merge(
     publish.defs,
     report.defs,
     alerts.defs,
+    recovery.defs,
     schedules.defs,
 )

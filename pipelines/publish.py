@@ -18,6 +18,7 @@ from pathlib import Path
 import duckdb
 
 from pipelines import paths
+from pipelines.runguard import remove_stale_temp_files, temp_name
 
 PUBLISHED_SCHEMA = "marts"
 
@@ -33,7 +34,8 @@ def publish_marts(warehouse: Path | None = None, target: Path | None = None) -> 
     warehouse = warehouse or paths.warehouse_path()
     target = target or paths.serving_path()
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    remove_stale_temp_files(target)  # a publish killed midway leaves its temp copy; its pid tells it is dead
+    staging = temp_name(target)
     staging.unlink(missing_ok=True)
 
     tables: dict[str, int] = {}

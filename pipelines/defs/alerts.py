@@ -11,8 +11,12 @@ import dagster as dg
 
 from pipelines.alerting import Alert, send_alert
 
+# Set on a run whose alert went out already (a dead run's reaper sends it itself: no daemon may run).
+ALERT_SENT_TAG = "amocrm_kpi/alert_sent"
 
-def _send(run: dg.DagsterRun, severity: str, title: str, failures: list[dict]) -> None:
+
+def send_run_alert(run: dg.DagsterRun, severity: str, title: str, failures: list[dict]) -> None:
+    """The alert for a run, with a link to it in the Dagster UI."""
     base = os.environ.get("DAGSTER_WEBSERVER_URL", "http://127.0.0.1:3000").rstrip("/")
     send_alert(Alert(title=title, severity=severity, job=run.job_name, run_id=run.run_id,
                      run_url=f"{base}/runs/{run.run_id}", failures=failures))
@@ -37,6 +41,17 @@ def _step_error(data) -> str:
         root = root.cause
     outer = error.message.strip()
     return outer if root is error else f"{root.message.strip()}\n(reported as: {outer[:300]})"
+
+
+def _run_error(failure_event: dg.DagsterEvent) -> str:
+    """Why a run failed outside any step (e.g. it gave up waiting for the warehouse): the error and its causes."""
+    message = (failure_event.message or "run failed").strip()
+    data = failure_event.event_specific_data
+    error = getattr(data, "error", None)
+    while error is not None:
+        message += "\n" + error.message.strip()
+        error = error.cause
+    return message
 
 
 def _failed_checks(instance: dg.DagsterInstance, run_id: str) -> list[dict]:
@@ -65,10 +80,12 @@ def _failed_checks(instance: dg.DagsterInstance, run_id: str) -> list[dict]:
 )
 def alert_on_run_failure(context: dg.RunFailureSensorContext):
     run = context.dagster_run
+    if run.tags.get(ALERT_SENT_TAG):
+        return  # on-call has this one already
     failures = _failed_steps(context) + _failed_checks(context.instance, run.run_id)
     if not failures:
-        failures = [{"step": "run", "error": (context.failure_event.message or "run failed").strip()[:2000]}]
-    _send(run, "error", f"amocrm-kpi run failed: {run.job_name}", failures)
+        failures = [{"step": "run", "error": _run_error(context.failure_event)[:2000]}]
+    send_run_alert(run, "error", f"amocrm-kpi run failed: {run.job_name}", failures)
 
 
 @dg.run_status_sensor(
@@ -81,7 +98,7 @@ def alert_on_failed_checks(context: dg.RunStatusSensorContext):
     run = context.dagster_run
     failures = _failed_checks(context.instance, run.run_id)
     if failures:
-        _send(run, "warning", f"amocrm-kpi data-quality warnings in {run.job_name}", failures)
+        send_run_alert(run, "warning", f"amocrm-kpi data-quality warnings in {run.job_name}", failures)
 
 
 defs = dg.Definitions(sensors=[alert_on_run_failure, alert_on_failed_checks])

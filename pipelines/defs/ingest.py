@@ -15,6 +15,7 @@ from pipelines.amocrm import amocrm_source, make_pipeline
 from pipelines.amocrm.client import amo_cause
 from pipelines.amocrm.run import finish_load
 from pipelines.amocrm.source import ExtractionStats
+from pipelines.defs.recovery import RunGuard
 from pipelines.defs.transform import DUCKDB_POOL
 from pipelines.inputs import InputFileError, create_missing_tables, load_user_inputs
 
@@ -52,7 +53,7 @@ RAW_TABLE_BY_KEY = {spec.key: spec.key.path[-1].removeprefix("dlt_amocrm_") for 
     # a retry cannot fix (config, auth, a 403 block, 429s past the budget) bypass it: see below.
     retry_policy=dg.RetryPolicy(max_retries=2, delay=30, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS),
 )
-def amocrm_extract(context: dg.AssetExecutionContext, dlt: DagsterDltResource):
+def amocrm_extract(context: dg.AssetExecutionContext, dlt: DagsterDltResource, run_guard: RunGuard):
     """Incremental load of the selected amoCRM entities, then deletions applied."""
     pipeline = make_pipeline()
     stats = ExtractionStats()
@@ -99,7 +100,7 @@ INPUTS_CHECK = "input_files_valid"
         description="Both CSV files are valid; when not, the inputs loaded before stay and the run goes on.",
     )],
 )
-def user_inputs(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+def user_inputs(context: dg.AssetExecutionContext, run_guard: RunGuard) -> dg.MaterializeResult:
     """Load the user's CSV files. A bad file must not hold back the KPIs built from amoCRM alone (all
     but CAC and plan attainment): the error fails this asset's check (ERROR severity, reported by the
     alert sensors and in the UI), the warehouse keeps the inputs loaded before, and the run goes on."""

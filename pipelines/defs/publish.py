@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from pipelines.defs.recovery import RunGuard
 from pipelines.defs.transform import DUCKDB_POOL, amocrm_dbt_models
 from pipelines.publish import publish_marts
 
@@ -22,7 +23,7 @@ MARTS_KEYS = [key for key in amocrm_dbt_models.keys if key.path[0] == "marts"]
     kinds={"duckdb"},
     description="data/serving/amocrm_kpi.duckdb: schema `marts`, replaced atomically after each good run.",
 )
-def serving_copy() -> dg.MaterializeResult:
+def serving_copy(run_guard: RunGuard) -> dg.MaterializeResult:
     published = publish_marts()
     return dg.MaterializeResult(
         metadata={

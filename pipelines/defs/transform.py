@@ -18,6 +18,7 @@ import duckdb
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
 
 from pipelines import paths
+from pipelines.defs.recovery import RunGuard
 
 DUCKDB_POOL = "duckdb"
 # dagster-dbt finds `dbt` on PATH; put this interpreter's (the venv's) first, so that an
@@ -69,7 +70,7 @@ translator = KpiDbtTranslator(
     dagster_dbt_translator=translator,
     pool=DUCKDB_POOL,
 )
-def amocrm_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
+def amocrm_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, run_guard: RunGuard):
     """`dbt build`: models and their tests, in dependency order.
 
     Row counts are read after dbt exits: while dbt runs it holds DuckDB's

@@ -14,6 +14,7 @@ from pipelines import paths
 from pipelines.report.data import ALL, Scope, load, read_account
 from pipelines.report.format import Formatter, language_of
 from pipelines.report.render import Presenter, Tile
+from pipelines.runguard import remove_stale_temp_files, temp_name
 
 DEFAULT_CURRENCY = "RUB"
 DEFAULT_TIMEZONE = "Europe/Moscow"  # amoCRM's own default, and the schedule's
@@ -72,7 +73,8 @@ def build_report(
 
 def _write_atomically(path: Path, text: str) -> None:
     """Someone may have the report open, or a mailer may be attaching it: never show half a file."""
-    partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    remove_stale_temp_files(path)  # left by a build that was killed midway
+    partial = temp_name(path)
     try:
         partial.write_text(text, encoding="utf-8")
         os.replace(partial, path)
