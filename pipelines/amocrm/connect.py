@@ -1,6 +1,7 @@
 """An `AmoClient` from the same dlt configuration the source uses (`[sources.amocrm]`).
 
-No `base_url` configured = the embedded simulator, exactly as for the source.
+No amoCRM setting at all = the embedded simulator, exactly as for the source;
+anything partial or misspelled is a `SettingsError` (pipelines/amocrm/settings.py).
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ from dlt.common.configuration import with_config
 from dlt.common.typing import TSecretStrValue
 
 from pipelines import paths
+from pipelines.amocrm import settings
 from pipelines.amocrm.auth import LongLivedToken, OAuth2Token
-from pipelines.amocrm.client import AmoClient, AmoError, RateLimiter, RequestStats
+from pipelines.amocrm.client import AmoClient, RateLimiter, RequestStats
 
 
 def connect(
@@ -27,19 +29,17 @@ def connect(
     stats: Optional[RequestStats] = None,
 ) -> AmoClient:
     """A client for the configured account: long-lived token, or OAuth2 with the rotating token store."""
+    mode = settings.require(base_url, access_token, client_id, client_secret, redirect_uri)
     url, token = base_url, access_token
-    if not url:
+    if mode is None:
         from pipelines.amocrm import embedded  # the only way in to the simulator
 
         url, token = embedded.start()
     limiter = RateLimiter(requests_per_second)
     if token:
         auth: Any = LongLivedToken(token)
-    elif client_id and client_secret and redirect_uri:
-        auth = OAuth2Token(url, client_id, client_secret, redirect_uri, refresh_token, paths.tokens_path(), limiter)
     else:
-        raise AmoError("amoCRM credentials missing: set sources.amocrm.access_token, or client_id, "
-                       "client_secret, redirect_uri and refresh_token (see .dlt/secrets.toml.example)")
+        auth = OAuth2Token(url, client_id, client_secret, redirect_uri, refresh_token, paths.tokens_path(), limiter)
     return AmoClient(url, auth, limiter=limiter, stats=stats or RequestStats(), max_retries=max_retries)
 
 
@@ -55,3 +55,16 @@ def connect_from_config(
 ) -> AmoClient:
     """`connect()` with every argument read from dlt config/secrets (`SOURCES__AMOCRM__*`)."""
     return connect(base_url, access_token, client_id, client_secret, redirect_uri, refresh_token, requests_per_second)
+
+
+@with_config(sections=("sources", "amocrm"))
+def configured_target(
+    base_url: Optional[str] = None,
+    access_token: Optional[TSecretStrValue] = None,
+    client_id: Optional[str] = None,
+    client_secret: Optional[TSecretStrValue] = None,
+    redirect_uri: Optional[str] = None,
+) -> Optional[str]:
+    """The configured base URL, or None for the embedded simulator; `SettingsError` before any run starts."""
+    mode = settings.require(base_url, access_token, client_id, client_secret, redirect_uri)
+    return None if mode is None else str(base_url)
