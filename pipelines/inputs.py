@@ -13,6 +13,7 @@ files for their users. Run `python -m pipelines.inputs` to check and load them b
 
 from __future__ import annotations
 
+import argparse
 import csv
 import re
 import sys
@@ -187,7 +188,13 @@ def load_user_inputs(data_dir: Path | None = None, warehouse: Path | None = None
     return {spec.table: len(rows) for spec, rows in loaded.items()}
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    argparse.ArgumentParser(
+        prog="python -m pipelines.inputs",
+        description="Check <data>/marketing_spend.csv and <data>/sales_targets.csv and load them into the "
+                    "warehouse (raw_inputs.*); a malformed file is reported with its line and nothing is written. "
+                    "The data folder is $AMOCRM_KPI_DATA_DIR (data/, or data/demo/ for the simulated demo account).",
+    ).parse_args(argv)
     try:
         counts = load_user_inputs()
     except InputFileError as error:

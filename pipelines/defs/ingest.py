@@ -12,7 +12,7 @@ from dagster_dlt import DagsterDltResource, DagsterDltTranslator, build_dlt_asse
 from dagster_dlt.translator import DltResourceTranslatorData
 
 from pipelines.amocrm import amocrm_source, make_pipeline
-from pipelines.amocrm.run import finish_load
+from pipelines.amocrm.run import config_mistake, finish_load
 from pipelines.amocrm.source import ExtractionStats
 from pipelines.defs.transform import DUCKDB_POOL
 from pipelines.inputs import load_user_inputs
@@ -54,8 +54,15 @@ def amocrm_extract(context: dg.AssetExecutionContext, dlt: DagsterDltResource):
     """Incremental load of the selected amoCRM entities, then deletions applied."""
     pipeline = make_pipeline()
     stats = ExtractionStats()
-    events = list(dlt.run(context=context, dlt_source=amocrm_source(stats=stats), dlt_pipeline=pipeline,
-                          dagster_dlt_translator=translator))
+    try:
+        events = list(dlt.run(context=context, dlt_source=amocrm_source(stats=stats), dlt_pipeline=pipeline,
+                              dagster_dlt_translator=translator))
+    except Exception as exc:
+        mistake = config_mistake(exc)
+        if mistake is None:
+            raise
+        # a configuration mistake (settings, another account, a rejected token) will not pass on retry
+        raise dg.Failure(description=str(mistake), allow_retries=False) from exc
     finish_load(pipeline)
     counts = _table_row_counts(pipeline)
     for event in events:
