@@ -82,16 +82,19 @@ def main(argv: list[str] | None = None) -> int:
     account = "the embedded amoCRM simulator (demo: simulated account)" if target is None else f"the amoCRM account at {target}"
     print(f"Running amocrm_daily on {account}\n  data folder: {paths.data_dir()}\n  full log:    {log_path}", flush=True)
     result = job_console.run_job(defs.resolve_job_def("amocrm_daily"), dg.DagsterInstance.get(), log_path, args.verbose)
-    print(job_console.summary(result))
+    print(job_console.summary(result, log_path))
     if not result.success:
         print(job_console.failure(result, log_path), file=sys.stderr)
         return 1
 
+    from pipelines.amocrm.origin import held_origin
+
+    held = held_origin()
     report = paths.reports_dir() / "kpi_report.html"
     print("\nKPI summary (all pipelines and managers):")
     print(kpi_summary(paths.serving_path()))
     print(
-        "\nResults:\n"
+        f"\nResults (from {held.label() if held else 'an unrecorded account'}; table marts.meta_source says so too):\n"
         f"  warehouse (dlt + dbt, read-write): {paths.warehouse_path()}\n"
         f"  serving copy for BI (read-only):   {paths.serving_path()}\n"
         f"  HTML report:                       {report}\n"

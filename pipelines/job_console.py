@@ -10,6 +10,7 @@ root cause in plain words as the last line.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 from pathlib import Path
@@ -32,9 +33,9 @@ STEP_EVENTS = {
 class _TerminalFilter(logging.Filter):
     """Step lines and warnings only (everything, when verbose); tracebacks stay in the log file."""
 
-    def __init__(self, verbose: bool):
+    def __init__(self, verbose: bool, steps: set[str]):
         super().__init__()
-        self.verbose = verbose
+        self.verbose, self.steps = verbose, steps  # steps: those that build assets (checks are counted after)
 
     def filter(self, record: logging.LogRecord) -> bool:
         meta: dict[str, Any] = getattr(record, "dagster_meta", None) or {}
@@ -42,7 +43,8 @@ class _TerminalFilter(logging.Filter):
         if self.verbose:
             return record.levelno >= logging.INFO
         if event is not None:
-            if event.event_type not in STEP_EVENTS:
+            step = meta.get("step_key")
+            if event.event_type not in STEP_EVENTS or (step not in self.steps and not event.is_step_failure):
                 return False
             record.short = f"{meta.get('step_key') or ''}: {STEP_EVENTS[event.event_type]}"
             return True
@@ -60,38 +62,55 @@ class _ShortFormatter(logging.Formatter):
         return f"{self.formatTime(record, '%H:%M:%S')}  {getattr(record, 'short', None) or record.getMessage()}"
 
 
-@dg.logger(config_schema={"log_path": str, "verbose": bool}, description="terminal summary + full log file")
+@dg.logger(config_schema={"log_path": str, "verbose": bool, "steps": [str]},
+           description="terminal summary + full log file")
 def terminal_and_file_logger(init_context: dg.InitLoggerContext) -> logging.Logger:
+    config = init_context.logger_config
     logger = logging.Logger(LOGGER_NAME, level=logging.DEBUG)
-    to_file = logging.FileHandler(init_context.logger_config["log_path"], encoding="utf-8")
+    to_file = logging.FileHandler(config["log_path"], encoding="utf-8")
     to_file.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     logger.addHandler(to_file)
-    to_terminal = logging.StreamHandler(sys.stdout)
-    to_terminal.addFilter(_TerminalFilter(init_context.logger_config["verbose"]))
-    if not init_context.logger_config["verbose"]:
+    to_terminal = logging.StreamHandler(sys.__stdout__)  # sys.stdout is the log file while the job runs
+    to_terminal.addFilter(_TerminalFilter(config["verbose"], set(config["steps"])))
+    if not config["verbose"]:
         to_terminal.setFormatter(_ShortFormatter())
     logger.addHandler(to_terminal)
     return logger
 
 
 def run_job(job: dg.JobDefinition, instance: dg.DagsterInstance, log_path: Path, verbose: bool):
-    """Run `job` in this process; the terminal gets step lines, `log_path` everything."""
+    """Run `job` in this process; the terminal gets step lines, `log_path` everything (with `verbose`,
+    the terminal too). dagster-dbt prints dbt's lines to sys.stdout: they go to the file."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    library_log = logging.FileHandler(log_path, encoding="utf-8")  # dlt, dbt adapters... also go to the file
-    library_log.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logging.getLogger().addHandler(library_log)
+    steps = sorted({a.node_def.name for a in job.asset_layer.asset_graph.assets_defs if a.is_executable and a.keys})
+    config = {"log_path": str(log_path), "verbose": verbose, "steps": steps}
+    with open(log_path, "a", encoding="utf-8") as raw_output, _library_logs_to(log_path):
+        with contextlib.redirect_stdout(sys.stdout if verbose else raw_output):
+            return job.with_logger_defs({"terminal": terminal_and_file_logger}).execute_in_process(
+                instance=instance, run_config={"loggers": {"terminal": {"config": config}}}, raise_on_error=False)
+
+
+@contextlib.contextmanager
+def _library_logs_to(log_path: Path) -> Iterator[None]:
+    """Python logging of the libraries (dlt, dbt adapter...) into the log file too, for the run."""
+    handler = logging.FileHandler(log_path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.getLogger().addHandler(handler)
     try:
-        return job.with_logger_defs({"terminal": terminal_and_file_logger}).execute_in_process(
-            instance=instance,
-            run_config={"loggers": {"terminal": {"config": {"log_path": str(log_path), "verbose": verbose}}}},
-            raise_on_error=False,
-        )
+        yield
     finally:
-        logging.getLogger().removeHandler(library_log)
-        library_log.close()
+        logging.getLogger().removeHandler(handler)
+        handler.close()
 
 
-def summary(result: Any) -> str:
+def dbt_totals(log_path: Path) -> Optional[str]:
+    """dbt's own closing line (`Done. PASS=.. WARN=.. ERROR=..`), from the log file."""
+    lines = [line for line in log_path.read_text(encoding="utf-8", errors="replace").splitlines()
+             if line.startswith("Done. PASS=")] if log_path.exists() else []
+    return lines[-1].removeprefix("Done. ") if lines else None
+
+
+def summary(result: Any, log_path: Path) -> str:
     """Counts instead of one line per dbt model and test."""
     materialized = sum(1 for event in result.all_events if event.event_type == DagsterEventType.ASSET_MATERIALIZATION)
     checks = result.get_asset_check_evaluations()
@@ -99,6 +118,9 @@ def summary(result: Any) -> str:
     blocking = [c for c in failed if c.severity == dg.AssetCheckSeverity.ERROR]
     lines = [f"{materialized} assets materialized; {len(checks)} checks: {len(checks) - len(failed)} passed, "
              f"{len(failed) - len(blocking)} warned, {len(blocking)} failed"]
+    totals = dbt_totals(log_path)
+    if totals:
+        lines.append(f"dbt build: {totals}")
     lines += [f"  check {'FAILED' if c in blocking else 'warning'}: {c.asset_key.to_user_string()} "
               f"{c.check_name}: {c.description or ''}".rstrip() for c in failed]
     return "\n".join(lines)
