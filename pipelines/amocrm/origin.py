@@ -54,12 +54,13 @@ def claim(account: dict[str, Any], base_url: str, simulated: bool, data_dir: Opt
     if held is None:
         write_marker(current, data_dir)
     elif (held.account_id, held.simulated) != (current.account_id, current.simulated):
+        keep_both = ("run the demo without AMOCRM_KPI_DATA_DIR (its default folder is data/demo/)" if current.simulated
+                     else "set AMOCRM_KPI_DATA_DIR to another folder for this account, e.g. AMOCRM_KPI_DATA_DIR="
+                     f"{data_dir.parent / (current.subdomain or str(current.account_id))}")
         raise AccountMismatch(
-            f"The data folder {data_dir} holds {held.label()}, but the configured account is {current.label()}. "
+            f"The data folder {data_dir} holds {held.label()}, but this run reads {current.label()}. "
             "One data folder holds one account, so nothing was loaded (the old account's incremental cursors "
-            "would skip the new account's history).\n"
-            "  to keep both: set AMOCRM_KPI_DATA_DIR to another folder for this account, e.g. "
-            f"AMOCRM_KPI_DATA_DIR={data_dir.parent / (current.subdomain or str(current.account_id))}\n"
+            f"would skip the new account's history).\n  to keep both: {keep_both}\n"
             f"  to start over with the new account: delete {data_dir / 'warehouse.duckdb'}, {data_dir / '.dlt'}, "
             f"{data_dir / MARKER} and {data_dir / 'serving'} (CSV inputs may stay, if they fit the new account)")
     elif held.base_url_host is None:
