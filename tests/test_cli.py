@@ -47,4 +47,5 @@ def test_demo_with_a_rejected_token_ends_with_the_cause(tmp_path):
     assert "Traceback" not in output and len(output.splitlines()) < 40, output
     logs = list((tmp_path / "data" / "logs").glob("demo-*.log"))
     assert len(logs) == 1 and str(logs[0]) in output
-    assert "Traceback" in logs[0].read_text() and "rejected-token" not in logs[0].read_text()
+    log = logs[0].read_text()
+    assert "Stack Trace" in log and "AmoAuthError" in log and "rejected-token" not in log

@@ -44,7 +44,7 @@ def connect(
 
 
 @with_config(sections=("sources", "amocrm"))
-def connect_from_config(
+def configured_values(
     base_url: Optional[str] = None,
     access_token: Optional[TSecretStrValue] = None,
     client_id: Optional[str] = None,
@@ -52,19 +52,21 @@ def connect_from_config(
     redirect_uri: Optional[str] = None,
     refresh_token: Optional[TSecretStrValue] = None,
     requests_per_second: float = 7.0,
-) -> AmoClient:
-    """`connect()` with every argument read from dlt config/secrets (`SOURCES__AMOCRM__*`)."""
-    return connect(base_url, access_token, client_id, client_secret, redirect_uri, refresh_token, requests_per_second)
+) -> dict[str, Any]:
+    """The connection settings as dlt resolves them (`SOURCES__AMOCRM__*`, `.dlt/*.toml`)."""
+    return {"base_url": base_url, "access_token": access_token, "client_id": client_id,
+            "client_secret": client_secret, "redirect_uri": redirect_uri, "refresh_token": refresh_token,
+            "requests_per_second": requests_per_second}
 
 
-@with_config(sections=("sources", "amocrm"))
-def configured_target(
-    base_url: Optional[str] = None,
-    access_token: Optional[TSecretStrValue] = None,
-    client_id: Optional[str] = None,
-    client_secret: Optional[TSecretStrValue] = None,
-    redirect_uri: Optional[str] = None,
-) -> Optional[str]:
+def connect_from_config() -> AmoClient:
+    """`connect()` with every argument read from dlt config/secrets."""
+    return connect(**configured_values())
+
+
+def configured_target() -> Optional[str]:
     """The configured base URL, or None for the embedded simulator; `SettingsError` before any run starts."""
-    mode = settings.require(base_url, access_token, client_id, client_secret, redirect_uri)
-    return None if mode is None else str(base_url)
+    values = configured_values()
+    mode = settings.require(values["base_url"], values["access_token"], values["client_id"], values["client_secret"],
+                            values["redirect_uri"])
+    return None if mode is None else str(values["base_url"])
