@@ -79,8 +79,10 @@ def main(argv: list[str] | None = None) -> int:
     from pipelines.definitions import defs
 
     log_path = paths.logs_dir() / f"demo-{time.strftime('%Y%m%d-%H%M%S')}.log"
-    account = "the embedded amoCRM simulator (demo: simulated account)" if target is None else f"the amoCRM account at {target}"
-    print(f"Running amocrm_daily on {account}\n  data folder: {paths.data_dir()}\n  full log:    {log_path}", flush=True)
+    account = ("the embedded amoCRM simulator (demo: simulated account)" if target is None
+               else f"the amoCRM account at {target}")
+    print(f"Running amocrm_daily on {account}\n  data folder: {paths.data_dir()}\n  full log:    {log_path}",
+          flush=True)
     result = job_console.run_job(defs.resolve_job_def("amocrm_daily"), dg.DagsterInstance.get(), log_path, args.verbose)
     print(job_console.summary(result, log_path))
     if not result.success:

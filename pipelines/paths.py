@@ -24,7 +24,8 @@ def data_dir() -> Path:
 
 
 def data_dir_setting() -> Path:
-    """The data folder's path, not created: `$AMOCRM_KPI_DATA_DIR`, else `data/demo/` when no amoCRM setting exists, else `data/`."""
+    """The data folder's path, not created: `$AMOCRM_KPI_DATA_DIR`, else `data/demo/` when no amoCRM
+    setting exists, else `data/`."""
     if os.environ.get("AMOCRM_KPI_DATA_DIR"):
         return Path(os.environ["AMOCRM_KPI_DATA_DIR"]).resolve()
     from pipelines.amocrm.settings import simulated_by_default  # late: pipelines.amocrm imports this module

@@ -77,7 +77,8 @@ def _publish_source_meta(serving: duckdb.DuckDBPyConnection) -> dict[str, int]:
                               "and table_schema = 'raw_amocrm' and table_name = 'source_origin'").fetchone()[0]
     if not present:
         return {}
-    serving.execute(f"create table {PUBLISHED_SCHEMA}.{SOURCE_META} as select * from warehouse.raw_amocrm.source_origin")
+    serving.execute(f"create table {PUBLISHED_SCHEMA}.{SOURCE_META} as "
+                    "select * from warehouse.raw_amocrm.source_origin")
     return {SOURCE_META: serving.execute(f"select count(*) from {PUBLISHED_SCHEMA}.{SOURCE_META}").fetchone()[0]}
 
 

@@ -114,7 +114,8 @@ def describe(found: Found, missing: Iterable[str] = ()) -> str:
     """Set / missing / not recognised, as lines for a person."""
     lines = []
     if found.present:
-        lines.append("  set: " + ", ".join(f"{key} ({' and '.join(where)})" for key, where in sorted(found.present.items())))
+        lines.append("  set: " + ", ".join(f"{key} ({' and '.join(where)})"
+                                           for key, where in sorted(found.present.items())))
     if found.empty:
         lines.append("  set but empty: " + ", ".join(sorted(found.empty)))
     if missing:

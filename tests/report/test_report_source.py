@@ -19,8 +19,8 @@ def test_serving_copy_and_report_header_name_the_source(marts_db, tmp_path, simu
     shutil.copy(marts_db, warehouse)
     with duckdb.connect(str(warehouse)) as con:  # as origin.record() leaves it after a load
         con.execute("create schema raw_amocrm")
-        con.execute("create table raw_amocrm.source_origin as select 31000001::bigint as account_id, 'acme' as subdomain, "
-                    "'acme.kommo.com' as base_url_host, ?::boolean as simulated, now() as extracted_at", [simulated])
+        con.execute("create table raw_amocrm.source_origin as select 31000001::bigint as account_id, "
+                    "'acme' as subdomain, 'acme.kommo.com' as base_url_host, ?::boolean as simulated, now() as extracted_at", [simulated])
     serving = tmp_path / "serving.duckdb"
     published = publish_marts(warehouse, serving)
     assert published.tables["meta_source"] == 1
