@@ -10,8 +10,6 @@ import dlt
 
 from pipelines import paths
 from pipelines.amocrm import deletions, origin
-from pipelines.amocrm.client import AmoAuthError, AmoError
-from pipelines.amocrm.settings import SettingsError
 from pipelines.amocrm.source import COLUMNS, MERGED_RESOURCES, NESTED, ExtractionStats, amocrm_source
 
 PIPELINE_NAME = "amocrm"
@@ -106,15 +104,6 @@ def run_extraction(
         new_fields={name: sorted(fields) for name, fields in sorted(stats.new_fields.items())},
         source=held.label() if (held := origin.held_origin()) else "",
     )
-
-
-def config_mistake(exc: BaseException | None) -> AmoError | None:
-    """The settings or credentials error behind `exc` (dlt wraps it), if any: retrying cannot help."""
-    while exc is not None:
-        if isinstance(exc, (SettingsError, AmoAuthError)):
-            return exc
-        exc = exc.__cause__ or exc.__context__
-    return None
 
 
 def finish_load(pipeline: dlt.Pipeline) -> dict[str, int]:

@@ -18,7 +18,6 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Optional
-from urllib.parse import urlparse
 
 from pipelines.amocrm.client import AmoError
 
@@ -39,7 +38,9 @@ ACCEPTED = (
 
 
 class SettingsError(AmoError):
-    """The amoCRM settings are incomplete, misspelled or malformed: a configuration mistake, not retried."""
+    """The amoCRM settings are incomplete or misspelled: a configuration mistake, not retried."""
+
+    retryable = False  # read by the extract asset's retry decision
 
 
 @dataclass
@@ -85,7 +86,7 @@ def require(base_url: Any, access_token: Any, client_id: Any, client_secret: Any
             found: Optional[Found] = None) -> Optional[str]:
     """Check the resolved values: None = use the embedded simulator, else "token" or "oauth".
 
-    Raises `SettingsError` for anything partial, misspelled or malformed."""
+    Raises `SettingsError` for anything partial or misspelled (the URL's form is the client's to check)."""
     found = inspect() if found is None else found
     values = {"base_url": base_url, "access_token": access_token, "client_id": client_id,
               "client_secret": client_secret, "redirect_uri": redirect_uri}
@@ -104,7 +105,6 @@ def require(base_url: Any, access_token: Any, client_id: Any, client_secret: Any
             missing += oauth_missing
     if missing:
         raise SettingsError(_message("amoCRM is only partly configured", found, missing))
-    _check_url(str(base_url), found)
     if found.near_misses:
         log.warning("amoCRM settings complete, but these names are not used: %s", "; ".join(found.near_misses))
     return mode
@@ -127,12 +127,6 @@ def describe(found: Found, missing: Iterable[str] = ()) -> str:
 def _message(problem: str, found: Found, missing: Iterable[str]) -> str:
     return (f"{problem}, so nothing was extracted (the simulated demo account is used only when no amoCRM "
             f"setting exists at all):\n{describe(found, missing)}\n  accepted: {ACCEPTED}")
-
-
-def _check_url(base_url: str, found: Found) -> None:
-    url = urlparse(base_url)
-    if url.scheme not in ("http", "https") or not url.hostname:
-        raise SettingsError(_message("base_url is not a URL like https://<subdomain>.amocrm.ru", found, []))
 
 
 def _add(found: Found, key: str, where: str, value: Any) -> None:

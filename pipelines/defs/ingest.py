@@ -12,7 +12,9 @@ from dagster_dlt import DagsterDltResource, DagsterDltTranslator, build_dlt_asse
 from dagster_dlt.translator import DltResourceTranslatorData
 
 from pipelines.amocrm import amocrm_source, make_pipeline
-from pipelines.amocrm.run import config_mistake, finish_load
+from pipelines.amocrm.client import AmoAuthError, AmoError
+from pipelines.amocrm.run import finish_load
+from pipelines.amocrm.settings import SettingsError
 from pipelines.amocrm.source import ExtractionStats
 from pipelines.defs.transform import DUCKDB_POOL
 from pipelines.inputs import load_user_inputs
@@ -58,7 +60,7 @@ def amocrm_extract(context: dg.AssetExecutionContext, dlt: DagsterDltResource):
         events = list(dlt.run(context=context, dlt_source=amocrm_source(stats=stats), dlt_pipeline=pipeline,
                               dagster_dlt_translator=translator))
     except Exception as exc:
-        mistake = config_mistake(exc)
+        mistake = _config_mistake(exc)
         if mistake is None:
             raise
         # a configuration mistake (settings, another account, a rejected token) will not pass on retry
@@ -72,6 +74,15 @@ def amocrm_extract(context: dg.AssetExecutionContext, dlt: DagsterDltResource):
             metadata["new_api_fields"] = sorted(stats.new_fields[table])
             context.log.warning(f"amoCRM sends {table} fields that are not loaded: {metadata['new_api_fields']}")
         yield event._replace(metadata=metadata)
+
+
+def _config_mistake(exc: BaseException | None) -> AmoError | None:
+    """The settings or credentials error behind `exc` (dlt wraps it), if any: retrying cannot help."""
+    while exc is not None:
+        if isinstance(exc, (SettingsError, AmoAuthError)):
+            return exc
+        exc = exc.__cause__ or exc.__context__
+    return None
 
 
 def _table_row_counts(pipeline) -> dict[str, int]:
