@@ -12,9 +12,10 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
-## Run the main job on the embedded default (the amoCRM simulator) and print where the results are.
+## Run the main job once and print where the results are: on the configured amoCRM account, or, with
+## no amoCRM setting at all, on the embedded simulator (data in data/demo/). VERBOSE=1 prints every event.
 demo: $(STAMP)
-	$(BIN)/python -m pipelines.demo
+	$(BIN)/python -m pipelines.demo $(if $(VERBOSE),--verbose)
 
 ## Run the whole test suite.
 test: $(STAMP)
@@ -26,7 +27,8 @@ bench: $(STAMP)
 
 ## Open the Dagster UI (lineage, checks, schedule) on http://127.0.0.1:3000
 ui: $(STAMP)
-	DAGSTER_HOME=$${DAGSTER_HOME:-$(CURDIR)/.dagster_home} ; mkdir -p $$DAGSTER_HOME ; cp -n dagster.yaml $$DAGSTER_HOME/ ; \
+	DAGSTER_HOME=$${DAGSTER_HOME:-$(CURDIR)/.dagster_home} ; mkdir -p $$DAGSTER_HOME ; \
+	cmp -s dagster.yaml $$DAGSTER_HOME/dagster.yaml || cp dagster.yaml $$DAGSTER_HOME/dagster.yaml ; \
 	DAGSTER_HOME=$$DAGSTER_HOME PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/dagster dev -m pipelines.definitions
 
 ## Start the amoCRM API simulator alone (prints its URL and a token).

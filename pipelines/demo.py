@@ -1,16 +1,21 @@
-"""`make demo`: run the daily job once and show where the results are.
+"""`make demo` (`python -m pipelines.demo`): run the daily job once and show where the results are.
 
-With no amoCRM credentials configured the job runs against the embedded
-simulator, so a newcomer sees the whole pipeline work with one command. The
-run is recorded in the project's Dagster instance (`.dagster_home/`), so
-`make ui` shows it afterwards.
+With no amoCRM setting at all, the job runs against the embedded simulator (its
+data in `data/demo/`), so a newcomer sees the whole pipeline work with one
+command; with an account configured, on that account (`data/`). The terminal
+shows one line per step, a count of what was built and checked, and on a failure
+the root cause; the full log goes to `<data>/logs/demo-<time>.log`. The run is
+recorded in the project's Dagster instance (`.dagster_home/`), so `make ui`
+shows it afterwards.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import shutil
 import sys
+import time
 from pathlib import Path
 
 import duckdb
@@ -18,11 +23,14 @@ import duckdb
 from pipelines import paths
 
 
-def _dagster_home() -> Path:
+def dagster_home() -> Path:
+    """`$DAGSTER_HOME` (default `.dagster_home/`) with the project's `dagster.yaml`, refreshed when it changed
+    (a copy made once would keep an old instance configuration after an upgrade)."""
     home = Path(os.environ.setdefault("DAGSTER_HOME", str(paths.PROJECT_ROOT / ".dagster_home")))
     home.mkdir(parents=True, exist_ok=True)
-    if not (home / "dagster.yaml").exists():
-        shutil.copy(paths.PROJECT_ROOT / "dagster.yaml", home / "dagster.yaml")
+    project, installed = paths.PROJECT_ROOT / "dagster.yaml", home / "dagster.yaml"
+    if not installed.exists() or installed.read_bytes() != project.read_bytes():
+        shutil.copy(project, installed)
     return home
 
 
@@ -46,32 +54,49 @@ def kpi_summary(serving_db: Path) -> str:
     return "\n".join(lines)
 
 
-def main() -> int:
-    home = _dagster_home()
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m pipelines.demo", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--verbose", action="store_true",
+                        help="print every Dagster event and dbt line, not just one line per step")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    from pipelines.amocrm.connect import configured_target
+    from pipelines.amocrm.settings import SettingsError
+
+    try:  # a settings mistake stops here, before any run or file
+        target = configured_target()
+    except SettingsError as exc:
+        print(f"Not started: {exc}", file=sys.stderr)
+        return 2
+    home = dagster_home()
     import dagster as dg
 
+    from pipelines import job_console
     from pipelines.definitions import defs
 
-    configured = bool(os.environ.get("SOURCES__AMOCRM__BASE_URL")) or (paths.PROJECT_ROOT / ".dlt" / "secrets.toml").exists()
-    print("Running amocrm_daily on", "the configured amoCRM account" if configured else "the embedded amoCRM simulator", flush=True)
-    result = defs.resolve_job_def("amocrm_daily").execute_in_process(
-        instance=dg.DagsterInstance.get(),
-        run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
-        raise_on_error=False,
-    )
+    log_path = paths.logs_dir() / f"demo-{time.strftime('%Y%m%d-%H%M%S')}.log"
+    account = ("the embedded amoCRM simulator (demo: simulated account)" if target is None
+               else f"the amoCRM account at {target}")
+    print(f"Running amocrm_daily on {account}\n  data folder: {paths.data_dir()}\n  full log:    {log_path}",
+          flush=True)
+    result = job_console.run_job(defs.resolve_job_def("amocrm_daily"), dg.DagsterInstance.get(), log_path, args.verbose)
+    print(job_console.summary(result, log_path))
     if not result.success:
-        failed = [event.step_key for event in result.all_events if event.is_step_failure]
-        print(f"\nThe run failed (steps: {', '.join(failed) or 'see log'}). Details: make ui -> Runs.", file=sys.stderr)
+        print(job_console.failure(result, log_path), file=sys.stderr)
         return 1
 
-    warnings = [e for e in result.get_asset_check_evaluations() if not e.passed]
-    for evaluation in warnings:
-        print(f"check warning: {evaluation.asset_key.to_user_string()} {evaluation.check_name}: {evaluation.description}")
+    from pipelines.amocrm.origin import held_origin
+
+    held = held_origin()
     report = paths.reports_dir() / "kpi_report.html"
     print("\nKPI summary (all pipelines and managers):")
     print(kpi_summary(paths.serving_path()))
     print(
-        "\nResults:\n"
+        f"\nResults (from {held.label() if held else 'an unrecorded account'}; table marts.meta_source says so too):\n"
         f"  warehouse (dlt + dbt, read-write): {paths.warehouse_path()}\n"
         f"  serving copy for BI (read-only):   {paths.serving_path()}\n"
         f"  HTML report:                       {report}\n"

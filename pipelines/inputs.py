@@ -17,6 +17,7 @@ them by hand.
 
 from __future__ import annotations
 
+import argparse
 import csv
 import io
 import sys
@@ -232,7 +233,13 @@ def _columns_sql(spec: _InputTable) -> str:
     return ", ".join(f"{c.name} {c.sql_type}" for c in spec.columns) + ", source_line integer"
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    argparse.ArgumentParser(
+        prog="python -m pipelines.inputs",
+        description="Check <data>/marketing_spend.csv and <data>/sales_targets.csv and load them into the "
+                    "warehouse (raw_inputs.*); a malformed file is reported with its line and nothing is written. "
+                    "The data folder is $AMOCRM_KPI_DATA_DIR (data/, or data/demo/ for the simulated demo account).",
+    ).parse_args(argv)
     try:
         loaded = load_user_inputs()
     except InputFileError as error:

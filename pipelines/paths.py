@@ -1,8 +1,10 @@
 """Where the project keeps its files.
 
-Everything generated (warehouse, serving copy, reports, alerts, OAuth tokens)
-lives under one data folder, `$AMOCRM_KPI_DATA_DIR` (default `data/` in the
-project), so moving or wiping the state of a deployment is one setting.
+Everything generated (warehouse, serving copy, reports, alerts, OAuth tokens, logs)
+lives under one data folder, `$AMOCRM_KPI_DATA_DIR`, so moving or wiping the
+state of a deployment is one setting. Its default is `data/` for a configured
+amoCRM account and `data/demo/` for the embedded simulator, so demo data and an
+account's data never share a warehouse unless the user points both at one folder.
 """
 
 from __future__ import annotations
@@ -16,9 +18,19 @@ DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 
 def data_dir() -> Path:
     """The data folder, created on first use."""
-    path = Path(os.environ.get("AMOCRM_KPI_DATA_DIR") or PROJECT_ROOT / "data").resolve()
+    path = data_dir_setting()
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def data_dir_setting() -> Path:
+    """The data folder's path, not created: `$AMOCRM_KPI_DATA_DIR`, else `data/demo/` when no amoCRM
+    setting exists, else `data/`."""
+    if os.environ.get("AMOCRM_KPI_DATA_DIR"):
+        return Path(os.environ["AMOCRM_KPI_DATA_DIR"]).resolve()
+    from pipelines.amocrm.settings import simulated_by_default  # late: pipelines.amocrm imports this module
+
+    return (PROJECT_ROOT / "data" / "demo" if simulated_by_default() else PROJECT_ROOT / "data").resolve()
 
 
 def warehouse_path() -> Path:
@@ -42,3 +54,8 @@ def alerts_dir() -> Path:
 def tokens_path() -> Path:
     """Rotating OAuth2 token pair (refresh tokens are single-use: see pipelines/amocrm/auth.py)."""
     return data_dir() / "amocrm_tokens.json"
+
+
+def logs_dir() -> Path:
+    """Full logs of `make demo` runs (the terminal gets a summary and the root cause)."""
+    return data_dir() / "logs"

@@ -21,6 +21,7 @@ from pipelines import paths
 from pipelines.runguard import remove_stale_temp_files, temp_name
 
 PUBLISHED_SCHEMA = "marts"
+SOURCE_META = "meta_source"  # not a dbt model: written here from the extraction's record
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,7 @@ def publish_marts(warehouse: Path | None = None, target: Path | None = None) -> 
                     f'create table {PUBLISHED_SCHEMA}."{name}" as select * from warehouse.{PUBLISHED_SCHEMA}."{name}"'
                 )
                 tables[name] = serving.execute(f'select count(*) from {PUBLISHED_SCHEMA}."{name}"').fetchone()[0]
+            tables.update(_publish_source_meta(serving))
             serving.execute("detach warehouse")
             serving.execute("checkpoint")
         _fsync(staging)
@@ -68,6 +70,18 @@ def publish_marts(warehouse: Path | None = None, target: Path | None = None) -> 
         staging.unlink(missing_ok=True)
         staging.with_name(staging.name + ".wal").unlink(missing_ok=True)
     return PublishedCopy(path=target, tables=tables)
+
+
+def _publish_source_meta(serving: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """`marts.meta_source`: which amoCRM account the copy comes from (id, subdomain, API host, simulated
+    or not, when extracted), from `raw_amocrm.source_origin` (pipelines/amocrm/origin.py)."""
+    present = serving.execute("select count(*) from information_schema.tables where table_catalog = 'warehouse' "
+                              "and table_schema = 'raw_amocrm' and table_name = 'source_origin'").fetchone()[0]
+    if not present:
+        return {}
+    serving.execute(f"create table {PUBLISHED_SCHEMA}.{SOURCE_META} as "
+                    "select * from warehouse.raw_amocrm.source_origin")
+    return {SOURCE_META: serving.execute(f"select count(*) from {PUBLISHED_SCHEMA}.{SOURCE_META}").fetchone()[0]}
 
 
 def _fsync(path: Path) -> None:

@@ -18,7 +18,9 @@ import dlt
 from pipelines import paths
 from pipelines.amocrm.auth import exchange_code
 from pipelines.amocrm.client import AmoError, amo_cause
+from pipelines.amocrm.connect import configured_target
 from pipelines.amocrm.run import run_extraction
+from pipelines.amocrm.settings import SettingsError
 from pipelines.amocrm.source import ExtractionStats
 
 PROGRESS_SECONDS = 5.0
@@ -37,6 +39,13 @@ def _report_progress(stats: ExtractionStats, stop: threading.Event) -> None:
 
 
 def _extract(resources: list[str] | None) -> int:
+    try:  # settings first: a mistake stops here, before the warehouse is touched
+        target = configured_target()
+    except SettingsError as exc:
+        print(f"amoCRM extraction not started: {exc}", file=sys.stderr)
+        return 2
+    print(f"extracting {'the embedded amoCRM simulator (demo data)' if target is None else target} "
+          f"into {paths.warehouse_path()}", file=sys.stderr, flush=True)
     stats = ExtractionStats()
     stop = threading.Event()
     reporter = threading.Thread(target=_report_progress, args=(stats, stop), daemon=True)

@@ -1,6 +1,7 @@
 """An `AmoClient` from the same dlt configuration the source uses (`[sources.amocrm]`).
 
-No `base_url` configured = the embedded simulator, exactly as for the source.
+No amoCRM setting at all = the embedded simulator, exactly as for the source;
+anything partial or misspelled is a `SettingsError` (pipelines/amocrm/settings.py).
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ from dlt.common.configuration import with_config
 from dlt.common.typing import TSecretStrValue
 
 from pipelines import paths
+from pipelines.amocrm import settings
 from pipelines.amocrm.auth import LongLivedToken, OAuth2Token
-from pipelines.amocrm.client import AmoClient, AmoConfigError, RateLimiter, RequestStats
+from pipelines.amocrm.client import AmoClient, RateLimiter, RequestStats
 
 
 def connect(
@@ -27,24 +29,22 @@ def connect(
     stats: Optional[RequestStats] = None,
 ) -> AmoClient:
     """A client for the configured account: long-lived token, or OAuth2 with the rotating token store."""
+    mode = settings.require(base_url, access_token, client_id, client_secret, redirect_uri)
     url, token = base_url, access_token
-    if not url:
+    if mode is None:
         from pipelines.amocrm import embedded  # the only way in to the simulator
 
         url, token = embedded.start()
     limiter = RateLimiter(requests_per_second)
     if token:
         auth: Any = LongLivedToken(token)
-    elif client_id and client_secret and redirect_uri:
-        auth = OAuth2Token(url, client_id, client_secret, redirect_uri, refresh_token, paths.tokens_path(), limiter)
     else:
-        raise AmoConfigError("amoCRM credentials missing: set sources.amocrm.access_token, or client_id, "
-                       "client_secret, redirect_uri and refresh_token (see .dlt/secrets.toml.example)")
+        auth = OAuth2Token(url, client_id, client_secret, redirect_uri, refresh_token, paths.tokens_path(), limiter)
     return AmoClient(url, auth, limiter=limiter, stats=stats or RequestStats(), max_retries=max_retries)
 
 
 @with_config(sections=("sources", "amocrm"))
-def connect_from_config(
+def configured_values(
     base_url: Optional[str] = None,
     access_token: Optional[TSecretStrValue] = None,
     client_id: Optional[str] = None,
@@ -52,6 +52,21 @@ def connect_from_config(
     redirect_uri: Optional[str] = None,
     refresh_token: Optional[TSecretStrValue] = None,
     requests_per_second: float = 7.0,
-) -> AmoClient:
-    """`connect()` with every argument read from dlt config/secrets (`SOURCES__AMOCRM__*`)."""
-    return connect(base_url, access_token, client_id, client_secret, redirect_uri, refresh_token, requests_per_second)
+) -> dict[str, Any]:
+    """The connection settings as dlt resolves them (`SOURCES__AMOCRM__*`, `.dlt/*.toml`)."""
+    return {"base_url": base_url, "access_token": access_token, "client_id": client_id,
+            "client_secret": client_secret, "redirect_uri": redirect_uri, "refresh_token": refresh_token,
+            "requests_per_second": requests_per_second}
+
+
+def connect_from_config() -> AmoClient:
+    """`connect()` with every argument read from dlt config/secrets."""
+    return connect(**configured_values())
+
+
+def configured_target() -> Optional[str]:
+    """The configured base URL, or None for the embedded simulator; `SettingsError` before any run starts."""
+    values = configured_values()
+    mode = settings.require(values["base_url"], values["access_token"], values["client_id"], values["client_secret"],
+                            values["redirect_uri"])
+    return None if mode is None else str(values["base_url"])

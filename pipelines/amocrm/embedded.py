@@ -1,4 +1,4 @@
-"""The embedded default: the amoCRM simulator, started in-process when no `base_url` is configured.
+"""The embedded default: the amoCRM simulator, started in-process when no amoCRM setting exists at all.
 
 The only product module that imports `pipelines.simulator`. The account is
 generated once per data folder (fixed seed and size) and its clock moves with
@@ -43,6 +43,12 @@ def start() -> tuple[str, str]:
         elapsed = int(time.time()) - _state()["now"]
         sim.clock.set(_state()["now"] + min(max(elapsed, 0), HORIZON_DAYS * 86_400))
         return sim.base_url, sim.long_lived_token
+
+
+def is_embedded(base_url: str) -> bool:
+    """Whether `base_url` is a simulator this process started (its data is demo data)."""
+    with _lock:
+        return any(getattr(sim, "base_url", None) == base_url.rstrip("/") for sim in _running.values())
 
 
 def _state() -> dict[str, int]:

@@ -9,7 +9,7 @@ from typing import Any, Callable
 import dlt
 
 from pipelines import paths
-from pipelines.amocrm import deletions
+from pipelines.amocrm import deletions, origin
 from pipelines.amocrm.source import COLUMNS, MERGED_RESOURCES, NESTED, ExtractionStats, amocrm_source
 
 PIPELINE_NAME = "amocrm"
@@ -40,9 +40,11 @@ class Summary:
     outside_window: int = 0
     fallback: list[str] = field(default_factory=list)
     new_fields: dict[str, list[str]] = field(default_factory=dict)  # list -> fields amoCRM sent, not loaded
+    source: str = ""  # the account the rows came from (origin.Origin.label)
 
     def format(self) -> str:
-        lines = [f"{'table':<36}{'rows':>10}"]
+        lines = [f"source: {self.source}"] if self.source else []
+        lines.append(f"{'table':<36}{'rows':>10}")
         lines += [f"{table:<36}{count:>10,}" for table, count in sorted(self.rows.items())]
         total = sum(self.rows.values())
         lines.append(f"{'total':<36}{total:>10,}")
@@ -100,14 +102,17 @@ def run_extraction(
         outside_window=sum(c.outside_window for c in stats.resources.values()),
         fallback=sorted(name for name, c in stats.resources.items() if c.fallback),
         new_fields={name: sorted(fields) for name, fields in sorted(stats.new_fields.items())},
+        source=held.label() if (held := origin.held_origin()) else "",
     )
 
 
 def finish_load(pipeline: dlt.Pipeline) -> dict[str, int]:
     """Post-load steps (also for Dagster after its dlt run): create declared tables that have had
-    no rows yet, so SQL on §3 never meets a missing table, and apply deletions."""
+    no rows yet, so SQL on §3 never meets a missing table, name the account (`source_origin`), and
+    apply deletions."""
     with pipeline.sql_client() as client:
         _create_missing_tables(pipeline, client)
+        origin.record(client, pipeline.dataset_name)
         return deletions.apply(client, pipeline.dataset_name)
 
 

@@ -2,7 +2,7 @@
 
 Configuration is dlt's: `[sources.amocrm]` in `.dlt/secrets.toml` /
 `.dlt/config.toml` or `SOURCES__AMOCRM__*` env vars (see `.dlt/secrets.toml.example`).
-No `base_url` = the embedded simulator.
+No amoCRM setting at all = the embedded simulator (pipelines/amocrm/settings.py).
 
 Incremental resources keep two things in dlt state (committed with each load
 package, restored from DuckDB when local state is gone): the dlt cursor (max
@@ -25,7 +25,7 @@ import dlt
 from dlt.common.typing import TSecretStrValue
 from dlt.sources import DltResource
 
-from pipelines.amocrm import records
+from pipelines.amocrm import embedded, origin, records
 from pipelines.amocrm.client import AmoClient, AmoError, AmoPayloadError, RequestStats
 from pipelines.amocrm.connect import connect
 from pipelines.amocrm.paging import (
@@ -160,6 +160,14 @@ class ExtractionStats:
                         "(new in the API? see pipelines/amocrm/records.py)", collection, ", ".join(sorted(fresh)))
 
 
+def _fetch_account(client: AmoClient) -> dict[str, Any]:
+    params = {"with": "users_groups,task_types,datetime_settings,is_api_filter_enabled"}
+    body = client.get_json("/api/v4/account", params)
+    if not isinstance(body, dict) or not isinstance(body.get("id"), int):
+        raise AmoError("malformed response from /api/v4/account: not an account object")
+    return body
+
+
 class _Connection:
     """The client and the account facts every resource needs, created on first use (not at definition time)."""
 
@@ -173,7 +181,11 @@ class _Connection:
     def client(self) -> AmoClient:
         with self._lock:
             if self._client is None:
-                self._client = self._make_client()
+                client = self._make_client()
+                self._cache["account"] = _fetch_account(client)
+                # the data folder must hold this account before anything is loaded (pipelines/amocrm/origin.py)
+                origin.claim(self._cache["account"], client.base_url, embedded.is_embedded(client.base_url))
+                self._client = client
             return self._client
 
     def cached(self, key: str, fetch: Callable[[AmoClient], Any]) -> Any:
@@ -184,14 +196,7 @@ class _Connection:
             return self._cache[key]
 
     def account(self) -> dict[str, Any]:
-        def fetch(client: AmoClient) -> dict[str, Any]:
-            params = {"with": "users_groups,task_types,datetime_settings,is_api_filter_enabled"}
-            body = client.get_json("/api/v4/account", params)
-            if not isinstance(body, dict) or not isinstance(body.get("id"), int):
-                raise AmoError("malformed response from /api/v4/account: not an account object")
-            return body
-
-        return self.cached("account", fetch)
+        return self.cached("account", _fetch_account)
 
     def filters_enabled(self) -> bool:
         return self.account().get("is_api_filter_enabled") is not False

@@ -14,7 +14,8 @@ group by them, so a single pass yields every scope.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
+from typing import Any
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -36,6 +37,8 @@ class Account:
     currency_symbol: str | None = None
     timezone: str | None = None
     name: str | None = None
+    simulated: bool = False  # marts.meta_source: the embedded simulator's demo data
+    source_host: str | None = None  # marts.meta_source: the amoCRM API host the data came from
 
 
 @dataclass(frozen=True)
@@ -275,14 +278,23 @@ def columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> set[str]
 
 def read_account(con: duckdb.DuckDBPyConnection) -> Account:
     """Language, currency and timezone: `marts.dim_account` if published, else the raw account table."""
-    wanted = [f.name for f in fields(Account)]
+    wanted = [f.name for f in fields(Account) if f.name not in ("simulated", "source_host")]
     for schema, table in (("marts", "dim_account"), ("raw_amocrm", "account")):
         present = [c for c in wanted if c in columns(con, schema, table)]
         if present:
             row = con.execute(f"select {', '.join(present)} from {schema}.{table} limit 1").fetchone()
             if row:
-                return Account(**{c: (None if v is None else str(v)) for c, v in zip(present, row)})
-    return Account()
+                return replace(Account(**{c: (None if v is None else str(v)) for c, v in zip(present, row)}),
+                               **_read_source(con))
+    return Account(**_read_source(con))
+
+
+def _read_source(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
+    """Where the data came from (`marts.meta_source`, published with the marts), for the header."""
+    if not {"simulated", "base_url_host"} <= columns(con, "marts", "meta_source"):
+        return {}
+    row = con.execute("select simulated, base_url_host from marts.meta_source limit 1").fetchone()
+    return {"simulated": bool(row[0]), "source_host": row[1]} if row else {}
 
 
 _SCOPE_KEYS = "unnest(['all', 'p:' || pipeline_id, 'm:' || manager_id])"

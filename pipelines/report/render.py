@@ -461,7 +461,8 @@ class Presenter:
             t=t,
             language=self.fmt.language,
             title=f"{t['title']} — {self.fmt.month(d.month)}",
-            account_name=d.account.name,
+            account_name=" · ".join(filter(None, [d.account.name, t["simulated_source"] if d.account.simulated
+                                                  else d.account.source_host])),
             subtitle=(
                 f"{t['month_progress'].format(elapsed=self.fmt.percent(d.month_elapsed, 0))} · "
                 f"{t['previous_period']}: {self.fmt.month(d.previous_month)}"

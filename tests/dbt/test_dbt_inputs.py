@@ -137,7 +137,7 @@ def test_committed_examples_load_and_name_the_embedded_accounts_managers(tmp_pat
     from pipelines.amocrm import embedded
     from pipelines.simulator import SimulatedAccount
 
-    examples = Path(__file__).resolve().parents[2] / "data"
+    examples = Path(__file__).resolve().parents[2] / "data" / "demo"
     loaded = load_user_inputs(examples, warehouse=tmp_path / "w.duckdb")
     assert loaded.rows["marketing_spend"] > 0 and loaded.rows["sales_targets"] > 0 and loaded.warnings == []
     users = SimulatedAccount.generate(seed=embedded.SEED, leads=50).truth().users
