@@ -27,7 +27,7 @@ DELETED_STAGE_DAYS_AGO = 45
 DELETED_STAGE_POSITION = 3  # of the main pipeline: "Принимают решение"; leads go back to position 2
 CONTACT_NPS_SHARE, CUSTOMER_NPS_SHARE = 0.4, 0.1
 CUSTOMERS = 20
-DELETED_ACTIVITY_SHARE = 0.06
+DELETED_ACTIVITY_SHARE = 0.15
 
 
 def check(names) -> frozenset:
@@ -76,7 +76,8 @@ def nps_entities(rng: np.random.Generator, nps: dict, main_contact: np.ndarray, 
         u = rng.random(n)
         contact = main_contact[nps["lead"]]
         on_contact = (u < CONTACT_NPS_SHARE) & (contact >= 0)
-        on_customer = (u >= 1 - CUSTOMER_NPS_SHARE)
+        on_customer = (u >= 1 - CUSTOMER_NPS_SHARE) & ~on_contact
+        on_customer[np.flatnonzero(~on_contact)[:2]] = True  # a small account has some too
         kind[on_contact], entity[on_contact] = CONTACT, contact[on_contact]
         kind[on_customer], entity[on_customer] = CUSTOMER, rng.integers(0, CUSTOMERS, int(on_customer.sum()))
     return {**nps, "kind": kind, "entity": entity}
@@ -86,5 +87,5 @@ def deletion_times(rng: np.random.Generator | None, after: np.ndarray, end: int)
     """When each activity is deleted (NEVER when it is not): a share of them, some time after `after`."""
     if rng is None:
         return np.full(len(after), NEVER, dtype=np.int64)
-    t = after + rng.integers(HOUR, 20 * DAY, len(after))
+    t = after + rng.integers(HOUR, 60 * DAY, len(after))
     return np.where((rng.random(len(after)) < DELETED_ACTIVITY_SHARE) & (t <= end), t, NEVER).astype(np.int64)
