@@ -80,6 +80,10 @@ def test_a_deleted_stage_is_kept_flagged_and_in_its_place(fidelity, reference):
     expected = reference.stages[["pipeline_id", "status_id", "stage_order", "is_deleted"]]
     assert expected["is_deleted"].sum() == 1
     assert_frames_match(stages, expected, ["pipeline_id", "status_id"])
+    # it is back where it was in amoCRM: right after the stage before it
+    (pipeline, status, _), = fidelity.sim.account.timeline.deleted_statuses
+    order = stages.set_index(["pipeline_id", "status_id"])["stage_order"]
+    assert order[(pipeline, status)] == order[(pipeline, status - 1)] + 1
     history = fidelity.query(
         "select history.pipeline_id, history.status_id from intermediate.int_lead_status_history as history "
         "anti join marts.dim_pipeline_stages as stages using (pipeline_id, status_id)")

@@ -56,8 +56,7 @@ entered_from as (
     inner join listed as came_from
         on came_from.pipeline_id = before.pipeline_id
         and came_from.status_id = before.status_id
-        and not came_from.is_won
-        and not came_from.is_lost
+        and came_from.status_id not in (142, 143)
     group by all
 ),
 
