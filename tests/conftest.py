@@ -7,7 +7,9 @@
   Tests that use it belong to the xdist group "warehouse" (`@pytest.mark.xdist_group("warehouse")`;
   the suite runs `pytest -n 2 --dist loadgroup`), so it is built once, on one worker. Never change
   it: change a `.copy(dir)`, or build another warehouse.
-- `build_kpi_warehouse(data_dir, sim)`: the same chain on a simulator of your own.
+- `build_kpi_warehouse(data_dir, sim, check=True, first_load_at=None)`: the same chain on a simulator
+  of your own (`check=False`: a failing `dbt build` does not raise, its result is `.build_result`;
+  `first_load_at`: extract once with the simulator's clock there first, then at its current clock).
 - `write_example_inputs(data_dir, truth, now)`: the user CSV files for a simulated account.
 - `webhook`: an HTTP server taking alert POSTs: `(base_url, received)`, `received` the
   `(path, JSON body)` pairs in arrival order; `dead_webhook`: the same, answering 503.
@@ -140,6 +142,7 @@ class Warehouse:
     spend: list[dict[str, Any]] = field(default_factory=list)
     targets: list[dict[str, Any]] = field(default_factory=list)
     dbt_session_timezone: str = DBT_SESSION_TZ
+    build_result: subprocess.CompletedProcess | None = None  # of the `dbt build` that made it
 
     @property
     def path(self) -> Path:
@@ -182,13 +185,18 @@ class Warehouse:
         return Warehouse(data_dir=data_dir, sim=None, truth=self.truth, spend=self.spend, targets=self.targets)
 
 
-def build_warehouse(data_dir: Path, sim: Any) -> Warehouse:
+def build_warehouse(data_dir: Path, sim: Any, check: bool = True, first_load_at: int | None = None) -> Warehouse:
     """Extract the simulated account, load inputs written for it and `dbt build` the project."""
     warehouse = Warehouse(data_dir=data_dir, sim=sim)
+    if first_load_at is not None:
+        now = sim.clock.now
+        sim.clock.set(first_load_at)
+        warehouse.extract()
+        sim.clock.set(now)
     warehouse.extract()
     warehouse.spend, warehouse.targets = example_inputs(warehouse.truth, sim.clock.now)
     warehouse.load_inputs()
-    warehouse.dbt("build")
+    warehouse.build_result = warehouse.dbt("build", check=check)
     return warehouse
 
 

@@ -30,10 +30,11 @@ class SimulatedAccount:
 
     @classmethod
     def generate(cls, seed: int = 7, leads: int = 500, now: int | None = None, horizon_days: int = 60,
-                 history_days: int = 365) -> "SimulatedAccount":
-        """`leads` leads exist at `now` (default: the current hour); the timeline runs `horizon_days` further."""
+                 history_days: int = 365, scenarios=frozenset()) -> "SimulatedAccount":
+        """`leads` leads exist at `now` (default: the current hour); the timeline runs `horizon_days` further.
+        `scenarios`: opt-in real-account cases (names in scenarios.py), off by default."""
         now = int(time.time()) // 3600 * 3600 if now is None else int(now)
-        return cls(generator.generate(seed, leads, now, horizon_days, history_days))
+        return cls(generator.generate(seed, leads, now, horizon_days, history_days, scenarios))
 
     @property
     def seed(self) -> int:

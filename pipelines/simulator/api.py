@@ -247,7 +247,7 @@ class Api:
         ids = ref.TASK_ID_BASE + np.arange(n)
         kinds = t["kind"][:n]
         entity_ids = np.where(kinds == LEAD, ref.LEAD_ID_BASE, ref.CONTACT_ID_BASE) + t["entity"][:n]
-        mask = np.ones(n, bool)
+        mask = ~s["is_deleted"]
         if honour:
             mask = _in_mask(mask, ids, q.ints("filter", "id"))
             mask = _in_mask(mask, t["responsible"][:n], q.ints("filter", "responsible_user_id"))
@@ -270,7 +270,7 @@ class Api:
             n = st.n_notes
             ids = ref.NOTE_ID_BASE + np.arange(n)
             base = {LEAD: ref.LEAD_ID_BASE, CONTACT: ref.CONTACT_ID_BASE, COMPANY: ref.COMPANY_ID_BASE}[kind]
-            mask = nt["kind"][:n] == kind
+            mask = (nt["kind"][:n] == kind) & (nt["deleted_at"][:n] > st.at)
             if honour:
                 mask = _in_mask(mask, ids, q.ints("filter", "id"))
                 mask = _in_mask(mask, base + nt["entity"][:n], q.ints("filter", "entity_id"))
@@ -383,17 +383,18 @@ class Api:
             fields = [f for f in fields if not types or f["type"] in types]
             return self._static_page(fields, "custom_fields", q, base, path)
         if parts == ["leads", "pipelines"]:
-            items = [render.pipeline(p, base) for p in ref.PIPELINES]
+            items = [render.pipeline(p, base, self._deleted_statuses(p, at)) for p in ref.PIPELINES]
             return hal({"_total_items": len(items), "_links": render.link(base + path),
                         "_embedded": {"pipelines": items}})
         if head == "leads" and len(parts) >= 3 and parts[1] == "pipelines":
-            return self._pipeline(parts[2:], base)
+            return self._pipeline(parts[2:], at, base)
         if parts == ["leads", "loss_reasons"]:
             items = [render.loss_reason(rid, self.account.start, base) for rid, _ in ref.LOSS_REASONS]
             return hal({"_total_items": len(items), "_page": 1, "_links": render.link(base + path),
                         "_embedded": {"loss_reasons": items}})
         if parts == ["users"]:
-            return self._static_page([render.user(u, base) for u in ref.USERS], "users", q, base, path)
+            return self._static_page([render.user(u, base, self._default_group_null) for u in ref.USERS],
+                                     "users", q, base, path)
         if parts == ["events", "types"]:
             items = [{"key": t, "type": i + 1, "lang": t} for i, t in enumerate(ev.TYPES)]
             return hal({"_total_items": len(items), "_embedded": {"events_types": items}})
@@ -401,14 +402,23 @@ class Api:
             return self._one(head, parts[1], q, at, base)
         return problem(404, "Not Found", "Unknown method")
 
-    def _pipeline(self, rest: list[str], base: str) -> Response:
+    @property
+    def _default_group_null(self) -> bool:
+        return "default_group_null" in self.account.timeline.scenarios
+
+    def _deleted_statuses(self, p: ref.Pipeline, at: int) -> frozenset:
+        return frozenset(s for pid, s, deleted_at in self.account.timeline.deleted_statuses
+                         if pid == p.id and deleted_at <= at)
+
+    def _pipeline(self, rest: list[str], at: int, base: str) -> Response:
         pipeline = next((p for p in ref.PIPELINES if str(p.id) == rest[0]), None)
         if pipeline is None:
             return NO_CONTENT
+        hidden = self._deleted_statuses(pipeline, at)
         if len(rest) == 1:
-            return hal(render.pipeline(pipeline, base))
+            return hal(render.pipeline(pipeline, base, hidden))
         if rest[1:] == ["statuses"]:
-            items = render.statuses(pipeline, base)
+            items = render.statuses(pipeline, base, hidden)
             return hal({"_total_items": len(items), "_embedded": {"statuses": items}})
         return problem(404, "Not Found", "Unknown method")
 
@@ -416,7 +426,7 @@ class Api:
         """GET /{entity}/{id}: the item, or 204 when there is no such (live) entity."""
         if head == "users":
             user = next((u for u in ref.USERS if str(u.id) == key), None)
-            return hal(render.user(user, base)) if user else NO_CONTENT
+            return hal(render.user(user, base, self._default_group_null)) if user else NO_CONTENT
         listing_base = {"leads": ref.LEAD_ID_BASE, "contacts": ref.CONTACT_ID_BASE,
                         "companies": ref.COMPANY_ID_BASE, "tasks": ref.TASK_ID_BASE}
         st = self.account.state(at)
@@ -429,7 +439,7 @@ class Api:
             return problem(404, "Not Found", "Unknown method")
         i = int(key) - listing_base[head]
         size = len(st.tasks["is_completed"]) if head == "tasks" else len(getattr(st, head)["is_deleted"])
-        if not 0 <= i < size or (head != "tasks" and getattr(st, head)["is_deleted"][i]):
+        if not 0 <= i < size or getattr(st, head)["is_deleted"][i]:
             return NO_CONTENT
         return hal(self.listings[head].item(renderer, i, q.with_()))
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import reference as ref
-from .generator import CALL_IN, CALL_OUT, COMMON, COMPANY, CONTACT, LEAD, MAIL, NEVER, Timeline
+from .generator import CALL_IN, CALL_OUT, COMMON, COMPANY, CONTACT, CUSTOMER, LEAD, MAIL, NEVER, Timeline
 from .people import contact_phone
 
 TYPES = (
@@ -21,16 +21,18 @@ TYPES = (
     "custom_field_value_changed", "lead_deleted", "lead_restored", "incoming_call", "outgoing_call",
     "common_note_added", "incoming_chat_message", "outgoing_chat_message", "nps_rate_added", "task_added",
     "task_completed", "contact_added", "contact_deleted", "contact_restored", "company_added",
-    "company_deleted", "company_restored",
+    "company_deleted", "company_restored", "task_deleted", "common_note_deleted",
 )
 TYPE_CODE = {t: i for i, t in enumerate(TYPES)}
-ENTITY_KINDS = ("lead", "contact", "company", "task")  # index = LEAD, CONTACT, COMPANY, 3
+ENTITY_KINDS = ("lead", "contact", "company", "task", "customer")  # index = LEAD, CONTACT, COMPANY, 3, CUSTOMER
 TASK = 3
-ENTITY_ID_BASE = np.array([ref.LEAD_ID_BASE, ref.CONTACT_ID_BASE, ref.COMPANY_ID_BASE, ref.TASK_ID_BASE])
+assert ENTITY_KINDS[CUSTOMER] == "customer"
+ENTITY_ID_BASE = np.array([ref.LEAD_ID_BASE, ref.CONTACT_ID_BASE, ref.COMPANY_ID_BASE, ref.TASK_ID_BASE,
+                           ref.CUSTOMER_ID_BASE])
 
 # sources: which timeline table a row points into
 (S_STATUS, S_PRICE, S_RESP, S_SAT, S_LEAD_TRASH, S_NOTE, S_CHAT, S_NPS, S_TASK_ADDED, S_TASK_DONE,
- S_CONTACT, S_CONTACT_EDIT, S_CONTACT_TRASH, S_COMPANY, S_COMPANY_TRASH) = range(15)
+ S_CONTACT, S_CONTACT_EDIT, S_CONTACT_TRASH, S_COMPANY, S_COMPANY_TRASH, S_TASK_DELETED, S_NOTE_DELETED) = range(17)
 
 CROCKFORD = "0123456789abcdefghjkmnpqrstvwxyz"
 _DECODE = {c: i for i, c in enumerate(CROCKFORD)}
@@ -140,13 +142,20 @@ def build(tl: Timeline) -> EventIndex:
     add(S_CHAT, np.arange(len(ch["lead"])), ch["created"],
         np.where(ch["outgoing"], TYPE_CODE["outgoing_chat_message"], TYPE_CODE["incoming_chat_message"]),
         LEAD, ch["lead"], ch["created_by"])
-    add(S_NPS, np.arange(len(tl.nps["lead"])), tl.nps["time"], TYPE_CODE["nps_rate_added"], LEAD, tl.nps["lead"], 0)
+    add(S_NPS, np.arange(len(tl.nps["lead"])), tl.nps["time"], TYPE_CODE["nps_rate_added"], tl.nps["kind"],
+        tl.nps["entity"], 0)
     tk = tl.tasks
     all_tasks = np.arange(len(tk["created"]))
     add(S_TASK_ADDED, all_tasks, tk["created"], TYPE_CODE["task_added"], TASK, all_tasks, tk["created_by"])
     done = np.flatnonzero(tk["completed_at"] != NEVER)
     add(S_TASK_DONE, done, tk["completed_at"][done], TYPE_CODE["task_completed"], TASK, done,
         tk["responsible"][done], done)
+    gone = np.flatnonzero(tk["deleted_at"] != NEVER)
+    add(S_TASK_DELETED, gone, tk["deleted_at"][gone], TYPE_CODE["task_deleted"], TASK, gone,
+        tk["responsible"][gone], gone)
+    gone = np.flatnonzero(notes["deleted_at"] != NEVER)
+    add(S_NOTE_DELETED, gone, notes["deleted_at"][gone], TYPE_CODE["common_note_deleted"], notes["kind"][gone],
+        notes["entity"][gone], notes["responsible"][gone], gone)
     c = tl.contacts
     add(S_CONTACT, np.arange(len(c["created"])), c["created"], TYPE_CODE["contact_added"], CONTACT,
         np.arange(len(c["created"])), 0)
@@ -203,7 +212,7 @@ def values(tl: Timeline, src: int, row: int) -> tuple[list, list]:
                                          "text": contact_phone(contact, 0)}}],
                 [{"custom_field_value": {"field_id": ref.CONTACT_PHONE.id, "field_type": 8, "enum_id": 3_003,
                                          "text": contact_phone(contact, 1)}}])
-    if src == S_NOTE:
+    if src in (S_NOTE, S_NOTE_DELETED):
         return [], [{"note": {"id": ref.NOTE_ID_BASE + row}}]
     if src == S_CHAT:
         return [], [{"message": {"id": message_uuid(tl.seed, row)}}]

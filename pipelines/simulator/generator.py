@@ -18,76 +18,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import reference as ref
+from . import activity
+from . import scenarios as scenario
+from .activity import (  # noqa: F401  (re-exported: the rest of the simulator imports them from here)
+    CALL_IN, CALL_OUT, COMMON, COMPANY, CONTACT, CUSTOMER, DAY, HOUR, LEAD, MAIL, NEVER, NOTE_TYPES, actor,
+)
+from .log import Log
 
-DAY = 86_400
-HOUR = 3_600
-NEVER = np.iinfo(np.int64).max
 ACTIVE_USERS = np.array([i for i, u in enumerate(ref.USERS) if u.is_active])
 INACTIVE_USER = next(i for i, u in enumerate(ref.USERS) if not u.is_active)
 USER_IDS = np.array([u.id for u in ref.USERS], dtype=np.int64)
-
-
-class Log:
-    """Rows of one kind of change, sorted by (entity, time, order of arrival).
-
-    `uid` numbers rows in order of arrival and never changes, so ids derived from
-    it (event ids) stay stable when rows are appended later.
-    """
-
-    def __init__(self, entity: np.ndarray, time: np.ndarray, **columns: np.ndarray):
-        self.entity = np.asarray(entity, dtype=np.int32)
-        self.time = np.asarray(time, dtype=np.int64)
-        self.columns = {k: _narrow(np.asarray(v)) for k, v in columns.items()}
-        self.uid = np.arange(len(self.entity), dtype=np.int32)
-        self._sort()
-
-    def _sort(self) -> None:
-        order = np.lexsort((self.uid, self.time, self.entity))
-        self.entity, self.time, self.uid = self.entity[order], self.time[order], self.uid[order]
-        self.columns = {k: v[order] for k, v in self.columns.items()}
-
-    def __len__(self) -> int:
-        return len(self.entity)
-
-    def __getitem__(self, name: str) -> np.ndarray:
-        return self.columns[name]
-
-    def append(self, entity: int, time: int, **values) -> None:
-        self.entity = np.append(self.entity, entity).astype(np.int32)
-        self.time = np.append(self.time, time)
-        self.uid = np.append(self.uid, self.uid.max(initial=-1) + 1).astype(np.int32)
-        self.columns = {k: np.append(v, values[k]).astype(v.dtype) for k, v in self.columns.items()}
-        self._sort()
-
-    def last_at(self, at: int, n: int) -> np.ndarray:
-        """Row index of each entity's latest change at or before `at` (-1 when none), for entities 0..n-1."""
-        rows = np.flatnonzero(self.time <= at)
-        out = np.full(n, -1, dtype=np.int64)
-        if len(rows):
-            ent = self.entity[rows]
-            last = rows[np.r_[ent[1:] != ent[:-1], True]]
-            last = last[self.entity[last] < n]
-            out[self.entity[last]] = last
-        return out
-
-    def previous(self) -> np.ndarray:
-        """Index of the same entity's previous row (-1 for its first row)."""
-        prev = np.arange(len(self.entity)) - 1
-        first = np.r_[True, self.entity[1:] != self.entity[:-1]]
-        prev[first] = -1
-        return prev
-
-
-def _narrow(values: np.ndarray) -> np.ndarray:
-    """int64 ids and codes as int32 (times stay int64: they are multiplied and compared with big numbers)."""
-    if values.dtype == np.int64 and (len(values) == 0 or (values.min() > -2**31 and values.max() < 2**31)):
-        return values.astype(np.int32)
-    return values
-
-
-def _columns(cols: dict[str, np.ndarray], order: np.ndarray, times: tuple[str, ...]) -> dict[str, np.ndarray]:
-    """Reorder a table's columns, narrowing all but the time columns."""
-    return {k: v[order] if k in times else _narrow(v[order]) for k, v in cols.items()}
 
 
 @dataclass
@@ -113,19 +53,21 @@ class Timeline:
     notes: dict[str, np.ndarray]  # sorted by created_at; note id = NOTE_ID_BASE + row
     tasks: dict[str, np.ndarray]  # sorted by created_at; task id = TASK_ID_BASE + row
     chats: dict[str, np.ndarray]
-    nps: dict[str, np.ndarray]
+    nps: dict[str, np.ndarray]  # rated entity: `kind` (LEAD, CONTACT, CUSTOMER) and `entity` (row or index)
+    scenarios: frozenset = frozenset()  # see scenarios.py
+    deleted_statuses: tuple = ()  # (pipeline id, status id, deleted at)
 
 
-# note types, entity kinds
-CALL_IN, CALL_OUT, MAIL, COMMON = 0, 1, 2, 3
-NOTE_TYPES = ("call_in", "call_out", "amomail_message", "common")
-LEAD, CONTACT, COMPANY = 0, 1, 2
 
 
-def generate(seed: int, leads: int, now: int, horizon_days: int = 60, history_days: int = 365) -> Timeline:
-    """The whole timeline of an account with about `leads` leads created by `now`."""
+def generate(seed: int, leads: int, now: int, horizon_days: int = 60, history_days: int = 365,
+             scenarios=frozenset()) -> Timeline:
+    """The whole timeline of an account with about `leads` leads created by `now`, with the opt-in
+    `scenarios` of scenarios.py."""
     if leads < 1:
         raise ValueError("leads must be >= 1")
+    scenarios = scenario.check(scenarios)
+    srng = scenario.random_stream([seed, leads, now, horizon_days, history_days])
     rng = np.random.default_rng([seed, leads, now, horizon_days, history_days])
     start, end = now - history_days * DAY, now + horizon_days * DAY
     n_future = round(leads * horizon_days / history_days)
@@ -136,9 +78,13 @@ def generate(seed: int, leads: int, now: int, horizon_days: int = 60, history_da
     contacts, companies, lead_contacts, main_contact, repeat = _people(rng, created)
     pipe = _choose_pipelines(rng, repeat)
     path = _paths(rng, created, pipe, end, now)
+    deleted_statuses = ()
+    if "deleted_stage" in scenarios:
+        path, deleted_statuses = scenario.delete_stage(path, now)
+        path = summarise_path(path, n, end)
     resp0, responsible_log, resp_at = _responsibles(rng, created, path, start, now, end)
     status_log = Log(path["lead"], path["time"], status=path["status"], pipeline=path["pipeline"],
-                     by=_actor(rng, resp_at(path["lead"], path["time"]), 0.1))
+                     by=actor(rng, resp_at(path["lead"], path["time"]), 0.1))
     first = np.r_[True, status_log.entity[1:] != status_log.entity[:-1]]
     # leads arriving in the incoming stage mostly come from forms and calls (created by the system, 0)
     created_by = np.where((path["start_pos"] == 0) & (rng.random(n) < 0.7), 0, USER_IDS[resp0])
@@ -152,9 +98,14 @@ def generate(seed: int, leads: int, now: int, horizon_days: int = 60, history_da
     lead_trash, deleted_at = _trash(rng, last_change, end, 0.015, resp_at)
 
     window_end = np.minimum.reduce([path["life_end"], deleted_at, created + 120 * DAY, np.full(n, end)])
-    notes = _notes(rng, created, window_end, resp_at, main_contact, contacts)
-    tasks = _tasks(rng, created, window_end, resp_at, main_contact, end)
-    chats = _chats(rng, created, window_end, resp_at)
+    notes = activity.notes(rng, created, window_end, resp_at, main_contact, contacts)
+    tasks = activity.tasks(rng, created, window_end, resp_at, main_contact, end)
+    chats = activity.chats(rng, created, window_end, resp_at)
+    nps = scenario.nps_entities(srng, nps, main_contact, "contact_nps" in scenarios)
+    deleting = srng if "deleted_activities" in scenarios else None
+    notes["deleted_at"] = scenario.deletion_times(deleting, notes["created"], end)
+    tasks["deleted_at"] = scenario.deletion_times(
+        deleting, np.where(tasks["completed_at"] != NEVER, tasks["completed_at"], tasks["created"]), end)
 
     lead_cols = dict(
         created=created, created_by=created_by.astype(np.int64), resp0=USER_IDS[resp0], price0=price0,
@@ -174,7 +125,8 @@ def generate(seed: int, leads: int, now: int, horizon_days: int = 60, history_da
                     companies=companies, lead_contacts=lead_contacts, status_log=status_log, price_log=price_log,
                     responsible_log=responsible_log, satisfaction_log=satisfaction_log, lead_trash=lead_trash,
                     contact_edits=contact_edits, contact_trash=contact_trash, company_trash=company_trash,
-                    notes=notes, tasks=tasks, chats=chats, nps=nps)
+                    notes=notes, tasks=tasks, chats=chats, nps=nps, scenarios=scenarios,
+                    deleted_statuses=deleted_statuses)
 
 
 def _last_per(log: Log, n: int) -> np.ndarray:
@@ -182,11 +134,6 @@ def _last_per(log: Log, n: int) -> np.ndarray:
     out = np.full(n, np.iinfo(np.int64).min // 2, dtype=np.int64)
     np.maximum.at(out, log.entity, log.time)
     return out
-
-
-def _actor(rng, users: np.ndarray, robot_share: float) -> np.ndarray:
-    """The user doing a change, or 0 (a robot / the system) for a share of them."""
-    return np.where(rng.random(len(users)) < robot_share, 0, users).astype(np.int64)
 
 
 def _people(rng, created):
@@ -337,15 +284,22 @@ def _paths(rng, created, pipe, end, now):
     lead, time, status, pipeline = lead[keep], time[keep], status[keep], pipeline[keep]
     order = np.lexsort((time, lead))
     lead, time, status, pipeline = lead[order], time[order], status[order], pipeline[order]
+    path = dict(lead=lead, time=time, status=status, pipeline=pipeline, start_pos=start_pos, won_path=won,
+                last_pos=last_pos, base_close=close)
+    return summarise_path(path, n, end)
+
+
+def summarise_path(path: dict, n: int, end: int) -> dict:
+    """Add each lead's final status, the time of its last status row and the end of its active life."""
+    lead, time, status = path["lead"], path["time"], path["status"]
     last_row = np.r_[lead[1:] != lead[:-1], True]
     final_status = np.zeros(n, dtype=np.int64)
     final_status[lead[last_row]] = status[last_row]
     last_time = np.zeros(n, dtype=np.int64)
     last_time[lead[last_row]] = time[last_row]
     closed = np.isin(final_status, (ref.WON, ref.LOST))
-    return dict(lead=lead, time=time, status=status, pipeline=pipeline, start_pos=start_pos, won_path=won,
-                last_pos=last_pos, base_close=close, final_status=final_status, last_time=last_time,
-                life_end=np.where(closed, last_time, end))
+    return {**path, "final_status": final_status, "last_time": last_time,
+            "life_end": np.where(closed, last_time, end)}
 
 
 def _next_month_start_msk(ts: np.ndarray) -> np.ndarray:
@@ -407,7 +361,7 @@ def _prices(rng, created, path, resp_at, end):
     price = np.concatenate([_price(rng, len(set_later)), v_edit])
     keep = time <= end
     lead, time, price = lead[keep], time[keep], price[keep]
-    return price0.astype(np.int64), Log(lead, time, price=price, by=_actor(rng, resp_at(lead, time), 0.05))
+    return price0.astype(np.int64), Log(lead, time, price=price, by=actor(rng, resp_at(lead, time), 0.05))
 
 
 def _price(rng, size: int) -> np.ndarray:
@@ -463,73 +417,3 @@ def _people_changes(rng, contacts, companies, end):
     contact_trash, _ = _trash(rng, last_c, end, 0.005, actor)
     company_trash, _ = _trash(rng, companies["created"], end, 0.003, actor)
     return edits, contact_trash, company_trash
-
-
-def _activity_times(rng, created, window_end, rate_per_day: float, floor: float):
-    """Repeat each lead Poisson(floor + rate * active days) times, at uniform times within its active window."""
-    span = np.maximum(window_end - created, 60)
-    counts = rng.poisson(floor + rate_per_day * np.minimum(span / DAY, 60))
-    lead = np.repeat(np.arange(len(created)), counts)
-    time = created[lead] + (rng.random(len(lead)) * span[lead]).astype(np.int64)
-    return lead, time
-
-
-def _notes(rng, created, window_end, resp_at, main_contact, contacts):
-    """Call, e-mail and common notes; each row's id is NOTE_ID_BASE + its position (ordered by time)."""
-    c_lead, c_time = _activity_times(rng, created, window_end, 0.12, 0.4)
-    m_lead, m_time = _activity_times(rng, created, window_end, 0.04, 0.3)
-    n_lead, n_time = _activity_times(rng, created, window_end, 0.01, 0.15)
-    nc, nm, nn = len(c_lead), len(m_lead), len(n_lead)
-    lead = np.concatenate([c_lead, m_lead, n_lead])
-    time = np.concatenate([c_time, m_time, n_time])
-    outgoing = np.concatenate([rng.random(nc) < 0.65, rng.random(nm) < 0.6, np.ones(nn, bool)])
-    ntype = np.concatenate([np.where(outgoing[:nc], CALL_OUT, CALL_IN), np.full(nm, MAIL), np.full(nn, COMMON)])
-    resp = resp_at(lead, time)
-    author = np.where(outgoing, resp, np.where((ntype == CALL_IN) & (rng.random(len(lead)) < 0.7), resp, 0))
-    # some calls and notes sit on the lead's contact, a few common notes on its company
-    mc = main_contact[lead]
-    on_contact = (mc >= 0) & (ntype <= CALL_OUT) & (rng.random(len(lead)) < 0.12)
-    company = np.where(mc >= 0, contacts["company"][np.maximum(mc, 0)], -1)
-    on_company = (company >= 0) & (ntype == COMMON) & (rng.random(len(lead)) < 0.3)
-    kind = np.where(on_contact, CONTACT, np.where(on_company, COMPANY, LEAD))
-    entity = np.where(on_contact, mc, np.where(on_company, company, lead))
-    connected = rng.random(len(lead)) < 0.75
-    duration = np.where((ntype <= CALL_OUT) & connected,
-                        np.clip(rng.lognormal(np.log(120), 1.0, len(lead)), 5, 3600), 0).astype(np.int32)
-    call_status = np.where(duration > 0, 4, rng.choice([3, 6, 7], len(lead))).astype(np.int8)
-    order = np.argsort(time, kind="stable")
-    cols = dict(lead=lead, created=time, kind=kind, entity=entity, type=ntype, created_by=author,
-                responsible=resp, duration=duration, call_status=call_status, outgoing=outgoing,
-                variant=rng.integers(0, 1 << 30, len(lead)))
-    return _columns(cols, order, ("created",))
-
-
-def _tasks(rng, created, window_end, resp_at, main_contact, end):
-    f_lead, f_time = _activity_times(rng, created, window_end, 0.03, 0.6)
-    m_lead, m_time = _activity_times(rng, created, window_end, 0.015, 0.15)
-    c_lead, c_time = _activity_times(rng, created, window_end, 0.01, 0.25)
-    lead = np.concatenate([f_lead, m_lead, c_lead])
-    time = np.concatenate([f_time, m_time, c_time])
-    ttype = np.concatenate([np.full(len(f_lead), ref.FOLLOW_UP), np.full(len(m_lead), ref.MEETING),
-                            np.full(len(c_lead), ref.CALL)])
-    t = len(lead)
-    resp = resp_at(lead, time)
-    complete_till = time + rng.integers(2 * HOUR, 5 * DAY, t)
-    done_at = time + (rng.uniform(0.1, 1.4, t) * (complete_till - time)).astype(np.int64)
-    completed_at = np.where((rng.random(t) < 0.78) & (done_at <= end), done_at, NEVER)
-    mc = main_contact[lead]
-    on_contact = (mc >= 0) & (rng.random(t) < 0.1)
-    order = np.argsort(time, kind="stable")
-    cols = dict(lead=lead, created=time, kind=np.where(on_contact, CONTACT, LEAD),
-                entity=np.where(on_contact, mc, lead), type=ttype, responsible=resp,
-                created_by=_actor(rng, resp, 0.15), complete_till=complete_till, completed_at=completed_at,
-                duration=np.where(ttype == ref.MEETING, 3600, 0).astype(np.int32))
-    return _columns(cols, order, ("created", "complete_till", "completed_at"))
-
-
-def _chats(rng, created, window_end, resp_at):
-    lead, time = _activity_times(rng, created, window_end, 0.08, 0.5)
-    outgoing = rng.random(len(lead)) < 0.5
-    by = np.where(outgoing, resp_at(lead, time), 0)
-    order = np.argsort(time, kind="stable")
-    return _columns(dict(lead=lead, created=time, outgoing=outgoing, created_by=by), order, ("created",))

@@ -20,6 +20,7 @@ CONTACT_ID_BASE = 40_000_001
 COMPANY_ID_BASE = 60_000_001
 TASK_ID_BASE = 80_000_001
 NOTE_ID_BASE = 100_000_001
+CUSTOMER_ID_BASE = 120_000_001  # customers appear only as the rated entity of NPS events
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from .people import company_name, company_phone, contact_email, contact_names, c
 from .state import State, group_of
 
 ENTITY_PATH = {LEAD: "leads", CONTACT: "contacts", COMPANY: "companies"}
-EVENT_ENTITY_PATH = ("leads", "contacts", "companies", "tasks")  # by events.ENTITY_KINDS index
+EVENT_ENTITY_PATH = ("leads", "contacts", "companies", "tasks", "customers")  # by events.ENTITY_KINDS index
 LOSS_REASON = {rid: (name, (i + 1) * 100) for i, (rid, name) in enumerate(ref.LOSS_REASONS)}
 SOURCE_NAME = dict(ref.SOURCES)
 
@@ -277,7 +277,8 @@ def _field_value(f: ref.Field, values: list[dict]) -> dict:
 
 # -- reference data (no state needed) ---------------------------------------------------------
 
-def user(u: ref.User, base: str) -> dict:
+def user(u: ref.User, base: str, default_group_null: bool = False) -> dict:
+    """`default_group_null`: the default group (id 0) is sent as null, as live accounts do."""
     view = "A" if u.is_admin else "G"
     entity_rights = {"view": view, "edit": view, "add": "A", "delete": "A" if u.is_admin else "D", "export": view}
     return {
@@ -285,12 +286,14 @@ def user(u: ref.User, base: str) -> dict:
         "rights": {"leads": entity_rights, "contacts": entity_rights, "companies": entity_rights,
                    "tasks": {"edit": "A", "delete": "A" if u.is_admin else "D"}, "mail_access": True,
                    "catalog_access": True, "status_rights": None, "is_admin": u.is_admin, "is_free": False,
-                   "is_active": u.is_active, "group_id": u.group_id, "role_id": None},
+                   "is_active": u.is_active,
+                   "group_id": None if default_group_null and u.group_id == 0 else u.group_id, "role_id": None},
         "_links": link(f"{base}/api/v4/users/{u.id}"),
     }
 
 
-def statuses(p: ref.Pipeline, base: str) -> list[dict]:
+def statuses(p: ref.Pipeline, base: str, hidden: frozenset = frozenset()) -> list[dict]:
+    """The pipeline's statuses but the `hidden` (deleted) ones."""
     rows = [(p.status_id(0), ref.INCOMING_NAME, 10, False, "#c1c1c1", 1)]
     rows += [(p.status_id(j + 1), name, 20 + 10 * j, True, ref.STAGE_COLORS[j % len(ref.STAGE_COLORS)], 0)
              for j, name in enumerate(p.stages)]
@@ -298,13 +301,13 @@ def statuses(p: ref.Pipeline, base: str) -> list[dict]:
     return [{"id": sid, "name": name, "sort": sort, "is_editable": editable, "pipeline_id": p.id, "color": color,
              "type": stype, "account_id": ref.ACCOUNT_ID,
              "_links": link(f"{base}/api/v4/leads/pipelines/{p.id}/statuses/{sid}")}
-            for sid, name, sort, editable, color, stype in rows]
+            for sid, name, sort, editable, color, stype in rows if sid not in hidden]
 
 
-def pipeline(p: ref.Pipeline, base: str) -> dict:
+def pipeline(p: ref.Pipeline, base: str, hidden: frozenset = frozenset()) -> dict:
     return {"id": p.id, "name": p.name, "sort": p.sort, "is_main": p.is_main, "is_unsorted_on": True,
             "is_archive": False, "account_id": ref.ACCOUNT_ID, "_links": link(f"{base}/api/v4/leads/pipelines/{p.id}"),
-            "_embedded": {"statuses": statuses(p, base)}}
+            "_embedded": {"statuses": statuses(p, base, hidden)}}
 
 
 def loss_reason(rid: int, created: int, base: str) -> dict:

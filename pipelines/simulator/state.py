@@ -122,7 +122,8 @@ def compute(tl: Timeline, at: int) -> State:
     done_at = t["completed_at"][:nt]
     is_completed = done_at <= at
     tasks = dict(is_completed=is_completed, updated_at=np.where(is_completed, done_at, t["created"][:nt]),
-                 updated_by=np.where(is_completed, t["responsible"][:nt], t["created_by"][:nt]))
+                 updated_by=np.where(is_completed, t["responsible"][:nt], t["created_by"][:nt]),
+                 is_deleted=t["deleted_at"][:nt] <= at)
 
     lc = tl.lead_contacts
     contact = lc["contact"]

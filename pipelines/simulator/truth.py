@@ -40,6 +40,7 @@ class Truth:
 
     @cached_property
     def users(self) -> pd.DataFrame:
+        """`group_id` is the user's real group: 0 for the default group, even where the API sends null."""
         return pd.DataFrame([{"id": u.id, "name": u.name, "email": u.email, "lang": "ru", "group_id": u.group_id,
                               "is_active": u.is_active, "is_admin": u.is_admin} for u in ref.USERS])
 
@@ -58,11 +59,14 @@ class Truth:
 
     @cached_property
     def statuses(self) -> pd.DataFrame:
+        """The statuses the API lists at `at`: a deleted status is gone (the status history still names it)."""
+        deleted = {(pid, sid) for pid, sid, deleted_at in self._tl.deleted_statuses if deleted_at <= self.at}
         rows = []
         for p in ref.PIPELINES:
             rows.append((p.id, p.status_id(0), ref.INCOMING_NAME, 10, 1))
             rows += [(p.id, p.status_id(j + 1), name, 20 + 10 * j, 0) for j, name in enumerate(p.stages)]
             rows += [(p.id, ref.WON, ref.WON_NAME, 10000, 0), (p.id, ref.LOST, ref.LOST_NAME, 11000, 0)]
+        rows = [r for r in rows if (r[0], r[1]) not in deleted]
         df = pd.DataFrame(rows, columns=["pipeline_id", "id", "name", "sort", "type"])
         df["is_won"], df["is_lost"] = df["id"] == ref.WON, df["id"] == ref.LOST
         return df
@@ -183,6 +187,7 @@ class Truth:
             "note_type": [NOTE_TYPES[t] for t in nt["type"][:n]], "created_by": nt["created_by"][:n],
             "responsible_user_id": nt["responsible"][:n], "created_at": nt["created"][:n],
             "updated_at": nt["created"][:n], "params": [renderer.note_params(i) for i in range(n)],
+            "is_deleted": nt["deleted_at"][:n] <= self.at,
         })
 
     @cached_property
@@ -198,4 +203,5 @@ class Truth:
             "created_by": t["created_by"][:n], "created_at": t["created"][:n], "updated_at": s["updated_at"],
             "complete_till": t["complete_till"][:n], "is_completed": done,
             "result_text": [ref.TASK_RESULTS[int(k)] if d else None for k, d in zip(t["type"][:n], done)],
+            "is_deleted": s["is_deleted"],
         })

@@ -1,5 +1,105 @@
+-- Every stage ever seen: the statuses amoCRM lists now, plus the statuses the status history names
+-- that are no longer listed (deleted from their pipeline), flagged is_deleted. A deleted status keeps
+-- its place on the path: right after the listed active stage leads most often entered it from (ties:
+-- the later stage; none: right after the incoming stage), several there by id.
+
 with statuses as (
     select * from {{ ref('stg_amocrm__pipeline_statuses') }}
+),
+
+history as (
+    select lead_id, stay_number, pipeline_id, status_id
+    from {{ ref('int_lead_status_history') }}
+),
+
+listed as (
+    select
+        pipeline_id,
+        status_id,
+        status_name,
+        status_sort,
+        status_type,
+        is_incoming,
+        is_won,
+        is_lost,
+        false as is_deleted,
+        case when is_incoming then 0 when is_won then 2 else 1 end as path_rank,
+        status_sort as path_sort
+    from statuses
+),
+
+deleted as (
+    select distinct history.pipeline_id, history.status_id
+    from history
+    anti join listed
+        on listed.pipeline_id = history.pipeline_id
+        and listed.status_id = history.status_id
+),
+
+-- Where leads came from into a deleted status: the listed active stage of the stay before, same pipeline.
+entered_from as (
+    select
+        deleted.pipeline_id,
+        deleted.status_id,
+        came_from.path_rank,
+        came_from.path_sort,
+        came_from.status_id as came_from_status_id,
+        count(*) as entries
+    from deleted
+    inner join history as stay
+        on stay.pipeline_id = deleted.pipeline_id
+        and stay.status_id = deleted.status_id
+    inner join history as before
+        on before.lead_id = stay.lead_id
+        and before.stay_number = stay.stay_number - 1
+        and before.pipeline_id = stay.pipeline_id
+    inner join listed as came_from
+        on came_from.pipeline_id = before.pipeline_id
+        and came_from.status_id = before.status_id
+        and came_from.status_id not in (142, 143)
+    group by all
+),
+
+anchors as (
+    select pipeline_id, status_id, path_rank, path_sort
+    from entered_from
+    qualify row_number() over (
+        partition by pipeline_id, status_id
+        order by entries desc, path_rank desc, path_sort desc, came_from_status_id desc
+    ) = 1
+),
+
+incoming as (
+    select pipeline_id, min(status_sort) as path_sort
+    from listed
+    where is_incoming
+    group by pipeline_id
+),
+
+deleted_stages as (
+    select
+        deleted.pipeline_id,
+        deleted.status_id,
+        'deleted status ' || deleted.status_id as status_name,
+        cast(null as integer) as status_sort,
+        cast(null as integer) as status_type,
+        false as is_incoming,
+        deleted.status_id = 142 as is_won,
+        deleted.status_id = 143 as is_lost,
+        true as is_deleted,
+        case when deleted.status_id = 142 then 2 else coalesce(anchors.path_rank, 0) end as path_rank,
+        coalesce(anchors.path_sort, incoming.path_sort, -1) as path_sort
+    from deleted
+    left join anchors
+        on anchors.pipeline_id = deleted.pipeline_id
+        and anchors.status_id = deleted.status_id
+    left join incoming on incoming.pipeline_id = deleted.pipeline_id
+),
+
+all_stages as (
+    select * from listed
+    union all
+    select * from deleted_stages
 ),
 
 path_stages as (
@@ -8,12 +108,9 @@ path_stages as (
         status_id,
         row_number() over (
             partition by pipeline_id
-            order by
-                case when is_incoming then 0 when is_won then 2 else 1 end,
-                status_sort,
-                status_id
+            order by path_rank, path_sort, is_deleted, status_id
         ) as stage_order
-    from statuses
+    from all_stages
     where not is_lost
 ),
 
@@ -27,21 +124,22 @@ ordered as (
 
 final as (
     select
-        statuses.pipeline_id,
-        statuses.status_id,
-        statuses.status_name,
-        statuses.status_sort,
-        statuses.status_type,
-        statuses.is_incoming,
-        statuses.is_won,
-        statuses.is_lost,
+        all_stages.pipeline_id,
+        all_stages.status_id,
+        all_stages.status_name,
+        all_stages.status_sort,
+        all_stages.status_type,
+        all_stages.is_incoming,
+        all_stages.is_won,
+        all_stages.is_lost,
+        all_stages.is_deleted,
         ordered.stage_order,
         ordered.next_status_id,
         coalesce(ordered.is_last_stage, false) as is_last_stage
-    from statuses
+    from all_stages
     left join ordered
-        on ordered.pipeline_id = statuses.pipeline_id
-        and ordered.status_id = statuses.status_id
+        on ordered.pipeline_id = all_stages.pipeline_id
+        and ordered.status_id = all_stages.status_id
 )
 
 select * from final

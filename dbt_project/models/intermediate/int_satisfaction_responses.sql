@@ -1,5 +1,6 @@
 -- The configured satisfaction field (var amocrm_satisfaction_field) may be a lead or a contact field,
--- as the KPI contract allows; a name shared by a lead and a contact field selects both.
+-- as the KPI contract allows; a name shared by a lead and a contact field selects both. amoCRM's NPS
+-- ratings (nps_rate_added) count on whatever they rate: a lead, a contact, or a customer.
 
 with leads as (
     select lead_id, responsible_user_id, status_id, closed_at, closed_date, is_deleted, satisfaction_score
@@ -26,6 +27,21 @@ nps_ratings as (
         cast(nps_rate as decimal(18, 2)) as score
     from {{ ref('int_lead_events') }}
     where event_type = 'nps_rate_added'
+        and nps_rate is not null
+),
+
+people_nps_ratings as (
+    select
+        'nps_event' as response_source,
+        event_id as response_id,
+        entity_type,
+        entity_id,
+        created_at as responded_at,
+        created_date as response_date,
+        cast(nps_rate as decimal(18, 2)) as score
+    from {{ ref('stg_amocrm__events') }}
+    where event_type = 'nps_rate_added'
+        and entity_type in ('contact', 'customer')
         and nps_rate is not null
 ),
 
@@ -67,12 +83,15 @@ contact_field_scores as (
 responses as (
     select * from nps_ratings
     union all
+    select * from people_nps_ratings
+    union all
     select * from lead_field_scores
     union all
     select * from contact_field_scores
 ),
 
--- Whose score it is: the current responsible user of the rated lead or contact.
+-- Whose score it is: the current responsible user of the rated lead or contact. amoCRM customers are not
+-- extracted: their ratings count with no manager (null), as does a rating of an entity not loaded.
 rated as (
     select 'lead' as entity_type, lead_id as entity_id, responsible_user_id, is_deleted from leads
     union all
@@ -92,10 +111,10 @@ final as (
         responses.score >= 9 as is_promoter,
         responses.score <= 6 as is_detractor
     from responses
-    inner join rated
+    left join rated
         on rated.entity_type = responses.entity_type
         and rated.entity_id = responses.entity_id
-    where not rated.is_deleted
+    where not coalesce(rated.is_deleted, false)
         and responses.score between 0 and 10
 )
 

@@ -20,7 +20,8 @@ final as (
         stages.next_status_id,
         stages.is_incoming,
         stages.is_won,
-        stages.is_lost
+        stages.is_lost,
+        stages.is_deleted
     from stages
     left join pipelines on pipelines.pipeline_id = stages.pipeline_id
 )

@@ -4,8 +4,9 @@ with extraction as (
         extracted_date,
         cast(date_trunc('month', extracted_date) as date) as month_start,
         day(last_day(extracted_date)) as days_in_month,
-        (epoch(timezone(timezone, extracted_at)) - epoch(cast(date_trunc('month', extracted_date) as timestamp))) / 86400.0
-            as days_elapsed
+        -- microseconds of the month elapsed (local time): an exact integer, not a float number of days
+        epoch_us(timezone(timezone, extracted_at)) - epoch_us(cast(date_trunc('month', extracted_date) as timestamp))
+            as elapsed_us
     from {{ ref('int_extraction') }}
 ),
 
@@ -20,14 +21,16 @@ stages as (
     where stage_order is not null
 ),
 
--- History for the win probabilities: leads created in the trailing window before the extraction.
+-- History for the win probabilities: leads closed (won or lost) in the trailing window before the
+-- extraction. Open leads are left out: they would drag the rate down while they wait.
 window_leads as (
     select leads.lead_id, leads.pipeline_id, leads.is_won
     from leads
     cross join extraction
     -- whole 24-hour days: an interval of days would follow the session timezone's daylight saving
-    where leads.created_at > extraction.extracted_at - to_seconds({{ var('amocrm_forecast_window_days') }} * 86400)
-        and leads.created_at <= extraction.extracted_at
+    where (leads.is_won or leads.is_lost)
+        and leads.closed_at > extraction.extracted_at - to_seconds({{ var('amocrm_forecast_window_days') }} * 86400)
+        and leads.closed_at <= extraction.extracted_at
 ),
 
 window_reached as (
@@ -39,15 +42,14 @@ window_reached as (
     inner join window_leads on window_leads.lead_id = reached.lead_id
 ),
 
--- Win probability of a stage: of the window's leads that reached it, the share now won there.
+-- Win probability of a stage = won / closed: of the window's leads that reached it, the share won there.
+-- Kept as the two counts, so the weighted value stays exact.
 stage_probabilities as (
     select
         stages.pipeline_id,
         stages.status_id,
-        {{ safe_divide(
-            'count(*) filter (where window_reached.is_won_here)',
-            'count(window_reached.pipeline_id)'
-        ) }} as win_probability
+        count(*) filter (where window_reached.is_won_here) as won,
+        count(window_reached.pipeline_id) as closed
     from stages
     left join window_reached
         on window_reached.pipeline_id = stages.pipeline_id
@@ -61,7 +63,15 @@ open_deals as (
         leads.manager_id,
         count(*) as open_deals,
         sum(leads.price) as open_value,
-        sum(leads.price * coalesce(stage_probabilities.win_probability, 0)) as weighted_value
+        -- price x won / closed in 10^-12 of a cent, an integer (DuckDB would divide decimals as floats);
+        -- rounded half up to cents once, below
+        sum(
+            case when stage_probabilities.closed > 0
+                then cast(leads.price * 100 as hugeint) * stage_probabilities.won * 1000000000000
+                    // stage_probabilities.closed
+                else 0
+            end
+        ) as weighted_pico_cents
     from leads
     left join stage_probabilities
         on stage_probabilities.pipeline_id = leads.pipeline_id
@@ -90,14 +100,16 @@ final as (
         cast(coalesce(open_deals.manager_id, month_to_date.manager_id) as bigint) as manager_id,
         cast(coalesce(open_deals.open_deals, 0) as bigint) as open_deals,
         cast(coalesce(open_deals.open_value, 0) as decimal(18, 2)) as open_value,
-        cast(coalesce(open_deals.weighted_value, 0) as decimal(18, 2)) as weighted_value,
-        cast(coalesce(month_to_date.month_to_date_revenue, 0) as decimal(18, 2)) as month_to_date_revenue,
         cast(
-            {{ safe_divide(
-                'coalesce(month_to_date.month_to_date_revenue, 0) * extraction.days_in_month',
-                'extraction.days_elapsed'
-            ) }} as decimal(18, 2)
-        ) as month_run_rate,
+            cast((coalesce(open_deals.weighted_pico_cents, 0) + 500000000000) // 1000000000000 as decimal(18, 0))
+            * 0.01 as decimal(18, 2)
+        ) as weighted_value,
+        cast(coalesce(month_to_date.month_to_date_revenue, 0) as decimal(18, 2)) as month_to_date_revenue,
+        -- month-to-date x days in month / days elapsed, in whole microseconds: one exact division
+        {{ money_divide(
+            'coalesce(month_to_date.month_to_date_revenue, 0) * extraction.days_in_month * 86400000000',
+            'extraction.elapsed_us'
+        ) }} as month_run_rate,
         extraction.month_start as forecast_month,
         extraction.extracted_at as as_of
     from open_deals

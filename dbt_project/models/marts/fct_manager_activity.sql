@@ -24,6 +24,19 @@ entities as (
     from {{ ref('stg_amocrm__companies') }}
 ),
 
+-- Tasks and notes deleted in amoCRM: they leave its lists, so the warehouse keeps their last version;
+-- only the deletion events say they are gone (amoCRM cannot restore them).
+deleted_activities as (
+    select 'task:' || entity_id as activity_id
+    from {{ ref('stg_amocrm__events') }}
+    where event_type = 'task_deleted'
+    union
+    select 'note:' || note_id
+    from {{ ref('stg_amocrm__events') }}
+    where event_type = 'common_note_deleted'
+        and note_id is not null
+),
+
 attributed as (
     select
         activities.activity_date,
@@ -39,6 +52,7 @@ attributed as (
         on entities.entity_type = activities.entity_type
         and entities.entity_id = activities.entity_id
     left join meeting_types on meeting_types.task_type_id = activities.task_type_id
+    anti join deleted_activities on deleted_activities.activity_id = activities.activity_id
     where not coalesce(entities.is_deleted, false)
         and activities.activity_date is not null
 ),

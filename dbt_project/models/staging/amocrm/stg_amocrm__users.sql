@@ -8,7 +8,8 @@ renamed as (
         name as user_name,
         email,
         lang,
-        cast(group_id as bigint) as group_id,
+        -- live accounts send null for the default group, whose id is 0 (it is in the account's group list)
+        coalesce(cast(group_id as bigint), 0) as group_id,
         cast(role_id as bigint) as role_id,
         coalesce(cast(is_admin as boolean), false) as is_admin,
         coalesce(cast(is_active as boolean), false) as is_active,

@@ -1,0 +1,91 @@
+"""Opt-in cases seen on real accounts that the default account does not have.
+
+`SimulatedAccount.generate(..., scenarios={...})` turns them on. Their draws come from a
+random stream of their own, so an account without them is exactly the account of before.
+
+- `default_group_null`: users of the default group (id 0) are sent with `rights.group_id: null`,
+  as live accounts send them (the group list still has the group, with id 0).
+- `deleted_stage`: a working stage of the main pipeline is deleted `DELETED_STAGE_DAYS_AGO` days
+  before `now`. Leads sitting in it are moved back one stage (a status change by the system), later
+  moves into it land there instead, and the status lists stop showing it; the event history keeps
+  naming it.
+- `contact_nps`: part of the NPS ratings (`nps_rate_added`) are given on the lead's main contact,
+  a few on amoCRM customers (an entity the extractor does not read).
+- `deleted_activities`: some tasks and notes are deleted (`task_deleted`, `common_note_deleted`
+  events); they leave the lists.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import reference as ref
+from .activity import CONTACT, CUSTOMER, DAY, HOUR, LEAD, NEVER
+
+NAMES = frozenset({"default_group_null", "deleted_stage", "contact_nps", "deleted_activities"})
+DELETED_STAGE_DAYS_AGO = 45
+DELETED_STAGE_POSITION = 3  # of the main pipeline: "Принимают решение"; leads go back to position 2
+CONTACT_NPS_SHARE, CUSTOMER_NPS_SHARE = 0.4, 0.1
+CUSTOMERS = 20
+DELETED_ACTIVITY_SHARE = 0.15
+
+
+def check(names) -> frozenset:
+    names = frozenset(names or ())
+    unknown = names - NAMES
+    if unknown:
+        raise ValueError(f"unknown scenarios {sorted(unknown)}; known: {sorted(NAMES)}")
+    return names
+
+
+def random_stream(seed_words: list[int]) -> np.random.Generator:
+    return np.random.default_rng([*seed_words, 13])
+
+
+def delete_stage(path: dict, now: int) -> tuple[dict, tuple[tuple[int, int, int], ...]]:
+    """The status rows of `path` (lead, time, status, pipeline; sorted by lead then time) after the
+    stage's deletion, and the deleted statuses as (pipeline id, status id, deleted at)."""
+    p = ref.PIPELINES[0]
+    gone, back = p.status_id(DELETED_STAGE_POSITION), p.status_id(DELETED_STAGE_POSITION - 1)
+    at = now - DELETED_STAGE_DAYS_AGO * DAY
+    lead, time, status, pipeline = (path[k] for k in ("lead", "time", "status", "pipeline"))
+    here = (status == gone) & (pipeline == p.id)
+    same_lead_next = np.r_[lead[1:] == lead[:-1], False]
+    left_at = np.where(same_lead_next, np.r_[time[1:], 0], NEVER)
+    sitting = here & (time < at) & (left_at > at)
+    status = np.where(here & (time >= at), back, status)
+    lead = np.concatenate([lead, lead[sitting]])
+    time = np.concatenate([time, np.full(int(sitting.sum()), at, dtype=np.int64)])
+    status = np.concatenate([status, np.full(int(sitting.sum()), back, dtype=status.dtype)])
+    pipeline = np.concatenate([pipeline, pipeline[sitting]])
+    order = np.lexsort((time, lead))
+    lead, time, status, pipeline = lead[order], time[order], status[order], pipeline[order]
+    repeated = np.r_[False, (lead[1:] == lead[:-1]) & (status[1:] == status[:-1]) & (pipeline[1:] == pipeline[:-1])]
+    keep = ~repeated
+    rows = dict(lead=lead[keep], time=time[keep], status=status[keep], pipeline=pipeline[keep])
+    return {**path, **rows}, ((p.id, gone, at),)
+
+
+def nps_entities(rng: np.random.Generator, nps: dict, main_contact: np.ndarray, on_people: bool) -> dict:
+    """`nps` with the rated entity of each rating: the lead, or (`on_people`) sometimes its main
+    contact or a customer."""
+    n = len(nps["lead"])
+    kind = np.full(n, LEAD, dtype=np.int8)
+    entity = nps["lead"].astype(np.int64)
+    if on_people:
+        u = rng.random(n)
+        contact = main_contact[nps["lead"]]
+        on_contact = (u < CONTACT_NPS_SHARE) & (contact >= 0)
+        on_customer = (u >= 1 - CUSTOMER_NPS_SHARE) & ~on_contact
+        on_customer[np.flatnonzero(~on_contact)[:2]] = True  # a small account has some too
+        kind[on_contact], entity[on_contact] = CONTACT, contact[on_contact]
+        kind[on_customer], entity[on_customer] = CUSTOMER, rng.integers(0, CUSTOMERS, int(on_customer.sum()))
+    return {**nps, "kind": kind, "entity": entity}
+
+
+def deletion_times(rng: np.random.Generator | None, after: np.ndarray, end: int) -> np.ndarray:
+    """When each activity is deleted (NEVER when it is not): a share of them, some time after `after`."""
+    if rng is None:
+        return np.full(len(after), NEVER, dtype=np.int64)
+    t = after + rng.integers(HOUR, 60 * DAY, len(after))
+    return np.where((rng.random(len(after)) < DELETED_ACTIVITY_SHARE) & (t <= end), t, NEVER).astype(np.int64)

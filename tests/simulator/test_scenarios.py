@@ -1,0 +1,80 @@
+"""The opt-in real-account scenarios (pipelines/simulator/scenarios.py), as the HTTP API shows them."""
+
+import numpy as np
+import pytest
+from sim_support import NOW, Client
+
+from pipelines.simulator import SimulatedAccount, Simulator
+from pipelines.simulator.scenarios import DELETED_STAGE_DAYS_AGO, NAMES
+
+
+@pytest.fixture(scope="module")
+def scenario_account():
+    return SimulatedAccount.generate(seed=7, leads=300, now=NOW, scenarios=NAMES)
+
+
+@pytest.fixture
+def client(scenario_account):
+    with Simulator(scenario_account, rate_limit=None) as running:
+        yield Client(running)
+
+
+def test_scenarios_draw_from_their_own_random_stream():
+    """Turning on scenarios that add no status rows changes nothing else: the default account stays."""
+    plain = SimulatedAccount.generate(seed=7, leads=300, now=NOW).timeline
+    changed = SimulatedAccount.generate(seed=7, leads=300, now=NOW,
+                                        scenarios=NAMES - {"deleted_stage"}).timeline
+    for name in ("leads", "notes", "tasks", "chats"):
+        for column, values in getattr(plain, name).items():
+            if column != "deleted_at":
+                assert np.array_equal(values, getattr(changed, name)[column]), (name, column)
+    for column in ("lead", "time", "rate"):
+        assert np.array_equal(plain.nps[column], changed.nps[column])
+    assert (plain.tasks["deleted_at"] > plain.end).all() and (changed.tasks["deleted_at"] <= changed.end).any()
+
+
+def test_unknown_scenario_is_refused():
+    with pytest.raises(ValueError, match="unknown scenarios"):
+        SimulatedAccount.generate(seed=7, leads=10, now=NOW, scenarios={"no_such_case"})
+
+
+def test_default_group_users_have_a_null_group(client, scenario_account):
+    users = client.all("/api/v4/users", "users")
+    groups = {u["id"]: u["rights"]["group_id"] for u in users}
+    truth = scenario_account.truth().users
+    for user in truth.itertuples():
+        assert groups[user.id] == (None if user.group_id == 0 else user.group_id)
+    account = client.get("/api/v4/account", **{"with": "users_groups"}).json()
+    assert 0 in {g["id"] for g in account["_embedded"]["users_groups"]}
+
+
+def test_a_deleted_stage_leaves_the_status_list_but_not_the_history(client, scenario_account):
+    (pipeline, status, deleted_at), = scenario_account.timeline.deleted_statuses
+    assert deleted_at == NOW - DELETED_STAGE_DAYS_AGO * 86_400
+    listed = {s["id"] for s in client.get(f"/api/v4/leads/pipelines/{pipeline}/statuses").json()["_embedded"]["statuses"]}
+    assert status not in listed and status - 1 in listed
+    events = client.all("/api/v4/events", "events", **{"filter[type]": "lead_status_changed"})
+    into = [e["created_at"] for e in events if e["value_after"][0]["lead_status"]["id"] == status]
+    out_of = [e for e in events if e["value_before"][0]["lead_status"]["id"] == status]
+    assert into and max(into) < deleted_at, "no lead enters a deleted stage"
+    moved = [e for e in out_of if e["created_at"] == deleted_at]
+    assert moved and all(e["value_after"][0]["lead_status"]["id"] == status - 1 for e in moved)
+
+
+def test_nps_on_contacts_and_customers(client):
+    events = client.all("/api/v4/events", "events", **{"filter[type]": "nps_rate_added"})
+    assert {e["entity_type"] for e in events} == {"lead", "contact", "customer"}
+    assert all(0 <= e["value_after"][0]["nps"]["rate"] <= 10 for e in events)
+
+
+def test_deleted_tasks_and_notes_leave_the_lists_with_an_event(client, scenario_account):
+    truth = scenario_account.truth()
+    deleted_tasks = set(truth.tasks.loc[truth.tasks["is_deleted"], "id"])
+    deleted_notes = set(truth.notes.loc[truth.notes["is_deleted"], "id"])
+    assert deleted_tasks and deleted_notes
+    assert not deleted_tasks & {t["id"] for t in client.all("/api/v4/tasks", "tasks")}
+    assert not deleted_notes & {n["id"] for n in client.all("/api/v4/leads/notes", "notes")}
+    assert client.get(f"/api/v4/tasks/{min(deleted_tasks)}").status_code == 204
+    events = client.all("/api/v4/events", "events", **{"filter[type]": "task_deleted,common_note_deleted"})
+    assert {e["entity_id"] for e in events if e["type"] == "task_deleted"} == deleted_tasks
+    assert {e["value_after"][0]["note"]["id"] for e in events if e["type"] == "common_note_deleted"} == deleted_notes
