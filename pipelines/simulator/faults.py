@@ -1,8 +1,14 @@
 """Switchable, deterministic faults, flipped by tests while the server runs.
 
 All are off after `reset()`. Rules armed with `fail_next` / `malformed_next` /
-`storm_429` are consumed by the next matching requests in arrival order;
-`error_rate` draws from a generator seeded by the account seed.
+`storm_429` / `reset_next` / `spike_next` are consumed by the next matching
+requests in arrival order; `error_rate` draws from a generator seeded by the
+account seed.
+
+Network-level faults (used by the chaos campaign, `chaos/`): `reset_next` drops
+the TCP connection with a RST instead of answering (what a proxy restart or a
+dropped NAT entry looks like to the client); `spike_next` delays single answers
+(a latency spike, unlike `latency_ms` which slows every request).
 """
 
 from __future__ import annotations
@@ -40,6 +46,8 @@ class Faults:
             self._failures: list[_Rule] = []
             self._malformed: list[_Rule] = []
             self._storm = 0
+            self._resets: list[_Rule] = []
+            self._spikes: list[_Rule] = []
             self.new_fields: dict[str, dict[str, object]] = {}  # list path -> fields added to its items
             self._random = random.Random(self._seed)
 
@@ -65,6 +73,16 @@ class Faults:
         with self._lock:
             self._storm += n
 
+    def reset_next(self, n: int, path: str = "/api/v4/") -> None:
+        """The next `n` requests under `path` get no answer: the connection is reset (TCP RST)."""
+        with self._lock:
+            self._resets.append(_Rule(n, path, True))
+
+    def spike_next(self, n: int, ms: int, path: str = "/api/v4/") -> None:
+        """The next `n` requests under `path` are answered `ms` milliseconds late."""
+        with self._lock:
+            self._spikes.append(_Rule(n, path, ms))
+
     # -- consumed by the server ------------------------------------------------------------
 
     def take_storm(self) -> bool:
@@ -85,6 +103,15 @@ class Faults:
     def take_malformed(self, path: str) -> str | None:
         with self._lock:
             return _take(self._malformed, path)
+
+    def take_reset(self, path: str) -> bool:
+        with self._lock:
+            return bool(_take(self._resets, path))
+
+    def take_spike(self, path: str) -> int:
+        """Extra milliseconds to wait before answering this request."""
+        with self._lock:
+            return _take(self._spikes, path) or 0
 
     def pick(self, n: int) -> int:
         """A deterministic choice among n things (which unread lead to edit)."""
