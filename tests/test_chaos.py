@@ -1,0 +1,67 @@
+"""A small seeded chaos campaign (`make chaos` runs a longer one): the pipeline survives faults and SIGKILL.
+
+Three daily runs of `dagster job execute` on a 200-lead simulated account: the first under API faults
+the client must ride out and a SIGKILL of the whole job, the second under the other faults, the third
+clean. Then raw tables, marts and serving copy must equal the simulator's ground truth, no run may be
+left STARTED and every failed run must have raised exactly one alert.
+
+The JSON-corruption kinds are left to `make chaos`: the client does not retry a broken body, so
+each one costs a Dagster step retry (30 s and more), too slow for the default suite.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from chaos.campaign import Settings, run_campaign
+from chaos.table import invariants, render
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("chaos")]
+
+CI_KINDS = ("429_storm", "5xx_burst", "504_burst", "latency_spike", "connection_reset", "edit_while_paging",
+            "empty_200", "page_without_embedded", "short_page_without_next", "events_capped_100")
+
+# Failures that today's main is known to have, fixed on other branches (issue 10). Empty this set
+# after merging them: the campaign must then pass.
+KNOWN_ON_MAIN = {
+    # crash recovery: a SIGKILLed run keeps its `duckdb` pool slot and stays STARTED, so the next runs
+    # wait forever, the clean run never runs, and nobody is alerted
+    "no run waited forever (stuck on a dead run's slot or timed out)": "a dead run blocks later ones",
+    "no run left STARTED": "a SIGKILLed run stays STARTED",
+    "every failed run raised exactly one alert": "no alert without the daemon / for a killed run",
+    # paging: the simulator controls for the bad-page shapes come with that branch
+    "no fault kind skipped (the simulator had every control)": "bad-page fault controls not merged yet",
+}
+# What fails only because of the above (the clean run did not happen, so the data is a day old).
+CONSEQUENCES = {"the clean run after the faults succeeded", "raw tables: nothing missing, duplicated or unknown",
+                "raw values equal the truth", "marts equal the reference KPIs", "serving copy equals the marts"}
+
+
+def test_small_campaign_ends_with_the_data_right_and_on_call_told(tmp_path):
+    settings = Settings(runs=3, seed=4, leads=200, kinds=CI_KINDS, kill_every=2, work_dir=tmp_path / "chaos",
+                        run_timeout=300, blocked_grace=15, alert_wait=3)
+    result = run_campaign(settings)
+    table = render(result)
+    print(table)
+    failed = {name for name, ok, _ in invariants(result) if not ok}
+    known = failed & set(KNOWN_ON_MAIN)
+    if known and failed <= set(KNOWN_ON_MAIN) | CONSEQUENCES:
+        pytest.xfail("known failures of main, fixed on other branches: "
+                     + "; ".join(KNOWN_ON_MAIN[name] for name in sorted(known)) + "\n" + table)
+    assert not failed, table
+
+
+def test_a_kind_the_simulator_lacks_is_reported_not_dropped():
+    """A fault kind whose control is missing is counted as skipped, and the campaign does not pass."""
+    import random
+
+    from chaos.campaign import Result, _arm
+
+    class BareFaults:  # a simulator without any bad-page control
+        def storm_429(self, n):
+            self.storm = n
+
+    result = Result(Settings(), [])
+    armed = _arm(BareFaults(), ["429_storm", "empty_200"], random.Random(0), result)
+    assert armed[1] == "empty_200 SKIPPED" and result.skipped == {"empty_200": "the simulator has no faults.empty_200_next"}
+    assert result.injected == {"429_storm": 1}
