@@ -73,7 +73,7 @@ class DailyRun:
         started = time.monotonic()
         command = [sys.executable, "-m", "dagster", "job", "execute", "-m", "pipelines.definitions",
                    "-j", "amocrm_daily"]
-        with open(self.log_path, "w", encoding="utf-8") as log:
+        with open(self.log_path, "w", encoding="utf-8", buffering=1) as log:
             process = subprocess.Popen(command, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                        text=True, start_new_session=True)
             reader = threading.Thread(target=self._follow, args=(process, log), daemon=True)
