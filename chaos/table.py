@@ -20,12 +20,15 @@ def invariants(result: Result) -> list[tuple[str, bool, str]]:
     failed = failed_runs(result)
     alert_counts = Counter(result.alerts.get(run_id, 0) for run_id in failed)
     stuck = [r.index for r in result.records if r.outcome.blocked or r.outcome.timed_out]
+    unborn = [r.index for r in result.records if not r.outcome.run_id]
     last = result.records[-1] if result.records else None
     return [
         ("the clean run after the faults succeeded", bool(last and last.outcome.returncode == 0),
          f"run {last.index}: {last.status}" if last else "no runs"),
         ("no run waited forever (stuck on a dead run's slot or timed out)", not stuck,
          f"stuck runs: {stuck}" if stuck else ""),
+        ("every run started in Dagster (has a run id)", not unborn,
+         f"runs {unborn}: see their console logs" if unborn else ""),
         ("no run left STARTED", not result.left_unfinished, ", ".join(result.left_unfinished)),
         ("every failed run raised exactly one alert", set(alert_counts) <= {1},
          f"{len(failed)} failed runs: " + ", ".join(f"{n} with {k} alert(s)" for k, n in sorted(alert_counts.items()))),

@@ -65,3 +65,17 @@ def test_a_kind_the_simulator_lacks_is_reported_not_dropped():
     armed = _arm(BareFaults(), ["429_storm", "empty_200"], random.Random(0), result)
     assert armed[1] == "empty_200 SKIPPED" and result.skipped == {"empty_200": "the simulator has no faults.empty_200_next"}
     assert result.injected == {"429_storm": 1}
+
+
+def test_the_plan_covers_every_kind_and_kills_in_every_step_in_turn():
+    import random
+
+    from chaos.campaign import plan
+    from chaos.faults import KINDS
+    from chaos.runs import PHASES
+
+    plans = plan(Settings(runs=12, seed=1, kill_every=2), random.Random(1))
+    assert len(plans) == 11  # the 12th run is the clean one
+    assert {name for kinds, _ in plans for name in kinds} == {k.name for k in KINDS}
+    assert sorted(kill.phase for _, kill in plans if kill) == sorted(PHASES)
+    assert plans == plan(Settings(runs=12, seed=1, kill_every=2), random.Random(1))  # the seed replays it
