@@ -99,10 +99,12 @@ def raw_values_error(data_dir: Path, truth: Any) -> str:
     try:
         amocrm_checks.assert_matches_truth(truth, stale_links=True)
         return ""
-    except (AssertionError, duckdb.Error) as exc:
+    except duckdb.Error as exc:
+        return str(exc).strip().splitlines()[0][:300]
+    except AssertionError as exc:  # the failed assert's own line says what differs
         message = str(exc).strip()
-        where = traceback.extract_tb(exc.__traceback__)[-1]
-        return f"{where.line}" + (f" ({message.splitlines()[0]})" if message else "")[:300]
+        where = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename.endswith("amocrm_checks.py")][-1]
+        return (f"{where.line}" + (f" ({message.splitlines()[0]})" if message else ""))[:300]
     finally:
         if previous is None:
             os.environ.pop("AMOCRM_KPI_DATA_DIR", None)

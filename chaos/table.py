@@ -29,7 +29,8 @@ def invariants(result: Result) -> list[tuple[str, bool, str]]:
          f"stuck runs: {stuck}" if stuck else ""),
         ("every run started in Dagster (has a run id)", not unborn,
          f"runs {unborn}: see their console logs" if unborn else ""),
-        ("no run left STARTED", not result.left_unfinished, ", ".join(result.left_unfinished)),
+        ("no run left STARTED", not result.left_unfinished,
+         f"{len(result.left_unfinished)}: " + ", ".join(run_id[:8] for run_id in result.left_unfinished)),
         ("every failed run raised exactly one alert", set(alert_counts) <= {1},
          f"{len(failed)} failed runs: " + ", ".join(f"{n} with {k} alert(s)" for k, n in sorted(alert_counts.items()))),
         ("no alert for a run that succeeded", not (set(result.alerts) - set(failed)), ""),
@@ -61,13 +62,13 @@ def render(result: Result) -> str:
                 "succeeded" if o.returncode == 0 else "failed"] += 1
     lines.append("runs: " + ", ".join(f"{k} {outcome[k]}" for k in ("succeeded", "failed", "killed", "stuck"))
                  + f"; left STARTED {len(result.left_unfinished)}")
-    lines += ["", f"{'fault kind':<26}{'injected':>9}  note"]
+    lines += ["", f"{'fault kind':<26}{'injected':>9}  note (injected = armed on the simulator)"]
     for kind in fault_table.KINDS:
         note = f"SKIPPED: {result.skipped[kind.name]}" if kind.name in result.skipped else (
             "" if kind.name in s.kinds else "not in this campaign (CHAOS_KINDS)")
         lines.append(f"{kind.name:<26}{result.injected[kind.name]:>9}  {note}".rstrip())
     served = ", ".join(f"{'reset' if k == 0 else k} x{n}" for k, n in sorted(result.served.items()))
-    lines.append(f"simulator answered: {served or 'no faulty status'}")
+    lines.append(f"faulty answers the simulator served: {served or 'none'}")
     kills = Counter(r.outcome.killed_in for r in records if r.outcome.killed_in)
     missed = sum(r.outcome.kill_missed for r in records)
     lines += ["", "kills by step: " + ", ".join(f"{p} {kills[p]}" for p in PHASES) + f" (planned but missed {missed})"]
