@@ -90,14 +90,13 @@ def plan(settings: Settings, rng: random.Random) -> list[tuple[list[str], KillPl
 
 
 def run_campaign(settings: Settings) -> Result:
-    from pipelines.simulator import SimulatedAccount, Simulator
+    from pipelines.simulator import SimulatedAccount
 
     started = time.monotonic()
     rng = random.Random(settings.seed)
-    work = settings.work_dir
-    shutil.rmtree(work, ignore_errors=True)
+    work = _fresh_work_dir(settings.work_dir)
     home, data = work / "dagster_home", work / "data"
-    home.mkdir(parents=True)
+    home.mkdir()
     data.mkdir()
     shutil.copy(PROJECT_ROOT / "dagster.yaml", home / "dagster.yaml")
     # The account's clock starts `runs` days ago, so the last run's simulated day is about today
@@ -105,9 +104,21 @@ def run_campaign(settings: Settings) -> Result:
     now = int(time.time()) - settings.runs * DAY
     account = SimulatedAccount.generate(seed=settings.seed, leads=settings.leads, now=now,
                                         horizon_days=settings.runs + 2)
-    conftest = suite_conftest()
     result = Result(settings, [])
     inbox = AlertInbox()
+    try:
+        _campaign(settings, rng, account, home, data, inbox, result)
+    finally:
+        inbox.close()
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def _campaign(settings, rng, account, home: Path, data: Path, inbox: AlertInbox, result: Result) -> None:
+    from pipelines.simulator import Simulator
+
+    conftest = suite_conftest()
+    work = settings.work_dir
     with Simulator(account, rate_limit=None) as sim:
         spend, targets = conftest.example_inputs(sim.truth(), sim.clock.now + settings.runs * DAY)
         conftest.write_inputs(data, spend, targets)
@@ -133,9 +144,20 @@ def run_campaign(settings: Settings) -> Result:
         _read_instance(home, result)
         result.alerts = inbox.errors_by_run()
         result.verdict = verify(data, truth, spend, targets)
-    inbox.close()
-    result.seconds = time.monotonic() - started
-    return result
+
+
+MARKER = ".chaos-campaign"
+
+
+def _fresh_work_dir(work: Path) -> Path:
+    """Empty the campaign folder of a previous campaign; never a folder the campaign did not make."""
+    if work.exists() and any(work.iterdir()):
+        if not (work / MARKER).exists():
+            raise SystemExit(f"{work} is not empty and was not made by a chaos campaign: choose another CHAOS_DIR")
+        shutil.rmtree(work)
+    work.mkdir(parents=True, exist_ok=True)
+    (work / MARKER).touch()
+    return work
 
 
 def _run_env(home: Path, data: Path, sim, inbox: AlertInbox) -> dict[str, str]:

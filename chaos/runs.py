@@ -78,12 +78,16 @@ class DailyRun:
                                        text=True, start_new_session=True)
             reader = threading.Thread(target=self._follow, args=(process, log), daemon=True)
             reader.start()
-            while process.poll() is None:
-                if self._should_kill() or self._hopeless(started):
-                    os.killpg(process.pid, signal.SIGKILL)
-                    process.wait()
-                    break
-                time.sleep(0.05)
+            try:
+                while process.poll() is None:
+                    if self._should_kill() or self._hopeless(started):
+                        os.killpg(process.pid, signal.SIGKILL)
+                        process.wait()
+                        break
+                    time.sleep(0.05)
+            except BaseException:  # Ctrl-C or a harness error: never leave a job running on its own
+                os.killpg(process.pid, signal.SIGKILL)
+                raise
             reader.join(timeout=10)
         self.outcome.returncode = process.returncode
         self.outcome.kill_missed = self.kill is not None and self.outcome.killed_in is None and not (
