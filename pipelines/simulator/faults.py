@@ -46,10 +46,10 @@ class Faults:
             self._failures: list[_Rule] = []
             self._malformed: list[_Rule] = []
             self._storm = 0
-            self._resets: list[_Rule] = []
-            self._spikes: list[_Rule] = []
             self.new_fields: dict[str, dict[str, object]] = {}  # list path -> fields added to its items
             self._random = random.Random(self._seed)
+            self._resets: list[_Rule] = []
+            self._spikes: list[_Rule] = []
 
     def fail_next(self, n: int, status: int = 503, path: str = "/api/v4/") -> None:
         """The next `n` requests whose path starts with `path` answer `status`."""
@@ -73,16 +73,6 @@ class Faults:
         with self._lock:
             self._storm += n
 
-    def reset_next(self, n: int, path: str = "/api/v4/") -> None:
-        """The next `n` requests under `path` get no answer: the connection is reset (TCP RST)."""
-        with self._lock:
-            self._resets.append(_Rule(n, path, True))
-
-    def spike_next(self, n: int, ms: int, path: str = "/api/v4/") -> None:
-        """The next `n` requests under `path` are answered `ms` milliseconds late."""
-        with self._lock:
-            self._spikes.append(_Rule(n, path, ms))
-
     # -- consumed by the server ------------------------------------------------------------
 
     def take_storm(self) -> bool:
@@ -104,6 +94,23 @@ class Faults:
         with self._lock:
             return _take(self._malformed, path)
 
+    def pick(self, n: int) -> int:
+        """A deterministic choice among n things (which unread lead to edit)."""
+        with self._lock:
+            return self._random.randrange(n)
+
+    # -- network faults (the chaos campaign) -----------------------------------------------
+
+    def reset_next(self, n: int, path: str = "/api/v4/") -> None:
+        """The next `n` requests under `path` get no answer: the connection is reset (TCP RST)."""
+        with self._lock:
+            self._resets.append(_Rule(n, path, True))
+
+    def spike_next(self, n: int, ms: int, path: str = "/api/v4/") -> None:
+        """The next `n` requests under `path` are answered `ms` milliseconds late."""
+        with self._lock:
+            self._spikes.append(_Rule(n, path, ms))
+
     def take_reset(self, path: str) -> bool:
         with self._lock:
             return bool(_take(self._resets, path))
@@ -112,11 +119,6 @@ class Faults:
         """Extra milliseconds to wait before answering this request."""
         with self._lock:
             return _take(self._spikes, path) or 0
-
-    def pick(self, n: int) -> int:
-        """A deterministic choice among n things (which unread lead to edit)."""
-        with self._lock:
-            return self._random.randrange(n)
 
 
 def _take(rules: list[_Rule], path: str):

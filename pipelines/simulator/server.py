@@ -154,9 +154,11 @@ class Simulator:
             return nginx(403)
         if verdict == TOO_MANY or self.faults.take_storm():
             return self._too_many()
-        delay_ms = self.faults.latency_ms + self.faults.take_spike(path)
-        if delay_ms:
-            time.sleep(delay_ms / 1000)
+        if self.faults.latency_ms:
+            time.sleep(self.faults.latency_ms / 1000)
+        spike_ms = self.faults.take_spike(path)
+        if spike_ms:
+            time.sleep(spike_ms / 1000)
         failure = self.faults.take_failure(path)
         if failure is not None:
             # the gateway answers 502-504 with its own HTML page; the API itself answers problem-JSON
@@ -231,11 +233,11 @@ def _handler(sim: Simulator) -> type[BaseHTTPRequestHandler]:
         sys_version = ""
 
         def _serve(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length else b""
             if sim.faults.take_reset(urlsplit(self.path).path):
                 self._reset()
                 return
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
             response = sim.handle(self.command, self.path, self.headers, body)
             sim.stats.record(urlsplit(self.path).path, response.status)
             self.send_response(response.status)
