@@ -107,6 +107,7 @@ class DailyRun:
                     self.outcome.run_id = self.outcome.run_id or run_id
                     if event == "STEP_START" and step:
                         self._enter(phase_of(step))
+                        self._blocked_since = None  # a step got its slot: the run moves again
                     elif event == "STEP_FAILURE" and step:
                         self.outcome.failed_steps.append(step)
                 if BLOCKED_MARK in line and self._blocked_since is None:
