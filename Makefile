@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench ui simulator lock clean
+.PHONY: demo test bench chaos ui simulator lock clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,11 @@ test: $(STAMP)
 ## Print measured speed and memory figures (not part of the test suite).
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
+
+## Chaos campaign: daily runs under seeded API faults and SIGKILLs, then checked against the simulator's truth.
+## Overrides: CHAOS_RUNS (12), CHAOS_SEED (1), CHAOS_LEADS (200), CHAOS_KINDS (all), CHAOS_DIR.
+chaos: $(STAMP)
+	$(BIN)/python -m chaos
 
 ## Open the Dagster UI (lineage, checks, schedule) on http://127.0.0.1:3000
 ui: $(STAMP)

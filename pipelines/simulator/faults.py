@@ -1,8 +1,13 @@
 """Switchable, deterministic faults, flipped by tests while the server runs.
 
 All are off after `reset()`. Rules armed with `fail_next` / `malformed_next` /
-`storm_429` / the bad-page rules are consumed by the next matching requests in
-arrival order; `error_rate` draws from a generator seeded by the account seed.
+`storm_429` / `reset_next` / `spike_next` / the bad-page rules are consumed by the next matching
+requests in arrival order; `error_rate` draws from a generator seeded by the account seed.
+
+Network-level faults (used by the chaos campaign, `chaos/`): `reset_next` drops
+the TCP connection with a RST instead of answering (what a proxy restart or a
+dropped NAT entry looks like to the client); `spike_next` delays single answers
+(a latency spike, unlike `latency_ms` which slows every request).
 
 Bad list pages (each seen on real accounts; the extractor must never take one for
 the end of a list):
@@ -58,6 +63,8 @@ class Faults:
             self._random = random.Random(self._seed)
             self._bad_pages: list[_Rule] = []
             self.events_page_cap: int | None = None
+            self._resets: list[_Rule] = []
+            self._spikes: list[_Rule] = []
 
     def fail_next(self, n: int, status: int = 503, path: str = "/api/v4/") -> None:
         """The next `n` requests whose path starts with `path` answer `status`."""
@@ -150,6 +157,27 @@ class Faults:
             payload["_embedded"] = {k: v[: len(v) // 2] if isinstance(v, list) else v
                                     for k, v in payload["_embedded"].items()}
         return json.dumps(payload, ensure_ascii=False).encode()
+
+    # -- network faults (the chaos campaign) -----------------------------------------------
+
+    def reset_next(self, n: int, path: str = "/api/v4/") -> None:
+        """The next `n` requests under `path` get no answer: the connection is reset (TCP RST)."""
+        with self._lock:
+            self._resets.append(_Rule(n, path, True))
+
+    def spike_next(self, n: int, ms: int, path: str = "/api/v4/") -> None:
+        """The next `n` requests under `path` are answered `ms` milliseconds late."""
+        with self._lock:
+            self._spikes.append(_Rule(n, path, ms))
+
+    def take_reset(self, path: str) -> bool:
+        with self._lock:
+            return bool(_take(self._resets, path))
+
+    def take_spike(self, path: str) -> int:
+        """Extra milliseconds to wait before answering this request."""
+        with self._lock:
+            return _take(self._spikes, path) or 0
 
 
 def _take(rules: list[_Rule], path: str):

@@ -2,14 +2,18 @@
 
 Stdlib `ThreadingHTTPServer` on loopback in a daemon thread. The `Date` header
 carries the simulated clock, so a client that reads server time sees simulated
-time. Request handling order: block / rate limit, 429 storm, latency, injected
-failures, then auth and the API, then malformed-body faults.
+time. Request handling order: connection reset, block / rate limit, 429 storm,
+latency (constant and spikes), injected failures, then auth and the API, then
+malformed-body faults.
 """
 
 from __future__ import annotations
 
 import email.utils
 import json
+import os
+import socket
+import struct
 import threading
 import time
 import uuid
@@ -162,6 +166,9 @@ class Simulator:
             return self._too_many(*storm)
         if self.faults.latency_ms:
             time.sleep(self.faults.latency_ms / 1000)
+        spike_ms = self.faults.take_spike(path)
+        if spike_ms:
+            time.sleep(spike_ms / 1000)
         failure = self.faults.take_failure(path)
         if failure is not None:
             # the gateway answers 502-504 with its own HTML page; the API itself answers problem-JSON
@@ -245,6 +252,9 @@ def _handler(sim: Simulator) -> type[BaseHTTPRequestHandler]:
         sys_version = ""
 
         def _serve(self) -> None:
+            if sim.faults.take_reset(urlsplit(self.path).path):
+                self._reset()
+                return
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
             try:
@@ -262,6 +272,13 @@ def _handler(sim: Simulator) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Length", str(len(response.body)))
             self.end_headers()
             self.wfile.write(response.body)
+
+        def _reset(self) -> None:
+            """Close with SO_LINGER 0, so the kernel sends RST instead of an orderly FIN."""
+            sim.stats.record(urlsplit(self.path).path, 0)
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            os.close(self.connection.detach())  # not close(): the handler's rfile would keep it open
+            self.close_connection = True
 
         do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
 
