@@ -179,7 +179,10 @@ class KpiReference:
         leads = leads.merge(self.lost_at, left_on="id", right_on="lead_id", how="left").drop(columns="lead_id")
         leads["sales_cycle_days"] = ((leads["closed_at"] - leads["created_at"]) / 86_400).where(leads["is_won"])
         company = leads["company_id"].where(leads["company_id"].fillna(0) != 0)
-        contact = leads["main_contact_id"].where(leads["main_contact_id"].fillna(0) != 0)
+        # the customer contact: the main one, else (its main contact deleted) the lowest-id contact still linked
+        links = truth.lead_contacts.sort_values(["lead_id", "is_main", "contact_id"], ascending=[True, False, True])
+        customer_contact = links.groupby("lead_id")["contact_id"].first()
+        contact = leads["id"].map(customer_contact).astype("Int64")
         leads["customer_type"] = np.where(company.notna(), "company", np.where(contact.notna(), "contact", None))
         leads["customer_id"] = company.fillna(contact)
         leads = leads.rename(columns={"id": "lead_id", "responsible_user_id": "manager_id"})

@@ -22,12 +22,13 @@ def sim():
 
 def extract_once(monkeypatch, tmp_path, base_url: str, token: str) -> dg.ExecuteInProcessResult:
     from pipelines.defs.ingest import amocrm_extract
+    from pipelines.defs.recovery import RUN_GUARD_KEY, run_guard
 
     monkeypatch.setenv("AMOCRM_KPI_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("SOURCES__AMOCRM__BASE_URL", base_url)
     monkeypatch.setenv("SOURCES__AMOCRM__ACCESS_TOKEN", token)
     monkeypatch.setenv("SOURCES__AMOCRM__REQUESTS_PER_SECOND", "1000")
-    return dg.materialize([amocrm_extract], resources={"dlt": DagsterDltResource()},
+    return dg.materialize([amocrm_extract], resources={"dlt": DagsterDltResource(), RUN_GUARD_KEY: run_guard},
                           instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
 
 

@@ -24,9 +24,11 @@ def data_dir(tmp_path, monkeypatch):
 
 def _materialize(data_dir):
     from pipelines.defs.ingest import user_inputs
+    from pipelines.defs.recovery import RUN_GUARD_KEY, run_guard
 
     instance = dg.DagsterInstance.ephemeral()
-    result = dg.materialize([user_inputs], instance=instance, raise_on_error=False)
+    result = dg.materialize([user_inputs], resources={RUN_GUARD_KEY: run_guard}, instance=instance,
+                            raise_on_error=False)
     metadata = result.asset_materializations_for_node("user_inputs")[0].metadata
     (check,) = result.get_asset_check_evaluations()
     result.logged = {(entry.level, entry.user_message) for entry in instance.all_logs(result.run_id)

@@ -28,7 +28,8 @@ def built(kpi_warehouse, tmp_path_factory):
 def test_every_view_shows_the_numbers_of_the_marts(built):
     serving, today, timezone, report = built
     assert_report_matches_marts(report.path.read_text(encoding="utf-8"), serving, today, "ru", timezone)
-    assert any(tile.value for tile in report.headline)  # the simulated month is not empty
+    # not vacuous: the two months shown are not both empty (the current one may be, on its first morning)
+    assert any(tile.value or tile.previous for tile in report.headline)
 
 
 def test_account_settings_are_read_from_the_raw_account_table(kpi_warehouse, built, tmp_path):
