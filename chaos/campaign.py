@@ -213,9 +213,13 @@ def _read_instance(home: Path, result: Result) -> None:
     for record in result.records:
         status = statuses.get(record.outcome.run_id or "")
         record.status = status.value if status else "no run"
+        if record.status == "SUCCESS" and record.outcome.killed_in:
+            # SIGKILL landed after Dagster had recorded the run's success (the process was exiting):
+            # every step finished, so nothing is lost and nobody is to be alerted; the kill missed.
+            record.outcome.killed_in, record.outcome.kill_missed = None, True
 
 
 def failed_runs(result: Result) -> list[str]:
     """Runs on-call must hear about: failed, killed or stuck (whatever Dagster says of them now)."""
     return [r.outcome.run_id for r in result.records
-            if r.outcome.run_id and (r.outcome.returncode != 0 or r.status == "FAILURE")]
+            if r.outcome.run_id and r.status != "SUCCESS" and (r.outcome.returncode != 0 or r.status == "FAILURE")]
