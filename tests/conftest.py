@@ -91,7 +91,8 @@ def example_inputs(truth: Any, now: int) -> tuple[list[dict[str, Any]], list[dic
 
     Spend covers the last four months for the UTM channels (in mixed case), a source by its id, another
     by its name (in upper case) and a channel that brings no customers, and leaves UTM channels
-    (`telegram`, `referral`) without spend, so their CAC is unknown; targets name active managers by id and one by exact name.
+    (`telegram`, `referral`) without spend, so their CAC is unknown; targets name active managers by
+    id and one by exact name.
     """
     now = pd.Timestamp(now, unit="s", tz=truth.account["timezone"])
     months = [(now - pd.DateOffset(months=k)).date().replace(day=1) for k in range(3, -1, -1)]

@@ -23,7 +23,8 @@ def test_fct_leads_matches_reference(kpi_warehouse, reference):
     """Live leads column by column; deleted ones are all there and flagged (a lead deleted before it was
     ever extracted is only a stub in the warehouse, so its other columns are not compared)."""
     columns = ["lead_id", "pipeline_id", "status_id", "manager_id", "group_id", "price", "created_date",
-               "closed_date", "is_won", "is_lost", "is_deleted", "channel", "source_id", "source_name", "loss_reason_id", "loss_reason",
+               "closed_date", "is_won", "is_lost", "is_deleted", "channel", "source_id", "source_name",
+               "loss_reason_id", "loss_reason",
                "lost_at_pipeline_id", "lost_at_status_id", "sales_cycle_days", "customer_type", "customer_id",
                "is_first_won_of_customer"]
     actual = kpi_warehouse.query("select * from marts.fct_leads")
