@@ -58,7 +58,7 @@ class _Feed:
 
 
 INCREMENTAL: dict[str, list[_Feed]] = {
-    "leads": [_Feed("leads", "leads", "contacts,loss_reason,source_id", records.lead)],
+    "leads": [_Feed("leads", "leads", "contacts,loss_reason,source_id,source", records.lead)],
     "contacts": [_Feed("contacts", "contacts", "", records.contact)],
     "companies": [_Feed("companies", "companies", "", records.company)],
     "events": [_Feed("events", "events", "", records.event, cursor="created_at")],

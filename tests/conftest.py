@@ -89,9 +89,10 @@ def query(warehouse: Path, sql: str) -> pd.DataFrame:
 def example_inputs(truth: Any, now: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Spend and targets for the simulated account at unix time `now`, typed as the CSV loader loads them.
 
-    Spend covers the last four months for the UTM channels (in mixed case), a source-id channel and
-    a channel that brings no customers, and leaves UTM channels (`telegram`, `referral`) without
-    spend, so their CAC is unknown; targets name active managers by id and one by exact name.
+    Spend covers the last four months for the UTM channels (in mixed case), a source by its id, another
+    by its name (in upper case) and a channel that brings no customers, and leaves UTM channels
+    (`telegram`, `referral`) without spend, so their CAC is unknown; targets name active managers by
+    id and one by exact name.
     """
     now = pd.Timestamp(now, unit="s", tz=truth.account["timezone"])
     months = [(now - pd.DateOffset(months=k)).date().replace(day=1) for k in range(3, -1, -1)]
@@ -102,6 +103,7 @@ def example_inputs(truth: Any, now: int) -> tuple[list[dict[str, Any]], list[dic
             {"month": month, "channel": "google", "amount": Decimal("95000.50")},
             {"month": month, "channel": "vk", "amount": Decimal(65_000)},
             {"month": month, "channel": "5001", "amount": Decimal(12_000)},
+            {"month": month, "channel": " ТЕЛЕФОНИЯ", "amount": Decimal(8_000)},  # source 5002 by its name
             {"month": month, "channel": "avito", "amount": Decimal(30_000)},
         ]
     users = truth.users[truth.users["is_active"].astype(bool)].sort_values("id")

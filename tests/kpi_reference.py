@@ -170,6 +170,7 @@ class KpiReference:
         utm = [u.strip() if isinstance(u, str) and u.strip() else None for u in utm]
         source = [None if pd.isna(s) or s == 0 else str(int(s)) for s in leads["source_id"]]
         leads["channel"] = [(u or s or "unknown").lower() for u, s in zip(utm, source)]
+        leads["source_name"] = [self.source_names.get(s) for s in source]
         reasons = dict(zip(truth.loss_reasons["id"], truth.loss_reasons["name"]))
         leads["loss_reason"] = [
             (reasons.get(r, "not specified") if not pd.isna(r) else "not specified") if lost else None
@@ -320,17 +321,31 @@ class KpiReference:
                 ))
         return pd.DataFrame(rows)
 
+    @cached_property
+    def source_names(self) -> dict[str, str]:
+        """amoCRM source id (as text) -> its name, as the leads of the truth carry them."""
+        leads = self.truth.leads.dropna(subset=["source_id", "source_name"])
+        return {str(int(i)): n for i, n in zip(leads["source_id"], leads["source_name"])}
+
+    def spend_channel(self, written: str) -> str:
+        """The channel a spend row is for: a source's name (any case) stands for its id, else as written.
+        A UTM value some lead carries, or a name two sources share, stays as written."""
+        channel = written.strip().lower()
+        ids = {i for i, name in self.source_names.items() if name.strip().lower() == channel}
+        utm = {u.strip().lower() for u in self.truth.leads["utm_source"].dropna() if u.strip()}
+        return ids.pop() if len(ids) == 1 and channel not in utm else channel
+
     def cac(self) -> pd.DataFrame:
         spend: dict[tuple, Decimal] = {}
         for row in self.spend:
-            key = (row["month"], row["channel"].strip().lower())
+            key = (row["month"], self.spend_channel(row["channel"]))
             spend[key] = spend.get(key, Decimal("0")) + Decimal(row["amount"])
         customers = self.first_won.groupby(["month", "channel"]).size().to_dict()
         rows = []
         for month, channel in sorted(set(spend) | set(customers)):
             amount = spend.get((month, channel))  # None: no spend supplied, unknown (not zero)
             count = int(customers.get((month, channel), 0))
-            rows.append(dict(month=month, channel=channel,
+            rows.append(dict(month=month, channel=channel, source_name=self.source_names.get(channel),
                              marketing_spend=None if amount is None else amount.quantize(Decimal("0.01")),
                              new_customers=count, cac=None if amount is None else money_ratio(amount, count)))
         return pd.DataFrame(rows)

@@ -256,8 +256,17 @@ def _loss_reason_id(item: Row) -> int | None:
     return _int(embedded, "id") if embedded is not None else None
 
 
+def _source(item: Row) -> tuple[int | None, str | None]:
+    """The lead's amoCRM source: `source_id` (`with=source_id`), its name from `_embedded.source` (`with=source`)."""
+    embedded = _get(_embedded(item), "source")
+    if embedded is None:
+        return _int(item, "source_id"), None
+    return _int(item, "source_id") or _int(embedded, "id", required=True), _str(embedded, "name")
+
+
 def lead(item: Row) -> Row:
     lead_id = _int(item, "id", required=True)
+    source_id, source_name = _source(item)
     return {
         "id": lead_id,
         "name": _str(item, "name"),
@@ -267,7 +276,8 @@ def lead(item: Row) -> Row:
         "status_id": _int(item, "status_id"),
         "pipeline_id": _int(item, "pipeline_id"),
         "loss_reason_id": _loss_reason_id(item),
-        "source_id": _int(item, "source_id"),
+        "source_id": source_id,
+        "source_name": source_name,
         "company_id": _company_id(item),
         "created_by": _int(item, "created_by"),
         "updated_by": _int(item, "updated_by"),

@@ -120,20 +120,31 @@ def _create_missing_tables(pipeline: dlt.Pipeline, client: Any) -> None:
     """dlt creates a table only when it first gets rows, yet SQL on §3 needs every table: a child
     table whose parent had no nested rows yet, or a resource that had no rows at all (an account
     where nothing was ever deleted has no `deletions`). Create what is missing, empty: in dlt's own
-    layout when dlt's schema knows the table, else from the declared columns (source.COLUMNS/NESTED)."""
+    layout when dlt's schema knows the table, else from the declared columns (source.COLUMNS/NESTED);
+    add the columns an existing table lacks the same way (a column declared after it was made)."""
     dataset = pipeline.dataset_name
-    present = {row[0] for row in client.execute_sql(
-        "SELECT table_name FROM information_schema.tables WHERE table_schema = %s", dataset)}
+    present: dict[str, set[str]] = {}
+    for table_name, column in client.execute_sql(
+            "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = %s", dataset):
+        present.setdefault(table_name, set()).add(column)
     tables = {name: _layout(columns, parent=None) for name, columns in COLUMNS.items()}
     tables.update({f"{parent}__{child}": _layout(hints["columns"], parent=parent)
                    for parent, children in NESTED.items() for child, hints in children.items()})
     for name, table in pipeline.default_schema.tables.items():
         if not name.startswith("_dlt") and table.get("columns"):
-            tables[name] = {col: spec.get("data_type") for col, spec in table["columns"].items()}
+            tables[name] = {**tables.get(name, {}),
+                            **{col: spec.get("data_type") for col, spec in table["columns"].items()}}
     for name, columns in tables.items():
         if name not in present:
             ddl = ", ".join(f'"{col}" {DUCKDB_TYPES.get(kind, "VARCHAR")}' for col, kind in columns.items())
             client.execute_sql(f'CREATE TABLE IF NOT EXISTS {dataset}."{name}" ({ddl})')
+            continue
+        # a column declared since the table was made (a warehouse from before an upgrade) and that
+        # has had no rows yet: dlt adds it only with rows, and dlt checks the table before adding it
+        for col, kind in columns.items():
+            if kind and col not in present[name]:
+                client.execute_sql(f'ALTER TABLE {dataset}."{name}" ADD COLUMN IF NOT EXISTS "{col}" '
+                                   f'{DUCKDB_TYPES.get(kind, "VARCHAR")}')
 
 
 def _layout(columns: dict[str, dict[str, Any]], parent: str | None) -> dict[str, str]:

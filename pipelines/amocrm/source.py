@@ -82,8 +82,8 @@ COLUMNS = {
     "custom_fields": _columns("entity_type:text id:key name:text code:text type:text sort is_predefined:bool"),
     "leads": _columns(
         "id:key name:text price responsible_user_id group_id status_id pipeline_id loss_reason_id source_id "
-        "company_id created_by updated_by created_at updated_at closed_at closest_task_at score labor_cost "
-        "is_deleted:bool deleted_at",
+        "source_name:text company_id created_by updated_by created_at updated_at closed_at closest_task_at score "
+        "labor_cost is_deleted:bool deleted_at",
         updated_at=CURSOR,
     ),
     "contacts": _columns(
@@ -335,7 +335,7 @@ def amocrm_source(
     resources += [
         incremental("leads", "updated_at",
                     [ep("/api/v4/leads", "leads", "updated_at", records.lead,
-                        params={"with": "contacts,loss_reason,source_id"})], "keyset"),
+                        params={"with": "contacts,loss_reason,source_id,source"})], "keyset"),
         incremental("contacts", "updated_at", [ep("/api/v4/contacts", "contacts", "updated_at", records.contact)], "keyset"),
         incremental("companies", "updated_at", [ep("/api/v4/companies", "companies", "updated_at", records.company)], "keyset"),
         incremental("events", "created_at",

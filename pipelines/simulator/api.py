@@ -334,7 +334,8 @@ class Api:
         name = entity.removesuffix("_deleted")
         if name not in self.listings:
             raise ValueError(f"unknown entity {entity!r}")
-        default_with = {"leads": "contacts,loss_reason,source_id", "contacts": "leads", "companies": "leads,contacts"}
+        default_with = {"leads": "contacts,loss_reason,source_id,source", "contacts": "leads",
+                        "companies": "leads,contacts"}
         with_text = default_with.get(name, "") if with_ is None else with_
         if entity.endswith("_deleted"):
             with_text = "only_deleted"

@@ -2,9 +2,10 @@
 
 One function per entity, each taking a row index; the API module decides which
 rows. Shapes follow ../shared/amocrm-api.md: `custom_fields_values` is null when
-empty, `source_id` only with `with=source_id`, `_embedded.contacts` only with
-`with=contacts`, task `result` is `[]` or an object, entity types are plural on
-tasks and singular on events.
+empty, `source_id` only with `with=source_id`, `_embedded.source` {id, name} only
+with `with=source` (and a source), `_embedded.contacts` only with `with=contacts`,
+task `result` is `[]` or an object, entity types are plural on tasks and singular
+on events.
 """
 
 from __future__ import annotations

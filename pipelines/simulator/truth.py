@@ -17,7 +17,7 @@ from . import events as ev
 from . import reference as ref
 from .generator import COMPANY, CONTACT, LEAD, NOTE_TYPES, Timeline
 from .people import company_name, contact_names
-from .render import ENTITY_PATH, Renderer
+from .render import ENTITY_PATH, SOURCE_NAME, Renderer
 from .state import State, group_of
 
 
@@ -101,6 +101,7 @@ class Truth:
             "updated_by": s["updated_by"], "created_at": s["created_at"], "updated_at": s["updated_at"],
             "closed_at": _nullable(s["closed_at"]), "loss_reason_id": _nullable(s["loss_reason"]),
             "source_id": _nullable(lc["source"][:n]),
+            "source_name": pd.array([SOURCE_NAME.get(int(x)) for x in lc["source"][:n]], dtype="object"),
             "company_id": _nullable(np.where(company_live, ref.COMPANY_ID_BASE + company, -1)),
             "main_contact_id": _nullable(np.where(main >= 0, ref.CONTACT_ID_BASE + main, -1)),
             "utm_source": pd.array([ref.UTM_VALUES[u] if u >= 0 else None for u in utm], dtype="object"),

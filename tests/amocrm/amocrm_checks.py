@@ -68,6 +68,7 @@ def assert_matches_truth(truth: Any, *, stale_links: bool = False) -> None:
                    "updated_by", "created_at", "updated_at", "closed_at", "loss_reason_id", "source_id"):
         assert _ints(leads.loc[seen, column]) == _ints(expected.loc[seen, column]), column
     assert list(leads.loc[seen, "name"]) == list(expected.loc[seen, "name"])
+    assert [_none(v) for v in leads.loc[seen, "source_name"]] == [_none(v) for v in expected.loc[seen, "source_name"]]
     live = expected[~expected["is_deleted"]].index
     if not stale_links:
         assert _ints(leads.loc[live, "company_id"]) == _ints(expected.loc[live, "company_id"])

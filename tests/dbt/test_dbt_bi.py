@@ -96,7 +96,8 @@ def test_money_columns_have_one_exact_type_in_every_mart(kpi_warehouse):
 
 
 def test_cac_is_unknown_where_no_spend_was_supplied(kpi_warehouse):
-    spent = {(row["month"], row["channel"].lower()) for row in kpi_warehouse.spend}
+    reference = kpi_warehouse.reference()  # a spend row keyed by a source's name is for its id
+    spent = {(row["month"], reference.spend_channel(row["channel"])) for row in kpi_warehouse.spend}
     cac = kpi_warehouse.query("select * from marts.fct_cac")
     unknown = cac[[(m, c) not in spent for m, c in zip(cac["month"], cac["channel"])]]
     assert (unknown["new_customers"] > 0).sum() >= 1  # channels with customers and no spend row exist

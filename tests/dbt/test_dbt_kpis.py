@@ -23,7 +23,8 @@ def test_fct_leads_matches_reference(kpi_warehouse, reference):
     """Live leads column by column; deleted ones are all there and flagged (a lead deleted before it was
     ever extracted is only a stub in the warehouse, so its other columns are not compared)."""
     columns = ["lead_id", "pipeline_id", "status_id", "manager_id", "group_id", "price", "created_date",
-               "closed_date", "is_won", "is_lost", "is_deleted", "channel", "loss_reason_id", "loss_reason",
+               "closed_date", "is_won", "is_lost", "is_deleted", "channel", "source_id", "source_name",
+               "loss_reason_id", "loss_reason",
                "lost_at_pipeline_id", "lost_at_status_id", "sales_cycle_days", "customer_type", "customer_id",
                "is_first_won_of_customer"]
     actual = kpi_warehouse.query("select * from marts.fct_leads")
@@ -49,6 +50,11 @@ def test_the_comparison_covers_several_months_managers_and_pipelines(reference):
         assert activity[measure].sum() > 0, measure
     assert reference.satisfaction()["responses"].sum() > 0
     assert (reference.cac()["new_customers"] > 0).sum() >= 3
+    cac = reference.cac()
+    assert cac["source_name"].notna().any() and cac["source_name"].isna().any()  # source channels and others
+    named = [row["channel"] for row in reference.spend if not row["channel"].strip().isdigit()
+             and reference.spend_channel(row["channel"]).isdigit()]
+    assert named, "some spend is keyed by a source name"
     assert reference.plan_vs_fact()["target_revenue"].notna().sum() >= 8
 
 

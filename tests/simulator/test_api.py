@@ -73,6 +73,23 @@ def test_with_contacts_loss_reason_source_id(client, account):
     assert any(lead["source_id"] is None for lead in leads) and any(lead["source_id"] for lead in leads)
 
 
+def test_with_source_embeds_the_source_id_and_name(client, account):
+    """`with=source`: `_embedded.source` {id, name} on a lead that has a source, nothing on one without."""
+    truth = account.truth().leads.set_index("id")
+    leads = client.all("/api/v4/leads", "leads", limit=250, **{"with": "source_id,source"})
+    for lead in leads:
+        row = truth.loc[lead["id"]]
+        if plain(row.source_id) is None:
+            assert "source" not in lead["_embedded"] and lead["source_id"] is None
+        else:
+            assert lead["_embedded"]["source"] == {"id": row.source_id, "name": row.source_name}
+            assert lead["source_id"] == row.source_id
+    named = [lead for lead in leads if "source" in lead["_embedded"]]
+    assert named and len(named) < len(leads)
+    assert truth.source_name.isna().equals(truth.source_id.isna())  # a name exactly where there is a source
+    assert len({(lead["_embedded"]["source"]["id"], lead["_embedded"]["source"]["name"]) for lead in named}) >= 2
+
+
 def test_pagination_to_the_end_with_204(client, account):
     live = account.truth().leads.query("~is_deleted")
     pages, page = [], 1
@@ -277,7 +294,7 @@ def test_single_items_and_unknown_paths(client, account):
 
 
 def test_api_records_equal_served_pages(client, account):
-    served = client.all("/api/v4/leads", "leads", limit=250, **{"with": "contacts,loss_reason,source_id"})
+    served = client.all("/api/v4/leads", "leads", limit=250, **{"with": "contacts,loss_reason,source_id,source"})
     base = client.sim.base_url
     records = list(account.api_records("leads", at=NOW))
 

@@ -1,7 +1,12 @@
+-- Spend rows come with their channel resolved: one keyed by a source's name counts for its id.
 with spend as (
     select month, channel, sum(amount) as marketing_spend
-    from {{ ref('stg_inputs__marketing_spend') }}
+    from {{ ref('int_marketing_spend') }}
     group by all
+),
+
+sources as (
+    select cast(source_id as varchar) as channel, source_name from {{ ref('int_lead_sources') }}
 ),
 
 new_customers as (
@@ -22,14 +27,24 @@ joined as (
         and new_customers.channel = spend.channel
 ),
 
+-- a channel that is an amoCRM source id gets the source's name beside it
+named as (
+    select
+        joined.*,
+        sources.source_name
+    from joined
+    left join sources on sources.channel = joined.channel
+),
+
 final as (
     select
         cast(month as date) as month,
         cast(channel as varchar) as channel,
+        cast(source_name as varchar) as source_name,
         cast(marketing_spend as decimal(18, 2)) as marketing_spend,
         cast(new_customers as bigint) as new_customers,
         {{ money_divide('marketing_spend', 'new_customers') }} as cac
-    from joined
+    from named
 )
 
 select * from final

@@ -10,6 +10,10 @@ loss_reasons as (
     select loss_reason_id, loss_reason_name from {{ ref('stg_amocrm__loss_reasons') }}
 ),
 
+sources as (
+    select source_id, source_name from {{ ref('int_lead_sources') }}
+),
+
 lost_at as (
     select * from {{ ref('int_lead_lost_at_stage') }}
 ),
@@ -38,6 +42,7 @@ final as (
         leads.channel,
         leads.utm_source,
         leads.source_id,
+        sources.source_name,
         case when leads.status_id = 143 then leads.loss_reason_id end as loss_reason_id,
         case
             when leads.status_id = 143 then coalesce(loss_reasons.loss_reason_name, 'not specified')
@@ -56,6 +61,7 @@ final as (
     from leads
     left join users on users.user_id = leads.responsible_user_id
     left join loss_reasons on loss_reasons.loss_reason_id = leads.loss_reason_id
+    left join sources on sources.source_id = leads.source_id
     left join lost_at on lost_at.lead_id = leads.lead_id
     left join first_won on first_won.first_won_lead_id = leads.lead_id
 )

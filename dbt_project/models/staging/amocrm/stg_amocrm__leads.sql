@@ -66,6 +66,7 @@ renamed as (
         cast(source.updated_by as bigint) as updated_by,
         cast(nullif(source.loss_reason_id, 0) as bigint) as loss_reason_id,
         cast(nullif(source.source_id, 0) as bigint) as source_id,
+        nullif(trim(source.source_name), '') as source_name,
         case when deleted_companies.company_id is null then cast(nullif(source.company_id, 0) as bigint) end
             as company_id,
         contacts.main_contact_id,
