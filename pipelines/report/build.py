@@ -11,8 +11,9 @@ from zoneinfo import ZoneInfo
 import duckdb
 
 from pipelines import paths
-from pipelines.report.data import ALL, Scope, load, read_account
+from pipelines.report.data import ALL, load, read_account
 from pipelines.report.format import Formatter, language_of
+from pipelines.report.model import Scope
 from pipelines.report.render import Presenter, Tile
 from pipelines.runguard import remove_stale_temp_files, temp_name
 

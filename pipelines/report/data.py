@@ -1,10 +1,8 @@
 """Read the published marts into plain Python structures for the report.
 
 Everything is aggregated in SQL, never per lead, so the report stays small for
-a large account. Only counts and sums are read; every ratio (win rate, average
-deal, CAC, NPS, conversion, attainment) is computed here from the summed parts,
-never averaged from per-row ratios, so the report agrees with the marts at any
-roll-up.
+a large account. Only counts and sums are read, into the types of
+`pipelines.report.model`, which compute every ratio from the summed parts.
 
 A *scope* is what the report can be filtered by: the whole account (`all`), one
 pipeline (`p:<id>`) or one manager (`m:<id>`). Each fact row counts towards the
@@ -14,12 +12,27 @@ group by them, so a single pass yields every scope.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
-from typing import Any
+from dataclasses import fields, replace
 from datetime import date, timedelta
 from decimal import Decimal
+from typing import Any
 
 import duckdb
+
+from pipelines.report.model import (
+    Account,
+    ChannelCac,
+    Forecast,
+    Funnel,
+    FunnelStage,
+    Loss,
+    ManagerRow,
+    ReportData,
+    SalesTotals,
+    Satisfaction,
+    Scope,
+    shift_months,
+)
 
 ALL = "all"
 GRAINS = ("day", "week", "month")
@@ -30,195 +43,6 @@ FUNNEL_MONTHS = 12  # funnel cohorts: leads created in the last 12 months, curre
 STALE_AFTER_DAYS = 30  # an open deal older than this counts as sitting too long
 
 
-@dataclass(frozen=True)
-class Account:
-    language: str | None = None
-    currency: str | None = None
-    currency_symbol: str | None = None
-    timezone: str | None = None
-    name: str | None = None
-    simulated: bool = False  # marts.meta_source: the embedded simulator's demo data
-    source_host: str | None = None  # marts.meta_source: the amoCRM API host the data came from
-
-
-@dataclass(frozen=True)
-class Scope:
-    key: str  # "all", "p:<pipeline_id>", "m:<manager_id>"
-    kind: str  # "all", "pipeline", "manager"
-    id: int | None = None
-    name: str | None = None
-
-
-def _ratio(numerator, denominator) -> float | None:
-    if numerator is None or not denominator:
-        return None
-    return float(numerator) / float(denominator)
-
-
-@dataclass(frozen=True)
-class SalesTotals:
-    leads_created: int = 0
-    deals_won: int = 0
-    revenue_won: Decimal = Decimal(0)
-    deals_lost: int = 0
-    cycle_days_sum: float = 0.0  # sum over wins of the cycle length = mean * deals, added up
-    cycle_deals: int = 0  # wins whose cycle is known
-
-    @property
-    def avg_deal_value(self) -> Decimal | None:
-        return self.revenue_won / self.deals_won if self.deals_won else None
-
-    @property
-    def win_rate(self) -> float | None:
-        return _ratio(self.deals_won, self.deals_won + self.deals_lost)
-
-    @property
-    def cycle_days_mean(self) -> float | None:
-        return _ratio(self.cycle_days_sum, self.cycle_deals)
-
-
-@dataclass(frozen=True)
-class Satisfaction:
-    responses: int = 0
-    nps_sum: float = 0.0  # NPS points times responses, added up
-
-    @property
-    def nps(self) -> float | None:
-        return _ratio(self.nps_sum, self.responses)
-
-
-@dataclass(frozen=True)
-class ChannelCac:
-    channel: str
-    marketing_spend: Decimal | None
-    new_customers: int
-
-    @property
-    def cac(self) -> Decimal | None:
-        if self.marketing_spend is None or not self.new_customers:
-            return None
-        return self.marketing_spend / self.new_customers
-
-
-@dataclass(frozen=True)
-class Forecast:
-    open_deals: int = 0
-    open_value: Decimal = Decimal(0)
-    weighted_value: Decimal = Decimal(0)
-    month_to_date_revenue: Decimal = Decimal(0)
-    month_run_rate: Decimal = Decimal(0)
-
-
-@dataclass(frozen=True)
-class Loss:
-    name: str | None  # loss reason or stage name; None = not specified / unknown
-    pipeline: str | None  # the stage's pipeline (losses by stage only)
-    deals_lost: int
-    value_lost: Decimal
-
-
-@dataclass(frozen=True)
-class FunnelStage:
-    status_id: int
-    name: str
-    is_won: bool
-    reached: int = 0
-    reached_next: int = 0
-    lost_here: int = 0
-    hours_median: float | None = None  # reached-weighted mean of the cohorts' medians
-    hours_p90: float | None = None
-    open_now: int = 0
-    open_stale: int = 0
-
-    @property
-    def conversion(self) -> float | None:
-        return None if self.is_won else _ratio(self.reached_next, self.reached)
-
-
-@dataclass(frozen=True)
-class Funnel:
-    pipeline_id: int
-    name: str
-    stages: list[FunnelStage]
-
-
-@dataclass(frozen=True)
-class ManagerRow:
-    manager_id: int | None  # None for a combined row ("other managers", "total")
-    name: str | None
-    group: str | None = None
-    is_active: bool = True
-    revenue_won: Decimal = Decimal(0)
-    deals_won: int = 0
-    deals_lost: int = 0
-    calls: int = 0
-    meetings: int = 0
-    messages: int = 0
-    target_revenue: Decimal | None = None
-    plan_revenue_won: Decimal | None = None  # fact beside a target (rows with a target only)
-    target_deals: int | None = None
-    plan_deals_won: int | None = None
-    members: int = 1
-
-    @property
-    def win_rate(self) -> float | None:
-        return _ratio(self.deals_won, self.deals_won + self.deals_lost)
-
-    @property
-    def revenue_attainment(self) -> float | None:
-        return _ratio(self.plan_revenue_won, self.target_revenue)
-
-    @property
-    def deals_attainment(self) -> float | None:
-        return _ratio(self.plan_deals_won, self.target_deals)
-
-    @classmethod
-    def combine(cls, rows: list[ManagerRow], name: str | None = None) -> ManagerRow:
-        """One row summing `rows`; ratios then follow from the sums."""
-        summed = {}
-        for f in fields(cls):
-            if f.name in ("manager_id", "name", "group", "is_active"):
-                continue
-            values = [getattr(r, f.name) for r in rows if getattr(r, f.name) is not None]
-            summed[f.name] = sum(values) if values else (None if f.default is None else f.default)
-        summed["members"] = sum(r.members for r in rows)
-        return cls(manager_id=None, name=name, **summed)
-
-
-@dataclass(frozen=True)
-class ReportData:
-    account: Account
-    today: date
-    periods: dict[str, list[date]]  # grain -> period starts, oldest first, the current one last
-    scopes: list[Scope]
-    sales: dict[tuple[str, str, date], SalesTotals]  # (scope, grain, period_start)
-    satisfaction: dict[tuple[str, date], Satisfaction]  # (scope, month); account and managers
-    cac: dict[date, list[ChannelCac]]  # month -> channels
-    forecast: dict[str, Forecast]
-    losses_by_reason: dict[tuple[str, date], list[Loss]]  # (scope, month), most lost first
-    losses_by_stage: dict[tuple[str, date], list[Loss]]
-    funnels: list[Funnel]
-    funnel_since: date
-    managers: list[ManagerRow]  # current month, most revenue first
-
-    @property
-    def month(self) -> date:
-        return self.periods["month"][-1]
-
-    @property
-    def previous_month(self) -> date:
-        return self.periods["month"][-2]
-
-    @property
-    def month_elapsed(self) -> float:
-        """Share of the current month gone by at the end of `today`."""
-        days_in_month = (_shift_months(self.month, 1) - self.month).days
-        return ((self.today - self.month).days + 1) / days_in_month
-
-    def sales_at(self, scope: str, grain: str, start: date) -> SalesTotals:
-        return self.sales.get((scope, grain, start), SalesTotals())
-
-
 def period_start(day: date, grain: str) -> date:
     if grain == "day":
         return day
@@ -227,16 +51,11 @@ def period_start(day: date, grain: str) -> date:
     return day.replace(day=1)
 
 
-def _shift_months(month: date, months: int) -> date:
-    index = month.year * 12 + month.month - 1 + months
-    return date(index // 12, index % 12 + 1, 1)
-
-
 def trend_periods(today: date, grain: str) -> list[date]:
     last = period_start(today, grain)
     count = TREND_LENGTH[grain]
     if grain == "month":
-        return [_shift_months(last, i - count + 1) for i in range(count)]
+        return [shift_months(last, i - count + 1) for i in range(count)]
     step = timedelta(days=7 if grain == "week" else 1)
     return [last - step * (count - 1 - i) for i in range(count)]
 
@@ -249,7 +68,7 @@ def load(con: duckdb.DuckDBPyConnection, today: date, account: Account) -> Repor
     scopes = _scopes(con, periods["month"][0], month)
     keys = [s.key for s in scopes]
     pipelines = [s for s in scopes if s.kind == "pipeline"]
-    funnel_since = _shift_months(month, 1 - FUNNEL_MONTHS)
+    funnel_since = shift_months(month, 1 - FUNNEL_MONTHS)
     nps_counts = {"promoters", "detractors"} <= columns(con, "marts", "fct_satisfaction")
     return ReportData(
         account=account,
@@ -377,15 +196,21 @@ def _satisfaction(con, scopes, months, nps_counts: bool) -> dict[tuple[str, date
 def _cac(con, months) -> dict[date, list[ChannelCac]]:
     rows = con.execute(
         """
-        select month, coalesce(channel, 'unknown'), sum(marketing_spend), coalesce(sum(new_customers), 0)
+        select
+            month,
+            coalesce(channel, 'unknown') as channel,
+            sum(marketing_spend) as marketing_spend,
+            coalesce(sum(new_customers), 0) as new_customers,
+            max(source_name) as source_name
         from marts.fct_cac where list_contains(?, month)
-        group by all order by month, 3 desc nulls last, 4 desc, 2
+        group by all order by month, marketing_spend desc nulls last, new_customers desc, channel
         """,
         [months],
     ).fetchall()
     result: dict[date, list[ChannelCac]] = {m: [] for m in months}
-    for month, channel, spend, customers in rows:
-        result[month].append(ChannelCac(channel, None if spend is None else Decimal(spend), int(customers)))
+    for month, channel, spend, customers, source_name in rows:
+        result[month].append(ChannelCac(channel, None if spend is None else Decimal(spend), int(customers),
+                                        source_name))
     return result
 
 

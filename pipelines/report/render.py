@@ -18,10 +18,8 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
 from pipelines.report import charts
-from pipelines.report.data import (
-    ALL,
-    GRAINS,
-    STALE_AFTER_DAYS,
+from pipelines.report.data import ALL, GRAINS, STALE_AFTER_DAYS
+from pipelines.report.model import (
     ChannelCac,
     Forecast,
     Funnel,
@@ -417,7 +415,7 @@ class Presenter:
             tail = [previous[c.channel] for c in rest if c.channel in previous]
             shown.append(("other", _combine_channels(self.t["other"], rest), _combine_channels("", tail)))
         chart = charts.hbar_chart(
-            [charts.HBar(c.channel, float(c.cac), self.fmt.money(c.cac), charts.AMBER)
+            [charts.HBar(c.label, float(c.cac), self.fmt.money(c.cac), charts.AMBER)
              for _, c, _ in shown if c.cac is not None],
             title=self.t["cac_section"], empty_text=self.t["no_data"], width=HALF_WIDTH,
         )
@@ -430,7 +428,7 @@ class Presenter:
     def _cac_cells(self, c: ChannelCac, previous: ChannelCac | None) -> list[Cell]:
         prev_cac = previous.cac if previous else None
         return [
-            Cell(c.channel, numeric=False),
+            Cell(c.label, numeric=False),
             Cell(self.fmt.money(c.marketing_spend), "marketing_spend", c.marketing_spend),
             Cell(self.fmt.number(c.new_customers), "new_customers", c.new_customers),
             Cell(self.fmt.money(c.cac), "cac", c.cac),

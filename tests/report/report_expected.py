@@ -178,10 +178,13 @@ def assert_managers(page: ReportPage, con, month: date) -> None:
 def assert_cac(page: ReportPage, con, month: date) -> None:
     table = page.tables[(None, "cac")].rows
     rows = con.execute(
-        "select channel, sum(marketing_spend), sum(new_customers) from marts.fct_cac where month = ? group by all", [month]
+        "select channel, sum(marketing_spend), sum(new_customers), max(source_name) from marts.fct_cac "
+        "where month = ? group by all", [month]
     ).fetchall()
-    for channel, spend, customers in rows:
+    for channel, spend, customers, source_name in rows:
         if channel in table:
+            # an amoCRM source is shown by its name, its id beside it
+            assert table[channel].label == (f"{source_name} ({channel})" if source_name else channel)
             cells = table[channel].cells
             _close(cells["marketing_spend"][0], spend, f"channel {channel} marketing_spend")
             _close(cells["new_customers"][0], customers, f"channel {channel} new_customers")

@@ -37,6 +37,7 @@ STAGES = [  # pipeline_id, pipeline_name, status_id, status_name, stage_order, i
     (1002, "Партнёры", 143, "Закрыто и не реализовано", 4, False, True),
 ]
 CHANNELS = ["yandex", "google", "vk", "referral", "unknown"]
+SOURCE_NAMES = {"5002": "Телефония"}  # an amoCRM source id with spend, named by the API
 REASONS = ["Дорого", "Выбрали конкурента", "Нет бюджета", None]
 
 # Published tables: the contract's key columns, in order.
@@ -59,7 +60,8 @@ TABLES = {
     "hours_in_stage_median double, hours_in_stage_p90 double",
     "fct_lost_deals": "period_grain varchar, period_start date, pipeline_id bigint, manager_id bigint, "
     "loss_reason varchar, lost_at_status_id bigint, deals_lost bigint, value_lost decimal(38,0)",
-    "fct_cac": "month date, channel varchar, marketing_spend decimal(18,2), new_customers bigint, cac decimal(18,2)",
+    "fct_cac": "month date, channel varchar, marketing_spend decimal(18,2), new_customers bigint, cac decimal(18,2), "
+    "source_name varchar",
     "fct_satisfaction": "period_grain varchar, period_start date, manager_id bigint, responses bigint, "
     "csat double, nps double",
     "fct_plan_vs_fact": "month date, manager_id bigint, target_revenue decimal(18,0), revenue_won decimal(38,0), "
@@ -200,16 +202,18 @@ def _derive(con: duckdb.DuckDBPyConnection, today: date) -> None:
     con.execute(
         """
         insert into marts.fct_cac
-        with spend(channel, amount) as (values ('yandex', 90000), ('google', 60000), ('vk', 25000), ('telegram', 15000)),
+        with spend(channel, amount) as (values ('yandex', 90000), ('google', 60000), ('vk', 25000), ('telegram', 15000),
+                                            ('5002', 20000)),
         customers as (
             select cast(date_trunc('month', closed_day) as date) as month, channel, count(*) as n
             from live where is_won group by all
         ),
         grid as (select m.month, s.channel, s.amount from (select distinct month from customers) m, spend s)
         select coalesce(g.month, c.month), coalesce(g.channel, c.channel), g.amount, coalesce(c.n, 0),
-               g.amount / nullif(c.n, 0)
+               g.amount / nullif(c.n, 0), case when coalesce(g.channel, c.channel) = '5002' then ? end
         from grid g full join customers c on c.month = g.month and c.channel = g.channel
-        """
+        """,
+        [SOURCE_NAMES["5002"]],
     )
     con.execute(
         """
@@ -345,7 +349,8 @@ def build_large_marts(path: Path, *, managers: int = 120, pipelines: int = 12, t
         con.execute(
             """
             insert into marts.fct_cac
-            select distinct period_start, 'канал-' || c, 100000 + c * 1000, c % 7, (100000 + c * 1000) / nullif(c % 7, 0)
+            select distinct period_start, 'канал-' || c, 100000 + c * 1000, c % 7, (100000 + c * 1000) / nullif(c % 7, 0),
+                   null
             from cells, range(1, 40) t(c) where grain = 'month'
             """
         )
