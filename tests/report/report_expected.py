@@ -16,7 +16,7 @@ import pytest
 from report_page import ReportPage
 
 from pipelines.report.data import FUNNEL_MONTHS, STALE_AFTER_DAYS, TREND_LENGTH
-from pipelines.report.render import LOSS_ROWS, MANAGER_ROWS
+from pipelines.report.tables import LOSS_ROWS, MANAGER_ROWS
 
 NOT_SPECIFIED = {"ru": "Не указана", "en": "Not specified"}
 

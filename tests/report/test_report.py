@@ -16,7 +16,7 @@ from report_page import ReportPage
 from pipelines.report import build_report
 from pipelines.report.__main__ import main
 from pipelines.report.data import MAX_MANAGERS, MAX_PIPELINES
-from pipelines.report.render import MANAGER_ROWS
+from pipelines.report.tables import MANAGER_ROWS
 
 NBSP = "\u00a0"
 MAX_BYTES = 3 * 1024 * 1024
