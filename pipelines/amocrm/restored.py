@@ -1,7 +1,7 @@
 """Restored records known only as stubs: fetched by id, so they are whole (issue 13, item 6).
 
-A lead, contact or company deleted before the extractor ever saw it live is kept
-as a stub from the trash view (id and deletion data only; deletions.py). When it
+A lead, contact or company deleted (or merged away) before the extractor ever
+saw it live is kept as a stub (id and deletion data only; deletions.py). When it
 is restored, its `*_restored` event makes the stub live. If amoCRM's restore
 does not change `updated_at`, the incremental scan never lists the record again,
 and the live stub (no `created_at`, no name, no status) would reach the marts.
@@ -33,7 +33,6 @@ from pipelines.amocrm.paging import read_page
 log = logging.getLogger(__name__)
 
 BATCH = 50  # ids per request: amoCRM's smallest page size, so one page is normally the whole answer
-STUB_MARK = "trash-"  # the `_dlt_id` prefix deletions.py gives a stub row
 
 # raw table -> (list path, `with` the incremental scan asks for, shape of one item)
 ENDPOINTS: dict[str, tuple[str, dict[str, str], Callable[[dict], dict]]] = {
@@ -66,9 +65,9 @@ def live_stubs(sql_client: Any, dataset: str) -> dict[str, list[int]]:
     stubs = {}
     for table in deletions.ENTITIES.values():
         if table in present:
+            stub = " OR ".join(f"_dlt_id LIKE '{mark}%'" for mark in deletions.STUB_MARKS)
             rows = sql_client.execute_sql(
-                f"SELECT id FROM {dataset}.{table} WHERE _dlt_id LIKE '{STUB_MARK}%' "
-                "AND is_deleted IS DISTINCT FROM true ORDER BY id")
+                f"SELECT id FROM {dataset}.{table} WHERE ({stub}) AND is_deleted IS DISTINCT FROM true ORDER BY id")
             if rows:
                 stubs[table] = [int(row[0]) for row in rows]
     return stubs

@@ -129,6 +129,8 @@ def generate(seed: int, leads: int, now: int, horizon_days: int = 60, history_da
                         deleted_statuses=deleted_statuses)
     if "silent_restore" in scenarios:
         scenario.plant_silent_restores(timeline)
+    if "merges" in scenarios:
+        scenario.plant_merges(timeline)
     return timeline
 
 
@@ -402,7 +404,7 @@ def _trash(rng, last_change, end, share, actor):
     flag = np.concatenate([np.ones(len(deleted), bool), np.zeros(int(ok.sum()), bool)])
     deleted_at = np.full(n, NEVER, dtype=np.int64)
     deleted_at[deleted] = t_del
-    return Log(lead, time, deleted=flag, by=actor(lead, time)), deleted_at
+    return Log(lead, time, deleted=flag, merged=np.zeros(len(lead), bool), by=actor(lead, time)), deleted_at
 
 
 def _people_changes(rng, contacts, companies, end):

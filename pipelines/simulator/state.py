@@ -62,6 +62,11 @@ def _trash_state(log, n: int, at: int):
     return deleted, np.where(deleted, time, -1), np.where(deleted, by, 0), np.where(deleted, -1, time), by
 
 
+def _in_trash(log, n: int, at: int, deleted: np.ndarray) -> np.ndarray:
+    """Deleted entities the trash view lists at `at`: not those merged away (scenario `merges`)."""
+    return deleted & ~_column(log, log.last_at(at, n), "merged", False).astype(bool)
+
+
 def _bump(tl: Timeline, restored_at: np.ndarray) -> np.ndarray:
     """When a restore counts as a change (`updated_at`): always, but in scenario `silent_restore`."""
     return np.full_like(restored_at, -1) if "silent_restore" in tl.scenarios else restored_at
@@ -99,6 +104,7 @@ def compute(tl: Timeline, at: int) -> State:
         closed_at=np.where(closed, status_time, -1),
         loss_reason=np.where(status == ref.LOST, leads["loss_reason"][:n], -1),
         satisfaction=satisfaction, is_deleted=is_deleted, deleted_at=deleted_at, deleted_by=deleted_by,
+        in_trash=_in_trash(tl.lead_trash, n, at, is_deleted),
     )
 
     c = tl.contacts
@@ -112,7 +118,7 @@ def compute(tl: Timeline, at: int) -> State:
     )
     contacts = dict(created_at=c["created"][:nc], updated_at=c_updated_at, updated_by=c_updated_by,
                     phone_version=(e_rows >= 0).astype(np.int8), is_deleted=c_deleted, deleted_at=c_deleted_at,
-                    deleted_by=c_deleted_by)
+                    deleted_by=c_deleted_by, in_trash=_in_trash(tl.contact_trash, nc, at, c_deleted))
 
     co = tl.companies
     nk = int(np.searchsorted(co["created"], at, side="right"))
@@ -120,7 +126,8 @@ def compute(tl: Timeline, at: int) -> State:
     k_updated_at, k_updated_by = _latest((co["created"][:nk], np.zeros(nk, dtype=np.int64)),
                                          (_bump(tl, k_restored_at), k_restored_by))
     companies = dict(created_at=co["created"][:nk], updated_at=k_updated_at, updated_by=k_updated_by,
-                     is_deleted=k_deleted, deleted_at=k_deleted_at, deleted_by=k_deleted_by)
+                     is_deleted=k_deleted, deleted_at=k_deleted_at, deleted_by=k_deleted_by,
+                     in_trash=_in_trash(tl.company_trash, nk, at, k_deleted))
 
     t = tl.tasks
     nt = int(np.searchsorted(t["created"], at, side="right"))
