@@ -8,7 +8,8 @@ amoCRM without passing through the trash, and the merge event naming it is its
 only trace (amocrm-api.md §2.5, §4.3: empty values). The rule (design §3): an
 entity is deleted when its latest deletion signal (trash, `*_deleted`,
 `entity_merged`) is not older than its latest live signal (`updated_at` of the
-live row, a `*_restored` event).
+live row, a `*_restored` event, amoCRM still returning by id a record a merge
+event named: merges.py).
 
 An entity deleted (or merged away) before the extractor ever saw it live is
 known only from the trash view or the merge event: it gets a stub row
@@ -29,6 +30,7 @@ ENTITIES = {"lead": "leads", "contact": "contacts", "company": "companies"}
 
 
 STUB_MARKS = ("trash-", "merged-")  # `_dlt_id` prefixes of stub rows
+MERGE_CHECKS = "merge_checks"  # records a merge event named that amoCRM still returned by id (merges.py)
 
 
 def _insert_stubs(sql_client: Any, dataset: str, table: str, mark: str, signals: str) -> None:
@@ -58,6 +60,9 @@ def apply(sql_client: Any, dataset: str) -> dict[str, int]:
             deletion_sources.append(f"SELECT entity_id, created_at FROM {dataset}.events WHERE type = '{entity}_deleted'")
             deletion_sources.append(merged)
             restore_sources.append(f"SELECT entity_id, created_at FROM {dataset}.events WHERE type = '{entity}_restored'")
+        if MERGE_CHECKS in present:  # seen live just after the merge event that named it
+            restore_sources.append(f"SELECT id, merged_at + 1 FROM {dataset}.{MERGE_CHECKS} "
+                                   f"WHERE entity_type = '{entity}' AND found")
         deleted = " UNION ALL ".join(deletion_sources) or "SELECT NULL::BIGINT, NULL::BIGINT WHERE false"
         restored = " UNION ALL ".join(restore_sources) or "SELECT NULL::BIGINT, NULL::BIGINT WHERE false"
         if "deletions" in present:

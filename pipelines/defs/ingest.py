@@ -78,6 +78,8 @@ def amocrm_extract(context: dg.AssetExecutionContext, dlt: DagsterDltResource, r
             metadata["restored_read_by_id"] = restored.fetched[table]
         if restored.missing.get(table):  # restored, yet amoCRM did not return them: stubs without data
             metadata["restored_missing_ids"] = restored.missing[table]
+        if restored.merged_live.get(table):  # a merge event named them, yet amoCRM has them: kept live
+            metadata["merged_yet_live_ids"] = restored.merged_live[table]
         if table in stats.new_fields:  # amoCRM sends fields the raw table does not keep: worth a look
             metadata["new_api_fields"] = sorted(stats.new_fields[table])
             context.log.warning(f"amoCRM sends {table} fields that are not loaded: {metadata['new_api_fields']}")

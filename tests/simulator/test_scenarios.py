@@ -101,3 +101,20 @@ def test_silent_restores_leave_updated_at_and_are_found_by_id(client, scenario_a
         assert not set(ids) & trash, "restored, out of the trash"
         events = client.all("/api/v4/events", "events", **{"filter[type]": f"{entity}_restored"})
         assert set(ids) <= {e["entity_id"] for e in events}
+
+
+def test_merged_away_records_leave_the_lists_but_not_into_the_trash(client, scenario_account):
+    """Scenario `merges`: the record merged away is gone from its list and from `GET /{entity}/{id}`, is
+    not in the trash view, and an `entity_merged` event (empty values) names it."""
+    tl = scenario_account.timeline
+    events = client.all("/api/v4/events", "events", **{"filter[type]": "entity_merged"})
+    for path, entity, log, base in (("leads", "lead", tl.lead_trash, ref.LEAD_ID_BASE),
+                                    ("contacts", "contact", tl.contact_trash, ref.CONTACT_ID_BASE)):
+        ids = sorted(base + int(e) for e in log.entity[log["merged"].astype(bool)])
+        assert len(ids) == 2, path
+        assert not set(ids) & {item["id"] for item in client.all(f"/api/v4/{path}", path)}
+        assert not set(ids) & {item["id"] for item in client.all(f"/api/v4/{path}", path, **{"with": "only_deleted"})}
+        assert client.get(f"/api/v4/{path}/{ids[0]}").status_code == 204
+        named = sorted(e["entity_id"] for e in events if e["entity_type"] == entity)
+        assert named == ids
+        assert all(e["value_after"] == [] and e["value_before"] == [] for e in events)
