@@ -121,17 +121,12 @@ def generate(seed: int, leads: int, now: int, horizon_days: int = 60, history_da
         company=np.where(main_contact >= 0, contacts["company"][np.maximum(main_contact, 0)], -1),
     )
     contact_edits, contact_trash, company_trash = _people_changes(rng, contacts, companies, end)
-    timeline = Timeline(seed=seed, start=start, now=now, end=end, leads=lead_cols, contacts=contacts,
-                        companies=companies, lead_contacts=lead_contacts, status_log=status_log, price_log=price_log,
-                        responsible_log=responsible_log, satisfaction_log=satisfaction_log, lead_trash=lead_trash,
-                        contact_edits=contact_edits, contact_trash=contact_trash, company_trash=company_trash,
-                        notes=notes, tasks=tasks, chats=chats, nps=nps, scenarios=scenarios,
-                        deleted_statuses=deleted_statuses)
-    if "silent_restore" in scenarios:
-        scenario.plant_silent_restores(timeline)
-    if "merges" in scenarios:
-        scenario.plant_merges(timeline)
-    return timeline
+    return scenario.plant(Timeline(
+        seed=seed, start=start, now=now, end=end, leads=lead_cols, contacts=contacts, companies=companies,
+        lead_contacts=lead_contacts, status_log=status_log, price_log=price_log, responsible_log=responsible_log,
+        satisfaction_log=satisfaction_log, lead_trash=lead_trash, contact_edits=contact_edits,
+        contact_trash=contact_trash, company_trash=company_trash, notes=notes, tasks=tasks, chats=chats, nps=nps,
+        scenarios=scenarios, deleted_statuses=deleted_statuses))
 
 
 def _last_per(log: Log, n: int) -> np.ndarray:

@@ -104,6 +104,15 @@ def deletion_times(rng: np.random.Generator | None, after: np.ndarray, end: int)
     return np.where((rng.random(len(after)) < DELETED_ACTIVITY_SHARE) & (t <= end), t, NEVER).astype(np.int64)
 
 
+def plant(tl):
+    """The timeline `tl` with the trash rows of its scenarios `silent_restore` and `merges` added."""
+    if "silent_restore" in tl.scenarios:
+        plant_silent_restores(tl)
+    if "merges" in tl.scenarios:
+        plant_merges(tl)
+    return tl
+
+
 def busy_until(tl) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per lead, contact and company of the timeline `tl`: the time of the last thing that happens to it
     (changes, activity of its leads, ratings; NEVER when it is ever deleted)."""
