@@ -31,11 +31,12 @@ def unchecked(sql_client: Any, dataset: str, present: set[str]) -> dict[str, lis
     """{raw table: [(id, merged_at)]} of records deleted by their latest merge event and not yet asked for."""
     if "events" not in present:
         return {}
-    ensure_table(sql_client, dataset)
     out = {}
     for entity, table in deletions.ENTITIES.items():
         if table not in present:
             continue
+        not_checked = (f" AND NOT EXISTS (SELECT 1 FROM {dataset}.{TABLE} AS c WHERE c.entity_type = '{entity}' "
+                       "AND c.id = t.id AND c.merged_at = m.merged_at)") if TABLE in present else ""
         rows = sql_client.execute_sql(f"""
             WITH merged AS (
                 SELECT entity_id AS id, max(created_at) AS merged_at
@@ -45,9 +46,7 @@ def unchecked(sql_client: Any, dataset: str, present: set[str]) -> dict[str, lis
             SELECT t.id, m.merged_at
             FROM {dataset}.{table} AS t
             JOIN merged AS m ON m.id = t.id
-            WHERE t.is_deleted AND t.deleted_at = m.merged_at
-              AND NOT EXISTS (SELECT 1 FROM {dataset}.{TABLE} AS c
-                              WHERE c.entity_type = '{entity}' AND c.id = t.id AND c.merged_at = m.merged_at)
+            WHERE t.is_deleted AND t.deleted_at = m.merged_at{not_checked}
             ORDER BY t.id""")
         if rows:
             out[table] = [(int(r[0]), int(r[1])) for r in rows]

@@ -15,6 +15,9 @@ warning in the log, `missing` in the run summary and the Dagster metadata; the
 stub stays, and the next run tries it again. When the account ignores filters
 (a row comes back that was not asked for), each id is read with
 `GET /api/v4/{entity}/{id}` instead.
+
+The same step asks once by id for each record a merge event flagged deleted
+(merges.py): one amoCRM still returns is reloaded, kept live and reported.
 """
 
 from __future__ import annotations
