@@ -70,7 +70,11 @@ class AmoRateLimitError(AmoError):
 
 
 class AmoHTTPError(AmoError):
-    """A request still failed after all retries, or failed with a status that is not retried."""
+    """A request still failed after all retries, or failed with a status that is not retried (`status`)."""
+
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.status = status
 
 
 class AmoPayloadError(AmoError):
@@ -314,7 +318,8 @@ class AmoClient:
         if status == 404 and hint:
             return AmoConfigError(f"GET {path}: 404 from host {self.host} ({_describe(response)}): "
                                   f"not an amoCRM API address{hint}")
-        return AmoHTTPError(f"GET {path} (page {page}): HTTP {status} from host {self.host} ({_describe(response)})")
+        return AmoHTTPError(f"GET {path} (page {page}): HTTP {status} from host {self.host} ({_describe(response)})",
+                            status)
 
     def _hold(self, response: requests.Response, path: str, page: int | None, attempt: int, sent_at: float) -> None:
         """A 429: every thread waits as long as the server asked (the next `acquire` waits it out), or

@@ -2,14 +2,21 @@
 
 Deleted entities vanish from amoCRM's lists, so a warehouse row never learns
 by itself that it was deleted. The signals are the trash views (table
-`deletions`) and the `*_deleted` / `*_restored` events. The rule (design §3):
-an entity is deleted when its latest deletion signal is not older than its
-latest live signal (`updated_at` of the live row, a `*_restored` event).
+`deletions`), the `*_deleted` / `*_restored` events, and `entity_merged`: when
+two leads (or contacts, companies) are merged, the record merged away leaves
+amoCRM without passing through the trash, and the merge event naming it is its
+only trace (amocrm-api.md §2.5, §4.3: empty values). The rule (design §3): an
+entity is deleted when its latest deletion signal (trash, `*_deleted`,
+`entity_merged`) is not older than its latest live signal (`updated_at` of the
+live row, a `*_restored` event, amoCRM still returning by id a record a merge
+event named: merges.py).
 
-An entity deleted before the extractor ever saw it live is known only from
-the trash view (id, deletion time, author): it gets a stub row (`is_deleted`,
-`deleted_at`, other columns null) so that it is kept and flagged, not lost; a
-later restore brings the real row, which replaces the stub.
+An entity deleted (or merged away) before the extractor ever saw it live is
+known only from the trash view or the merge event: it gets a stub row
+(`is_deleted`, `deleted_at`, other columns null; `_dlt_id` `trash-...` or
+`merged-...`) so that it is kept and flagged, not lost, and what happened on
+it (calls, messages, tasks) does not count. A later restore makes the stub
+live; restored.py then reads the real row by id, which replaces the stub.
 
 The whole state is recomputed from all signals every time, so applying it is
 idempotent: a crash between the load and this step is repaired by the next run.
@@ -22,6 +29,20 @@ from typing import Any
 ENTITIES = {"lead": "leads", "contact": "contacts", "company": "companies"}
 
 
+STUB_MARKS = ("trash-", "merged-")  # `_dlt_id` prefixes of stub rows
+MERGE_CHECKS = "merge_checks"  # records a merge event named that amoCRM still returned by id (merges.py)
+
+
+def _insert_stubs(sql_client: Any, dataset: str, table: str, mark: str, signals: str) -> None:
+    """A stub row for each id of `signals` (id, deletion time) that the table does not hold."""
+    sql_client.execute_sql(f"""
+        INSERT INTO {dataset}.{table} (id, is_deleted, deleted_at, _dlt_load_id, _dlt_id)
+        SELECT s.id, true, max(s.ts), (SELECT max(load_id) FROM {dataset}._dlt_loads), '{mark}' || s.id
+        FROM ({signals}) AS s(id, ts)
+        WHERE s.id NOT IN (SELECT id FROM {dataset}.{table})
+        GROUP BY s.id""")
+
+
 def apply(sql_client: Any, dataset: str) -> dict[str, int]:
     """Set `is_deleted`/`deleted_at` from the signals; returns rows changed per table."""
     present = {row[0] for row in sql_client.execute_sql(
@@ -30,20 +51,24 @@ def apply(sql_client: Any, dataset: str) -> dict[str, int]:
     for entity, table in ENTITIES.items():
         if table not in present:
             continue
-        deletion_sources = [f"SELECT id, deleted_at AS ts FROM {dataset}.deletions WHERE entity_type = '{entity}'"] if "deletions" in present else []
+        trash = f"SELECT id, deleted_at FROM {dataset}.deletions WHERE entity_type = '{entity}'"
+        merged = (f"SELECT entity_id, created_at FROM {dataset}.events "
+                  f"WHERE type = 'entity_merged' AND entity_type = '{entity}'")
+        deletion_sources = [trash] if "deletions" in present else []
         restore_sources = []
         if "events" in present:
             deletion_sources.append(f"SELECT entity_id, created_at FROM {dataset}.events WHERE type = '{entity}_deleted'")
+            deletion_sources.append(merged)
             restore_sources.append(f"SELECT entity_id, created_at FROM {dataset}.events WHERE type = '{entity}_restored'")
+        if MERGE_CHECKS in present:  # seen live just after the merge event that named it
+            restore_sources.append(f"SELECT id, merged_at + 1 FROM {dataset}.{MERGE_CHECKS} "
+                                   f"WHERE entity_type = '{entity}' AND found")
         deleted = " UNION ALL ".join(deletion_sources) or "SELECT NULL::BIGINT, NULL::BIGINT WHERE false"
         restored = " UNION ALL ".join(restore_sources) or "SELECT NULL::BIGINT, NULL::BIGINT WHERE false"
         if "deletions" in present:
-            sql_client.execute_sql(f"""
-                INSERT INTO {dataset}.{table} (id, is_deleted, deleted_at, _dlt_load_id, _dlt_id)
-                SELECT d.id, true, d.deleted_at, (SELECT max(load_id) FROM {dataset}._dlt_loads),
-                       'trash-{entity}-' || d.id
-                FROM {dataset}.deletions AS d
-                WHERE d.entity_type = '{entity}' AND d.id NOT IN (SELECT id FROM {dataset}.{table})""")
+            _insert_stubs(sql_client, dataset, table, f"trash-{entity}-", trash)
+        if "events" in present:
+            _insert_stubs(sql_client, dataset, table, f"merged-{entity}-", merged)
         rows = sql_client.execute_sql(f"""
             WITH deleted AS (SELECT id, max(ts) AS ts FROM ({deleted}) AS d(id, ts) GROUP BY id),
                  restored AS (SELECT id, max(ts) AS ts FROM ({restored}) AS r(id, ts) GROUP BY id),

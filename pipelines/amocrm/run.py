@@ -9,8 +9,9 @@ from typing import Any, Callable
 import dlt
 
 from pipelines import paths
-from pipelines.amocrm import deletions, origin
-from pipelines.amocrm.source import COLUMNS, MERGED_RESOURCES, NESTED, ExtractionStats, amocrm_source
+from pipelines.amocrm import connect, deletions, embedded, origin, restored
+from pipelines.amocrm.client import AmoClient
+from pipelines.amocrm.source import COLUMNS, MERGED_RESOURCES, NESTED, ExtractionStats, _fetch_account, amocrm_source
 
 PIPELINE_NAME = "amocrm"
 DATASET = "raw_amocrm"
@@ -41,6 +42,7 @@ class Summary:
     fallback: list[str] = field(default_factory=list)
     new_fields: dict[str, list[str]] = field(default_factory=dict)  # list -> fields amoCRM sent, not loaded
     source: str = ""  # the account the rows came from (origin.Origin.label)
+    restored_records: restored.Restored = field(default_factory=restored.Restored)  # live stubs read again by id
 
     def format(self) -> str:
         lines = [f"source: {self.source}"] if self.source else []
@@ -54,6 +56,10 @@ class Summary:
                      f"statuses {dict(sorted(self.statuses.items(), key=str))}, elapsed {self.elapsed:.1f}s")
         if any(self.deletions_applied.values()):
             lines.append(f"deletion flags changed: {self.deletions_applied}")
+        if any(self.restored_records.fetched.values()):
+            lines.append(f"restored records read again by id (known only from the trash): {self.restored_records.fetched}")
+        if warning := self.restored_records.warning():
+            lines.append(f"WARNING: {warning}")
         if self.fallback:
             lines.append(f"filters ignored by the server, read in full: {', '.join(self.fallback)} "
                          f"({self.outside_window:,} rows outside the window dropped)")
@@ -87,8 +93,10 @@ def run_extraction(
     info = pipeline.run(source)
     info.raise_on_failed_jobs()
     applied = finish_load(pipeline)
+    trace = pipeline.last_trace  # of the main run: complete_restored may run the pipeline again
+    row_counts = trace.last_normalize_info.row_counts if trace.last_normalize_info else {}
+    completed = complete_restored(pipeline, stats, **explicit)
     elapsed = time.monotonic() - started
-    row_counts = pipeline.last_trace.last_normalize_info.row_counts if pipeline.last_trace.last_normalize_info else {}
     return Summary(
         rows={t: n for t, n in row_counts.items() if not t.startswith("_dlt")},
         requests=stats.requests.requests,
@@ -97,13 +105,33 @@ def run_extraction(
         elapsed=elapsed,
         deletions_applied=applied,
         items=sum(c.rows for c in stats.resources.values()),
-        extract_seconds=sum((s.finished_at - s.started_at).total_seconds()
-                            for s in pipeline.last_trace.steps if s.step == "extract"),
+        extract_seconds=sum((s.finished_at - s.started_at).total_seconds() for s in trace.steps if s.step == "extract"),
         outside_window=sum(c.outside_window for c in stats.resources.values()),
         fallback=sorted(name for name, c in stats.resources.items() if c.fallback),
         new_fields={name: sorted(fields) for name, fields in sorted(stats.new_fields.items())},
         source=held.label() if (held := origin.held_origin()) else "",
+        restored_records=completed,
     )
+
+
+CONNECTION = ("base_url", "access_token", "client_id", "client_secret", "redirect_uri", "refresh_token",
+              "requests_per_second", "max_retries")
+
+
+def complete_restored(pipeline: dlt.Pipeline, stats: ExtractionStats, **settings: Any) -> restored.Restored:
+    """After `finish_load`: read restored records known only as stubs again by id, whole (restored.py).
+    `settings`: the source arguments of the run (None = from dlt config, as for the source)."""
+    def make_client() -> AmoClient:
+        values = {**connect.configured_values(),
+                  **{k: v for k, v in settings.items() if k in CONNECTION and v is not None}}
+        return connect.connect(**values, stats=stats.requests)
+
+    def filters(client: AmoClient) -> bool:
+        account = _fetch_account(client)
+        origin.claim(account, client.base_url, embedded.is_embedded(client.base_url))  # the same account
+        return account.get("is_api_filter_enabled") is not False
+
+    return restored.complete(pipeline, make_client, filters, lambda: finish_load(pipeline))
 
 
 def finish_load(pipeline: dlt.Pipeline) -> dict[str, int]:

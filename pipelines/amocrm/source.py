@@ -28,6 +28,7 @@ from dlt.sources import DltResource
 from pipelines.amocrm import embedded, origin, records
 from pipelines.amocrm.client import AmoClient, AmoError, AmoPayloadError, RequestStats
 from pipelines.amocrm.connect import connect
+from pipelines.amocrm.restored import ENDPOINTS as ENTITY_LISTS
 from pipelines.amocrm.paging import (
     Endpoint,
     FiltersIgnored,
@@ -333,11 +334,9 @@ def amocrm_source(
         return Endpoint(path, collection, cursor, shaper(collection, shape), page_size=kw.pop("size", page_size), **kw)
 
     resources += [
-        incremental("leads", "updated_at",
-                    [ep("/api/v4/leads", "leads", "updated_at", records.lead,
-                        params={"with": "contacts,loss_reason,source_id,source"})], "keyset"),
-        incremental("contacts", "updated_at", [ep("/api/v4/contacts", "contacts", "updated_at", records.contact)], "keyset"),
-        incremental("companies", "updated_at", [ep("/api/v4/companies", "companies", "updated_at", records.company)], "keyset"),
+        # leads, contacts, companies: the same lists and `with` as restored records read by id (restored.py)
+        *(incremental(name, "updated_at", [ep(path, name, "updated_at", shape, params=dict(params))], "keyset")
+          for name, (path, params, shape) in ENTITY_LISTS.items()),
         incremental("events", "created_at",
                     [ep("/api/v4/events", "events", "created_at", records.event, size=events_page_size)], "stripe"),
         incremental("notes", "updated_at",

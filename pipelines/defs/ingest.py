@@ -13,7 +13,7 @@ from dagster_dlt.translator import DltResourceTranslatorData
 
 from pipelines.amocrm import amocrm_source, make_pipeline
 from pipelines.amocrm.client import amo_cause
-from pipelines.amocrm.run import finish_load
+from pipelines.amocrm.run import complete_restored, finish_load
 from pipelines.amocrm.source import ExtractionStats
 from pipelines.defs.recovery import RunGuard
 from pipelines.defs.transform import DUCKDB_POOL
@@ -67,10 +67,19 @@ def amocrm_extract(context: dg.AssetExecutionContext, dlt: DagsterDltResource, r
                              metadata={"error": type(final).__name__}) from exc
         raise
     finish_load(pipeline)
+    restored = complete_restored(pipeline, stats)  # restored records known only from the trash, read by id
+    if warning := restored.warning():
+        context.log.warning(warning)
     counts = _table_row_counts(pipeline)
     for event in events:
         table = RAW_TABLE_BY_KEY.get(event.asset_key)
         metadata = {**(event.metadata or {}), "dagster/row_count": counts.get(table, 0)}
+        if restored.fetched.get(table):
+            metadata["restored_read_by_id"] = restored.fetched[table]
+        if restored.missing.get(table):  # restored, yet amoCRM did not return them: stubs without data
+            metadata["restored_missing_ids"] = restored.missing[table]
+        if restored.merged_live.get(table):  # a merge event named them, yet amoCRM has them: kept live
+            metadata["merged_yet_live_ids"] = restored.merged_live[table]
         if table in stats.new_fields:  # amoCRM sends fields the raw table does not keep: worth a look
             metadata["new_api_fields"] = sorted(stats.new_fields[table])
             context.log.warning(f"amoCRM sends {table} fields that are not loaded: {metadata['new_api_fields']}")

@@ -182,7 +182,7 @@ class Api:
         ids = ref.LEAD_ID_BASE + np.arange(len(s["status"]))
         if "only_deleted" in q.with_():
             cols = {"id": ids, "updated_at": s["deleted_at"], "updated_by": s["deleted_by"]}
-            mask = s["is_deleted"].copy()
+            mask = s["in_trash"].copy()  # merged-away leads are deleted, but not in the trash
             if honour:
                 mask = _in_mask(mask, ids, q.ints("filter", "id"))
                 mask = _range_mask(mask, s["deleted_at"], q.range("updated_at"))
@@ -230,7 +230,7 @@ class Api:
             s = getattr(st, which)
             ids = base + np.arange(len(s["is_deleted"]))
             deleted_view = "only_deleted" in q.with_()
-            mask = s["is_deleted"].copy() if deleted_view else ~s["is_deleted"]
+            mask = s["in_trash"].copy() if deleted_view else ~s["is_deleted"]
             updated = s["deleted_at"] if deleted_view else s["updated_at"]
             if honour:
                 mask = _in_mask(mask, ids, q.ints("filter", "id"))

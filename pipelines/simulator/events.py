@@ -21,7 +21,7 @@ TYPES = (
     "custom_field_value_changed", "lead_deleted", "lead_restored", "incoming_call", "outgoing_call",
     "common_note_added", "incoming_chat_message", "outgoing_chat_message", "nps_rate_added", "task_added",
     "task_completed", "contact_added", "contact_deleted", "contact_restored", "company_added",
-    "company_deleted", "company_restored", "task_deleted", "common_note_deleted",
+    "company_deleted", "company_restored", "task_deleted", "common_note_deleted", "entity_merged",
 )
 TYPE_CODE = {t: i for i, t in enumerate(TYPES)}
 ENTITY_KINDS = ("lead", "contact", "company", "task", "customer")  # index = LEAD, CONTACT, COMPANY, 3, CUSTOMER
@@ -129,8 +129,9 @@ def build(tl: Timeline) -> EventIndex:
     for src, log, kind, name in ((S_LEAD_TRASH, tl.lead_trash, LEAD, "lead"),
                                  (S_CONTACT_TRASH, tl.contact_trash, CONTACT, "contact"),
                                  (S_COMPANY_TRASH, tl.company_trash, COMPANY, "company")):
-        add(src, log.uid, log.time, np.where(log["deleted"], TYPE_CODE[f"{name}_deleted"],
-                                              TYPE_CODE[f"{name}_restored"]), kind, log.entity, log["by"])
+        deleted = np.where(log["merged"], TYPE_CODE["entity_merged"], TYPE_CODE[f"{name}_deleted"])
+        add(src, log.uid, log.time, np.where(log["deleted"], deleted, TYPE_CODE[f"{name}_restored"]), kind,
+            log.entity, log["by"])
     notes = tl.notes
     rows = np.flatnonzero(notes["type"] != MAIL)  # e-mails have no event
     ntype = notes["type"][rows]

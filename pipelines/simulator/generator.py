@@ -121,12 +121,12 @@ def generate(seed: int, leads: int, now: int, horizon_days: int = 60, history_da
         company=np.where(main_contact >= 0, contacts["company"][np.maximum(main_contact, 0)], -1),
     )
     contact_edits, contact_trash, company_trash = _people_changes(rng, contacts, companies, end)
-    return Timeline(seed=seed, start=start, now=now, end=end, leads=lead_cols, contacts=contacts,
-                    companies=companies, lead_contacts=lead_contacts, status_log=status_log, price_log=price_log,
-                    responsible_log=responsible_log, satisfaction_log=satisfaction_log, lead_trash=lead_trash,
-                    contact_edits=contact_edits, contact_trash=contact_trash, company_trash=company_trash,
-                    notes=notes, tasks=tasks, chats=chats, nps=nps, scenarios=scenarios,
-                    deleted_statuses=deleted_statuses)
+    return scenario.plant(Timeline(
+        seed=seed, start=start, now=now, end=end, leads=lead_cols, contacts=contacts, companies=companies,
+        lead_contacts=lead_contacts, status_log=status_log, price_log=price_log, responsible_log=responsible_log,
+        satisfaction_log=satisfaction_log, lead_trash=lead_trash, contact_edits=contact_edits,
+        contact_trash=contact_trash, company_trash=company_trash, notes=notes, tasks=tasks, chats=chats, nps=nps,
+        scenarios=scenarios, deleted_statuses=deleted_statuses))
 
 
 def _last_per(log: Log, n: int) -> np.ndarray:
@@ -399,7 +399,7 @@ def _trash(rng, last_change, end, share, actor):
     flag = np.concatenate([np.ones(len(deleted), bool), np.zeros(int(ok.sum()), bool)])
     deleted_at = np.full(n, NEVER, dtype=np.int64)
     deleted_at[deleted] = t_del
-    return Log(lead, time, deleted=flag, by=actor(lead, time)), deleted_at
+    return Log(lead, time, deleted=flag, merged=np.zeros(len(lead), bool), by=actor(lead, time)), deleted_at
 
 
 def _people_changes(rng, contacts, companies, end):

@@ -13,6 +13,15 @@ random stream of their own, so an account without them is exactly the account of
   a few on amoCRM customers (an entity the extractor does not read).
 - `deleted_activities`: some tasks and notes are deleted (`task_deleted`, `common_note_deleted`
   events); they leave the lists.
+- `silent_restore`: restoring a lead, contact or company does not bump its `updated_at` (the
+  `*_restored` event is the only trace), and a few quiet entities (`SILENT_RESTORED` leads, one
+  contact, one company: nothing happens to them after `SILENT_DELETED_DAYS_AGO`) are deleted
+  `SILENT_DELETED_DAYS_AGO` days before `now` and restored `SILENT_RESTORED_DAYS_AGO` days before it.
+  An extraction between the two sees them only in the trash; the next one sees only the restore event.
+- `merges`: two quiet leads and two contacts (the oldest and the newest) are merged into a duplicate `MERGED_DAYS_AGO`
+  days before `now`: the merged-away record leaves the lists but not into the trash view, and its only
+  trace is an `entity_merged` event naming it (empty values, amocrm-api.md §2.5); the survivor keeps
+  its data.
 """
 
 from __future__ import annotations
@@ -22,12 +31,16 @@ import numpy as np
 from . import reference as ref
 from .activity import CONTACT, CUSTOMER, DAY, HOUR, LEAD, NEVER
 
-NAMES = frozenset({"default_group_null", "deleted_stage", "contact_nps", "deleted_activities"})
+NAMES = frozenset({"default_group_null", "deleted_stage", "contact_nps", "deleted_activities", "silent_restore",
+                   "merges"})
 DELETED_STAGE_DAYS_AGO = 45
 DELETED_STAGE_POSITION = 3  # of the main pipeline: "Принимают решение"; leads go back to position 2
 CONTACT_NPS_SHARE, CUSTOMER_NPS_SHARE = 0.4, 0.1
 CUSTOMERS = 20
 DELETED_ACTIVITY_SHARE = 0.15
+SILENT_DELETED_DAYS_AGO, SILENT_RESTORED_DAYS_AGO = 90, 10
+SILENT_RESTORED = 2  # leads
+MERGED_DAYS_AGO = 20
 
 
 def check(names) -> frozenset:
@@ -89,3 +102,65 @@ def deletion_times(rng: np.random.Generator | None, after: np.ndarray, end: int)
         return np.full(len(after), NEVER, dtype=np.int64)
     t = after + rng.integers(HOUR, 60 * DAY, len(after))
     return np.where((rng.random(len(after)) < DELETED_ACTIVITY_SHARE) & (t <= end), t, NEVER).astype(np.int64)
+
+
+def plant(tl):
+    """The timeline `tl` with the trash rows of its scenarios `silent_restore` and `merges` added."""
+    if "silent_restore" in tl.scenarios:
+        plant_silent_restores(tl)
+    if "merges" in tl.scenarios:
+        plant_merges(tl)
+    return tl
+
+
+def busy_until(tl) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per lead, contact and company of the timeline `tl`: the time of the last thing that happens to it
+    (changes, activity of its leads, ratings; NEVER when it is ever deleted)."""
+    busy = tl.leads["created"].copy()
+    for log in (tl.status_log, tl.price_log, tl.responsible_log, tl.satisfaction_log):
+        np.maximum.at(busy, log.entity, log.time)
+    np.maximum.at(busy, tl.lead_trash.entity, NEVER)
+    for table, columns in ((tl.notes, ("created", "deleted_at")), (tl.tasks, ("created", "completed_at", "deleted_at")),
+                           (tl.chats, ("created",)), (tl.nps, ("time",))):
+        for column in columns:
+            times = table[column]
+            np.maximum.at(busy, table["lead"], np.where(times == NEVER, 0, times))
+    contacts = tl.contacts
+    c_busy = contacts["created"].copy()
+    np.maximum.at(c_busy, tl.contact_edits.entity, tl.contact_edits.time)
+    np.maximum.at(c_busy, tl.contact_trash.entity, NEVER)
+    np.maximum.at(c_busy, tl.lead_contacts["contact"], busy[tl.lead_contacts["lead"]])
+    k_busy = tl.companies["created"].copy()
+    np.maximum.at(k_busy, tl.company_trash.entity, NEVER)
+    has_company = contacts["company"] >= 0
+    np.maximum.at(k_busy, contacts["company"][has_company], c_busy[has_company])
+    lead_company = tl.leads["company"] >= 0
+    np.maximum.at(k_busy, tl.leads["company"][lead_company], busy[lead_company])
+    return busy, c_busy, k_busy
+
+
+def plant_silent_restores(tl) -> None:
+    """Delete and restore quiet entities of the timeline `tl` (see `silent_restore` above), in place.
+
+    Quiet: never deleted otherwise, and nothing of theirs happens after the day before the deletion
+    (`busy_until`), so no list or event shows a deleted entity changing.
+    """
+    deleted, restored = tl.now - SILENT_DELETED_DAYS_AGO * DAY, tl.now - SILENT_RESTORED_DAYS_AGO * DAY
+    quiet = [np.flatnonzero(busy < deleted - DAY) for busy in busy_until(tl)]
+    chosen = ((tl.lead_trash, quiet[0][-SILENT_RESTORED:]), (tl.contact_trash, quiet[1][-1:]),
+              (tl.company_trash, quiet[2][-1:]))
+    for log, rows in chosen:
+        for row in rows:
+            log.append(int(row), deleted, deleted=True, merged=False, by=ref.USERS[0].id)
+            log.append(int(row), restored, deleted=False, merged=False, by=ref.USERS[0].id)
+
+
+def plant_merges(tl) -> None:
+    """Merge quiet duplicates away (see `merges` above), in place: the oldest and the newest quiet lead
+    and contact leave amoCRM `MERGED_DAYS_AGO` days before `now` through a merge (an `entity_merged`
+    event), not the trash."""
+    at = tl.now - MERGED_DAYS_AGO * DAY
+    quiet = [np.flatnonzero(busy < at - DAY) for busy in busy_until(tl)]
+    for log, rows in ((tl.lead_trash, np.unique(quiet[0][[0, -1]])), (tl.contact_trash, np.unique(quiet[1][[0, -1]]))):
+        for row in rows:
+            log.append(int(row), at, deleted=True, merged=True, by=ref.USERS[0].id)

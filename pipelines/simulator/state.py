@@ -62,6 +62,16 @@ def _trash_state(log, n: int, at: int):
     return deleted, np.where(deleted, time, -1), np.where(deleted, by, 0), np.where(deleted, -1, time), by
 
 
+def _in_trash(log, n: int, at: int, deleted: np.ndarray) -> np.ndarray:
+    """Deleted entities the trash view lists at `at`: not those merged away (scenario `merges`)."""
+    return deleted & ~_column(log, log.last_at(at, n), "merged", False).astype(bool)
+
+
+def _bump(tl: Timeline, restored_at: np.ndarray) -> np.ndarray:
+    """When a restore counts as a change (`updated_at`): always, but in scenario `silent_restore`."""
+    return np.full_like(restored_at, -1) if "silent_restore" in tl.scenarios else restored_at
+
+
 def compute(tl: Timeline, at: int) -> State:
     leads = tl.leads
     n = int(np.searchsorted(leads["created"], at, side="right"))
@@ -85,7 +95,7 @@ def compute(tl: Timeline, at: int) -> State:
         (_column(tl.price_log, p_rows, None, -1), _column(tl.price_log, p_rows, "by", 0)),
         (_column(tl.responsible_log, r_rows, None, -1), _column(tl.responsible_log, r_rows, "by", 0)),
         (_column(tl.satisfaction_log, f_rows, None, -1), _column(tl.satisfaction_log, f_rows, "by", 0)),
-        (restored_at, restored_by),
+        (_bump(tl, restored_at), restored_by),
     )
     closed = np.isin(status, TERMINAL)
     lead_state = dict(
@@ -94,6 +104,7 @@ def compute(tl: Timeline, at: int) -> State:
         closed_at=np.where(closed, status_time, -1),
         loss_reason=np.where(status == ref.LOST, leads["loss_reason"][:n], -1),
         satisfaction=satisfaction, is_deleted=is_deleted, deleted_at=deleted_at, deleted_by=deleted_by,
+        in_trash=_in_trash(tl.lead_trash, n, at, is_deleted),
     )
 
     c = tl.contacts
@@ -103,19 +114,20 @@ def compute(tl: Timeline, at: int) -> State:
     c_updated_at, c_updated_by = _latest(
         (c["created"][:nc], np.zeros(nc, dtype=np.int64)),
         (_column(tl.contact_edits, e_rows, None, -1), _column(tl.contact_edits, e_rows, "by", 0)),
-        (c_restored_at, c_restored_by),
+        (_bump(tl, c_restored_at), c_restored_by),
     )
     contacts = dict(created_at=c["created"][:nc], updated_at=c_updated_at, updated_by=c_updated_by,
                     phone_version=(e_rows >= 0).astype(np.int8), is_deleted=c_deleted, deleted_at=c_deleted_at,
-                    deleted_by=c_deleted_by)
+                    deleted_by=c_deleted_by, in_trash=_in_trash(tl.contact_trash, nc, at, c_deleted))
 
     co = tl.companies
     nk = int(np.searchsorted(co["created"], at, side="right"))
     k_deleted, k_deleted_at, k_deleted_by, k_restored_at, k_restored_by = _trash_state(tl.company_trash, nk, at)
     k_updated_at, k_updated_by = _latest((co["created"][:nk], np.zeros(nk, dtype=np.int64)),
-                                         (k_restored_at, k_restored_by))
+                                         (_bump(tl, k_restored_at), k_restored_by))
     companies = dict(created_at=co["created"][:nk], updated_at=k_updated_at, updated_by=k_updated_by,
-                     is_deleted=k_deleted, deleted_at=k_deleted_at, deleted_by=k_deleted_by)
+                     is_deleted=k_deleted, deleted_at=k_deleted_at, deleted_by=k_deleted_by,
+                     in_trash=_in_trash(tl.company_trash, nk, at, k_deleted))
 
     t = tl.tasks
     nt = int(np.searchsorted(t["created"], at, side="right"))

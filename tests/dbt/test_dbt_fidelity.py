@@ -2,8 +2,9 @@
 
 One warehouse is built (simulator over HTTP -> dlt -> dbt build) from a small account with every
 opt-in scenario of pipelines/simulator/scenarios.py: default-group users sent with `group_id: null`,
-a pipeline stage deleted while history still names it, NPS ratings on contacts and customers, and
-deleted tasks and notes. The marts must equal the independent reference (kpi_reference) there too.
+a pipeline stage deleted while history still names it, NPS ratings on contacts and customers,
+deleted tasks and notes, records deleted before the first extraction and restored before the second
+without a change of `updated_at`, and leads and a contact merged away into duplicates. The marts must equal the independent reference (kpi_reference) there too.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from kpi_reference import MARTS, assert_frames_match, assert_mart_matches
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("fidelity")]
 
-SCENARIOS = {"default_group_null", "deleted_stage", "contact_nps", "deleted_activities"}
+SCENARIOS = {"default_group_null", "deleted_stage", "contact_nps", "deleted_activities", "silent_restore", "merges"}
 FIRST_LOAD_DAYS_AGO = 60
 
 
@@ -103,6 +104,72 @@ def test_nps_on_contacts_and_customers_counts(fidelity, reference):
     actual = fidelity.query("select * from marts.fct_satisfaction")
     assert actual["manager_id"].isna().any(), "customers' ratings count, for no manager"
     assert_mart_matches(actual, reference, "fct_satisfaction")
+
+
+def silently_restored(timeline) -> dict[str, list[int]]:
+    """Ids (per raw table) of the records scenario `silent_restore` deletes and restores."""
+    from pipelines.simulator import reference as ref
+    from pipelines.simulator.scenarios import SILENT_RESTORED_DAYS_AGO
+
+    restored_at = timeline.now - SILENT_RESTORED_DAYS_AGO * 86_400
+    out = {}
+    for table, log, base in (("leads", timeline.lead_trash, ref.LEAD_ID_BASE),
+                             ("contacts", timeline.contact_trash, ref.CONTACT_ID_BASE),
+                             ("companies", timeline.company_trash, ref.COMPANY_ID_BASE)):
+        rows = (log.time == restored_at) & ~log["deleted"].astype(bool)
+        out[table] = sorted(base + int(e) for e in log.entity[rows])
+    return out
+
+
+def test_records_restored_after_deleted_before_the_first_load_are_complete(fidelity, reference):
+    """Deleted before the first extraction (known then only from the trash view), restored before the
+    second without a change of `updated_at`: the second extraction fetches them by id, whole."""
+    restored = silently_restored(fidelity.sim.account.timeline)
+    assert [len(ids) for ids in restored.values()] == [2, 1, 1]
+    entity = {"leads": "lead", "contacts": "contact", "companies": "company"}
+    for table, ids in restored.items():
+        id_list = ",".join(map(str, ids))
+        in_trash = fidelity.query(f"select id from raw_amocrm.deletions where entity_type = '{entity[table]}' "
+                                  f"and id in ({id_list})")
+        assert sorted(in_trash["id"]) == ids, f"the first extraction saw the {table} in the trash"
+        rows = fidelity.query(f"select id, name, created_at, updated_at, is_deleted from raw_amocrm.{table} "
+                              f"where id in ({id_list}) order by id")
+        assert list(rows["id"]) == ids
+        assert not rows["is_deleted"].any(), f"restored {table} are live"
+        assert rows[["name", "created_at", "updated_at"]].notna().all().all(), f"restored {table} are whole:\n{rows}"
+    leads = fidelity.query(f"select * from marts.fct_leads where lead_id in ({','.join(map(str, restored['leads']))})")
+    expected = reference.leads[reference.leads["lead_id"].isin(restored["leads"])]
+    assert len(expected) == 2 and not expected["is_deleted"].astype(bool).any()
+    columns = ["lead_id", "pipeline_id", "status_id", "manager_id", "group_id", "price", "created_date",
+               "closed_date", "is_won", "is_lost", "is_deleted", "channel"]
+    assert_frames_match(leads, expected[columns], ["lead_id"])
+
+
+def test_records_merged_away_are_deleted(fidelity, reference):
+    """A merge leaves one record: the merged-away lead or contact (named by an `entity_merged` event, never
+    in the trash view) is flagged deleted, whether it was loaded while live or never seen (a stub), and
+    counts nowhere (neither it nor the activity on it)."""
+    from pipelines.simulator import reference as ref
+
+    tl = fidelity.sim.account.timeline
+    merged = {table: sorted(base + int(e) for e in log.entity[log["merged"].astype(bool)])
+              for table, log, base in (("leads", tl.lead_trash, ref.LEAD_ID_BASE),
+                                       ("contacts", tl.contact_trash, ref.CONTACT_ID_BASE))}
+    assert [len(ids) for ids in merged.values()] == [2, 2]
+    for table, ids in merged.items():
+        id_list = ",".join(map(str, ids))
+        assert fidelity.query(f"select id from raw_amocrm.deletions where id in ({id_list})").empty, "not in the trash"
+        rows = fidelity.query(f"select id, created_at, is_deleted, deleted_at from raw_amocrm.{table} "
+                              f"where id in ({id_list})")
+        assert sorted(rows["id"]) == ids, f"every merged-away {table[:-1]} is kept"
+        assert rows["created_at"].notna().any(), f"one of the {table} was loaded while it was live"
+        assert rows["is_deleted"].all() and rows["deleted_at"].notna().all(), f"merged-away {table} are deleted"
+    leads = fidelity.query(f"select lead_id, is_deleted from marts.fct_leads where lead_id in "
+                           f"({','.join(map(str, merged['leads']))})")
+    assert leads["is_deleted"].all()
+    assert reference.leads.loc[reference.leads["lead_id"].isin(merged["leads"]), "is_deleted"].astype(bool).all()
+    for table in ("fct_sales_kpi", "fct_manager_activity"):
+        assert_mart_matches(fidelity.query(f"select * from marts.{table}"), reference, table)
 
 
 @pytest.mark.parametrize("table", MARTS)

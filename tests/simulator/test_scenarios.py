@@ -5,7 +5,10 @@ import pytest
 from sim_support import NOW, Client
 
 from pipelines.simulator import SimulatedAccount, Simulator
-from pipelines.simulator.scenarios import DELETED_STAGE_DAYS_AGO, NAMES
+from pipelines.simulator import reference as ref
+from pipelines.simulator.scenarios import (
+    DELETED_STAGE_DAYS_AGO, NAMES, SILENT_DELETED_DAYS_AGO, SILENT_RESTORED_DAYS_AGO,
+)
 
 
 @pytest.fixture(scope="module")
@@ -78,3 +81,40 @@ def test_deleted_tasks_and_notes_leave_the_lists_with_an_event(client, scenario_
     events = client.all("/api/v4/events", "events", **{"filter[type]": "task_deleted,common_note_deleted"})
     assert {e["entity_id"] for e in events if e["type"] == "task_deleted"} == deleted_tasks
     assert {e["value_after"][0]["note"]["id"] for e in events if e["type"] == "common_note_deleted"} == deleted_notes
+
+
+def test_silent_restores_leave_updated_at_and_are_found_by_id(client, scenario_account):
+    """Planted: deleted SILENT_DELETED_DAYS_AGO, restored SILENT_RESTORED_DAYS_AGO days ago, and the
+    restore changes no `updated_at`; `filter[id][]` finds them (the only way a reader gets them back)."""
+    tl, day = scenario_account.timeline, 86_400
+    deleted_at, restored_at = NOW - SILENT_DELETED_DAYS_AGO * day, NOW - SILENT_RESTORED_DAYS_AGO * day
+    for path, entity, log, base in (("leads", "lead", tl.lead_trash, ref.LEAD_ID_BASE),
+                                    ("contacts", "contact", tl.contact_trash, ref.CONTACT_ID_BASE),
+                                    ("companies", "company", tl.company_trash, ref.COMPANY_ID_BASE)):
+        back = log.entity[(log.time == restored_at) & ~log["deleted"].astype(bool)]
+        assert len(back) == (2 if path == "leads" else 1), path
+        ids = [base + int(e) for e in back]
+        found = client.all(f"/api/v4/{path}", path, **{"filter[id][]": ids})
+        assert sorted(item["id"] for item in found) == ids
+        assert all(item["updated_at"] < deleted_at for item in found), "the restore left updated_at"
+        trash = {item["id"] for item in client.all(f"/api/v4/{path}", path, **{"with": "only_deleted"})}
+        assert not set(ids) & trash, "restored, out of the trash"
+        events = client.all("/api/v4/events", "events", **{"filter[type]": f"{entity}_restored"})
+        assert set(ids) <= {e["entity_id"] for e in events}
+
+
+def test_merged_away_records_leave_the_lists_but_not_into_the_trash(client, scenario_account):
+    """Scenario `merges`: the record merged away is gone from its list and from `GET /{entity}/{id}`, is
+    not in the trash view, and an `entity_merged` event (empty values) names it."""
+    tl = scenario_account.timeline
+    events = client.all("/api/v4/events", "events", **{"filter[type]": "entity_merged"})
+    for path, entity, log, base in (("leads", "lead", tl.lead_trash, ref.LEAD_ID_BASE),
+                                    ("contacts", "contact", tl.contact_trash, ref.CONTACT_ID_BASE)):
+        ids = sorted(base + int(e) for e in log.entity[log["merged"].astype(bool)])
+        assert len(ids) == 2, path
+        assert not set(ids) & {item["id"] for item in client.all(f"/api/v4/{path}", path)}
+        assert not set(ids) & {item["id"] for item in client.all(f"/api/v4/{path}", path, **{"with": "only_deleted"})}
+        assert client.get(f"/api/v4/{path}/{ids[0]}").status_code == 204
+        named = sorted(e["entity_id"] for e in events if e["entity_type"] == entity)
+        assert named == ids
+        assert all(e["value_after"] == [] and e["value_before"] == [] for e in events)
