@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipelines.amocrm import records
+from pipelines.amocrm import records, restored
 from pipelines.amocrm.source import COLUMNS
 
 LEAD = {"id": 1, "name": "Deal", "updated_at": 1_700_000_000, "account_id": 5, "_links": {},
@@ -46,7 +46,9 @@ def test_a_warehouse_from_before_source_names_gets_the_column_on_the_next_run(si
     shape = records.lead
     with monkeypatch.context() as old:  # the extractor as it was: no source_name column, no name kept
         old.setitem(COLUMNS, "leads", {k: v for k, v in COLUMNS["leads"].items() if k != "source_name"})
-        old.setattr(records, "lead", lambda item: {k: v for k, v in shape(item).items() if k != "source_name"})
+        old_shape = lambda item: {k: v for k, v in shape(item).items() if k != "source_name"}  # noqa: E731
+        path, params, _ = restored.ENDPOINTS["leads"]
+        old.setitem(restored.ENDPOINTS, "leads", (path, params, old_shape))  # the lists the source reads
         extract(sim)
     assert "source_name" not in table("leads").columns
 
