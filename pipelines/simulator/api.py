@@ -17,7 +17,7 @@ import numpy as np
 
 from . import events as ev
 from . import reference as ref
-from . import render
+from . import render, shapes
 from .generator import COMPANY, CONTACT, LEAD, NOTE_TYPES
 from .state import State
 
@@ -340,7 +340,7 @@ class Api:
             with_text = "only_deleted"
         q = Query(urlencode({"with": with_text}))
         st = self.account.state(at)
-        renderer = render.Renderer(self.account.timeline, st, self._event_index, "")
+        renderer = self._renderer(st, "")
         listing, w = self.listings[name], q.with_()
         deleted = "only_deleted" in w
         for i in self.rows(name, st, q, True):
@@ -383,7 +383,7 @@ class Api:
             fields = [f for f in fields if not types or f["type"] in types]
             return self._static_page(fields, "custom_fields", q, base, path)
         if parts == ["leads", "pipelines"]:
-            items = [render.pipeline(p, base, self._deleted_statuses(p, at)) for p in ref.PIPELINES]
+            items = [render.pipeline(p, base, self._deleted_statuses(p, at), self._live) for p in ref.PIPELINES]
             return hal({"_total_items": len(items), "_links": render.link(base + path),
                         "_embedded": {"pipelines": items}})
         if head == "leads" and len(parts) >= 3 and parts[1] == "pipelines":
@@ -393,7 +393,7 @@ class Api:
             return hal({"_total_items": len(items), "_page": 1, "_links": render.link(base + path),
                         "_embedded": {"loss_reasons": items}})
         if parts == ["users"]:
-            return self._static_page([render.user(u, base, self._default_group_null) for u in ref.USERS],
+            return self._static_page([render.user(u, base, self._default_group_null, self._live) for u in ref.USERS],
                                      "users", q, base, path)
         if parts == ["events", "types"]:
             items = [{"key": t, "type": i + 1, "lang": t} for i, t in enumerate(ev.TYPES)]
@@ -406,6 +406,14 @@ class Api:
     def _default_group_null(self) -> bool:
         return "default_group_null" in self.account.timeline.scenarios
 
+    @property
+    def _live(self) -> bool:
+        """The account serves the shapes of live accounts (shapes.py)."""
+        return self.account.shapes == shapes.LIVE
+
+    def _renderer(self, st: State, base: str) -> render.Renderer:
+        return render.Renderer(self.account.timeline, st, self._event_index, base, self._live)
+
     def _deleted_statuses(self, p: ref.Pipeline, at: int) -> frozenset:
         return frozenset(s for pid, s, deleted_at in self.account.timeline.deleted_statuses
                          if pid == p.id and deleted_at <= at)
@@ -416,9 +424,9 @@ class Api:
             return NO_CONTENT
         hidden = self._deleted_statuses(pipeline, at)
         if len(rest) == 1:
-            return hal(render.pipeline(pipeline, base, hidden))
+            return hal(render.pipeline(pipeline, base, hidden, self._live))
         if rest[1:] == ["statuses"]:
-            items = render.statuses(pipeline, base, hidden)
+            items = render.statuses(pipeline, base, hidden, self._live)
             return hal({"_total_items": len(items), "_embedded": {"statuses": items}})
         return problem(404, "Not Found", "Unknown method")
 
@@ -426,11 +434,11 @@ class Api:
         """GET /{entity}/{id}: the item, or 204 when there is no such (live) entity."""
         if head == "users":
             user = next((u for u in ref.USERS if str(u.id) == key), None)
-            return hal(render.user(user, base, self._default_group_null)) if user else NO_CONTENT
+            return hal(render.user(user, base, self._default_group_null, self._live)) if user else NO_CONTENT
         listing_base = {"leads": ref.LEAD_ID_BASE, "contacts": ref.CONTACT_ID_BASE,
                         "companies": ref.COMPANY_ID_BASE, "tasks": ref.TASK_ID_BASE}
         st = self.account.state(at)
-        renderer = render.Renderer(self.account.timeline, st, self._event_index, base)
+        renderer = self._renderer(st, base)
         if head == "events":
             i = self.account.events.find(key)
             ok = i is not None and i < self.account.events.count_at(at)
@@ -456,14 +464,14 @@ class Api:
         chunk = rows[(page - 1) * limit: page * limit]
         if len(chunk) == 0:
             return NO_CONTENT
-        renderer = render.Renderer(self.account.timeline, st, self._event_index, base)
+        renderer = self._renderer(st, base)
         w = q.with_()
         deleted = "only_deleted" in w and name in ("leads", "contacts", "companies")
         items = [self._item(renderer, listing, name, st, int(i), w, deleted) for i in chunk]
         more = (len(chunk) == limit or next_always) and not capped
         body = {"_page": page, "_links": _links(base + path, link_query or q, page, limit, more),
                 "_embedded": {listing.collection: items}}
-        return hal(body)
+        return hal(shapes.list_envelope(body, self.account.seed, listing.collection, page, self._live))
 
     def _static_page(self, items: list[dict], collection: str, q: Query, base: str, path: str) -> Response:
         """A short, countable list (users, custom fields): `_total_items`, `_page_count`, `last`."""
