@@ -246,7 +246,8 @@ class Renderer:
             note_id, seed = ref.NOTE_ID_BASE + i, self.tl.seed
             uniq = shapes.call_uniq(seed, note_id, int(n["created"][i])) if self.live \
                 else ev.message_uuid(seed, 10**9 + i)
-            return {"uniq": uniq, "duration": duration, "source": "sim_pbx",
+            source, phone = shapes.call_line(seed, note_id, phone, self.live)
+            return {"uniq": uniq, "duration": duration, "source": source,
                     "link": shapes.recording_link(seed, note_id, duration, self.live),
                     "phone": phone, "call_status": status, "call_result": ref.CALL_RESULTS[status]}
         if ntype == MAIL:

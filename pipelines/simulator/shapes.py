@@ -10,7 +10,8 @@ What `LIVE` changes, each deterministic per seed (a share of the items where liv
 - a `numeric` custom field's value is a string (`"4"`), not a number;
 - chat-message events: `value_after` `{"message": {"id", "origin", "talk_id"}}` (documented: only `id`);
 - call notes: `uniq` is a string like `"1685622681.204020"`; `link` is null when there is no
-  recording (every unanswered call and `NO_RECORDING_SHARE` of the answered ones);
+  recording (every unanswered call and `NO_RECORDING_SHARE` of the answered ones); `source` is the
+  account's phone line, not a service name; `NO_PLUS_SHARE` of the phones come without the `+`;
 - e-mail notes: `thread_id` is a string;
 - leads list pages: `NO_PAGE_SHARE` of them have no `_page` (only `_links` and `_embedded`);
 - pipelines: statuses 142/143 are renamed in some pipelines (`RENAMED_CLOSED`);
@@ -29,6 +30,8 @@ NAMES = (LIVE, DOCUMENTED)
 
 NO_PAGE_SHARE = 0.3
 NO_RECORDING_SHARE = 0.2
+NO_PLUS_SHARE = 0.3
+PBX_LINE = "74951500123"
 CHAT_ORIGINS = ("telegram", "com.amocrm.amocrmwa", "avito", "instagram_business", "viber")
 TALK_ID_BASE = 3_000
 # pipeline id -> (name of 142, name of 143), as some accounts rename them; other pipelines keep the defaults
@@ -36,7 +39,7 @@ RENAMED_CLOSED = {ref.PIPELINES[0].id: ("Заказ вручен", "Отказ")
                   ref.PIPELINES[2].id: ("Тендер выигран", "Тендер проигран")}
 
 _M64 = (1 << 64) - 1
-_SALTS = {"page": 1, "recording": 2, "uniq": 3, "origin": 4, "talk": 5}
+_SALTS = {"page": 1, "recording": 2, "uniq": 3, "origin": 4, "plus": 5}
 
 
 def check(shapes: str) -> str:
@@ -71,6 +74,13 @@ def chat_message(seed: int, message_id: str, lead: int, row: int, live: bool) ->
 
 def call_uniq(seed: int, note_id: int, created: int) -> str:
     return f"{created}.{_hash(seed, 'uniq', note_id) % 1_000_000:06d}"
+
+
+def call_line(seed: int, note_id: int, phone: str, live: bool) -> tuple[str, str]:
+    """(source, phone) of a call note."""
+    if not live:
+        return "sim_pbx", phone
+    return PBX_LINE, phone.lstrip("+") if chance(seed, "plus", note_id, NO_PLUS_SHARE) else phone
 
 
 def recording_link(seed: int, note_id: int, duration: int, live: bool) -> str | None:

@@ -85,6 +85,7 @@ def test_call_notes(client):
     assert all(p["link"] is None for p in params if p["duration"] == 0)
     answered = [p["link"] for p in params if p["duration"] > 0]
     assert None in answered and any(isinstance(link, str) for link in answered)
+    assert {p["phone"][0] for p in params} == {"+", "7"} and all(p["source"].isdigit() for p in params)
 
 
 def test_mail_notes_on_contacts_have_string_ids(client):
