@@ -217,7 +217,7 @@ def values(tl: Timeline, src: int, row: int, live: bool = False) -> tuple[list, 
         return [], [{"note": {"id": ref.NOTE_ID_BASE + row}}]
     if src == S_CHAT:
         lead = int(tl.chats["lead"][row])
-        return [], [{"message": shapes.chat_message(tl.seed, message_uuid(tl.seed, row), lead, row, live)}]
+        return [], [{"message": shapes.chat_message(tl.seed, message_uuid(tl.seed, row), lead, live)}]
     if src == S_NPS:
         return [], [{"nps": {"rate": int(tl.nps["rate"][row])}}]
     return [], []  # added / deleted / restored / task events carry no values

@@ -255,7 +255,8 @@ class Renderer:
             client = {"email": f"client{variant % 10_000}@mail.example", "name": "Клиент"}
             user = {"email": ref.USERS[int(np.searchsorted(USER_IDS, n["responsible"][i]))].email, "name": "Менеджер"}
             return {"income": income, "from": client if income else user, "to": user if income else client,
-                    "thread_id": str(variant % 1_000_000) if self.live else variant % 1_000_000, "message_id": f"<{variant}@mail.simulated.example>",
+                    "thread_id": str(variant % 1_000_000) if self.live else variant % 1_000_000,
+                    "message_id": f"<{variant}@mail.simulated.example>",
                     "private": False, "content_summary": "…", "attach_cnt": variant % 3,
                     "delivery": {"status": "delivered", "time": int(n["created"][i])},
                     "subject": ref.MAIL_SUBJECTS[variant % len(ref.MAIL_SUBJECTS)]}
@@ -292,8 +293,8 @@ def user(u: ref.User, base: str, default_group_null: bool = False, live: bool = 
         "id": u.id, "name": u.name, "email": u.email, "lang": "ru",
         "rights": {"leads": entity_rights, "contacts": entity_rights, "companies": entity_rights,
                    "tasks": {"edit": "A", "delete": "A" if u.is_admin else "D"}, "mail_access": True,
-                   "catalog_access": True, "status_rights": [] if live else None, "is_admin": u.is_admin, "is_free": False,
-                   "is_active": u.is_active,
+                   "catalog_access": True, "status_rights": [] if live else None, "is_admin": u.is_admin,
+                   "is_free": False, "is_active": u.is_active,
                    "group_id": None if default_group_null and u.group_id == 0 else u.group_id, "role_id": None},
         "_links": link(f"{base}/api/v4/users/{u.id}"),
     }

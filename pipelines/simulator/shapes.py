@@ -64,7 +64,7 @@ def numeric_value(value: int, live: bool) -> str | int:
     return str(value) if live else value
 
 
-def chat_message(seed: int, message_id: str, lead: int, row: int, live: bool) -> dict:
+def chat_message(seed: int, message_id: str, lead: int, live: bool) -> dict:
     """The `message` object of a chat-message event's `value_after` (one talk per lead)."""
     if not live:
         return {"id": message_id}
