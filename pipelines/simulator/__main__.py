@@ -14,10 +14,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--leads", type=int, default=5000, help="leads that exist at the simulated now")
     parser.add_argument("--now", type=int, default=None, help="simulated now, unix seconds (default: this hour)")
+    parser.add_argument("--shapes", choices=("live", "documented"), default="live",
+                        help="JSON shapes: as captured from live accounts (default) or as documented")
     parser.add_argument("--rate-limit", type=int, default=7, help="requests per second; 0 = unlimited")
     args = parser.parse_args(argv)
 
-    account = SimulatedAccount.generate(seed=args.seed, leads=args.leads, now=args.now)
+    account = SimulatedAccount.generate(seed=args.seed, leads=args.leads, now=args.now, shapes=args.shapes)
     sim = Simulator(account, host=args.host, port=args.port, rate_limit=args.rate_limit or None).start()
     print(f"amoCRM simulator: {sim.base_url}  (account {args.leads} leads, seed {args.seed}, now {sim.clock.now})")
     print(f"long-lived token: {sim.long_lived_token}")

@@ -10,6 +10,7 @@ from typing import Any, Iterator
 from . import events as ev
 from . import generator
 from . import reference as ref
+from . import shapes as sh
 from .state import State, compute
 from .truth import Truth
 
@@ -22,19 +23,22 @@ class SimulatedAccount:
 
     _STATES_KEPT = 4
 
-    def __init__(self, timeline: generator.Timeline):
+    def __init__(self, timeline: generator.Timeline, shapes: str = sh.LIVE):
         self.timeline = timeline
+        self.shapes = sh.check(shapes)
         self.lock = threading.RLock()
         self._states: OrderedDict[int, State] = OrderedDict()
         self._events: ev.EventIndex | None = None
 
     @classmethod
     def generate(cls, seed: int = 7, leads: int = 500, now: int | None = None, horizon_days: int = 60,
-                 history_days: int = 365, scenarios=frozenset()) -> "SimulatedAccount":
+                 history_days: int = 365, scenarios=frozenset(), shapes: str = sh.LIVE) -> "SimulatedAccount":
         """`leads` leads exist at `now` (default: the current hour); the timeline runs `horizon_days` further.
-        `scenarios`: opt-in real-account cases (names in scenarios.py), off by default."""
+        `scenarios`: opt-in real-account cases (names in scenarios.py), off by default.
+        `shapes`: `"live"` (default) serves the shapes captured from live accounts, `"documented"` the
+        documentation's (shapes.py); the data is the same."""
         now = int(time.time()) // 3600 * 3600 if now is None else int(now)
-        return cls(generator.generate(seed, leads, now, horizon_days, history_days, scenarios))
+        return cls(generator.generate(seed, leads, now, horizon_days, history_days, scenarios), shapes)
 
     @property
     def seed(self) -> int:
@@ -75,7 +79,7 @@ class SimulatedAccount:
 
     def truth(self, at: int | None = None) -> Truth:
         with self.lock:
-            return Truth(self.timeline, self.state(at), lambda: self.events)
+            return Truth(self.timeline, self.state(at), lambda: self.events, self.shapes == sh.LIVE)
 
     def api_records(self, entity: str, at: int | None = None, with_: str | None = None) -> Iterator[dict[str, Any]]:
         """Every record the API would list for `entity` at `at`, in its default order, without HTTP.

@@ -47,9 +47,9 @@ def notes(rng, created, window_end, resp_at, main_contact, contacts):
     ntype = np.concatenate([np.where(outgoing[:nc], CALL_OUT, CALL_IN), np.full(nm, MAIL), np.full(nn, COMMON)])
     resp = resp_at(lead, time)
     author = np.where(outgoing, resp, np.where((ntype == CALL_IN) & (rng.random(len(lead)) < 0.7), resp, 0))
-    # some calls and notes sit on the lead's contact, a few common notes on its company
+    # some calls and e-mails sit on the lead's contact (as on live accounts), a few common notes on its company
     mc = main_contact[lead]
-    on_contact = (mc >= 0) & (ntype <= CALL_OUT) & (rng.random(len(lead)) < 0.12)
+    on_contact = (mc >= 0) & (ntype <= MAIL) & (rng.random(len(lead)) < 0.12)
     company = np.where(mc >= 0, contacts["company"][np.maximum(mc, 0)], -1)
     on_company = (company >= 0) & (ntype == COMMON) & (rng.random(len(lead)) < 0.3)
     kind = np.where(on_contact, CONTACT, np.where(on_company, COMPANY, LEAD))

@@ -1,4 +1,4 @@
-"""amoCRM API v4 routing, filters, ordering, paging and envelopes, with no HTTP in it.
+"""amoCRM API v4 routing, row selection, paging and envelopes, with no HTTP in it (queries: query.py).
 
 `Api.get(path, query, at)` answers one authorised GET as the real API would at the
 simulated moment `at`; `server.py` adds auth, limits and faults around it. A list
@@ -8,23 +8,22 @@ query's matching rows are computed once per (state, query) and then sliced per p
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import urlencode
 
 import numpy as np
 
 from . import events as ev
 from . import reference as ref
-from . import render
+from . import render, shapes
 from .generator import COMPANY, CONTACT, LEAD, NOTE_TYPES
+from .query import BadRequest, Query, in_mask, ordered, range_mask
 from .state import State
 
 MAX_LIMIT = 250
 DEFAULT_LIMIT = 50
 MEMO_KEPT = 64
-KEY_PART = re.compile(r"\[([^\]]*)\]")
 
 
 @dataclass
@@ -47,84 +46,6 @@ def problem(status: int, title: str, detail: str, **extra) -> Response:
 NO_CONTENT = Response(204)
 
 
-class BadRequest(Exception):
-    pass
-
-
-class Query:
-    """Query parameters with amoCRM's bracket syntax: `filter[id][]=1`, `filter[id][0]=1`, `filter[id]=1,2`."""
-
-    def __init__(self, text: str):
-        self.pairs = parse_qsl(text, keep_blank_values=True)
-        self.keys = []
-        for key, value in self.pairs:
-            head = key.split("[", 1)[0]
-            self.keys.append(((head, *KEY_PART.findall(key[len(head):])), value))
-
-    def get(self, name: str) -> str | None:
-        return next((v for k, v in self.keys if k == (name,)), None)
-
-    def int(self, name: str, default: int) -> int:
-        value = self.get(name)
-        if value in (None, ""):
-            return default
-        try:
-            return int(value)
-        except ValueError:
-            raise BadRequest(f"{name} must be an integer") from None
-
-    def values(self, *path: str) -> list[str]:
-        """Values of `path`, `path[]` and `path[N]`, comma lists split."""
-        out = []
-        for key, value in self.keys:
-            if key == path or (len(key) == len(path) + 1 and key[:len(path)] == path and
-                               (key[-1] == "" or key[-1].isdigit())):
-                out += [v.strip() for v in value.split(",") if v.strip()]
-        return out
-
-    def ints(self, *path: str) -> list[int]:
-        try:
-            return [int(v) for v in self.values(*path)]
-        except ValueError:
-            raise BadRequest(f"{'.'.join(path)} must hold integers") from None
-
-    def range(self, name: str) -> tuple[int, int] | None:
-        """`filter[name][from|to]`, or `filter[name]=ts` (from ts on), or `filter[name]=from,to`."""
-        lo = hi = None
-        for key, value in self.keys:
-            if key[:2] != ("filter", name):
-                continue
-            try:
-                if key == ("filter", name):
-                    parts = [int(p) for p in value.split(",") if p.strip()]
-                    lo = parts[0] if parts else lo
-                    hi = parts[1] if len(parts) > 1 else hi
-                elif key[2:] == ("from",):
-                    lo = int(value)
-                elif key[2:] == ("to",):
-                    hi = int(value)
-            except ValueError:
-                raise BadRequest(f"filter[{name}] must be unix seconds") from None
-        if lo is None and hi is None:
-            return None
-        return (lo if lo is not None else -(2**62), hi if hi is not None else 2**62)
-
-    def order(self) -> tuple[str, bool] | None:
-        """(field, descending) of the first `order[field]=asc|desc`."""
-        for key, value in self.keys:
-            if key[0] == "order" and len(key) == 2:
-                if value.lower() not in ("asc", "desc"):
-                    raise BadRequest("order must be asc or desc")
-                return key[1], value.lower() == "desc"
-        return None
-
-    def with_(self) -> set[str]:
-        return set(self.values("with"))
-
-    def filter_key(self) -> tuple:
-        return tuple(sorted((k, v) for k, v in self.keys if k[0] in ("filter", "order")))
-
-
 @dataclass
 class Listing:
     """One list endpoint: how to pick rows of the state and render them."""
@@ -133,30 +54,6 @@ class Listing:
     select: Callable[[State, Query, bool], np.ndarray]  # (state, query, filters honoured) -> row indices in order
     item: Callable[[render.Renderer, int, set[str]], dict]
     max_limit: int = MAX_LIMIT
-
-
-def _range_mask(mask: np.ndarray, values: np.ndarray, bounds: tuple[int, int] | None, nullable=False) -> np.ndarray:
-    if bounds is None:
-        return mask
-    mask = mask & (values >= bounds[0]) & (values <= bounds[1])
-    return mask & (values >= 0) if nullable else mask
-
-
-def _in_mask(mask: np.ndarray, values: np.ndarray, wanted: list) -> np.ndarray:
-    return mask & np.isin(values, np.asarray(wanted)) if wanted else mask
-
-
-def _ordered(mask: np.ndarray, ids: np.ndarray, q: Query, allowed: dict[str, np.ndarray], honour: bool,
-             ) -> np.ndarray:
-    """Rows of `mask` in the requested order (ties by id, same direction); default id ascending."""
-    rows = np.flatnonzero(mask)
-    order = q.order() if honour else None
-    if order is None or order[0] not in allowed:
-        return rows
-    name, desc = order
-    keys = allowed[name][rows]
-    rows = rows[np.lexsort((ids[rows], keys))]
-    return rows[::-1] if desc else rows
 
 
 class Api:
@@ -184,21 +81,21 @@ class Api:
             cols = {"id": ids, "updated_at": s["deleted_at"], "updated_by": s["deleted_by"]}
             mask = s["in_trash"].copy()  # merged-away leads are deleted, but not in the trash
             if honour:
-                mask = _in_mask(mask, ids, q.ints("filter", "id"))
-                mask = _range_mask(mask, s["deleted_at"], q.range("updated_at"))
-            return _ordered(mask, ids, q, {"id": ids, "updated_at": cols["updated_at"]}, honour)
+                mask = in_mask(mask, ids, q.ints("filter", "id"))
+                mask = range_mask(mask, s["deleted_at"], q.range("updated_at"))
+            return ordered(mask, ids, q, {"id": ids, "updated_at": cols["updated_at"]}, honour)
         mask = ~s["is_deleted"]
         if honour:
             for name, col in (("id", ids), ("pipeline_id", s["pipeline"]), ("responsible_user_id", s["responsible"]),
                               ("created_by", s["created_by"]), ("updated_by", s["updated_by"]),
                               ("status_id", s["status"])):
-                mask = _in_mask(mask, col, q.ints("filter", name))
+                mask = in_mask(mask, col, q.ints("filter", name))
             for name, col in (("created_at", s["created_at"]), ("updated_at", s["updated_at"]),
                               ("price", s["price"])):
-                mask = _range_mask(mask, col, q.range(name))
-            mask = _range_mask(mask, s["closed_at"], q.range("closed_at"), nullable=True)
+                mask = range_mask(mask, col, q.range(name))
+            mask = range_mask(mask, s["closed_at"], q.range("closed_at"), nullable=True)
             mask = mask & self._statuses_mask(s, q)
-        return _ordered(mask, ids, q, {"id": ids, "created_at": s["created_at"], "updated_at": s["updated_at"]},
+        return ordered(mask, ids, q, {"id": ids, "created_at": s["created_at"], "updated_at": s["updated_at"]},
                         honour)
 
     @staticmethod
@@ -233,11 +130,11 @@ class Api:
             mask = s["in_trash"].copy() if deleted_view else ~s["is_deleted"]
             updated = s["deleted_at"] if deleted_view else s["updated_at"]
             if honour:
-                mask = _in_mask(mask, ids, q.ints("filter", "id"))
-                mask = _range_mask(mask, updated, q.range("updated_at"))
+                mask = in_mask(mask, ids, q.ints("filter", "id"))
+                mask = range_mask(mask, updated, q.range("updated_at"))
                 if not deleted_view:
-                    mask = _range_mask(mask, s["created_at"], q.range("created_at"))
-            return _ordered(mask, ids, q, {"id": ids, "updated_at": updated}, honour)
+                    mask = range_mask(mask, s["created_at"], q.range("created_at"))
+            return ordered(mask, ids, q, {"id": ids, "updated_at": updated}, honour)
 
         return select
 
@@ -249,10 +146,10 @@ class Api:
         entity_ids = np.where(kinds == LEAD, ref.LEAD_ID_BASE, ref.CONTACT_ID_BASE) + t["entity"][:n]
         mask = ~s["is_deleted"]
         if honour:
-            mask = _in_mask(mask, ids, q.ints("filter", "id"))
-            mask = _in_mask(mask, t["responsible"][:n], q.ints("filter", "responsible_user_id"))
-            mask = _in_mask(mask, t["type"][:n], q.ints("filter", "task_type"))
-            mask = _in_mask(mask, entity_ids, q.ints("filter", "entity_id"))
+            mask = in_mask(mask, ids, q.ints("filter", "id"))
+            mask = in_mask(mask, t["responsible"][:n], q.ints("filter", "responsible_user_id"))
+            mask = in_mask(mask, t["type"][:n], q.ints("filter", "task_type"))
+            mask = in_mask(mask, entity_ids, q.ints("filter", "entity_id"))
             entity_types = q.values("filter", "entity_type")
             if entity_types:
                 wanted = [k for k, name in render.ENTITY_PATH.items() if name in entity_types]
@@ -260,8 +157,8 @@ class Api:
             completed = q.values("filter", "is_completed")
             if completed:
                 mask &= s["is_completed"] == (completed[0] in ("1", "true"))
-            mask = _range_mask(mask, s["updated_at"], q.range("updated_at"))
-        return _ordered(mask, ids, q, {"id": ids, "created_at": t["created"][:n],
+            mask = range_mask(mask, s["updated_at"], q.range("updated_at"))
+        return ordered(mask, ids, q, {"id": ids, "created_at": t["created"][:n],
                                        "complete_till": t["complete_till"][:n]}, honour)
 
     def _notes(self, kind: int):
@@ -272,13 +169,13 @@ class Api:
             base = {LEAD: ref.LEAD_ID_BASE, CONTACT: ref.CONTACT_ID_BASE, COMPANY: ref.COMPANY_ID_BASE}[kind]
             mask = (nt["kind"][:n] == kind) & (nt["deleted_at"][:n] > st.at)
             if honour:
-                mask = _in_mask(mask, ids, q.ints("filter", "id"))
-                mask = _in_mask(mask, base + nt["entity"][:n], q.ints("filter", "entity_id"))
+                mask = in_mask(mask, ids, q.ints("filter", "id"))
+                mask = in_mask(mask, base + nt["entity"][:n], q.ints("filter", "entity_id"))
                 types = q.values("filter", "note_type")
                 if types:
                     mask &= np.isin(nt["type"][:n], [NOTE_TYPES.index(t) for t in types if t in NOTE_TYPES])
-                mask = _range_mask(mask, nt["created"][:n], q.range("updated_at"))
-            return _ordered(mask, ids, q, {"id": ids, "updated_at": nt["created"][:n]}, honour)
+                mask = range_mask(mask, nt["created"][:n], q.range("updated_at"))
+            return ordered(mask, ids, q, {"id": ids, "updated_at": nt["created"][:n]}, honour)
 
         return select
 
@@ -292,9 +189,9 @@ class Api:
                 found = [i for i in (e.find(x) for x in ids) if i is not None and i < n]
                 mask = np.zeros(n, bool)
                 mask[found] = True
-            mask = _range_mask(mask, e.created_at[:n], q.range("created_at"))
-            mask = _in_mask(mask, e.created_by[:n], q.ints("filter", "created_by"))
-            mask = _in_mask(mask, e.entity_id[:n], q.ints("filter", "entity_id"))
+            mask = range_mask(mask, e.created_at[:n], q.range("created_at"))
+            mask = in_mask(mask, e.created_by[:n], q.ints("filter", "created_by"))
+            mask = in_mask(mask, e.entity_id[:n], q.ints("filter", "entity_id"))
             types = q.values("filter", "type")
             if types:
                 mask &= np.isin(e.type[:n], [ev.TYPE_CODE[t] for t in types if t in ev.TYPE_CODE])
@@ -341,7 +238,7 @@ class Api:
             with_text = "only_deleted"
         q = Query(urlencode({"with": with_text}))
         st = self.account.state(at)
-        renderer = render.Renderer(self.account.timeline, st, self._event_index, "")
+        renderer = self._renderer(st, "")
         listing, w = self.listings[name], q.with_()
         deleted = "only_deleted" in w
         for i in self.rows(name, st, q, True):
@@ -384,7 +281,7 @@ class Api:
             fields = [f for f in fields if not types or f["type"] in types]
             return self._static_page(fields, "custom_fields", q, base, path)
         if parts == ["leads", "pipelines"]:
-            items = [render.pipeline(p, base, self._deleted_statuses(p, at)) for p in ref.PIPELINES]
+            items = [render.pipeline(p, base, self._deleted_statuses(p, at), self._live) for p in ref.PIPELINES]
             return hal({"_total_items": len(items), "_links": render.link(base + path),
                         "_embedded": {"pipelines": items}})
         if head == "leads" and len(parts) >= 3 and parts[1] == "pipelines":
@@ -394,7 +291,7 @@ class Api:
             return hal({"_total_items": len(items), "_page": 1, "_links": render.link(base + path),
                         "_embedded": {"loss_reasons": items}})
         if parts == ["users"]:
-            return self._static_page([render.user(u, base, self._default_group_null) for u in ref.USERS],
+            return self._static_page([render.user(u, base, self._default_group_null, self._live) for u in ref.USERS],
                                      "users", q, base, path)
         if parts == ["events", "types"]:
             items = [{"key": t, "type": i + 1, "lang": t} for i, t in enumerate(ev.TYPES)]
@@ -407,6 +304,14 @@ class Api:
     def _default_group_null(self) -> bool:
         return "default_group_null" in self.account.timeline.scenarios
 
+    @property
+    def _live(self) -> bool:
+        """The account serves the shapes of live accounts (shapes.py)."""
+        return self.account.shapes == shapes.LIVE
+
+    def _renderer(self, st: State, base: str) -> render.Renderer:
+        return render.Renderer(self.account.timeline, st, self._event_index, base, self._live)
+
     def _deleted_statuses(self, p: ref.Pipeline, at: int) -> frozenset:
         return frozenset(s for pid, s, deleted_at in self.account.timeline.deleted_statuses
                          if pid == p.id and deleted_at <= at)
@@ -417,9 +322,9 @@ class Api:
             return NO_CONTENT
         hidden = self._deleted_statuses(pipeline, at)
         if len(rest) == 1:
-            return hal(render.pipeline(pipeline, base, hidden))
+            return hal(render.pipeline(pipeline, base, hidden, self._live))
         if rest[1:] == ["statuses"]:
-            items = render.statuses(pipeline, base, hidden)
+            items = render.statuses(pipeline, base, hidden, self._live)
             return hal({"_total_items": len(items), "_embedded": {"statuses": items}})
         return problem(404, "Not Found", "Unknown method")
 
@@ -427,11 +332,11 @@ class Api:
         """GET /{entity}/{id}: the item, or 204 when there is no such (live) entity."""
         if head == "users":
             user = next((u for u in ref.USERS if str(u.id) == key), None)
-            return hal(render.user(user, base, self._default_group_null)) if user else NO_CONTENT
+            return hal(render.user(user, base, self._default_group_null, self._live)) if user else NO_CONTENT
         listing_base = {"leads": ref.LEAD_ID_BASE, "contacts": ref.CONTACT_ID_BASE,
                         "companies": ref.COMPANY_ID_BASE, "tasks": ref.TASK_ID_BASE}
         st = self.account.state(at)
-        renderer = render.Renderer(self.account.timeline, st, self._event_index, base)
+        renderer = self._renderer(st, base)
         if head == "events":
             i = self.account.events.find(key)
             ok = i is not None and i < self.account.events.count_at(at)
@@ -457,14 +362,14 @@ class Api:
         chunk = rows[(page - 1) * limit: page * limit]
         if len(chunk) == 0:
             return NO_CONTENT
-        renderer = render.Renderer(self.account.timeline, st, self._event_index, base)
+        renderer = self._renderer(st, base)
         w = q.with_()
         deleted = "only_deleted" in w and name in ("leads", "contacts", "companies")
         items = [self._item(renderer, listing, name, st, int(i), w, deleted) for i in chunk]
         more = (len(chunk) == limit or next_always) and not capped
         body = {"_page": page, "_links": _links(base + path, link_query or q, page, limit, more),
                 "_embedded": {listing.collection: items}}
-        return hal(body)
+        return hal(shapes.list_envelope(body, self.account.seed, listing.collection, page, self._live))
 
     def _static_page(self, items: list[dict], collection: str, q: Query, base: str, path: str) -> Response:
         """A short, countable list (users, custom fields): `_total_items`, `_page_count`, `last`."""

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import reference as ref
+from . import shapes
 from .generator import CALL_IN, CALL_OUT, COMMON, COMPANY, CONTACT, CUSTOMER, LEAD, MAIL, NEVER, Timeline
 from .people import contact_phone
 
@@ -185,8 +186,8 @@ def build(tl: Timeline) -> EventIndex:
     return EventIndex(key=key, **cols)
 
 
-def values(tl: Timeline, src: int, row: int) -> tuple[list, list]:
-    """(value_before, value_after) of one event, shaped as amoCRM sends them."""
+def values(tl: Timeline, src: int, row: int, live: bool = False) -> tuple[list, list]:
+    """(value_before, value_after) of one event, shaped as amoCRM sends them (`live`: see shapes.py)."""
     if src == S_STATUS:
         log = tl.status_log
         prev = row - 1 if row > 0 and log.entity[row - 1] == log.entity[row] else -1
@@ -216,7 +217,8 @@ def values(tl: Timeline, src: int, row: int) -> tuple[list, list]:
     if src in (S_NOTE, S_NOTE_DELETED):
         return [], [{"note": {"id": ref.NOTE_ID_BASE + row}}]
     if src == S_CHAT:
-        return [], [{"message": {"id": message_uuid(tl.seed, row)}}]
+        lead = int(tl.chats["lead"][row])
+        return [], [{"message": shapes.chat_message(tl.seed, message_uuid(tl.seed, row), lead, live)}]
     if src == S_NPS:
         return [], [{"nps": {"rate": int(tl.nps["rate"][row])}}]
     return [], []  # added / deleted / restored / task events carry no values

@@ -5,7 +5,8 @@ rows. Shapes follow ../shared/amocrm-api.md: `custom_fields_values` is null when
 empty, `source_id` only with `with=source_id`, `_embedded.source` {id, name} only
 with `with=source` (and a source), `_embedded.contacts` only with `with=contacts`,
 task `result` is `[]` or an object, entity types are plural on tasks and singular
-on events.
+on events. `live` (the account's shapes, see shapes.py) picks the shapes captured
+from live accounts where they differ from the documented ones.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import numpy as np
 
 from . import events as ev
 from . import reference as ref
+from . import shapes
 from .generator import CALL_IN, CALL_OUT, COMMON, COMPANY, CONTACT, LEAD, MAIL, NOTE_TYPES, USER_IDS, Timeline
 from .people import company_name, company_phone, contact_email, contact_names, contact_phone
 from .state import State, group_of
@@ -38,8 +40,8 @@ class Renderer:
     big account, and only event items need it.
     """
 
-    def __init__(self, tl: Timeline, st: State, events: Callable[[], ev.EventIndex], base: str):
-        self.tl, self.st, self.events, self.base = tl, st, events, base
+    def __init__(self, tl: Timeline, st: State, events: Callable[[], ev.EventIndex], base: str, live: bool = False):
+        self.tl, self.st, self.events, self.base, self.live = tl, st, events, base, live
 
     def href(self, path: str) -> str:
         return f"{self.base}/api/v4/{path}"
@@ -108,7 +110,7 @@ class Renderer:
             fields.append(_field_value(ref.UTM_FIELD, [{"value": ref.UTM_VALUES[utm]}]))
         score = int(self.st.leads["satisfaction"][i])
         if score >= 0:
-            fields.append(_field_value(ref.SATISFACTION_FIELD, [{"value": str(score)}]))
+            fields.append(_field_value(ref.SATISFACTION_FIELD, [{"value": shapes.numeric_value(score, self.live)}]))
         return fields or None
 
     def deleted(self, path: str, base_id: int, cols: dict, i: int) -> dict:
@@ -242,15 +244,20 @@ class Renderer:
         phone = contact_phone(contact, 0) if contact >= 0 else "+7495" + f"{variant % 10**7:07d}"
         if ntype in (CALL_IN, CALL_OUT):
             duration, status = int(n["duration"][i]), int(n["call_status"][i])
-            return {"uniq": ev.message_uuid(self.tl.seed, 10**9 + i), "duration": duration, "source": "sim_pbx",
-                    "link": f"https://pbx.simulated.example/rec/{ref.NOTE_ID_BASE + i}.mp3" if duration else "",
+            note_id, seed = ref.NOTE_ID_BASE + i, self.tl.seed
+            uniq = shapes.call_uniq(seed, note_id, int(n["created"][i])) if self.live \
+                else ev.message_uuid(seed, 10**9 + i)
+            source, phone = shapes.call_line(seed, note_id, phone, self.live)
+            return {"uniq": uniq, "duration": duration, "source": source,
+                    "link": shapes.recording_link(seed, note_id, duration, self.live),
                     "phone": phone, "call_status": status, "call_result": ref.CALL_RESULTS[status]}
         if ntype == MAIL:
             income = not bool(n["outgoing"][i])
             client = {"email": f"client{variant % 10_000}@mail.example", "name": "Клиент"}
             user = {"email": ref.USERS[int(np.searchsorted(USER_IDS, n["responsible"][i]))].email, "name": "Менеджер"}
             return {"income": income, "from": client if income else user, "to": user if income else client,
-                    "thread_id": variant % 1_000_000, "message_id": f"<{variant}@mail.simulated.example>",
+                    "thread_id": str(variant % 1_000_000) if self.live else variant % 1_000_000,
+                    "message_id": f"<{variant}@mail.simulated.example>",
                     "private": False, "content_summary": "…", "attach_cnt": variant % 3,
                     "delivery": {"status": "delivered", "time": int(n["created"][i])},
                     "subject": ref.MAIL_SUBJECTS[variant % len(ref.MAIL_SUBJECTS)]}
@@ -261,7 +268,7 @@ class Renderer:
         e = self.events()
         kind = int(e.entity_kind[i])
         entity_id = int(e.entity_id[i])
-        before, after = ev.values(self.tl, int(e.src[i]), int(e.row[i]))
+        before, after = ev.values(self.tl, int(e.src[i]), int(e.row[i]), self.live)
         event_id = e.id(i)
         return {
             "id": event_id, "type": ev.TYPES[e.type[i]], "entity_id": entity_id, "entity_type": ev.ENTITY_KINDS[kind],
@@ -278,37 +285,39 @@ def _field_value(f: ref.Field, values: list[dict]) -> dict:
 
 # -- reference data (no state needed) ---------------------------------------------------------
 
-def user(u: ref.User, base: str, default_group_null: bool = False) -> dict:
-    """`default_group_null`: the default group (id 0) is sent as null, as live accounts do."""
+def user(u: ref.User, base: str, default_group_null: bool = False, live: bool = False) -> dict:
+    """`default_group_null` (implied by `live`): the default group (id 0) is sent as null, as live accounts do."""
+    default_group_null = default_group_null or live
     view = "A" if u.is_admin else "G"
     entity_rights = {"view": view, "edit": view, "add": "A", "delete": "A" if u.is_admin else "D", "export": view}
     return {
         "id": u.id, "name": u.name, "email": u.email, "lang": "ru",
         "rights": {"leads": entity_rights, "contacts": entity_rights, "companies": entity_rights,
                    "tasks": {"edit": "A", "delete": "A" if u.is_admin else "D"}, "mail_access": True,
-                   "catalog_access": True, "status_rights": None, "is_admin": u.is_admin, "is_free": False,
-                   "is_active": u.is_active,
+                   "catalog_access": True, "status_rights": [] if live else None, "is_admin": u.is_admin,
+                   "is_free": False, "is_active": u.is_active,
                    "group_id": None if default_group_null and u.group_id == 0 else u.group_id, "role_id": None},
         "_links": link(f"{base}/api/v4/users/{u.id}"),
     }
 
 
-def statuses(p: ref.Pipeline, base: str, hidden: frozenset = frozenset()) -> list[dict]:
-    """The pipeline's statuses but the `hidden` (deleted) ones."""
+def statuses(p: ref.Pipeline, base: str, hidden: frozenset = frozenset(), live: bool = False) -> list[dict]:
+    """The pipeline's statuses but the `hidden` (deleted) ones; `live`: 142/143 renamed in some pipelines."""
+    won_name, lost_name = shapes.closed_status_names(p.id, live)
     rows = [(p.status_id(0), ref.INCOMING_NAME, 10, False, "#c1c1c1", 1)]
     rows += [(p.status_id(j + 1), name, 20 + 10 * j, True, ref.STAGE_COLORS[j % len(ref.STAGE_COLORS)], 0)
              for j, name in enumerate(p.stages)]
-    rows += [(ref.WON, ref.WON_NAME, 10000, False, "#CCFF66", 0), (ref.LOST, ref.LOST_NAME, 11000, False, "#D5D8DB", 0)]
+    rows += [(ref.WON, won_name, 10000, False, "#CCFF66", 0), (ref.LOST, lost_name, 11000, False, "#D5D8DB", 0)]
     return [{"id": sid, "name": name, "sort": sort, "is_editable": editable, "pipeline_id": p.id, "color": color,
              "type": stype, "account_id": ref.ACCOUNT_ID,
              "_links": link(f"{base}/api/v4/leads/pipelines/{p.id}/statuses/{sid}")}
             for sid, name, sort, editable, color, stype in rows if sid not in hidden]
 
 
-def pipeline(p: ref.Pipeline, base: str, hidden: frozenset = frozenset()) -> dict:
+def pipeline(p: ref.Pipeline, base: str, hidden: frozenset = frozenset(), live: bool = False) -> dict:
     return {"id": p.id, "name": p.name, "sort": p.sort, "is_main": p.is_main, "is_unsorted_on": True,
             "is_archive": False, "account_id": ref.ACCOUNT_ID, "_links": link(f"{base}/api/v4/leads/pipelines/{p.id}"),
-            "_embedded": {"statuses": statuses(p, base, hidden)}}
+            "_embedded": {"statuses": statuses(p, base, hidden, live)}}
 
 
 def loss_reason(rid: int, created: int, base: str) -> dict:

@@ -4,7 +4,8 @@
 random stream of their own, so an account without them is exactly the account of before.
 
 - `default_group_null`: users of the default group (id 0) are sent with `rights.group_id: null`,
-  as live accounts send them (the group list still has the group, with id 0).
+  as live accounts send them (the group list still has the group, with id 0). The live shapes
+  (shapes.py, the default) already do this; the scenario keeps it under `shapes="documented"`.
 - `deleted_stage`: a working stage of the main pipeline is deleted `DELETED_STAGE_DAYS_AGO` days
   before `now`. Leads sitting in it are moved back one stage (a status change by the system), later
   moves into it land there instead, and the status lists stop showing it; the event history keeps

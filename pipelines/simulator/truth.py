@@ -15,6 +15,7 @@ import pandas as pd
 
 from . import events as ev
 from . import reference as ref
+from . import shapes
 from .generator import COMPANY, CONTACT, LEAD, NOTE_TYPES, Timeline
 from .people import company_name, contact_names
 from .render import ENTITY_PATH, SOURCE_NAME, Renderer
@@ -29,8 +30,9 @@ def _nullable(values: np.ndarray, missing: int = -1) -> pd.array:
 class Truth:
     """Frames listed in docs/design.md §2; `at` is the moment they describe."""
 
-    def __init__(self, tl: Timeline, st: State, events: Callable[[], ev.EventIndex]):
-        self._tl, self._st, self._events = tl, st, events
+    def __init__(self, tl: Timeline, st: State, events: Callable[[], ev.EventIndex], live: bool = False):
+        """`live`: the account serves the live shapes (shapes.py); frames hold values as it serves them."""
+        self._tl, self._st, self._events, self._live = tl, st, events, live
         self.at = st.at
 
     @cached_property
@@ -63,9 +65,10 @@ class Truth:
         deleted = {(pid, sid) for pid, sid, deleted_at in self._tl.deleted_statuses if deleted_at <= self.at}
         rows = []
         for p in ref.PIPELINES:
+            won_name, lost_name = shapes.closed_status_names(p.id, self._live)
             rows.append((p.id, p.status_id(0), ref.INCOMING_NAME, 10, 1))
             rows += [(p.id, p.status_id(j + 1), name, 20 + 10 * j, 0) for j, name in enumerate(p.stages)]
-            rows += [(p.id, ref.WON, ref.WON_NAME, 10000, 0), (p.id, ref.LOST, ref.LOST_NAME, 11000, 0)]
+            rows += [(p.id, ref.WON, won_name, 10000, 0), (p.id, ref.LOST, lost_name, 11000, 0)]
         rows = [r for r in rows if (r[0], r[1]) not in deleted]
         df = pd.DataFrame(rows, columns=["pipeline_id", "id", "name", "sort", "type"])
         df["is_won"], df["is_lost"] = df["id"] == ref.WON, df["id"] == ref.LOST
@@ -166,7 +169,7 @@ class Truth:
     def events(self) -> pd.DataFrame:
         e = self._events()
         n = e.count_at(self.at)
-        pairs = [ev.values(self._tl, int(src), int(row)) for src, row in zip(e.src[:n], e.row[:n])]
+        pairs = [ev.values(self._tl, int(src), int(row), self._live) for src, row in zip(e.src[:n], e.row[:n])]
         return pd.DataFrame({
             "id": [e.id(i) for i in range(n)], "type": [ev.TYPES[t] for t in e.type[:n]],
             "entity_type": [ev.ENTITY_KINDS[k] for k in e.entity_kind[:n]], "entity_id": e.entity_id[:n],
@@ -180,7 +183,7 @@ class Truth:
         n = self._st.n_notes
         base = {LEAD: ref.LEAD_ID_BASE, CONTACT: ref.CONTACT_ID_BASE, COMPANY: ref.COMPANY_ID_BASE}
         kinds = nt["kind"][:n]
-        renderer = Renderer(self._tl, self._st, self._events, "")
+        renderer = Renderer(self._tl, self._st, self._events, "", self._live)
         return pd.DataFrame({
             "id": ref.NOTE_ID_BASE + np.arange(n),
             "entity_type": [("lead", "contact", "company")[k] for k in kinds],

@@ -37,14 +37,25 @@ def test_full_load_equals_truth(sim):
         zip(truth.groups["id"], truth.groups["name"]))
     assert sorted(table("task_types")["code"]) == sorted(truth.task_types["code"])
     statuses = table("pipeline_statuses")
-    assert sorted(zip(statuses.pipeline_id, statuses.id, statuses.type)) == sorted(
-        zip(truth.statuses.pipeline_id, truth.statuses.id, truth.statuses.type))
+    assert sorted(zip(statuses.pipeline_id, statuses.id, statuses.type, statuses.name)) == sorted(
+        zip(truth.statuses.pipeline_id, truth.statuses.id, truth.statuses.type, truth.statuses.name))
     assert sorted(table("loss_reasons")["id"]) == sorted(truth.loss_reasons["id"])
     assert sorted(table("custom_fields")["id"]) == sorted(truth.custom_fields["id"])
     assert len(table("custom_fields__enums")) == sum(len(e) for e in truth.custom_fields["enums"])
     assert summary.rows["leads"] == (truth.leads["is_deleted"] == False).sum()  # noqa: E712
     assert summary.requests > 0 and summary.retries == 0
     assert summary.new_fields == {}  # everything the API sends is documented
+
+
+def test_documented_shapes_load_like_the_live_ones(data_dir):
+    """The default account serves live shapes (pipelines/simulator/shapes.py); the documented ones load too."""
+    from pipelines.simulator import SimulatedAccount, Simulator
+
+    account = SimulatedAccount.generate(seed=11, leads=120, now=NOW, horizon_days=60, shapes="documented")
+    with Simulator(account, rate_limit=None) as documented:
+        summary = extract(documented)
+        assert_matches_truth(documented.truth())
+    assert summary.new_fields == {}
 
 
 def test_fields_new_in_the_api_are_reported_and_the_load_goes_on(sim, caplog):
