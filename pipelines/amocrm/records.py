@@ -9,8 +9,18 @@ The benchmarks feed `SimulatedAccount.api_records(...)` through these too.
 
 from __future__ import annotations
 
-import json
 from typing import Any, Callable
+
+from pipelines.amocrm.json_values import (
+    as_json,
+    as_text,
+    bool_field,
+    embedded_of,
+    value_of,
+    int_field,
+    list_field,
+    str_field,
+)
 
 Row = dict[str, Any]
 
@@ -45,87 +55,23 @@ DOCUMENTED_FIELDS = {
 }
 
 
-def _get(item: Any, key: str) -> Any:
-    if not isinstance(item, dict):
-        raise ValueError(f"expected an object holding {key!r}, got {type(item).__name__}")
-    return item.get(key)
-
-
-def _int(item: Any, key: str, required: bool = False) -> int | None:
-    value = _get(item, key)
-    if value is None and not required:
-        return None
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise ValueError(f"{key!r} must be an integer, got {value!r:.40}")
-    return value
-
-
-def _str(item: Any, key: str) -> str | None:
-    value = _get(item, key)
-    if value is not None and not isinstance(value, str):
-        raise ValueError(f"{key!r} must be a string, got {value!r:.40}")
-    return value
-
-
-def _bool(item: Any, key: str) -> bool | None:
-    value = _get(item, key)
-    if value is not None and not isinstance(value, bool):
-        raise ValueError(f"{key!r} must be a boolean, got {value!r:.40}")
-    return value
-
-
-def _list(item: Any, key: str) -> list[Any]:
-    """A list that the API sends as a list, `null` or absent (both mean empty)."""
-    value = _get(item, key)
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise ValueError(f"{key!r} must be a list, got {type(value).__name__}")
-    return value
-
-
-def _embedded(item: Row) -> dict[str, Any]:
-    value = _get(item, "_embedded")
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise ValueError("'_embedded' must be an object")
-    return value
-
-
-def _text(value: Any) -> str | None:
-    """A custom-field value as text: strings as they are, numbers in decimal, objects as JSON."""
-    if value is None or isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return str(value)
-    return json.dumps(value, ensure_ascii=False, sort_keys=True)
-
-
-def _json(value: Any) -> str | None:
-    return None if value is None else json.dumps(value, ensure_ascii=False, sort_keys=True)
-
-
 def _custom_field_values(item: Row, parent_key: str, parent_id: int) -> list[Row]:
     """One row per value of each custom field (multitext fields have several)."""
     rows = []
-    for field in _list(item, "custom_fields_values"):
-        for value in _list(field, "values"):
+    for field in list_field(item, "custom_fields_values"):
+        for value in list_field(field, "values"):
             rows.append(
                 {
                     parent_key: parent_id,
-                    "field_id": _int(field, "field_id", required=True),
-                    "field_name": _str(field, "field_name"),
-                    "field_code": _str(field, "field_code"),
-                    "field_type": _str(field, "field_type"),
-                    "value": _text(_get(value, "value")),
-                    "enum_id": _int(value, "enum_id"),
+                    "field_id": int_field(field, "field_id", required=True),
+                    "field_name": str_field(field, "field_name"),
+                    "field_code": str_field(field, "field_code"),
+                    "field_type": str_field(field, "field_type"),
+                    "value": as_text(value_of(value, "value")),
+                    "enum_id": int_field(value, "enum_id"),
                     # older payloads say "enum" where current ones say "enum_code"
-                    "enum_code": _str(value, "enum_code") if value.get("enum_code") is not None else _str(value, "enum"),
+                    "enum_code": str_field(value, "enum_code") if value.get("enum_code") is not None
+                    else str_field(value, "enum"),
                 }
             )
     return rows
@@ -133,185 +79,186 @@ def _custom_field_values(item: Row, parent_key: str, parent_id: int) -> list[Row
 
 def _tags(item: Row, parent_key: str, parent_id: int) -> list[Row]:
     return [
-        {parent_key: parent_id, "tag_id": _int(tag, "id", required=True), "name": _str(tag, "name")}
-        for tag in _list(_embedded(item), "tags")
+        {parent_key: parent_id, "tag_id": int_field(tag, "id", required=True), "name": str_field(tag, "name")}
+        for tag in list_field(embedded_of(item), "tags")
     ]
 
 
 def _company_id(item: Row) -> int | None:
-    companies = _list(_embedded(item), "companies")
-    return _int(companies[0], "id", required=True) if companies else None
+    companies = list_field(embedded_of(item), "companies")
+    return int_field(companies[0], "id", required=True) if companies else None
 
 
 def account(item: Row) -> Row:
-    settings = _get(_embedded(item), "datetime_settings") or {}
+    settings = value_of(embedded_of(item), "datetime_settings") or {}
     return {
-        "id": _int(item, "id", required=True),
-        "name": _str(item, "name"),
-        "subdomain": _str(item, "subdomain"),
-        "currency": _str(item, "currency"),
-        "currency_symbol": _str(item, "currency_symbol"),
-        "country": _str(item, "country"),
-        "language": _str(item, "language"),
-        "timezone": _str(settings, "timezone") or _str(item, "timezone"),
-        "timezone_offset": _str(settings, "timezone_offset") or _str(item, "timezone_offset"),
-        "is_loss_reason_enabled": _bool(item, "is_loss_reason_enabled"),
-        "is_api_filter_enabled": _bool(item, "is_api_filter_enabled"),
+        "id": int_field(item, "id", required=True),
+        "name": str_field(item, "name"),
+        "subdomain": str_field(item, "subdomain"),
+        "currency": str_field(item, "currency"),
+        "currency_symbol": str_field(item, "currency_symbol"),
+        "country": str_field(item, "country"),
+        "language": str_field(item, "language"),
+        "timezone": str_field(settings, "timezone") or str_field(item, "timezone"),
+        "timezone_offset": str_field(settings, "timezone_offset") or str_field(item, "timezone_offset"),
+        "is_loss_reason_enabled": bool_field(item, "is_loss_reason_enabled"),
+        "is_api_filter_enabled": bool_field(item, "is_api_filter_enabled"),
     }
 
 
 def task_types(item: Row) -> list[Row]:
     return [
-        {"id": _int(t, "id", required=True), "name": _str(t, "name"), "code": _str(t, "code")}
-        for t in _list(_embedded(item), "task_types")
+        {"id": int_field(t, "id", required=True), "name": str_field(t, "name"), "code": str_field(t, "code")}
+        for t in list_field(embedded_of(item), "task_types")
     ]
 
 
 def user_groups(item: Row) -> list[Row]:
-    return [{"id": _int(g, "id", required=True), "name": _str(g, "name")} for g in _list(_embedded(item), "users_groups")]
+    return [{"id": int_field(g, "id", required=True), "name": str_field(g, "name")}
+            for g in list_field(embedded_of(item), "users_groups")]
 
 
 def user(item: Row) -> Row:
-    rights = _get(item, "rights") or {}
+    rights = value_of(item, "rights") or {}
     return {
-        "id": _int(item, "id", required=True),
-        "name": _str(item, "name"),
-        "email": _str(item, "email"),
-        "lang": _str(item, "lang"),
-        "is_admin": _bool(rights, "is_admin"),
-        "is_active": _bool(rights, "is_active"),
-        "is_free": _bool(rights, "is_free"),
-        "group_id": _int(rights, "group_id"),
-        "role_id": _int(rights, "role_id"),
+        "id": int_field(item, "id", required=True),
+        "name": str_field(item, "name"),
+        "email": str_field(item, "email"),
+        "lang": str_field(item, "lang"),
+        "is_admin": bool_field(rights, "is_admin"),
+        "is_active": bool_field(rights, "is_active"),
+        "is_free": bool_field(rights, "is_free"),
+        "group_id": int_field(rights, "group_id"),
+        "role_id": int_field(rights, "role_id"),
     }
 
 
 def pipeline(item: Row) -> Row:
     return {
-        "id": _int(item, "id", required=True),
-        "name": _str(item, "name"),
-        "sort": _int(item, "sort"),
-        "is_main": _bool(item, "is_main"),
-        "is_unsorted_on": _bool(item, "is_unsorted_on"),
-        "is_archive": _bool(item, "is_archive"),
+        "id": int_field(item, "id", required=True),
+        "name": str_field(item, "name"),
+        "sort": int_field(item, "sort"),
+        "is_main": bool_field(item, "is_main"),
+        "is_unsorted_on": bool_field(item, "is_unsorted_on"),
+        "is_archive": bool_field(item, "is_archive"),
     }
 
 
 def pipeline_statuses(item: Row) -> list[Row]:
-    pipeline_id = _int(item, "id", required=True)
+    pipeline_id = int_field(item, "id", required=True)
     return [
         {
             "pipeline_id": pipeline_id,
-            "id": _int(s, "id", required=True),
-            "name": _str(s, "name"),
-            "sort": _int(s, "sort"),
-            "type": _int(s, "type"),
-            "color": _str(s, "color"),
-            "is_editable": _bool(s, "is_editable"),
+            "id": int_field(s, "id", required=True),
+            "name": str_field(s, "name"),
+            "sort": int_field(s, "sort"),
+            "type": int_field(s, "type"),
+            "color": str_field(s, "color"),
+            "is_editable": bool_field(s, "is_editable"),
         }
-        for s in _list(_embedded(item), "statuses")
+        for s in list_field(embedded_of(item), "statuses")
     ]
 
 
 def loss_reason(item: Row) -> Row:
     return {
-        "id": _int(item, "id", required=True),
-        "name": _str(item, "name"),
-        "sort": _int(item, "sort"),
-        "created_at": _int(item, "created_at"),
-        "updated_at": _int(item, "updated_at"),
+        "id": int_field(item, "id", required=True),
+        "name": str_field(item, "name"),
+        "sort": int_field(item, "sort"),
+        "created_at": int_field(item, "created_at"),
+        "updated_at": int_field(item, "updated_at"),
     }
 
 
 def custom_field(item: Row) -> Row:
-    field_id = _int(item, "id", required=True)
+    field_id = int_field(item, "id", required=True)
     return {
-        "entity_type": _str(item, "entity_type"),
+        "entity_type": str_field(item, "entity_type"),
         "id": field_id,
-        "name": _str(item, "name"),
-        "code": _str(item, "code"),
-        "type": _str(item, "type"),
-        "sort": _int(item, "sort"),
-        "is_predefined": _bool(item, "is_predefined"),
+        "name": str_field(item, "name"),
+        "code": str_field(item, "code"),
+        "type": str_field(item, "type"),
+        "sort": int_field(item, "sort"),
+        "is_predefined": bool_field(item, "is_predefined"),
         "enums": [
             {
                 "field_id": field_id,
-                "id": _int(e, "id", required=True),
-                "value": _str(e, "value"),
-                "sort": _int(e, "sort"),
-                "code": _str(e, "code"),
+                "id": int_field(e, "id", required=True),
+                "value": str_field(e, "value"),
+                "sort": int_field(e, "sort"),
+                "code": str_field(e, "code"),
             }
-            for e in _list(item, "enums")
+            for e in list_field(item, "enums")
         ],
     }
 
 
 def _loss_reason_id(item: Row) -> int | None:
     if item.get("loss_reason_id") is not None:
-        return _int(item, "loss_reason_id")
+        return int_field(item, "loss_reason_id")
     # `with=loss_reason` embeds it, documented both as an object and as a one-element array
-    embedded = _get(_embedded(item), "loss_reason")
+    embedded = value_of(embedded_of(item), "loss_reason")
     if isinstance(embedded, list):
         embedded = embedded[0] if embedded else None
-    return _int(embedded, "id") if embedded is not None else None
+    return int_field(embedded, "id") if embedded is not None else None
 
 
 def _source(item: Row) -> tuple[int | None, str | None]:
     """The lead's amoCRM source: `source_id` (`with=source_id`), its name from `_embedded.source` (`with=source`)."""
-    embedded = _get(_embedded(item), "source")
+    embedded = value_of(embedded_of(item), "source")
     if embedded is None:
-        return _int(item, "source_id"), None
-    return _int(item, "source_id") or _int(embedded, "id", required=True), _str(embedded, "name")
+        return int_field(item, "source_id"), None
+    return int_field(item, "source_id") or int_field(embedded, "id", required=True), str_field(embedded, "name")
 
 
 def lead(item: Row) -> Row:
-    lead_id = _int(item, "id", required=True)
+    lead_id = int_field(item, "id", required=True)
     source_id, source_name = _source(item)
     return {
         "id": lead_id,
-        "name": _str(item, "name"),
-        "price": _int(item, "price"),
-        "responsible_user_id": _int(item, "responsible_user_id"),
-        "group_id": _int(item, "group_id"),
-        "status_id": _int(item, "status_id"),
-        "pipeline_id": _int(item, "pipeline_id"),
+        "name": str_field(item, "name"),
+        "price": int_field(item, "price"),
+        "responsible_user_id": int_field(item, "responsible_user_id"),
+        "group_id": int_field(item, "group_id"),
+        "status_id": int_field(item, "status_id"),
+        "pipeline_id": int_field(item, "pipeline_id"),
         "loss_reason_id": _loss_reason_id(item),
         "source_id": source_id,
         "source_name": source_name,
         "company_id": _company_id(item),
-        "created_by": _int(item, "created_by"),
-        "updated_by": _int(item, "updated_by"),
-        "created_at": _int(item, "created_at"),
-        "updated_at": _int(item, "updated_at", required=True),
-        "closed_at": _int(item, "closed_at"),
-        "closest_task_at": _int(item, "closest_task_at"),
-        "score": _int(item, "score"),
-        "labor_cost": _int(item, "labor_cost"),
-        "is_deleted": bool(_bool(item, "is_deleted")),
+        "created_by": int_field(item, "created_by"),
+        "updated_by": int_field(item, "updated_by"),
+        "created_at": int_field(item, "created_at"),
+        "updated_at": int_field(item, "updated_at", required=True),
+        "closed_at": int_field(item, "closed_at"),
+        "closest_task_at": int_field(item, "closest_task_at"),
+        "score": int_field(item, "score"),
+        "labor_cost": int_field(item, "labor_cost"),
+        "is_deleted": bool(bool_field(item, "is_deleted")),
         "deleted_at": None,
         "custom_field_values": _custom_field_values(item, "lead_id", lead_id),
         "tags": _tags(item, "lead_id", lead_id),
         "contacts": [
-            {"lead_id": lead_id, "contact_id": _int(c, "id", required=True), "is_main": _bool(c, "is_main")}
-            for c in _list(_embedded(item), "contacts")
+            {"lead_id": lead_id, "contact_id": int_field(c, "id", required=True), "is_main": bool_field(c, "is_main")}
+            for c in list_field(embedded_of(item), "contacts")
         ],
     }
 
 
 def _crm_entity(item: Row, parent_key: str, extra: dict[str, Any]) -> Row:
     """Fields contacts and companies share, with `extra` (their own fields) after the name."""
-    entity_id = _int(item, "id", required=True)
+    entity_id = int_field(item, "id", required=True)
     return {
         "id": entity_id,
-        "name": _str(item, "name"),
+        "name": str_field(item, "name"),
         **extra,
-        "responsible_user_id": _int(item, "responsible_user_id"),
-        "group_id": _int(item, "group_id"),
-        "created_by": _int(item, "created_by"),
-        "updated_by": _int(item, "updated_by"),
-        "created_at": _int(item, "created_at"),
-        "updated_at": _int(item, "updated_at", required=True),
-        "is_deleted": bool(_bool(item, "is_deleted")),
+        "responsible_user_id": int_field(item, "responsible_user_id"),
+        "group_id": int_field(item, "group_id"),
+        "created_by": int_field(item, "created_by"),
+        "updated_by": int_field(item, "updated_by"),
+        "created_at": int_field(item, "created_at"),
+        "updated_at": int_field(item, "updated_at", required=True),
+        "is_deleted": bool(bool_field(item, "is_deleted")),
         "deleted_at": None,
         "custom_field_values": _custom_field_values(item, parent_key, entity_id),
         "tags": _tags(item, parent_key, entity_id),
@@ -320,8 +267,8 @@ def _crm_entity(item: Row, parent_key: str, extra: dict[str, Any]) -> Row:
 
 def contact(item: Row) -> Row:
     return _crm_entity(item, "contact_id", {
-        "first_name": _str(item, "first_name"),
-        "last_name": _str(item, "last_name"),
+        "first_name": str_field(item, "first_name"),
+        "last_name": str_field(item, "last_name"),
         "company_id": _company_id(item),
     })
 
@@ -333,26 +280,26 @@ def company(item: Row) -> Row:
 def _value_field(values: list[Any], key: str, field: str) -> Any:
     """`value_after: [{"lead_status": {"id": ..}}]` -> the `id` of the first `lead_status` entry."""
     for entry in values:
-        inner = _get(entry, key)
+        inner = value_of(entry, key)
         if inner is not None:
-            return _get(inner, field)
+            return value_of(inner, field)
     return None
 
 
 def event(item: Row) -> Row:
-    event_id = _get(item, "id")
+    event_id = value_of(item, "id")
     if not isinstance(event_id, (str, int)) or isinstance(event_id, bool) or event_id == "":
         raise ValueError(f"event 'id' must be a string, got {event_id!r:.40}")
-    before, after = _list(item, "value_before"), _list(item, "value_after")
+    before, after = list_field(item, "value_before"), list_field(item, "value_after")
     nps = _value_field(after, "nps", "rate")
     message = _value_field(after, "message", "id")
     row = {
         "id": str(event_id),
-        "type": _str(item, "type"),
-        "entity_type": _str(item, "entity_type"),
-        "entity_id": _int(item, "entity_id"),
-        "created_by": _int(item, "created_by"),
-        "created_at": _int(item, "created_at", required=True),
+        "type": str_field(item, "type"),
+        "entity_type": str_field(item, "entity_type"),
+        "entity_id": int_field(item, "entity_id"),
+        "created_by": int_field(item, "created_by"),
+        "created_at": int_field(item, "created_at", required=True),
         "status_id_before": _value_field(before, "lead_status", "id"),
         "pipeline_id_before": _value_field(before, "lead_status", "pipeline_id"),
         "status_id_after": _value_field(after, "lead_status", "id"),
@@ -362,66 +309,66 @@ def event(item: Row) -> Row:
         "nps_rate": nps,
         "responsible_user_id_before": _value_field(before, "responsible_user", "id"),
         "responsible_user_id_after": _value_field(after, "responsible_user", "id"),
-        "value_before_json": _json(before),
-        "value_after_json": _json(after),
+        "value_before_json": as_json(before),
+        "value_after_json": as_json(after),
     }
     for key in ("status_id_before", "pipeline_id_before", "status_id_after", "pipeline_id_after", "note_id",
                 "nps_rate", "responsible_user_id_before", "responsible_user_id_after"):
-        _int(row, key)
+        int_field(row, key)
     return row
 
 
 def note(item: Row, entity_type: str) -> Row:
     """`entity_type` is the endpoint's entity (`leads` for /leads/notes); rows carry the singular."""
-    params = _get(item, "params")
+    params = value_of(item, "params")
     if params is None or params == []:
         params = {}
     if not isinstance(params, dict):
         raise ValueError("'params' must be an object")
     return {
-        "id": _int(item, "id", required=True),
+        "id": int_field(item, "id", required=True),
         "entity_type": SINGULAR[entity_type],
-        "entity_id": _int(item, "entity_id"),
-        "note_type": _str(item, "note_type"),
-        "created_by": _int(item, "created_by"),
-        "updated_by": _int(item, "updated_by"),
-        "responsible_user_id": _int(item, "responsible_user_id"),
-        "group_id": _int(item, "group_id"),
-        "created_at": _int(item, "created_at"),
-        "updated_at": _int(item, "updated_at", required=True),
-        "text": _text(params.get("text")),
-        "call_duration": _int(params, "duration"),
-        "call_status": _int(params, "call_status"),
-        "call_result": _text(params.get("call_result")),
-        "call_phone": _text(params.get("phone")),
-        "mail_income": _bool(params, "income"),
-        "mail_subject": _text(params.get("subject")),
-        "params_json": _json(params),
+        "entity_id": int_field(item, "entity_id"),
+        "note_type": str_field(item, "note_type"),
+        "created_by": int_field(item, "created_by"),
+        "updated_by": int_field(item, "updated_by"),
+        "responsible_user_id": int_field(item, "responsible_user_id"),
+        "group_id": int_field(item, "group_id"),
+        "created_at": int_field(item, "created_at"),
+        "updated_at": int_field(item, "updated_at", required=True),
+        "text": as_text(params.get("text")),
+        "call_duration": int_field(params, "duration"),
+        "call_status": int_field(params, "call_status"),
+        "call_result": as_text(params.get("call_result")),
+        "call_phone": as_text(params.get("phone")),
+        "mail_income": bool_field(params, "income"),
+        "mail_subject": as_text(params.get("subject")),
+        "params_json": as_json(params),
     }
 
 
 def task(item: Row) -> Row:
-    result = _get(item, "result")
+    result = value_of(item, "result")
     if result in (None, []):
         result = {}
     if not isinstance(result, dict):
         raise ValueError("'result' must be an object or []")
     return {
-        "id": _int(item, "id", required=True),
-        "entity_type": _str(item, "entity_type"),
-        "entity_id": _int(item, "entity_id"),
-        "task_type_id": _int(item, "task_type_id"),
-        "text": _str(item, "text"),
-        "duration": _int(item, "duration"),
-        "responsible_user_id": _int(item, "responsible_user_id"),
-        "group_id": _int(item, "group_id"),
-        "created_by": _int(item, "created_by"),
-        "updated_by": _int(item, "updated_by"),
-        "created_at": _int(item, "created_at"),
-        "updated_at": _int(item, "updated_at", required=True),
-        "complete_till": _int(item, "complete_till"),
-        "is_completed": _bool(item, "is_completed"),
-        "result_text": _str(result, "text"),
+        "id": int_field(item, "id", required=True),
+        "entity_type": str_field(item, "entity_type"),
+        "entity_id": int_field(item, "entity_id"),
+        "task_type_id": int_field(item, "task_type_id"),
+        "text": str_field(item, "text"),
+        "duration": int_field(item, "duration"),
+        "responsible_user_id": int_field(item, "responsible_user_id"),
+        "group_id": int_field(item, "group_id"),
+        "created_by": int_field(item, "created_by"),
+        "updated_by": int_field(item, "updated_by"),
+        "created_at": int_field(item, "created_at"),
+        "updated_at": int_field(item, "updated_at", required=True),
+        "complete_till": int_field(item, "complete_till"),
+        "is_completed": bool_field(item, "is_completed"),
+        "result_text": str_field(result, "text"),
     }
 
 
@@ -429,9 +376,9 @@ def deletion(item: Row, entity_type: str) -> Row:
     """A trash-view item (`with=only_deleted`): its `updated_at`/`updated_by` are the deletion's time and author."""
     return {
         "entity_type": SINGULAR[entity_type],
-        "id": _int(item, "id", required=True),
-        "deleted_at": _int(item, "updated_at", required=True),
-        "deleted_by": _int(item, "updated_by"),
+        "id": int_field(item, "id", required=True),
+        "deleted_at": int_field(item, "updated_at", required=True),
+        "deleted_by": int_field(item, "updated_by"),
     }
 
 
