@@ -40,7 +40,8 @@ def test_spend_keyed_by_source_name_gives_the_cac_of_spend_keyed_by_id(kpi_wareh
     source_id, name = _source_by_name(kpi_warehouse.truth)
     theirs = {source_id, name.strip().lower()}
     by_id = [row for row in kpi_warehouse.spend if row["channel"].strip().lower() not in theirs]
-    by_id += [{"month": m, "channel": source_id, "amount": 7_000} for m in sorted({r["month"] for r in by_id})]
+    spend_months = sorted({r["month"] for r in by_id})
+    by_id += [{"month": m, "channel": source_id, "amount": 7_000} for m in spend_months]
     by_name = [{**row, "channel": f"  {name.upper()} "} if row["channel"] == source_id else row for row in by_id]
     assert by_name != by_id
 
@@ -52,7 +53,10 @@ def test_spend_keyed_by_source_name_gives_the_cac_of_spend_keyed_by_id(kpi_wareh
         results[label] = warehouse.query("select * from marts.fct_cac")
     assert_frames_match(results["name"], results["id"], ["month", "channel"])
     mine = results["name"][results["name"]["channel"] == source_id]
-    assert mine["marketing_spend"].notna().all() and (mine["source_name"] == name).all()
+    assert (mine["source_name"] == name).all()
+    # the spend keyed by name arrived in every month it was given for (other months: customers, no spend)
+    spent = mine[mine["month"].astype(str).str[:7].isin([str(m)[:7] for m in spend_months])]
+    assert len(spent) == len(spend_months) and spent["marketing_spend"].notna().all()
     assert (mine["new_customers"] > 0).any()
     reference = kpi_warehouse.reference()
     reference.spend = by_name
