@@ -245,6 +245,18 @@ def lead(item: Row) -> Row:
     }
 
 
+def _ownership(item: Row) -> Row:
+    """Who owns and who touched a record, and when: the same six fields on entities, notes and tasks."""
+    return {
+        "responsible_user_id": int_field(item, "responsible_user_id"),
+        "group_id": int_field(item, "group_id"),
+        "created_by": int_field(item, "created_by"),
+        "updated_by": int_field(item, "updated_by"),
+        "created_at": int_field(item, "created_at"),
+        "updated_at": int_field(item, "updated_at", required=True),
+    }
+
+
 def _crm_entity(item: Row, parent_key: str, extra: dict[str, Any]) -> Row:
     """Fields contacts and companies share, with `extra` (their own fields) after the name."""
     entity_id = int_field(item, "id", required=True)
@@ -252,12 +264,7 @@ def _crm_entity(item: Row, parent_key: str, extra: dict[str, Any]) -> Row:
         "id": entity_id,
         "name": str_field(item, "name"),
         **extra,
-        "responsible_user_id": int_field(item, "responsible_user_id"),
-        "group_id": int_field(item, "group_id"),
-        "created_by": int_field(item, "created_by"),
-        "updated_by": int_field(item, "updated_by"),
-        "created_at": int_field(item, "created_at"),
-        "updated_at": int_field(item, "updated_at", required=True),
+        **_ownership(item),
         "is_deleted": bool(bool_field(item, "is_deleted")),
         "deleted_at": None,
         "custom_field_values": _custom_field_values(item, parent_key, entity_id),
@@ -330,12 +337,7 @@ def note(item: Row, entity_type: str) -> Row:
         "entity_type": SINGULAR[entity_type],
         "entity_id": int_field(item, "entity_id"),
         "note_type": str_field(item, "note_type"),
-        "created_by": int_field(item, "created_by"),
-        "updated_by": int_field(item, "updated_by"),
-        "responsible_user_id": int_field(item, "responsible_user_id"),
-        "group_id": int_field(item, "group_id"),
-        "created_at": int_field(item, "created_at"),
-        "updated_at": int_field(item, "updated_at", required=True),
+        **_ownership(item),
         "text": as_text(params.get("text")),
         "call_duration": int_field(params, "duration"),
         "call_status": int_field(params, "call_status"),
@@ -360,12 +362,7 @@ def task(item: Row) -> Row:
         "task_type_id": int_field(item, "task_type_id"),
         "text": str_field(item, "text"),
         "duration": int_field(item, "duration"),
-        "responsible_user_id": int_field(item, "responsible_user_id"),
-        "group_id": int_field(item, "group_id"),
-        "created_by": int_field(item, "created_by"),
-        "updated_by": int_field(item, "updated_by"),
-        "created_at": int_field(item, "created_at"),
-        "updated_at": int_field(item, "updated_at", required=True),
+        **_ownership(item),
         "complete_till": int_field(item, "complete_till"),
         "is_completed": bool_field(item, "is_completed"),
         "result_text": str_field(result, "text"),
