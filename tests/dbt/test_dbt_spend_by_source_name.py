@@ -16,12 +16,14 @@ pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("warehouse")]
 SPEND_MODELS = ("build", "--select", "stg_inputs__marketing_spend+")
 
 
-def _source_by_name(truth) -> tuple[str, str]:
-    """(id, name) of a source that brought new customers in some month."""
-    leads = truth.leads.dropna(subset=["source_id"])
-    counts = leads.groupby(["source_id", "source_name"]).size().sort_values()
-    source_id, name = counts.index[-1]
-    return str(int(source_id)), name
+def _source_by_name(warehouse) -> tuple[str, str]:
+    """(id, name) of the amoCRM source whose channel (a source id: leads without a UTM value) brought
+    the most new customers, by the independent reference."""
+    customers = warehouse.reference().first_won["channel"].value_counts()
+    names = warehouse.truth.leads.dropna(subset=["source_id"]).drop_duplicates("source_id")
+    names = dict(zip(names["source_id"].astype(int).astype(str), names["source_name"]))
+    source_id = next(channel for channel in customers.index if channel in names)
+    return source_id, names[source_id]
 
 
 def _statuses(warehouse) -> dict[str, str]:
@@ -37,7 +39,7 @@ def _rebuild(warehouse, spend):
 
 
 def test_spend_keyed_by_source_name_gives_the_cac_of_spend_keyed_by_id(kpi_warehouse, tmp_path):
-    source_id, name = _source_by_name(kpi_warehouse.truth)
+    source_id, name = _source_by_name(kpi_warehouse)
     theirs = {source_id, name.strip().lower()}
     by_id = [row for row in kpi_warehouse.spend if row["channel"].strip().lower() not in theirs]
     spend_months = sorted({r["month"] for r in by_id})
@@ -64,7 +66,7 @@ def test_spend_keyed_by_source_name_gives_the_cac_of_spend_keyed_by_id(kpi_wareh
 
 
 def test_spend_keyed_by_both_the_id_and_the_name_of_a_source_fails_the_build(kpi_warehouse, tmp_path):
-    source_id, name = _source_by_name(kpi_warehouse.truth)
+    source_id, name = _source_by_name(kpi_warehouse)
     month = kpi_warehouse.spend[0]["month"]
     spend = [{"month": month, "channel": source_id, "amount": 1_000},
              {"month": month, "channel": name.lower(), "amount": 1_000}]
@@ -77,7 +79,7 @@ def test_spend_keyed_by_both_the_id_and_the_name_of_a_source_fails_the_build(kpi
 
 def test_a_source_name_shared_by_two_sources_fails_the_build(kpi_warehouse, tmp_path):
     warehouse = kpi_warehouse.copy(tmp_path)
-    source_id, name = _source_by_name(kpi_warehouse.truth)
+    source_id, name = _source_by_name(kpi_warehouse)
 
     with duckdb.connect(str(warehouse.path)) as connection:  # another source renamed to the same name
         other = connection.execute(
