@@ -11,7 +11,15 @@ import dlt
 from pipelines import paths
 from pipelines.amocrm import connect, deletions, embedded, origin, restored
 from pipelines.amocrm.client import AmoClient
-from pipelines.amocrm.source import COLUMNS, MERGED_RESOURCES, NESTED, ExtractionStats, _fetch_account, amocrm_source
+from pipelines.amocrm.settings import CONNECTION_KEYS
+from pipelines.amocrm.source import (
+    COLUMNS,
+    MERGED_RESOURCES,
+    NESTED,
+    ExtractionStats,
+    amocrm_source,
+    fetch_account,
+)
 
 PIPELINE_NAME = "amocrm"
 DATASET = "raw_amocrm"
@@ -114,8 +122,8 @@ def run_extraction(
     )
 
 
-CONNECTION = ("base_url", "access_token", "client_id", "client_secret", "redirect_uri", "refresh_token",
-              "requests_per_second", "max_retries")
+# the source arguments that reach the client: the connection settings, and how hard to pull and retry
+CONNECTION = (*CONNECTION_KEYS, "requests_per_second", "max_retries")
 
 
 def complete_restored(pipeline: dlt.Pipeline, stats: ExtractionStats, **settings: Any) -> restored.Restored:
@@ -127,7 +135,7 @@ def complete_restored(pipeline: dlt.Pipeline, stats: ExtractionStats, **settings
         return connect.connect(**values, stats=stats.requests)
 
     def filters(client: AmoClient) -> bool:
-        account = _fetch_account(client)
+        account = fetch_account(client)
         origin.claim(account, client.base_url, embedded.is_embedded(client.base_url))  # the same account
         return account.get("is_api_filter_enabled") is not False
 

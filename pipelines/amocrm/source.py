@@ -161,7 +161,7 @@ class ExtractionStats:
                         "(new in the API? see pipelines/amocrm/records.py)", collection, ", ".join(sorted(fresh)))
 
 
-def _fetch_account(client: AmoClient) -> dict[str, Any]:
+def fetch_account(client: AmoClient) -> dict[str, Any]:
     params = {"with": "users_groups,task_types,datetime_settings,is_api_filter_enabled"}
     body = client.get_json("/api/v4/account", params)
     if not isinstance(body, dict) or not isinstance(body.get("id"), int):
@@ -183,7 +183,7 @@ class _Connection:
         with self._lock:
             if self._client is None:
                 client = self._make_client()
-                self._cache["account"] = _fetch_account(client)
+                self._cache["account"] = fetch_account(client)
                 # the data folder must hold this account before anything is loaded (pipelines/amocrm/origin.py)
                 origin.claim(self._cache["account"], client.base_url, embedded.is_embedded(client.base_url))
                 self._client = client
@@ -197,7 +197,7 @@ class _Connection:
             return self._cache[key]
 
     def account(self) -> dict[str, Any]:
-        return self.cached("account", _fetch_account)
+        return self.cached("account", fetch_account)
 
     def filters_enabled(self) -> bool:
         return self.account().get("is_api_filter_enabled") is not False
