@@ -4,8 +4,12 @@ sources mapped to the dlt assets."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
+import yaml
+
+from tests.conftest import DBT_PROJECT_DIR
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("warehouse")]
 
@@ -81,3 +85,22 @@ def test_sources_map_to_the_dlt_assets(manifest):
             assert key == [expected], source["name"]
         else:
             assert key == ["user_inputs"], source["name"]
+
+
+# Columns that mean the same in every model: described once, in models/docs/shared_columns.md.
+SHARED_DOC_BLOCKS = {"period_grain": {"period_grain"}, "period_start": {"period_start"}, "load_id": {"load_id"},
+                     "created_date": {"created_date"}}
+
+
+def test_shared_columns_use_their_doc_block():
+    blocks = set(re.findall(r"{%\s*docs\s+(\w+)\s*%}", (DBT_PROJECT_DIR / "models/docs/shared_columns.md").read_text()))
+    problems = []
+    for path in sorted((DBT_PROJECT_DIR / "models").rglob("*.yml")):
+        for model in yaml.safe_load(path.read_text()).get("models") or []:
+            for column in model.get("columns") or []:
+                used = re.fullmatch(r"""\{\{\s*doc\(["'](\w+)["']\)\s*\}\}""", str(column.get("description", "")).strip())
+                if used and used.group(1) not in blocks:
+                    problems.append(f"{model['name']}.{column['name']}: no doc block {used.group(1)!r}")
+                if column["name"] in SHARED_DOC_BLOCKS and not (used and used.group(1) in SHARED_DOC_BLOCKS[column["name"]]):
+                    problems.append(f"{model['name']}.{column['name']}: describe it with its shared doc block")
+    assert not problems, "\n".join(problems)
