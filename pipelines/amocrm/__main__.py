@@ -13,9 +13,8 @@ import sys
 import threading
 import time
 
-import dlt
-
 from pipelines import paths
+from pipelines.amocrm.accounts import the_account
 from pipelines.amocrm.auth import exchange_code
 from pipelines.amocrm.client import AmoError, amo_cause
 from pipelines.amocrm.connect import configured_target
@@ -66,13 +65,17 @@ def _extract(resources: list[str] | None) -> int:
 
 
 def _authorize(code: str) -> int:
-    config = {k: dlt.secrets.get(f"sources.amocrm.{k}") or dlt.config.get(f"sources.amocrm.{k}")
-              for k in ("base_url", "client_id", "client_secret", "redirect_uri")}
-    missing = [k for k, v in config.items() if not v]
-    if missing:
-        print(f"set sources.amocrm.{', '.join(missing)} first (see .dlt/secrets.toml.example)", file=sys.stderr)
+    try:
+        account = the_account()
+    except SettingsError as exc:
+        print(f"authorization not started: {exc}", file=sys.stderr)
         return 2
-    configured_refresh_token = dlt.secrets.get("sources.amocrm.refresh_token")  # superseded: never spent again
+    config = account.values
+    missing = [k for k in ("base_url", "client_id", "client_secret", "redirect_uri") if not config.get(k)]
+    if missing:
+        print(f"set {account.section}.{', '.join(missing)} first (see .dlt/secrets.toml.example)", file=sys.stderr)
+        return 2
+    configured_refresh_token = config.get("refresh_token")  # superseded: never spent again
     try:
         moved = exchange_code(config["base_url"], config["client_id"], config["client_secret"],
                               config["redirect_uri"], code, paths.tokens_path(), configured_refresh_token)

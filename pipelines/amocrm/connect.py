@@ -60,13 +60,14 @@ def configured_values(
 
 
 def connect_from_config() -> AmoClient:
-    """`connect()` with every argument read from dlt config/secrets."""
-    return connect(**configured_values())
+    """`connect()` to the configured account (pipelines/amocrm/accounts.py), read from dlt config/secrets."""
+    from pipelines.amocrm.accounts import the_account
+
+    return connect(**the_account().values)
 
 
 def configured_target() -> Optional[str]:
     """The configured base URL, or None for the embedded simulator; `SettingsError` before any run starts."""
-    values = configured_values()
-    mode = settings.require(values["base_url"], values["access_token"], values["client_id"], values["client_secret"],
-                            values["redirect_uri"])
-    return None if mode is None else str(values["base_url"])
+    from pipelines.amocrm.accounts import the_account
+
+    return the_account().base_url

@@ -9,7 +9,7 @@ from typing import Any, Callable
 import dlt
 
 from pipelines import paths
-from pipelines.amocrm import connect, deletions, embedded, origin, restored
+from pipelines.amocrm import accounts, connect, deletions, embedded, origin, restored
 from pipelines.amocrm.client import AmoClient
 from pipelines.amocrm.settings import CONNECTION_KEYS
 from pipelines.amocrm.source import (
@@ -90,7 +90,8 @@ def run_extraction(
     """Extract and load, then apply deletions. `base_url`/`access_token` None = dlt config
     (and no configured `base_url` = the embedded simulator); `settings` are other source arguments."""
     stats = stats or ExtractionStats()
-    explicit = {"base_url": base_url, "access_token": access_token, **settings}
+    explicit = {**accounts.source_arguments(),
+                **{k: v for k, v in {"base_url": base_url, "access_token": access_token, **settings}.items() if v is not None}}
     source = amocrm_source(stats=stats, **{k: v for k, v in explicit.items() if v is not None})
     if resources:
         source = source.with_resources(*resources)
@@ -130,7 +131,7 @@ def complete_restored(pipeline: dlt.Pipeline, stats: ExtractionStats, **settings
     """After `finish_load`: read restored records known only as stubs again by id, whole (restored.py).
     `settings`: the source arguments of the run (None = from dlt config, as for the source)."""
     def make_client() -> AmoClient:
-        values = {**connect.configured_values(),
+        values = {**accounts.the_account().values,
                   **{k: v for k, v in settings.items() if k in CONNECTION and v is not None}}
         return connect.connect(**values, stats=stats.requests)
 

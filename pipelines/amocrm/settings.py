@@ -28,6 +28,11 @@ TUNING_KEYS = ("requests_per_second", "workers", "page_size", "events_page_size"
 OAUTH_KEYS = ("client_id", "client_secret", "redirect_uri")
 ENV_PREFIX = "SOURCES__AMOCRM__"
 SECTION = "sources.amocrm"
+ACCOUNTS_ENV_PREFIX = ENV_PREFIX + "ACCOUNTS__"
+ACCOUNTS_SECTION = SECTION + ".accounts"
+DEFAULT_ACCOUNT = "default"  # the account of [sources.amocrm] itself
+ACCOUNT_KEY = re.compile(r"[a-z][a-z0-9_]{0,30}")
+KEY_RULE = "lower-case letters, digits and _, starting with a letter, at most 31 characters, no __"
 _AMO_NAME = re.compile(r"AMOCRM|KOMMO|(^|_)AMO(_|$)")
 
 ACCEPTED = (
@@ -50,10 +55,17 @@ class Found:
     present: dict[str, list[str]] = field(default_factory=dict)  # connection key -> where it is set
     empty: set[str] = field(default_factory=set)  # connection keys set to an empty value
     near_misses: list[str] = field(default_factory=list)  # "NAME (where): hint"
+    accounts: dict[str, "Found"] = field(default_factory=dict)  # named account key -> what is set for it
+    bad_accounts: list[str] = field(default_factory=list)  # "NAME (where): why it names no account"
 
     @property
     def anything(self) -> bool:
-        return bool(self.present or self.near_misses)
+        return bool(self.present or self.near_misses or self.bad_accounts
+                    or any(a.anything for a in self.accounts.values()))
+
+    def account(self, key: str) -> "Found":
+        """What is set for one named account (`[sources.amocrm.accounts.<key>]`); near misses are shared."""
+        return Found(self.accounts[key].present, self.accounts[key].empty, self.near_misses)
 
 
 def inspect(environ: Optional[Mapping[str, str]] = None, toml_files: Optional[Iterable[Path]] = None) -> Found:
@@ -83,15 +95,16 @@ def simulated_by_default() -> bool:
 
 
 def require(base_url: Any, access_token: Any, client_id: Any, client_secret: Any, redirect_uri: Any,
-            found: Optional[Found] = None) -> Optional[str]:
+            found: Optional[Found] = None, account: str = DEFAULT_ACCOUNT) -> Optional[str]:
     """Check the resolved values: None = use the embedded simulator, else "token" or "oauth".
 
-    Raises `SettingsError` for anything partial or misspelled (the URL's form is the client's to check)."""
+    Raises `SettingsError` for anything partial or misspelled (the URL's form is the client's to check).
+    `account` names a `[sources.amocrm.accounts.<key>]` account: it is never the simulator."""
     found = inspect() if found is None else found
     values = {"base_url": base_url, "access_token": access_token, "client_id": client_id,
               "client_secret": client_secret, "redirect_uri": redirect_uri}
     given = {key for key, value in values.items() if value}
-    if not given and not found.anything:
+    if not given and not found.anything and account == DEFAULT_ACCOUNT:
         return None
     missing: list[str] = []
     if "base_url" not in given:
@@ -104,7 +117,9 @@ def require(base_url: Any, access_token: Any, client_id: Any, client_secret: Any
         else:
             missing += oauth_missing
     if missing:
-        raise SettingsError(_message("amoCRM is only partly configured", found, missing))
+        problem = ("amoCRM is only partly configured" if account == DEFAULT_ACCOUNT
+                   else f"amoCRM account '{account}' ([{ACCOUNTS_SECTION}.{account}]) is only partly configured")
+        raise SettingsError(_message(problem, found, missing, account))
     if found.near_misses:
         log.warning("amoCRM settings complete, but these names are not used: %s", "; ".join(found.near_misses))
     return mode
@@ -124,9 +139,12 @@ def describe(found: Found, missing: Iterable[str] = ()) -> str:
     return "\n".join(lines)
 
 
-def _message(problem: str, found: Found, missing: Iterable[str]) -> str:
+def _message(problem: str, found: Found, missing: Iterable[str], account: str = DEFAULT_ACCOUNT) -> str:
+    accepted = ACCEPTED if account == DEFAULT_ACCOUNT else (
+        f"the same keys in [{ACCOUNTS_SECTION}.{account}] of .dlt/secrets.toml, or env vars "
+        f"{ACCOUNTS_ENV_PREFIX}{account.upper()}__BASE_URL, {ACCOUNTS_ENV_PREFIX}{account.upper()}__ACCESS_TOKEN, ...")
     return (f"{problem}, so nothing was extracted (the simulated demo account is used only when no amoCRM "
-            f"setting exists at all):\n{describe(found, missing)}\n  accepted: {ACCEPTED}")
+            f"setting exists at all):\n{describe(found, missing)}\n  accepted: {accepted}")
 
 
 def _add(found: Found, key: str, where: str, value: Any) -> None:
@@ -140,9 +158,37 @@ def _suggest(name: str, candidates: Iterable[str]) -> str:
     return f"did you mean {close[0]}?" if close else "not an amoCRM setting this project reads"
 
 
+def _account_key_problem(key: str) -> Optional[str]:
+    """Why `key` cannot name an account, or None when it can."""
+    if key == DEFAULT_ACCOUNT:
+        return f"'{DEFAULT_ACCOUNT}' is the account of [{SECTION}] itself: set its keys there"
+    if not ACCOUNT_KEY.fullmatch(key) or "__" in key:
+        return f"'{key}' is not a valid account key ({KEY_RULE})"
+    return None
+
+
+def _add_account_key(found: Found, key: str, setting: str, where: str, value: Any, accepted: list[str]) -> None:
+    """One `accounts.<key>.<setting>` name: recorded under its account, or a near miss saying why not."""
+    problem = _account_key_problem(key)
+    if problem:
+        found.bad_accounts.append(f"{where}: {problem}")
+    elif setting in CONNECTION_KEYS:
+        _add(found.accounts.setdefault(key, Found()), setting, where, value)
+    elif setting not in TUNING_KEYS:
+        found.near_misses.append(f"{where}: {_suggest(setting, accepted)}")
+
+
 def _inspect_env(found: Found, name: str, value: str) -> None:
     accepted_env = [ENV_PREFIX + key.upper() for key in CONNECTION_KEYS + TUNING_KEYS]
-    if name.startswith(ENV_PREFIX):
+    if name.startswith(ACCOUNTS_ENV_PREFIX):
+        key, sep, setting = name.removeprefix(ACCOUNTS_ENV_PREFIX).partition("__")
+        if not sep or "__" in setting:
+            found.bad_accounts.append(f"{name} (env): name an account's setting "
+                                     f"{ACCOUNTS_ENV_PREFIX}<KEY>__<SETTING>, e.g. {ACCOUNTS_ENV_PREFIX}ACME__BASE_URL")
+        else:
+            _add_account_key(found, key.lower(), setting.lower(), f"{name} (env)", value,
+                             [key.lower() for key in CONNECTION_KEYS + TUNING_KEYS])
+    elif name.startswith(ENV_PREFIX):
         key = name.removeprefix(ENV_PREFIX).lower()
         if key in CONNECTION_KEYS:
             _add(found, key, name, value)
@@ -165,7 +211,10 @@ def _inspect_toml(found: Found, path: Path) -> None:
     for dotted, value in _flatten(doc):
         where = f"{path.parent.name}/{path.name}"
         section, _, key = dotted.rpartition(".")
-        if section == SECTION and key in CONNECTION_KEYS:
+        if section.startswith(ACCOUNTS_SECTION + "."):
+            account = section.removeprefix(ACCOUNTS_SECTION + ".")
+            _add_account_key(found, account, key, f"{dotted} ({where})", value, list(CONNECTION_KEYS + TUNING_KEYS))
+        elif section == SECTION and key in CONNECTION_KEYS:
             _add(found, key, f"{where} [{SECTION}]", value)
         elif section == SECTION and key in TUNING_KEYS:
             continue

@@ -12,6 +12,7 @@ from dagster_dlt import DagsterDltResource, DagsterDltTranslator, build_dlt_asse
 from dagster_dlt.translator import DltResourceTranslatorData
 
 from pipelines.amocrm import amocrm_source, make_pipeline
+from pipelines.amocrm.accounts import source_arguments
 from pipelines.amocrm.client import amo_cause
 from pipelines.amocrm.run import complete_restored, finish_load
 from pipelines.amocrm.source import ExtractionStats
@@ -58,8 +59,8 @@ def amocrm_extract(context: dg.AssetExecutionContext, dlt: DagsterDltResource, r
     pipeline = make_pipeline()
     stats = ExtractionStats()
     try:
-        events = list(dlt.run(context=context, dlt_source=amocrm_source(stats=stats), dlt_pipeline=pipeline,
-                              dagster_dlt_translator=translator))
+        source = amocrm_source(stats=stats, **source_arguments())
+        events = list(dlt.run(context=context, dlt_source=source, dlt_pipeline=pipeline, dagster_dlt_translator=translator))
     except Exception as exc:
         final = amo_cause(exc)
         if final is not None and not final.retryable:  # a config mistake, rejected credentials, a block

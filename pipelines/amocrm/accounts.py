@@ -1,0 +1,103 @@
+"""Which amoCRM accounts are configured, each read by its exact config path, never a neighbour's.
+
+`[sources.amocrm]` (env `SOURCES__AMOCRM__*`) is the account `default`, as it always was;
+`[sources.amocrm.accounts.<key>]` (env `SOURCES__AMOCRM__ACCOUNTS__<KEY>__*`) names more. A named
+account's keys are read by their full path only: dlt's section lookup would fall back to the shorter
+`sources.amocrm.*` path and give one account another's token without a word.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Optional
+from urllib.parse import urlsplit
+
+import dlt
+
+from pipelines.amocrm import settings
+from pipelines.amocrm.connect import configured_values
+from pipelines.amocrm.settings import ACCOUNTS_SECTION, CONNECTION_KEYS, DEFAULT_ACCOUNT, SECTION, SettingsError
+
+
+@dataclass(frozen=True)
+class AccountSettings:
+    """One configured account: its key, its connection values (secrets inside: never print them) and
+    its mode ("token", "oauth", or None for the embedded simulator)."""
+
+    key: str
+    values: dict[str, Any]
+    mode: Optional[str]
+
+    @property
+    def section(self) -> str:
+        return SECTION if self.key == DEFAULT_ACCOUNT else f"{ACCOUNTS_SECTION}.{self.key}"
+
+    @property
+    def base_url(self) -> Optional[str]:
+        return None if self.mode is None else str(self.values["base_url"])
+
+
+def account_keys(found: settings.Found) -> list[str]:
+    """`default` first when `[sources.amocrm]` holds connection keys (or nothing is set at all: the
+    embedded simulator), then the named accounts in name order."""
+    named = sorted(found.accounts)
+    return ([DEFAULT_ACCOUNT] if found.present or not named else []) + named
+
+
+def configured_accounts(found: Optional[settings.Found] = None) -> list[AccountSettings]:
+    """Every configured account, checked: `SettingsError` for a partial account or two keys on one host."""
+    found = settings.inspect() if found is None else found
+    if found.bad_accounts:  # an account the user meant to add must not be skipped without a word
+        raise SettingsError("amoCRM account settings name no valid account, so nothing was extracted:\n"
+                            + "\n".join(f"  {problem}" for problem in found.bad_accounts))
+    accounts = []
+    for key in account_keys(found):
+        values = configured_values() if key == DEFAULT_ACCOUNT else _named_values(key)
+        checked = found if key == DEFAULT_ACCOUNT else found.account(key)
+        mode = settings.require(*(values[k] for k in CONNECTION_KEYS[:5]), found=checked, account=key)
+        accounts.append(AccountSettings(key, values, mode))
+    _refuse_shared_hosts(accounts)
+    return accounts
+
+
+def the_account(found: Optional[settings.Found] = None) -> AccountSettings:
+    """The one account a run extracts. Several in one data folder are refused, loudly, not half-read."""
+    accounts = configured_accounts(found)
+    if len(accounts) > 1:
+        keys = ", ".join(account.key for account in accounts)
+        raise SettingsError(
+            f"{len(accounts)} amoCRM accounts are configured ({keys}), but one data folder holds one account "
+            f"in this version, so nothing was extracted. Keep one account's settings, or run each account "
+            f"with its own settings and its own AMOCRM_KPI_DATA_DIR.")
+    return accounts[0]
+
+
+def source_arguments() -> dict[str, Any]:
+    """Arguments for `amocrm_source` beyond what dlt injects from `[sources.amocrm]`: a named account's
+    connection values (the default account's are injected by dlt itself)."""
+    account = the_account()
+    return {} if account.key == DEFAULT_ACCOUNT else dict(account.values)
+
+
+def _named_values(key: str) -> dict[str, Any]:
+    path = f"{ACCOUNTS_SECTION}.{key}"
+    values: dict[str, Any] = {name: dlt.config.get(f"{path}.{name}") for name in CONNECTION_KEYS}
+    for name, default in (("requests_per_second", 7.0), ("max_retries", 8)):
+        given = dlt.config.get(f"{path}.{name}")
+        if given is None:  # tuning may fall back to [sources.amocrm], unlike credentials
+            given = dlt.config.get(f"{SECTION}.{name}")
+        values[name] = type(default)(given) if given is not None else default
+    return values
+
+
+def _refuse_shared_hosts(accounts: list[AccountSettings]) -> None:
+    """Two keys on one amoCRM host would extract one account twice under two names."""
+    seen: dict[str, str] = {}
+    for account in accounts:
+        if account.base_url is None:
+            continue
+        host = (urlsplit(account.base_url).hostname or account.base_url).lower()
+        if host in seen:
+            raise SettingsError(f"amoCRM accounts '{seen[host]}' and '{account.key}' both point at {host}; "
+                                f"each account needs its own base_url, so nothing was extracted.")
+        seen[host] = account.key
