@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Iterator
 
@@ -26,3 +27,14 @@ def account() -> SimulatedAccount:
 def sim(account: SimulatedAccount, data_dir: Path) -> Iterator[Simulator]:
     with Simulator(account, rate_limit=None) as simulator:
         yield simulator
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """No amoCRM setting anywhere: no such env vars, a working directory without `.dlt/`."""
+    for name in list(os.environ):
+        if "AMO" in name.upper() and name != "AMOCRM_KPI_DATA_DIR":
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("AMOCRM_KPI_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.chdir(tmp_path)
+    return tmp_path

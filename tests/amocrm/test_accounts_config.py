@@ -20,16 +20,6 @@ ACME = "SOURCES__AMOCRM__ACCOUNTS__ACME__"
 BETA = "SOURCES__AMOCRM__ACCOUNTS__BETA__"
 
 
-@pytest.fixture
-def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    for name in list(os.environ):
-        if "AMO" in name.upper() and name != "AMOCRM_KPI_DATA_DIR":
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("AMOCRM_KPI_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
-
-
 def _settings_error(**env: str) -> str:
     with pytest.MonkeyPatch.context() as patch:
         for name, value in env.items():

@@ -17,17 +17,6 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SECRET = "do-not-print-this-token"
 
 
-@pytest.fixture
-def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    """No amoCRM setting anywhere: no such env vars, a working directory without `.dlt/`."""
-    for name in list(os.environ):
-        if "AMO" in name.upper() and name != "AMOCRM_KPI_DATA_DIR":
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("AMOCRM_KPI_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
-
-
 def _error(**env: str) -> str:
     with pytest.MonkeyPatch.context() as patch:
         for name, value in env.items():
