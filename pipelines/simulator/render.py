@@ -116,7 +116,8 @@ class Renderer:
     def deleted(self, path: str, base_id: int, cols: dict, i: int) -> dict:
         """The reduced model of the trash view (`with=only_deleted`)."""
         return {"id": base_id + i, "updated_at": int(cols["deleted_at"][i]), "updated_by": int(cols["deleted_by"][i]),
-                "is_deleted": True, "account_id": self.tl.profile.account_id, "_links": link(self.href(f"{path}/{base_id + i}"))}
+                "is_deleted": True, "account_id": self.tl.profile.account_id,
+                "_links": link(self.href(f"{path}/{base_id + i}"))}
 
     # -- contacts and companies --------------------------------------------------------------
 
@@ -232,7 +233,8 @@ class Renderer:
             "id": note_id, "entity_id": entity_id, "created_by": int(n["created_by"][i]),
             "updated_by": int(n["created_by"][i]), "created_at": created, "updated_at": created,
             "responsible_user_id": resp, "group_id": int(group_of(np.array([resp]))[0]),
-            "note_type": NOTE_TYPES[n["type"][i]], "params": self.note_params(i), "account_id": self.tl.profile.account_id,
+            "note_type": NOTE_TYPES[n["type"][i]], "params": self.note_params(i),
+            "account_id": self.tl.profile.account_id,
             "_links": link(self.href(f"{ENTITY_PATH[kind]}/{entity_id}/notes/{note_id}")),
         }
 
