@@ -25,15 +25,15 @@ def main(argv: list[str] | None = None) -> None:
                         help="JSON shapes: as captured from live accounts (default) or as documented")
     parser.add_argument("--rate-limit", type=int, default=7, help="requests per second; 0 = unlimited")
     parser.add_argument("--latency-ms", type=int, default=0, help="delay every answer by this much")
-    parser.add_argument("--accounts", type=int, default=0, metavar="N",
+    parser.add_argument("--accounts", type=int, default=None, metavar="N",
                         help="serve N accounts acc1..accN (own ids, subdomains, timezones and currencies; "
                              "seeds --seed, --seed+1, ...; --leads each)")
     parser.add_argument("--account", action="append", default=[], metavar="KEY:SEED:LEADS:TZ:CURRENCY",
                         help="serve this account too (repeatable; empty fields take the derived values), "
                              "e.g. acme:7:500:Asia/Almaty:KZT")
     args = parser.parse_args(argv)
-    if args.accounts < 0:
-        parser.error("--accounts must be at least 1")
+    if args.accounts is not None and args.accounts < 1:
+        parser.error(f"--accounts must be at least 1, got {args.accounts}")
     if args.accounts or args.account:
         try:
             specs = _specs(args)
