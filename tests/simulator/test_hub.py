@@ -84,6 +84,15 @@ def test_each_account_has_its_own_rate_limit():
         assert other.stats.by_status[429] == 0 and hammered.stats.by_status[429] > 0
 
 
+def test_a_fault_on_one_account_leaves_the_other_alone(hub):
+    hub["acc1"].faults.fail_next(2, 503)
+    try:
+        assert [_get(hub["acc1"], "/api/v4/account").status_code for _ in range(2)] == [503, 503]
+        assert _get(hub["acc2"], "/api/v4/account").status_code == 200
+    finally:
+        hub["acc1"].faults.reset()
+
+
 def test_latency_slows_every_account():
     with Simulators.generate(derived_specs(2, seed=3, leads=30), now=NOW, rate_limit=None, latency_ms=150) as hub:
         for key in hub:
