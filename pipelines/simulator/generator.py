@@ -1,7 +1,7 @@
 """Generates an account's whole timeline up front, vectorised with numpy.
 
 Every lead's life is drawn at once: a [leads x stages] matrix of dwell times and
-loss draws gives the stage path, then small vectorised passes add pipeline moves,
+loss draws gives the stage path (lead_paths.py), then small vectorised passes add pipeline moves,
 reopens, price and responsible edits, satisfaction scores, deletions and restores.
 Contacts, companies, notes, tasks and chats hang off the leads. Nothing here knows
 about "now": `state.py` folds the timeline up to any moment T.
