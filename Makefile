@@ -37,8 +37,9 @@ ui: $(STAMP)
 	DAGSTER_HOME=$$DAGSTER_HOME PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/dagster dev -m pipelines.definitions
 
 ## Start the amoCRM API simulator alone (prints its URL and a token).
+## SIMULATOR_ARGS="--accounts 2" serves several accounts (ports 8765, 8766, ...) and prints their env.
 simulator: $(STAMP)
-	$(BIN)/python -m pipelines.simulator --port 8765
+	$(BIN)/python -m pipelines.simulator --port 8765 $(SIMULATOR_ARGS)
 
 ## Re-resolve constraints.txt after changing pyproject.toml dependencies.
 lock:

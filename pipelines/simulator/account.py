@@ -32,13 +32,19 @@ class SimulatedAccount:
 
     @classmethod
     def generate(cls, seed: int = 7, leads: int = 500, now: int | None = None, horizon_days: int = 60,
-                 history_days: int = 365, scenarios=frozenset(), shapes: str = sh.LIVE) -> "SimulatedAccount":
+                 history_days: int = 365, scenarios=frozenset(), shapes: str = sh.LIVE,
+                 profile: ref.AccountProfile = ref.DEFAULT_PROFILE) -> "SimulatedAccount":
         """`leads` leads exist at `now` (default: the current hour); the timeline runs `horizon_days` further.
         `scenarios`: opt-in real-account cases (names in scenarios.py), off by default.
         `shapes`: `"live"` (default) serves the shapes captured from live accounts, `"documented"` the
-        documentation's (shapes.py); the data is the same."""
+        documentation's (shapes.py); the data is the same.
+        `profile`: the account's id, subdomain, timezone and currency (reference.AccountProfile)."""
         now = int(time.time()) // 3600 * 3600 if now is None else int(now)
-        return cls(generator.generate(seed, leads, now, horizon_days, history_days, scenarios), shapes)
+        return cls(generator.generate(seed, leads, now, horizon_days, history_days, scenarios, profile), shapes)
+
+    @property
+    def profile(self) -> ref.AccountProfile:
+        return self.timeline.profile
 
     @property
     def seed(self) -> int:

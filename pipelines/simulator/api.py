@@ -8,7 +8,7 @@ query's matching rows are computed once per (state, query) and then sliced per p
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Iterator
 from urllib.parse import urlencode
 
@@ -19,31 +19,12 @@ from . import reference as ref
 from . import render, shapes
 from .generator import COMPANY, CONTACT, LEAD, NOTE_TYPES
 from .query import BadRequest, Query, in_mask, ordered, range_mask
+from .responses import NO_CONTENT, Response, hal, problem  # noqa: F401  (Response, problem: server.py's too)
 from .state import State
 
 MAX_LIMIT = 250
 DEFAULT_LIMIT = 50
 MEMO_KEPT = 64
-
-
-@dataclass
-class Response:
-    status: int
-    body: bytes = b""
-    content_type: str | None = None
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-def hal(payload: dict, status: int = 200) -> Response:
-    return Response(status, json.dumps(payload, ensure_ascii=False).encode(), "application/hal+json")
-
-
-def problem(status: int, title: str, detail: str, **extra) -> Response:
-    body = {"title": title, "type": f"https://httpstatus.es/{status}", "status": status, "detail": detail, **extra}
-    return Response(status, json.dumps(body, ensure_ascii=False).encode(), "application/problem+json")
-
-
-NO_CONTENT = Response(204)
 
 
 @dataclass
@@ -266,7 +247,7 @@ class Api:
             return problem(404, "Not Found", "Unknown method")
         head = parts[0]
         if parts == ["account"]:
-            return hal(render.account(self.account.timeline, q.with_(), honour, base))
+            return hal(render.account(self.account.timeline, q.with_(), honour, base, at))
         if head in ("leads", "contacts", "companies", "tasks", "events") and len(parts) == 1:
             return self._page(head, q, at, base, path, honour, next_always, cap=events_cap if head == "events" else None)
         if head in ("leads", "contacts", "companies") and parts[1:] == ["notes"]:
@@ -281,7 +262,8 @@ class Api:
             fields = [f for f in fields if not types or f["type"] in types]
             return self._static_page(fields, "custom_fields", q, base, path)
         if parts == ["leads", "pipelines"]:
-            items = [render.pipeline(p, base, self._deleted_statuses(p, at), self._live) for p in ref.PIPELINES]
+            items = [render.pipeline(p, base, self._account_id, self._deleted_statuses(p, at), self._live)
+                     for p in ref.PIPELINES]
             return hal({"_total_items": len(items), "_links": render.link(base + path),
                         "_embedded": {"pipelines": items}})
         if head == "leads" and len(parts) >= 3 and parts[1] == "pipelines":
@@ -305,6 +287,10 @@ class Api:
         return "default_group_null" in self.account.timeline.scenarios
 
     @property
+    def _account_id(self) -> int:
+        return self.account.profile.account_id
+
+    @property
     def _live(self) -> bool:
         """The account serves the shapes of live accounts (shapes.py)."""
         return self.account.shapes == shapes.LIVE
@@ -322,9 +308,9 @@ class Api:
             return NO_CONTENT
         hidden = self._deleted_statuses(pipeline, at)
         if len(rest) == 1:
-            return hal(render.pipeline(pipeline, base, hidden, self._live))
+            return hal(render.pipeline(pipeline, base, self._account_id, hidden, self._live))
         if rest[1:] == ["statuses"]:
-            items = render.statuses(pipeline, base, hidden, self._live)
+            items = render.statuses(pipeline, base, self._account_id, hidden, self._live)
             return hal({"_total_items": len(items), "_embedded": {"statuses": items}})
         return problem(404, "Not Found", "Unknown method")
 

@@ -58,8 +58,10 @@ def _b64(data: bytes) -> str:
 
 
 class Tokens:
-    def __init__(self, clock: Clock, access_token_ttl: int = 86_400):
+    def __init__(self, clock: Clock, access_token_ttl: int = 86_400,
+                 account_id: int = ref.DEFAULT_PROFILE.account_id):
         self.clock = clock
+        self.account_id = account_id  # the `account_id` claim of the JWTs it issues
         self.access_token_ttl = int(access_token_ttl)
         self.oauth = OAuthApp(str(uuid.uuid4()), secrets.token_urlsafe(48), "https://kpi.example/amocrm/oauth")
         self._lock = threading.Lock()
@@ -75,7 +77,7 @@ class Tokens:
     def _jwt(self, expires: int, user_id: int = ADMIN_ID) -> str:
         head = {"typ": "JWT", "alg": "RS256"}
         claims = {"aud": self.oauth.client_id, "jti": secrets.token_hex(20), "iat": self.clock.now,
-                  "nbf": self.clock.now, "exp": expires, "sub": str(user_id), "account_id": ref.ACCOUNT_ID,
+                  "nbf": self.clock.now, "exp": expires, "sub": str(user_id), "account_id": self.account_id,
                   "base_domain": "amocrm.ru", "scopes": ["crm", "notifications"]}
         return ".".join([_b64(json.dumps(head).encode()), _b64(json.dumps(claims).encode()),
                          _b64(secrets.token_bytes(64))])

@@ -8,11 +8,52 @@ join (a status id used as a user id, say) cannot silently match.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-ACCOUNT_ID = 29_000_001
-SUBDOMAIN = "simulated"
-TIMEZONE = "Europe/Moscow"
-TZ_OFFSET = 3 * 3600  # Moscow has had no DST since 2014
+
+@dataclass(frozen=True)
+class AccountProfile:
+    """Who the simulated account is: the values that differ between amoCRM accounts of the same shape.
+
+    Everything else (users, pipelines, id ranges) is shared, so two accounts with different profiles
+    have overlapping ids, as real accounts do.
+    """
+
+    account_id: int
+    subdomain: str
+    name: str
+    timezone: str  # an IANA zone; month boundaries and `timezone_offset` follow it, DST included
+    currency: str
+    currency_symbol: str
+    country: str = "RU"
+    language: str = "ru"
+
+    def __post_init__(self):
+        if not isinstance(self.account_id, int) or self.account_id <= 0:
+            raise ValueError(f"account_id must be a positive integer, got {self.account_id!r}")
+        if not self.subdomain or not self.subdomain.replace("-", "").isalnum():
+            raise ValueError(f"subdomain must be letters, digits and '-', got {self.subdomain!r}")
+        if len(self.currency) != 3 or not self.currency.isalpha() or not self.currency.isupper():
+            raise ValueError(f"currency must be a three-letter ISO code like RUB, got {self.currency!r}")
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"timezone {self.timezone!r} is not an IANA zone such as Europe/Moscow") from None
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def utc_offset(self, at: int) -> str:
+        """The zone's offset at the instant `at` (unix seconds), as amoCRM writes it: `+03:00`."""
+        seconds = int(datetime.fromtimestamp(at, self.zone).utcoffset().total_seconds())
+        sign, seconds = ("-" if seconds < 0 else "+"), abs(seconds)
+        return f"{sign}{seconds // 3600:02d}:{seconds % 3600 // 60:02d}"
+
+
+DEFAULT_PROFILE = AccountProfile(29_000_001, "simulated", "ООО «Симулятор»", "Europe/Moscow", "RUB", "₽")
+
 WON, LOST = 142, 143
 
 LEAD_ID_BASE = 20_000_001

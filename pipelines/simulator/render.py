@@ -73,7 +73,7 @@ class Renderer:
             "created_by": int(s["created_by"][i]), "updated_by": int(s["updated_by"][i]),
             "created_at": int(s["created_at"][i]), "updated_at": int(s["updated_at"][i]),
             "closed_at": closed_at if closed_at >= 0 else None, "closest_task_at": None, "is_deleted": False,
-            "custom_fields_values": self._lead_fields(i), "score": None, "account_id": ref.ACCOUNT_ID,
+            "custom_fields_values": self._lead_fields(i), "score": None, "account_id": self.tl.profile.account_id,
             "labor_cost": None,
         })
         if "is_price_modified_by_robot" in with_:
@@ -116,7 +116,8 @@ class Renderer:
     def deleted(self, path: str, base_id: int, cols: dict, i: int) -> dict:
         """The reduced model of the trash view (`with=only_deleted`)."""
         return {"id": base_id + i, "updated_at": int(cols["deleted_at"][i]), "updated_by": int(cols["deleted_by"][i]),
-                "is_deleted": True, "account_id": ref.ACCOUNT_ID, "_links": link(self.href(f"{path}/{base_id + i}"))}
+                "is_deleted": True, "account_id": self.tl.profile.account_id,
+                "_links": link(self.href(f"{path}/{base_id + i}"))}
 
     # -- contacts and companies --------------------------------------------------------------
 
@@ -158,7 +159,7 @@ class Renderer:
                 _field_value(ref.CONTACT_EMAIL, [{"value": contact_email(first_latin, last_latin, i),
                                                   "enum_id": 3_011, "enum_code": "WORK"}]),
             ],
-            "account_id": ref.ACCOUNT_ID, "_links": link(self.href(f"contacts/{ref.CONTACT_ID_BASE + i}")),
+            "account_id": self.tl.profile.account_id, "_links": link(self.href(f"contacts/{ref.CONTACT_ID_BASE + i}")),
         }
         live_company = 0 <= company < len(self.st.companies["is_deleted"]) and not self.st.companies["is_deleted"][company]
         embedded: dict = {"tags": [], "companies": [self._ref("companies", ref.COMPANY_ID_BASE + company)]
@@ -185,7 +186,7 @@ class Renderer:
                 _field_value(ref.COMPANY_PHONE, [{"value": company_phone(i), "enum_id": 3_001, "enum_code": "WORK"}]),
                 _field_value(ref.COMPANY_WEB, [{"value": f"https://{slug}.example"}]),
             ],
-            "account_id": ref.ACCOUNT_ID, "_links": link(self.href(f"companies/{ref.COMPANY_ID_BASE + i}")),
+            "account_id": self.tl.profile.account_id, "_links": link(self.href(f"companies/{ref.COMPANY_ID_BASE + i}")),
         }
         embedded: dict = {"tags": []}
         lead_keys, leads, contact_keys, contacts = self._by_company
@@ -216,7 +217,7 @@ class Renderer:
             "entity_id": base + int(t["entity"][i]), "entity_type": ENTITY_PATH[kind],
             "duration": int(t["duration"][i]), "is_completed": done, "task_type_id": ttype,
             "text": ref.TASK_TEXTS[ttype], "result": {"text": ref.TASK_RESULTS[ttype]} if done else [],
-            "complete_till": int(t["complete_till"][i]), "account_id": ref.ACCOUNT_ID,
+            "complete_till": int(t["complete_till"][i]), "account_id": self.tl.profile.account_id,
             "_links": link(self.href(f"tasks/{ref.TASK_ID_BASE + i}")),
         }
 
@@ -232,7 +233,8 @@ class Renderer:
             "id": note_id, "entity_id": entity_id, "created_by": int(n["created_by"][i]),
             "updated_by": int(n["created_by"][i]), "created_at": created, "updated_at": created,
             "responsible_user_id": resp, "group_id": int(group_of(np.array([resp]))[0]),
-            "note_type": NOTE_TYPES[n["type"][i]], "params": self.note_params(i), "account_id": ref.ACCOUNT_ID,
+            "note_type": NOTE_TYPES[n["type"][i]], "params": self.note_params(i),
+            "account_id": self.tl.profile.account_id,
             "_links": link(self.href(f"{ENTITY_PATH[kind]}/{entity_id}/notes/{note_id}")),
         }
 
@@ -273,7 +275,7 @@ class Renderer:
         return {
             "id": event_id, "type": ev.TYPES[e.type[i]], "entity_id": entity_id, "entity_type": ev.ENTITY_KINDS[kind],
             "created_by": int(e.created_by[i]), "created_at": int(e.created_at[i]),
-            "value_after": after, "value_before": before, "account_id": ref.ACCOUNT_ID,
+            "value_after": after, "value_before": before, "account_id": self.tl.profile.account_id,
             "_links": link(self.href(f"events/{event_id}")),
             "_embedded": {"entity": {"id": entity_id, "_links": link(self.href(f"{EVENT_ENTITY_PATH[kind]}/{entity_id}"))}},
         }
@@ -301,7 +303,8 @@ def user(u: ref.User, base: str, default_group_null: bool = False, live: bool = 
     }
 
 
-def statuses(p: ref.Pipeline, base: str, hidden: frozenset = frozenset(), live: bool = False) -> list[dict]:
+def statuses(p: ref.Pipeline, base: str, account_id: int, hidden: frozenset = frozenset(),
+             live: bool = False) -> list[dict]:
     """The pipeline's statuses but the `hidden` (deleted) ones; `live`: 142/143 renamed in some pipelines."""
     won_name, lost_name = shapes.closed_status_names(p.id, live)
     rows = [(p.status_id(0), ref.INCOMING_NAME, 10, False, "#c1c1c1", 1)]
@@ -309,15 +312,16 @@ def statuses(p: ref.Pipeline, base: str, hidden: frozenset = frozenset(), live: 
              for j, name in enumerate(p.stages)]
     rows += [(ref.WON, won_name, 10000, False, "#CCFF66", 0), (ref.LOST, lost_name, 11000, False, "#D5D8DB", 0)]
     return [{"id": sid, "name": name, "sort": sort, "is_editable": editable, "pipeline_id": p.id, "color": color,
-             "type": stype, "account_id": ref.ACCOUNT_ID,
+             "type": stype, "account_id": account_id,
              "_links": link(f"{base}/api/v4/leads/pipelines/{p.id}/statuses/{sid}")}
             for sid, name, sort, editable, color, stype in rows if sid not in hidden]
 
 
-def pipeline(p: ref.Pipeline, base: str, hidden: frozenset = frozenset(), live: bool = False) -> dict:
+def pipeline(p: ref.Pipeline, base: str, account_id: int, hidden: frozenset = frozenset(),
+             live: bool = False) -> dict:
     return {"id": p.id, "name": p.name, "sort": p.sort, "is_main": p.is_main, "is_unsorted_on": True,
-            "is_archive": False, "account_id": ref.ACCOUNT_ID, "_links": link(f"{base}/api/v4/leads/pipelines/{p.id}"),
-            "_embedded": {"statuses": statuses(p, base, hidden, live)}}
+            "is_archive": False, "account_id": account_id, "_links": link(f"{base}/api/v4/leads/pipelines/{p.id}"),
+            "_embedded": {"statuses": statuses(p, base, account_id, hidden, live)}}
 
 
 def loss_reason(rid: int, created: int, base: str) -> dict:
@@ -337,13 +341,17 @@ def custom_field(f: ref.Field, base: str) -> dict:
     }
 
 
-def account(tl: Timeline, with_: set[str], filters_enabled: bool, base: str) -> dict:
+def account(tl: Timeline, with_: set[str], filters_enabled: bool, base: str, at: int) -> dict:
+    """`GET /account` at `at`: the profile's id, subdomain and currency; `timezone_offset` is the zone's
+    offset at that instant (it changes with DST)."""
+    pr = tl.profile
     item = {
-        "id": ref.ACCOUNT_ID, "name": "ООО «Симулятор»", "subdomain": ref.SUBDOMAIN, "created_at": tl.start,
+        "id": pr.account_id, "name": pr.name, "subdomain": pr.subdomain, "created_at": tl.start,
         "created_by": 0, "updated_at": tl.start, "updated_by": 0, "current_user_id": ref.USERS[0].id,
-        "country": "RU", "currency": "RUB", "currency_symbol": "₽", "customers_mode": "disabled",
-        "is_unsorted_on": True, "is_loss_reason_enabled": True, "is_helpbot_enabled": False,
-        "is_technical_account": False, "contact_name_display_order": 1, "language": "ru",
+        "country": pr.country, "currency": pr.currency, "currency_symbol": pr.currency_symbol,
+        "customers_mode": "disabled", "is_unsorted_on": True, "is_loss_reason_enabled": True,
+        "is_helpbot_enabled": False, "is_technical_account": False, "contact_name_display_order": 1,
+        "language": pr.language,
     }
     if "is_api_filter_enabled" in with_:
         item["is_api_filter_enabled"] = filters_enabled
@@ -357,7 +365,8 @@ def account(tl: Timeline, with_: set[str], filters_enabled: bool, base: str) -> 
     if "datetime_settings" in with_:
         embedded["datetime_settings"] = {
             "date_pattern": "d.m.Y H:i", "short_date_pattern": "d.m.Y", "short_time_pattern": "H:i",
-            "date_formant": "d.m.Y", "time_format": "H:i:s", "timezone": ref.TIMEZONE, "timezone_offset": "+03:00"}
+            "date_formant": "d.m.Y", "time_format": "H:i:s", "timezone": pr.timezone,
+            "timezone_offset": pr.utc_offset(at)}
     if embedded:
         item["_embedded"] = embedded
     return item

@@ -75,7 +75,7 @@ class Simulator:
                  monotonic: Callable[[], float] = time.monotonic):
         self.account = account
         self.clock = Clock(account.now, account.start, account.end)
-        self.tokens = Tokens(self.clock, access_token_ttl)
+        self.tokens = Tokens(self.clock, access_token_ttl, account.profile.account_id)
         self.limiter = RateLimiter(rate_limit, block_after=block_after, block_seconds=block_seconds,
                                    monotonic=monotonic)
         self.faults = Faults(account.seed)

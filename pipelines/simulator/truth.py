@@ -37,8 +37,9 @@ class Truth:
 
     @cached_property
     def account(self) -> dict:
-        return {"id": ref.ACCOUNT_ID, "name": "ООО «Симулятор»", "subdomain": ref.SUBDOMAIN, "currency": "RUB",
-                "currency_symbol": "₽", "timezone": ref.TIMEZONE, "language": "ru"}
+        pr = self._tl.profile
+        return {"id": pr.account_id, "name": pr.name, "subdomain": pr.subdomain, "currency": pr.currency,
+                "currency_symbol": pr.currency_symbol, "timezone": pr.timezone, "language": pr.language}
 
     @cached_property
     def users(self) -> pd.DataFrame:

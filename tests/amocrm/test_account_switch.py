@@ -4,24 +4,25 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
 from amocrm_checks import NOW, extract, table
 from pipelines import paths
 from pipelines.amocrm import origin
-from pipelines.simulator import SimulatedAccount, Simulator, reference
+from pipelines.simulator import SimulatedAccount, Simulator
+from pipelines.simulator.reference import DEFAULT_PROFILE
 
-FIRST_ACCOUNT_ID = reference.ACCOUNT_ID
+FIRST_ACCOUNT_ID = DEFAULT_PROFILE.account_id
 OTHER_ACCOUNT_ID = FIRST_ACCOUNT_ID + 1
 
 
 @pytest.fixture
-def other_sim(monkeypatch: pytest.MonkeyPatch, data_dir):
+def other_sim(data_dir):
     """A second account (another id and subdomain) with its own leads."""
-    monkeypatch.setattr(reference, "ACCOUNT_ID", OTHER_ACCOUNT_ID)
-    monkeypatch.setattr(reference, "SUBDOMAIN", "otherco")
-    account = SimulatedAccount.generate(seed=12, leads=60, now=NOW, horizon_days=60)
+    profile = replace(DEFAULT_PROFILE, account_id=OTHER_ACCOUNT_ID, subdomain="otherco")
+    account = SimulatedAccount.generate(seed=12, leads=60, now=NOW, horizon_days=60, profile=profile)
     with Simulator(account, rate_limit=None) as simulator:
         yield simulator
 
@@ -43,7 +44,7 @@ def _switch_is_refused(other_sim, data_dir, leads_before: int) -> None:
 def test_switching_accounts_is_refused_and_loads_nothing(sim, data_dir, request):
     extract(sim)
     leads_before = len(table("leads"))
-    assert json.loads((data_dir / origin.MARKER).read_text())["account_id"] == reference.ACCOUNT_ID
+    assert json.loads((data_dir / origin.MARKER).read_text())["account_id"] == FIRST_ACCOUNT_ID
     _switch_is_refused(request.getfixturevalue("other_sim"), data_dir, leads_before)
 
 
@@ -57,8 +58,8 @@ def test_a_folder_from_before_the_marker_is_recognised_by_its_warehouse(sim, dat
 def test_the_same_account_runs_again_and_is_named(sim, data_dir):
     extract(sim)
     summary = extract(sim)
-    assert summary.source.startswith(f"amoCRM account {reference.ACCOUNT_ID}")
+    assert summary.source.startswith(f"amoCRM account {FIRST_ACCOUNT_ID}")
     held = origin.held_origin(paths.data_dir())
     assert held is not None and not held.simulated and held.base_url_host == "127.0.0.1"
     meta = table(origin.TABLE)
-    assert meta[["account_id", "simulated"]].values.tolist() == [[reference.ACCOUNT_ID, False]]
+    assert meta[["account_id", "simulated"]].values.tolist() == [[FIRST_ACCOUNT_ID, False]]
