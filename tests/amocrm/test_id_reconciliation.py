@@ -121,3 +121,21 @@ def test_a_restored_stub_amocrm_no_longer_returns_is_deleted_by_disappearance(si
     result = reconcile(sim)
     assert stub in result.results[0].missing
     assert stub not in live("leads")
+
+
+def test_cli_prints_a_summary_refuses_with_exit_3_and_accepts(sim, monkeypatch, capsys):
+    from pipelines.amocrm.__main__ import main
+
+    monkeypatch.setenv("SOURCES__AMOCRM__BASE_URL", sim.base_url)
+    monkeypatch.setenv("SOURCES__AMOCRM__ACCESS_TOKEN", sim.long_lived_token)
+    monkeypatch.setenv("SOURCES__AMOCRM__REQUESTS_PER_SECOND", "1000")
+    sim.faults.hide_records(25, "leads")
+    assert main(["reconcile-ids"]) == 3
+    out, err = capsys.readouterr()
+    assert "leads" in out and "REFUSED" in out
+    assert "marked nothing as deleted for leads" in err and "--accept" in err
+    assert main(["reconcile-ids", "--accept"]) == 0
+    out, _ = capsys.readouterr()
+    assert "next dbt build" in out
+    rows = {line.split()[0]: line.split()[1:] for line in out.splitlines()[1:4]}
+    assert rows["leads"][2:4] == ["28", "28"] and rows["contacts"][2:4] == ["0", "0"]
