@@ -139,3 +139,27 @@ def test_cli_prints_a_summary_refuses_with_exit_3_and_accepts(sim, monkeypatch, 
     assert "next dbt build" in out
     rows = {line.split()[0]: line.split()[1:] for line in out.splitlines()[1:4]}
     assert rows["leads"][2:4] == ["28", "28"] and rows["contacts"][2:4] == ["0", "0"]
+
+
+def test_fewer_ids_than_amocrm_announced_refuse(sim):
+    """A list envelope with `_total_items` (live accounts send it on some lists) larger than what the scan read."""
+    from dataclasses import replace
+
+    from pipelines.amocrm.connect import connect
+    from pipelines.amocrm.id_reconciliation import reconcile
+    from pipelines.amocrm.run import make_pipeline
+
+    client = connect(sim.base_url, sim.long_lived_token, requests_per_second=1000)
+    served = client.get_page
+
+    def announcing(path, collection, params):  # amoCRM says how many there are: more than it then serves
+        page = served(path, collection, params)
+        return replace(page, total=len(page.items) + 7) if path.endswith("/companies") else page
+
+    client.get_page = announcing
+    pipeline = make_pipeline()
+    with pipeline.sql_client() as sql_client:
+        result = reconcile(sql_client, pipeline.dataset_name, client, accept=True)
+    (companies,) = result.refused
+    assert "announced" in companies.refused and "partial" in companies.refused and companies.marked == 0
+    assert {r.table: r.marked for r in result.results} == {"leads": 3, "contacts": 1, "companies": 0}
