@@ -10,8 +10,9 @@ mark the live ids amoCRM did not list as deleted. A mark is a row of
 deletions.py, so the marts drop the record at the next dbt build and a later
 change in amoCRM (a newer `updated_at`) makes it live again.
 
-Each candidate is first asked for by id (restored.fetch): a row the scan
-skipped is not marked. Then the guards. A rights-limited token, a partial scan
+Each candidate is first asked for by id (restored.fetch; unless there are
+more than `CONFIRM_FACTOR` times the limit, which are refused anyway): a row
+the scan skipped is not marked. Then the guards. A rights-limited token, a partial scan
 or a server hiccup would otherwise flag many live records at once, so an
 entity is refused (nothing of it marked, the reason recorded and returned for
 an alert) when its scan failed, came back empty, read fewer ids than the
@@ -42,6 +43,7 @@ DISAPPEARANCES = deletions.DISAPPEARANCES
 TABLES = {table: entity for entity, table in deletions.ENTITIES.items()}  # raw table -> entity type
 MAX_MISSING = 20  # refuse above max(MAX_MISSING, MAX_MISSING_SHARE x live ids) of one entity
 MAX_MISSING_SHARE = 0.02
+CONFIRM_FACTOR = 10  # candidates are asked for by id up to this many times the limit (beyond: refused as is)
 
 
 def limits_from_env() -> tuple[int, float]:
@@ -102,7 +104,7 @@ def scan_ids(client: AmoClient, table: str, workers: int = 2) -> tuple[set[int],
     The extraction's keyset scan from 0 (a record changed while it runs moves forward and is read
     again, never skipped); the full offset scan when the account ignores filters. Raises on any page
     that cannot be read."""
-    path = deletions_path(table)
+    path = restored.ENDPOINTS[table][0]
     endpoint = Endpoint(path, table, "updated_at", lambda items, page: [item["id"] for item in items])
     counting = _TotalSeen(client)
     ids: set[int] = set()
@@ -114,10 +116,6 @@ def scan_ids(client: AmoClient, table: str, workers: int = 2) -> tuple[set[int],
         for rows in fallback_scan(client, endpoint, 0, workers, ScanCounters(), order_desc=True):
             ids.update(rows)
     return ids, counting.total
-
-
-def deletions_path(table: str) -> str:
-    return restored.ENDPOINTS[table][0]
 
 
 class _TotalSeen:
@@ -148,32 +146,17 @@ def reconcile(sql_client: Any, dataset: str, client: AmoClient, *, accept: bool 
     present = _tables(sql_client, dataset)
     _ensure_tables(sql_client, dataset)
     results = []
-    for table, entity in TABLES.items():
+    for table in TABLES:
         result = EntityResult(table)
         results.append(result)
         if table not in present:
             result.refused = f"raw_amocrm.{table} does not exist yet: run the extraction first"
             continue
-        live = {int(r[0]) for r in sql_client.execute_sql(
-            f"SELECT id FROM {dataset}.{table} WHERE is_deleted IS DISTINCT FROM true")}
-        result.live_in_raw = len(live)
         try:
-            scanned, total = scan_ids(client, table)
+            _reconcile_entity(sql_client, dataset, client, result, max_missing, share, accept, filters, run_at)
         except AmoError as exc:
             result.refused = (f"the scan of {table} failed, so it is partial ({exc}); nothing was marked. "
                               "Run it again later; if it keeps failing, look at the error named here")
-            continue
-        result.scanned = len(scanned)
-        result.reappeared = _unmark(sql_client, dataset, entity, scanned)
-        candidates = sorted(live - scanned)
-        if candidates:  # a row the scan skipped, or out of it for any reason, is not gone
-            items, _, _ = restored.fetch(client, table, candidates, filters(client))
-            found = {item["id"] for item in items}
-            candidates = [i for i in candidates if i not in found]
-        result.missing = candidates
-        result.refused = _guard(result, total, max_missing, share, accept)
-        if not result.refused and candidates:
-            result.marked = _mark(sql_client, dataset, entity, table, candidates, run_at, accept)
     _record(sql_client, dataset, run_at, results, accept)
     deletions.apply(sql_client, dataset)
     outcome = Reconciliation(run_at, results, accept)
@@ -182,7 +165,30 @@ def reconcile(sql_client: Any, dataset: str, client: AmoClient, *, accept: bool 
     return outcome
 
 
-def _guard(r: EntityResult, total: int | None, max_missing: int, share: float, accept: bool) -> str | None:
+def _reconcile_entity(sql_client: Any, dataset: str, client: AmoClient, result: EntityResult, max_missing: int,
+                      share: float, accept: bool, filters: Callable[[AmoClient], bool], run_at: int) -> None:
+    table, entity = result.table, TABLES[result.table]
+    live = {int(r[0]) for r in sql_client.execute_sql(
+        f"SELECT id FROM {dataset}.{table} WHERE is_deleted IS DISTINCT FROM true")}
+    result.live_in_raw = len(live)
+    scanned, total = scan_ids(client, table)
+    result.scanned = len(scanned)
+    result.reappeared = _unmark(sql_client, dataset, entity, scanned)
+    candidates = sorted(live - scanned)
+    limit = max(max_missing, int(share * result.live_in_raw))
+    if candidates and (accept or len(candidates) <= CONFIRM_FACTOR * limit):
+        # a row the scan skipped is not gone: ask for each by id (not for thousands hidden from a
+        # rights-limited token: those are refused anyway)
+        items, _, _ = restored.fetch(client, table, candidates, filters(client))
+        found = {item["id"] for item in items}
+        candidates = [i for i in candidates if i not in found]
+    result.missing = candidates
+    result.refused = _guard(result, total, limit, accept)
+    if not result.refused and candidates:
+        result.marked = _mark(sql_client, dataset, entity, table, candidates, run_at, accept)
+
+
+def _guard(r: EntityResult, total: int | None, limit: int, accept: bool) -> str | None:
     """Why the marks of `r` must not be written, or None."""
     if r.scanned == 0 and r.live_in_raw:
         return (f"amoCRM listed no {r.table} at all while the warehouse holds {r.live_in_raw:,} live: an empty "
@@ -191,7 +197,6 @@ def _guard(r: EntityResult, total: int | None, max_missing: int, share: float, a
     if total is not None and r.scanned < total:
         return (f"amoCRM announced {total:,} {r.table} but the scan read {r.scanned:,}: the scan is partial. "
                 "Run the reconciliation again later")
-    limit = max(max_missing, int(share * r.live_in_raw))
     if len(r.missing) > limit and not accept:
         sample = ", ".join(map(str, r.missing[:10])) + (", ..." if len(r.missing) > 10 else "")
         return (f"{len(r.missing):,} of {r.live_in_raw:,} live {r.table} are not in amoCRM (ids {sample}), more "
