@@ -163,3 +163,16 @@ def test_fewer_ids_than_amocrm_announced_refuse(sim):
     (companies,) = result.refused
     assert "announced" in companies.refused and "partial" in companies.refused and companies.marked == 0
     assert {r.table: r.marked for r in result.results} == {"leads": 3, "contacts": 1, "companies": 0}
+
+
+def test_an_account_that_ignores_filters_is_scanned_in_full(sim):
+    """No API filter add-on: the keyset scan meets rows outside its window and reads the whole list by offset;
+    the candidates are then asked for one `GET /{entity}/{id}` each."""
+    sim.faults.ignore_filters = True
+    sim.faults.hide_records(2, "companies")  # the by-id reads must not take hidden ones for live
+    result = reconcile(sim)
+    assert not result.refused, result.format()
+    ids = purged(sim)
+    assert {r.table: len(r.missing) for r in result.results} == {"leads": 3, "contacts": 1, "companies": 3}
+    assert set(ids["companies"]) <= set(result.results[2].missing)
+    assert not set(ids["leads"]) & live("leads")
