@@ -40,6 +40,7 @@ class Listing:
 class Api:
     def __init__(self, account, events_max_limit: int = MAX_LIMIT):
         self.account = account
+        self.hidden: dict[str, int] = {}  # fault `hide_records`: list name -> lowest live ids hidden
         self.listings = {
             "leads": Listing("leads", self._leads, lambda r, i, w: r.lead(i, w)),
             "contacts": Listing("contacts", self._people("contacts"), lambda r, i, w: r.contact(i, w)),
@@ -191,7 +192,13 @@ class Api:
             if len(st.memo) >= MEMO_KEPT:
                 st.memo.clear()
             rows = st.memo[key] = self.listings[name].select(st, q, honour)
+        if self.hidden.get(name) and not key[2]:
+            rows = rows[~np.isin(rows, self._hidden_rows(name, st))]
         return rows
+
+    def _hidden_rows(self, name: str, st: State) -> np.ndarray:
+        """Rows of `name` a rights-limited token does not see (fault `hide_records`): its lowest live ids."""
+        return np.flatnonzero(~getattr(st, name)["is_deleted"])[:self.hidden.get(name, 0)]
 
     def unread(self, path: str, query_text: str, at: int, honour: bool) -> np.ndarray:
         """Lead rows a client paging `GET /leads?query` has not reached yet (after the requested page)."""
@@ -332,6 +339,8 @@ class Api:
         i = int(key) - listing_base[head]
         size = len(st.tasks["is_completed"]) if head == "tasks" else len(getattr(st, head)["is_deleted"])
         if not 0 <= i < size or getattr(st, head)["is_deleted"][i]:
+            return NO_CONTENT
+        if head in self.hidden and i in self._hidden_rows(head, st):
             return NO_CONTENT
         return hal(self.listings[head].item(renderer, i, q.with_()))
 

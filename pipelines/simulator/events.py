@@ -130,9 +130,11 @@ def build(tl: Timeline) -> EventIndex:
     for src, log, kind, name in ((S_LEAD_TRASH, tl.lead_trash, LEAD, "lead"),
                                  (S_CONTACT_TRASH, tl.contact_trash, CONTACT, "contact"),
                                  (S_COMPANY_TRASH, tl.company_trash, COMPANY, "company")):
-        deleted = np.where(log["merged"], TYPE_CODE["entity_merged"], TYPE_CODE[f"{name}_deleted"])
-        add(src, log.uid, log.time, np.where(log["deleted"], deleted, TYPE_CODE[f"{name}_restored"]), kind,
-            log.entity, log["by"])
+        kept = np.flatnonzero(~log["purged"].astype(bool))  # a purge leaves no event (scenario `purges`)
+        deleted = np.where(log["merged"][kept], TYPE_CODE["entity_merged"], TYPE_CODE[f"{name}_deleted"])
+        add(src, log.uid[kept], log.time[kept], np.where(log["deleted"][kept], deleted,
+                                                         TYPE_CODE[f"{name}_restored"]),
+            kind, log.entity[kept], log["by"][kept], kept)
     notes = tl.notes
     rows = np.flatnonzero(notes["type"] != MAIL)  # e-mails have no event
     ntype = notes["type"][rows]

@@ -296,7 +296,8 @@ def _trash(rng, last_change, end, share, actor):
     flag = np.concatenate([np.ones(len(deleted), bool), np.zeros(int(ok.sum()), bool)])
     deleted_at = np.full(n, NEVER, dtype=np.int64)
     deleted_at[deleted] = t_del
-    return Log(lead, time, deleted=flag, merged=np.zeros(len(lead), bool), by=actor(lead, time)), deleted_at
+    none = np.zeros(len(lead), bool)
+    return Log(lead, time, deleted=flag, merged=none, purged=none, by=actor(lead, time)), deleted_at
 
 
 def _people_changes(rng, contacts, companies, end):
