@@ -23,7 +23,8 @@ KEY = {"data_type": "bigint", "nullable": False}
 # DuckDB loads jsonl files in bulk; dlt's default for it (INSERT statements) took 20 s and 2 GB for 36k events
 FILE_FORMAT = "jsonl"
 CURSOR = {"dedup_sort": "desc"}  # within one load, the newest version of a row wins
-SCANS = ("account", "all_pages", "keyset", "window", "stripe")  # see paging/strategy.py and paging/reference.py
+REFERENCE_SCANS = ("account", "all_pages")  # paging/reference.py
+SCANS = (*REFERENCE_SCANS, "keyset", "window", "stripe")  # the incremental ones: paging/strategy.py
 ENTITIES = ("leads", "contacts", "companies")
 
 
@@ -96,10 +97,21 @@ class EntitySpec:
     def __post_init__(self) -> None:
         if self.scan not in SCANS:
             raise ValueError(f"{self.name}: unknown scan {self.scan!r} (one of {', '.join(SCANS)})")
+        reference = self.scan in REFERENCE_SCANS
+        if reference == self.merged:
+            raise ValueError(f"{self.name}: a {self.scan} scan " + ("reads a reference table, it takes no cursor"
+                                                                    if reference else "needs a cursor"))
+        if (self.scan == "account") == bool(self.lists):
+            raise ValueError(f"{self.name}: an account scan reads no list, every other scan at least one")
 
     @property
     def merged(self) -> bool:
         return self.cursor is not None
+
+    def rows(self, item: dict, entity: str | None) -> list[dict]:
+        """The rows of one raw item: every row of every resource is made here."""
+        shaped = self.shape(item, entity)
+        return shaped if self.many else [shaped]
 
 
 ENDPOINTS: tuple[EntitySpec, ...] = (

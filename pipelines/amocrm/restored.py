@@ -175,7 +175,7 @@ def _shape(table: str, items: list[dict]) -> list[dict]:
     spec = endpoints.entity(table)
     path, entity = spec.lists[0]
     try:
-        return [spec.shape(item, entity) for item in items]
+        return [row for item in items for row in spec.rows(item, entity)]
     except (ValueError, TypeError, KeyError, AttributeError, IndexError) as exc:
         raise AmoPayloadError(path, None, f"a record read by id: {exc}") from None
 

@@ -107,6 +107,6 @@ class _Builder:
         """Shape one page on the worker thread that read it (errors are reported by paging.pages.emit)."""
         def shape(items: list[dict], page: int) -> list[Any]:
             self.stats.note_fields(collection, items)
-            return [spec.shape(item, entity) for item in items]
+            return [row for item in items for row in spec.rows(item, entity)]
 
         return shape

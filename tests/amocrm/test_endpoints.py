@@ -14,6 +14,7 @@ is not fixed; within one path it is.
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import json
 import os
@@ -22,7 +23,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+import pytest
+
 from amocrm_checks import extract
+from pipelines.amocrm.endpoints import CURSORS, MERGED_RESOURCES, NESTED, REFERENCE_LISTS, entity
 from pipelines.amocrm.source import amocrm_source
 from pipelines.simulator import Simulator
 
@@ -104,3 +108,29 @@ def test_the_source_and_its_requests_equal_the_snapshot(sim):
             assert got[path] == queries, (
                 f"{run} run, {path}: {len(got[path])} requests, {len(queries)} expected; first difference at "
                 f"#{first}: sent {got[path][first:first + 1]}, expected {queries[first:first + 1]}")
+
+
+def test_the_lists_derived_from_the_table_are_what_they_were():
+    """What run.py, restored.py, reconcile.py and the Dagster checks read, as they were before the table."""
+    assert MERGED_RESOURCES == {"leads", "contacts", "companies", "events", "notes", "tasks", "deletions"}
+    assert CURSORS == {"leads": "updated_at", "contacts": "updated_at", "companies": "updated_at",
+                       "notes": "updated_at", "tasks": "updated_at", "events": "created_at"}
+    assert REFERENCE_LISTS == {"users": ("/api/v4/users", "users"),
+                               "pipelines": ("/api/v4/leads/pipelines", "pipelines"),
+                               "loss_reasons": ("/api/v4/leads/loss_reasons", "loss_reasons")}
+    assert {t: (entity(t).lists, entity(t).params) for t in ("leads", "contacts", "companies")} == {
+        "leads": ((("/api/v4/leads", "leads"),), {"with": "contacts,loss_reason,source_id,source"}),
+        "contacts": ((("/api/v4/contacts", "contacts"),), {}),
+        "companies": ((("/api/v4/companies", "companies"),), {})}
+    assert set(NESTED) == {"custom_fields", "leads", "contacts", "companies"}
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"scan": "offset"}, "unknown scan 'offset'"),
+    ({"cursor": None}, "a keyset scan needs a cursor"),
+    ({"scan": "all_pages"}, "reads a reference table, it takes no cursor"),
+    ({"lists": ()}, "every other scan at least one"),
+])
+def test_a_wrong_entry_fails_at_import_naming_the_table(change, message):
+    with pytest.raises(ValueError, match=f"leads: .*{message}"):
+        dataclasses.replace(entity("leads"), **change)

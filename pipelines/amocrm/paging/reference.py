@@ -51,7 +51,6 @@ def reference_rows(spec: EntitySpec, session: Holder, limit: int,
 def shaped(spec: EntitySpec, path: str, page: int | None, item: dict, entity: str | None) -> list[dict]:
     """The rows of one item, a malformed item reported with its list and page."""
     try:
-        rows = spec.shape(item, entity)
+        return spec.rows(item, entity)
     except SHAPE_ERRORS as exc:
         raise AmoPayloadError(path, page, str(exc)) from None
-    return rows if spec.many else [rows]
