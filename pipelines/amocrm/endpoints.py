@@ -25,6 +25,8 @@ FILE_FORMAT = "jsonl"
 CURSOR = {"dedup_sort": "desc"}  # within one load, the newest version of a row wins
 REFERENCE_SCANS = ("account", "all_pages")  # paging/reference.py
 SCANS = (*REFERENCE_SCANS, "keyset", "window", "stripe")  # the incremental ones: paging/strategy.py
+PAGE_SIZE_SETTINGS = ("page_size", "events_page_size")  # arguments of source.amocrm_source
+CHECKS = ("data_fresh", "reference_count")  # pipelines/defs/checks.py
 ENTITIES = ("leads", "contacts", "companies")
 
 
@@ -61,11 +63,10 @@ def _custom_field(item: dict, entity: str | None) -> dict:
 
 CFV = "field_id field_name:text field_code:text field_type:text value:text enum_id enum_code:text"
 TAGS = "tag_id name:text"
-CRM = "custom_field_values"
 
 
 def _crm_children(parent: str) -> dict[str, Any]:
-    return {CRM: _child(f"{parent}_id " + CFV), "tags": _child(f"{parent}_id " + TAGS)}
+    return {"custom_field_values": _child(f"{parent}_id " + CFV), "tags": _child(f"{parent}_id " + TAGS)}
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,9 @@ class EntitySpec:
                                                                     if reference else "needs a cursor"))
         if (self.scan == "account") == bool(self.lists):
             raise ValueError(f"{self.name}: an account scan reads no list, every other scan at least one")
+        if self.page_size_setting not in PAGE_SIZE_SETTINGS or not set(self.checks) <= set(CHECKS):
+            raise ValueError(f"{self.name}: page size setting one of {', '.join(PAGE_SIZE_SETTINGS)}, "
+                             f"checks among {', '.join(CHECKS)}")
 
     @property
     def merged(self) -> bool:
@@ -141,7 +145,8 @@ ENDPOINTS: tuple[EntitySpec, ...] = (
         "id:key name:text price responsible_user_id group_id status_id pipeline_id loss_reason_id source_id "
         "source_name:text company_id created_by updated_by created_at updated_at closed_at closest_task_at score "
         "labor_cost is_deleted:bool deleted_at", updated_at=CURSOR),
-        lists=(("/api/v4/leads", "leads"),), cursor="updated_at", params={"with": "contacts,loss_reason,source_id,source"},
+        lists=(("/api/v4/leads", "leads"),), cursor="updated_at",
+        params={"with": "contacts,loss_reason,source_id,source"},
         nested={**_crm_children("lead"), "contacts": _child("lead_id contact_id is_main:bool")}, checks=("data_fresh",)),
     EntitySpec("contacts", "keyset", _item(records.contact), _columns(
         "id:key name:text first_name:text last_name:text responsible_user_id group_id company_id created_by "

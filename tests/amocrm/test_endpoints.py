@@ -130,6 +130,8 @@ def test_the_lists_derived_from_the_table_are_what_they_were():
     ({"cursor": None}, "a keyset scan needs a cursor"),
     ({"scan": "all_pages"}, "reads a reference table, it takes no cursor"),
     ({"lists": ()}, "every other scan at least one"),
+    ({"page_size_setting": "pagesize"}, "page size setting one of"),
+    ({"checks": ("fresh",)}, "checks among"),
 ])
 def test_a_wrong_entry_fails_at_import_naming_the_table(change, message):
     with pytest.raises(ValueError, match=f"leads: .*{message}"):
