@@ -32,7 +32,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from pipelines.amocrm import deletions, restored
+from pipelines.amocrm import deletions, endpoints, restored
 from pipelines.amocrm.client import AmoClient, AmoError, Page
 from pipelines.amocrm.paging import Endpoint, FiltersIgnored, ScanCounters, fallback_scan, keyset_scan
 
@@ -104,7 +104,7 @@ def scan_ids(client: AmoClient, table: str, workers: int = 2) -> tuple[set[int],
     The extraction's keyset scan from 0 (a record changed while it runs moves forward and is read
     again, never skipped); the full offset scan when the account ignores filters. Raises on any page
     that cannot be read."""
-    path = restored.ENDPOINTS[table][0]
+    path = endpoints.entity(table).lists[0][0]
     endpoint = Endpoint(path, table, "updated_at", lambda items, page: [item["id"] for item in items])
     counting = _TotalSeen(client)
     ids: set[int] = set()
