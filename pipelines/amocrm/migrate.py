@@ -25,6 +25,7 @@ from pipelines.amocrm.settings import SettingsError
 
 log = logging.getLogger(__name__)
 
+STAGING = "_staging"  # dlt's default name of a dataset's staging dataset: `<dataset>_staging`
 # tables written by the post-load SQL, not by dlt (deletions.py, merges.py, id_reconciliation.py)
 SQL_TABLES = (deletions.DISAPPEARANCES, deletions.MERGE_CHECKS, "reconciliations")
 
@@ -40,21 +41,25 @@ def raw_tables() -> set[str]:
 
 
 def unstamped(sql_client: Any, dataset: str) -> list[str]:
-    """Raw tables of `dataset` that have no `account_id` column (loaded before it existed)."""
+    """`schema.table` of the raw tables without an `account_id` column (loaded before it existed), in
+    `dataset` and in dlt's staging dataset beside it (`<dataset>_staging`: the merge tables of the last
+    load, still holding its rows; dlt alters them before it empties them)."""
     columns: dict[str, set[str]] = {}
-    for table, column in sql_client.execute_sql(
-            "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = %s", dataset):
-        columns.setdefault(table, set()).add(column)
-    return sorted(t for t in raw_tables() & set(columns) if ACCOUNT_ID not in columns[t])
+    for schema, table, column in sql_client.execute_sql(
+            "SELECT table_schema, table_name, column_name FROM information_schema.columns "
+            "WHERE table_schema IN (%s, %s)", dataset, f"{dataset}{STAGING}"):
+        if table in raw_tables():
+            columns.setdefault(f'{schema}."{table}"', set()).add(column)
+    return sorted(name for name, present in columns.items() if ACCOUNT_ID not in present)
 
 
-def stamp_legacy(sql_client: Any, dataset: str, account_id: int, tables: list[str]) -> dict[str, int]:
-    """Add `account_id` to `tables` and fill it with `account_id`; returns rows stamped per table."""
+def stamp_legacy(sql_client: Any, account_id: int, tables: list[str]) -> dict[str, int]:
+    """Add `account_id` to `tables` (`schema."table"`) and fill it with `account_id`; rows stamped per table."""
     stamped = {}
     for table in tables:
-        sql_client.execute_sql(f'ALTER TABLE {dataset}."{table}" ADD COLUMN IF NOT EXISTS {ACCOUNT_ID} BIGINT')
+        sql_client.execute_sql(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {ACCOUNT_ID} BIGINT")
         rows = sql_client.execute_sql(
-            f'UPDATE {dataset}."{table}" SET {ACCOUNT_ID} = %s WHERE {ACCOUNT_ID} IS NULL RETURNING 1', int(account_id))
+            f"UPDATE {table} SET {ACCOUNT_ID} = %s WHERE {ACCOUNT_ID} IS NULL RETURNING 1", int(account_id))
         stamped[table] = len(rows or [])
     return stamped
 
@@ -79,7 +84,7 @@ def prepare(pipeline: dlt.Pipeline) -> dict[str, int]:
             "with the id of the account this folder was loaded from (amoCRM: GET /api/v4/account), then run again\n"
             f"  to start over: delete {paths.warehouse_path()} and {data_dir / '.dlt'}, then run again")
     with pipeline.sql_client() as sql_client:
-        stamped = stamp_legacy(sql_client, dataset, held.account_id, tables)
+        stamped = stamp_legacy(sql_client, held.account_id, tables)
     log.warning("raw tables loaded before account_id existed were stamped with %s: %s", held.label(),
                 ", ".join(f"{table} {count:,} rows" for table, count in stamped.items()))
     return stamped
