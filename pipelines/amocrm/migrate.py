@@ -74,9 +74,10 @@ def prepare(pipeline: dlt.Pipeline) -> dict[str, int]:
     held = origin.held_origin()  # opens the warehouse itself: not while dlt's client holds it
     if held is None:
         data_dir = paths.data_dir()
+        names = ", ".join(t.split(".", 1)[1].strip('"') for t in tables if t.startswith(f"{dataset}."))
         raise LegacyAccountUnknown(
             f"The warehouse {paths.warehouse_path()} holds raw tables loaded by an older version, without "
-            f"account_id ({', '.join(tables)}), and nothing says which amoCRM account they came from (no "
+            f"account_id ({names}), and nothing says which amoCRM account they came from (no "
             f"{data_dir / origin.MARKER}, no row in {dataset}.account). Nothing was loaded: stamping them with "
             f"a guessed account would mix two accounts' data.\n"
             f"  to keep the data: write {data_dir / origin.MARKER} as "
