@@ -99,8 +99,8 @@ COLUMNS = {
     ),
     "events": _columns(
         "id:text type:text entity_type:text entity_id created_by created_at status_id_before pipeline_id_before "
-        "status_id_after pipeline_id_after note_id message_id:text nps_rate responsible_user_id_before "
-        "responsible_user_id_after value_before_json:text value_after_json:text",
+        "status_id_after pipeline_id_after note_id message_id:text talk_id message_origin:text linked_talk_contact_id "
+        "nps_rate responsible_user_id_before responsible_user_id_after value_before_json:text value_after_json:text",
         id={"nullable": False},
     ),
     "notes": _columns(

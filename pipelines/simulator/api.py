@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 
 import numpy as np
 
+from . import chats
 from . import events as ev
 from . import reference as ref
 from . import render, shapes
@@ -172,14 +173,13 @@ class Api:
                 mask[found] = True
             mask = range_mask(mask, e.created_at[:n], q.range("created_at"))
             mask = in_mask(mask, e.created_by[:n], q.ints("filter", "created_by"))
-            mask = in_mask(mask, e.entity_id[:n], q.ints("filter", "entity_id"))
             types = q.values("filter", "type")
             if types:
                 mask &= np.isin(e.type[:n], [ev.TYPE_CODE[t] for t in types if t in ev.TYPE_CODE])
-            entities = q.values("filter", "entity")
-            if entities:
-                mask &= np.isin(e.entity_kind[:n], [ev.ENTITY_KINDS.index(k) for k in entities
-                                                    if k in ev.ENTITY_KINDS])
+            entity_ids, entities = q.ints("filter", "entity_id"), q.values("filter", "entity")
+            if entity_ids or entities:
+                mask &= chats.entity_mask(self.account.timeline.chats, e, st.leads["is_deleted"], n, entity_ids,
+                                          entities)
         return np.flatnonzero(mask)[::-1]  # newest first; events have no order parameter
 
     # -- answering ------------------------------------------------------------------------

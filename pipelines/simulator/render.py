@@ -16,6 +16,7 @@ from typing import Callable
 
 import numpy as np
 
+from . import chats
 from . import events as ev
 from . import reference as ref
 from . import shapes
@@ -268,16 +269,22 @@ class Renderer:
 
     def event(self, i: int) -> dict:
         e = self.events()
-        kind = int(e.entity_kind[i])
-        entity_id = int(e.entity_id[i])
-        before, after = ev.values(self.tl, int(e.src[i]), int(e.row[i]), self.live)
+        kind, entity_id, src, row = int(e.entity_kind[i]), int(e.entity_id[i]), int(e.src[i]), int(e.row[i])
+        entity: dict = {}
+        if src == ev.S_CHAT:  # a deleted lead's messages are its contact's; a talk names its contact
+            kinds, ids = chats.served(self.tl.chats, self.st.leads["is_deleted"], np.array([row]))
+            kind, entity_id = int(kinds[0]), int(ids[0])
+            if (contact := chats.linked_contact(self.tl.chats, row, kind)) is not None:
+                entity["linked_talk_contact_id"] = contact
+        before, after = ev.values(self.tl, src, row, self.live)
         event_id = e.id(i)
         return {
             "id": event_id, "type": ev.TYPES[e.type[i]], "entity_id": entity_id, "entity_type": ev.ENTITY_KINDS[kind],
             "created_by": int(e.created_by[i]), "created_at": int(e.created_at[i]),
             "value_after": after, "value_before": before, "account_id": self.tl.profile.account_id,
             "_links": link(self.href(f"events/{event_id}")),
-            "_embedded": {"entity": {"id": entity_id, "_links": link(self.href(f"{EVENT_ENTITY_PATH[kind]}/{entity_id}"))}},
+            "_embedded": {"entity": {"id": entity_id, **entity,
+                                     "_links": link(self.href(f"{EVENT_ENTITY_PATH[kind]}/{entity_id}"))}},
         }
 
 

@@ -23,6 +23,8 @@ random stream of their own, so an account without them is exactly the account of
   days before `now`: the merged-away record leaves the lists but not into the trash view, and its only
   trace is an `entity_merged` event naming it (empty values, amocrm-api.md §2.5); the survivor keeps
   its data.
+- `chat_robots`: part of the outgoing chat messages are sent by robots (`created_by: 0`), some of them
+  on talks linked to amoCRM customers, whose owner the warehouse cannot know (chats.py).
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from . import reference as ref
 from .activity import CONTACT, CUSTOMER, DAY, HOUR, LEAD, NEVER
 
 NAMES = frozenset({"default_group_null", "deleted_stage", "contact_nps", "deleted_activities", "silent_restore",
-                   "merges"})
+                   "merges", "chat_robots"})
 DELETED_STAGE_DAYS_AGO = 45
 DELETED_STAGE_POSITION = 3  # of the main pipeline: "Принимают решение"; leads go back to position 2
 CONTACT_NPS_SHARE, CUSTOMER_NPS_SHARE = 0.4, 0.1

@@ -64,12 +64,12 @@ def numeric_value(value: int, live: bool) -> str | int:
     return str(value) if live else value
 
 
-def chat_message(seed: int, message_id: str, lead: int, live: bool) -> dict:
-    """The `message` object of a chat-message event's `value_after` (one talk per lead)."""
+def chat_message(seed: int, message_id: str, talk: int, live: bool) -> dict:
+    """The `message` object of a chat-message event's `value_after` (`talk`: chats.py's talk key)."""
     if not live:
         return {"id": message_id}
-    return {"id": message_id, "origin": CHAT_ORIGINS[_hash(seed, "origin", lead) % len(CHAT_ORIGINS)],
-            "talk_id": TALK_ID_BASE + lead}
+    return {"id": message_id, "origin": CHAT_ORIGINS[_hash(seed, "origin", talk) % len(CHAT_ORIGINS)],
+            "talk_id": TALK_ID_BASE + talk}
 
 
 def call_uniq(seed: int, note_id: int, created: int) -> str:
