@@ -21,23 +21,28 @@ from kpi_reference import assert_mart_matches
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("chats")]
 
 FIRST_LOAD_DAYS_AGO = 45
+LEADS = 500
 DAY = 86_400
 
 
 def _chat_account(now: int):
-    """The first account from seed 31 on whose deleted leads have user messages both before the
-    first load and between the loads (so both kinds of contact-served messages exist)."""
+    """The first account from seed 31 on with user messages of a lead deleted before the first load
+    (never seen on the lead), and of a lead deleted between the loads whose talk the first load saw on
+    the lead and that wrote again before the deletion (served on the contact, found by the talk)."""
     from pipelines.simulator import SimulatedAccount
 
     first = now - FIRST_LOAD_DAYS_AGO * DAY
     for seed in itertools.count(31):
-        account = SimulatedAccount.generate(seed=seed, leads=300, now=now, scenarios={"chat_robots"})
-        events = account.truth().events
-        sent = events[(events["type"] == "outgoing_chat_message") & (events["created_by"] > 0)]
-        on_contact = sent[sent["entity_type"] == "contact"]
-        early = set(on_contact.loc[on_contact["created_at"] < first, "talk_lead_id"].dropna())
-        deleted_before_first = account.truth(first).leads.query("is_deleted")["id"]
-        if early - set(deleted_before_first) and early & set(deleted_before_first):
+        account = SimulatedAccount.generate(seed=seed, leads=LEADS, now=now, scenarios={"chat_robots"})
+        truth = account.truth()
+        events = truth.events
+        chat = events[events["type"].str.endswith("_chat_message") & events["talk_lead_id"].notna()]
+        sent = chat[(chat["type"] == "outgoing_chat_message") & (chat["created_by"] > 0)]
+        deleted_first = set(account.truth(first).leads.query("is_deleted")["id"])
+        between = set(truth.leads.query("is_deleted")["id"]) - deleted_first
+        seen = set(chat.loc[chat["created_at"] < first - DAY, "talk_lead_id"]) & between
+        found_by_talk = set(sent.loc[sent["created_at"] > first, "talk_lead_id"]) & seen
+        if found_by_talk and set(sent["talk_lead_id"]) & deleted_first:
             return account
 
 
