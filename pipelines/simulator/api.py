@@ -351,7 +351,8 @@ class Api:
         renderer = self._renderer(st, base)
         w = q.with_()
         deleted = "only_deleted" in w and name in ("leads", "contacts", "companies")
-        items = [self._item(renderer, listing, name, st, int(i), w, deleted) for i in chunk]
+        items = shapes.item_links([self._item(renderer, listing, name, st, int(i), w, deleted) for i in chunk],
+                                  urlencode(q.pairs), self._live)
         more = (len(chunk) == limit or next_always) and not capped
         body = {"_page": page, "_links": _links(base + path, link_query or q, page, limit, more),
                 "_embedded": {listing.collection: items}}

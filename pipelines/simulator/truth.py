@@ -17,7 +17,7 @@ from . import chats
 from . import events as ev
 from . import reference as ref
 from . import shapes
-from .generator import COMPANY, CONTACT, LEAD, NOTE_TYPES, Timeline
+from .generator import COMPANY, CONTACT, LEAD, Timeline
 from .people import company_name, contact_names
 from .render import ENTITY_PATH, SOURCE_NAME, Renderer
 from .state import State, group_of
@@ -198,7 +198,7 @@ class Truth:
             "id": ref.NOTE_ID_BASE + np.arange(n),
             "entity_type": [("lead", "contact", "company")[k] for k in kinds],
             "entity_id": np.select([kinds == k for k in base], list(base.values())) + nt["entity"][:n],
-            "note_type": [NOTE_TYPES[t] for t in nt["type"][:n]], "created_by": nt["created_by"][:n],
+            "note_type": [renderer.note_type(i) for i in range(n)], "created_by": nt["created_by"][:n],
             "responsible_user_id": nt["responsible"][:n], "created_at": nt["created"][:n],
             "updated_at": nt["created"][:n], "params": [renderer.note_params(i) for i in range(n)],
             "is_deleted": nt["deleted_at"][:n] <= self.at,
