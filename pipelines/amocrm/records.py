@@ -293,12 +293,6 @@ def _value_field(values: list[Any], key: str, field: str) -> Any:
     return None
 
 
-def _linked_talk_contact(item: Row) -> Any:
-    """A chat event on a lead or customer names the talk's contact in `_embedded.entity` (amocrm-api.md §2.5)."""
-    entity = value_of(value_of(item, "_embedded") or {}, "entity") or {}
-    return value_of(entity, "linked_talk_contact_id")
-
-
 def event(item: Row) -> Row:
     event_id = value_of(item, "id")
     if not isinstance(event_id, (str, int)) or isinstance(event_id, bool) or event_id == "":
@@ -320,16 +314,15 @@ def event(item: Row) -> Row:
         "note_id": _value_field(after, "note", "id"),
         "message_id": None if message is None else str(message),
         "talk_id": _value_field(after, "message", "talk_id"),
-        "message_origin": _value_field(after, "message", "origin"),
-        "linked_talk_contact_id": _linked_talk_contact(item),
+        "message_origin": as_text(_value_field(after, "message", "origin")),
+        # a chat event on a lead or customer names the talk's contact (amocrm-api.md §2.5)
+        "linked_talk_contact_id": value_of(value_of(embedded_of(item), "entity") or {}, "linked_talk_contact_id"),
         "nps_rate": nps,
         "responsible_user_id_before": _value_field(before, "responsible_user", "id"),
         "responsible_user_id_after": _value_field(after, "responsible_user", "id"),
         "value_before_json": as_json(before),
         "value_after_json": as_json(after),
     }
-    if row["message_origin"] is not None:
-        row["message_origin"] = str(row["message_origin"])
     for key in ("status_id_before", "pipeline_id_before", "status_id_after", "pipeline_id_after", "note_id",
                 "nps_rate", "responsible_user_id_before", "responsible_user_id_after", "talk_id",
                 "linked_talk_contact_id"):

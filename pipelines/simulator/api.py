@@ -18,7 +18,7 @@ from . import chats
 from . import events as ev
 from . import reference as ref
 from . import render, shapes
-from .generator import COMPANY, CONTACT, LEAD, NOTE_TYPES
+from .generator import COMPANY, CONTACT, LEAD
 from .query import BadRequest, Query, in_mask, ordered, range_mask
 from .responses import NO_CONTENT, Response, hal, problem  # noqa: F401  (Response, problem: server.py's too)
 from .state import State
@@ -155,7 +155,7 @@ class Api:
                 mask = in_mask(mask, base + nt["entity"][:n], q.ints("filter", "entity_id"))
                 types = q.values("filter", "note_type")
                 if types:
-                    mask &= np.isin(nt["type"][:n], [NOTE_TYPES.index(t) for t in types if t in NOTE_TYPES])
+                    mask &= shapes.note_type_mask(nt["type"][:n], types, self.account.seed, self._live)
                 mask = range_mask(mask, nt["created"][:n], q.range("updated_at"))
             return ordered(mask, ids, q, {"id": ids, "updated_at": nt["created"][:n]}, honour)
 

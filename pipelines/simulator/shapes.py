@@ -140,3 +140,17 @@ def item_links(items: list[dict], query: str, live: bool) -> list[dict]:
             if self_link:
                 self_link["href"] = f"{self_link['href']}?{query}"
     return items
+
+
+def note_type_mask(types, wanted: list[str], seed: int, live: bool):
+    """Notes (by timeline type code) that `filter[note_type]` keeps, by the type each is served as."""
+    import numpy as np
+
+    from .activity import COMMON, NOTE_TYPES
+
+    mask = np.isin(types, [NOTE_TYPES.index(t) for t in wanted if t in NOTE_TYPES])
+    if live:
+        common = np.flatnonzero(types == COMMON)
+        service = np.array([service_note(seed, ref.NOTE_ID_BASE + int(i), live) is not None for i in common], bool)
+        mask[common] = np.where(service, "service_message" in wanted, "common" in wanted)
+    return mask

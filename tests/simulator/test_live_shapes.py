@@ -178,3 +178,10 @@ def test_chat_events_name_the_talk_contact_and_a_deleted_leads_contact(account, 
     of_deleted = [e for e in events if truth.loc[e["id"], "talk_lead_id"] in deleted]
     assert of_deleted and {e["entity_type"] for e in of_deleted} == {"contact"}
     assert all("linked_talk_contact_id" not in e["_embedded"]["entity"] for e in of_deleted)
+
+
+def test_note_type_filter_follows_the_served_type(client):
+    service = client.all("/api/v4/leads/notes", "notes", limit=250, **{"filter[note_type]": "service_message"})
+    common = client.all("/api/v4/leads/notes", "notes", limit=250, **{"filter[note_type]": "common"})
+    assert service and {n["note_type"] for n in service} == {"service_message"}
+    assert common and {n["note_type"] for n in common} == {"common"}
