@@ -176,7 +176,8 @@ ENDPOINTS: tuple[EntitySpec, ...] = (
         checks=("data_fresh",)),
     EntitySpec("events", "stripe", _item(records.event), _columns(
         "id:text type:text entity_type:text entity_id created_by created_at status_id_before pipeline_id_before "
-        "status_id_after pipeline_id_after note_id message_id:text nps_rate responsible_user_id_before "
+        "status_id_after pipeline_id_after note_id message_id:text talk_id message_origin:text "
+        "linked_talk_contact_id nps_rate responsible_user_id_before "
         "responsible_user_id_after value_before_json:text value_after_json:text", id={"nullable": False}),
         lists=(("/api/v4/events", "events"),), cursor="created_at", page_size_setting="events_page_size",
         checks=("data_fresh",)),

@@ -14,10 +14,11 @@ from urllib.parse import urlencode
 
 import numpy as np
 
+from . import chats
 from . import events as ev
 from . import reference as ref
 from . import render, shapes
-from .generator import COMPANY, CONTACT, LEAD, NOTE_TYPES
+from .generator import COMPANY, CONTACT, LEAD
 from .query import BadRequest, Query, in_mask, ordered, range_mask
 from .responses import NO_CONTENT, Response, hal, problem  # noqa: F401  (Response, problem: server.py's too)
 from .state import State
@@ -155,7 +156,7 @@ class Api:
                 mask = in_mask(mask, base + nt["entity"][:n], q.ints("filter", "entity_id"))
                 types = q.values("filter", "note_type")
                 if types:
-                    mask &= np.isin(nt["type"][:n], [NOTE_TYPES.index(t) for t in types if t in NOTE_TYPES])
+                    mask &= shapes.note_type_mask(nt["type"][:n], types, self.account.seed, self._live)
                 mask = range_mask(mask, nt["created"][:n], q.range("updated_at"))
             return ordered(mask, ids, q, {"id": ids, "updated_at": nt["created"][:n]}, honour)
 
@@ -173,14 +174,13 @@ class Api:
                 mask[found] = True
             mask = range_mask(mask, e.created_at[:n], q.range("created_at"))
             mask = in_mask(mask, e.created_by[:n], q.ints("filter", "created_by"))
-            mask = in_mask(mask, e.entity_id[:n], q.ints("filter", "entity_id"))
             types = q.values("filter", "type")
             if types:
                 mask &= np.isin(e.type[:n], [ev.TYPE_CODE[t] for t in types if t in ev.TYPE_CODE])
-            entities = q.values("filter", "entity")
-            if entities:
-                mask &= np.isin(e.entity_kind[:n], [ev.ENTITY_KINDS.index(k) for k in entities
-                                                    if k in ev.ENTITY_KINDS])
+            entity_ids, entities = q.ints("filter", "entity_id"), q.values("filter", "entity")
+            if entity_ids or entities:
+                mask &= chats.entity_mask(self.account.timeline.chats, e, st.leads["is_deleted"], n, entity_ids,
+                                          entities)
         return np.flatnonzero(mask)[::-1]  # newest first; events have no order parameter
 
     # -- answering ------------------------------------------------------------------------
@@ -360,7 +360,8 @@ class Api:
         renderer = self._renderer(st, base)
         w = q.with_()
         deleted = "only_deleted" in w and name in ("leads", "contacts", "companies")
-        items = [self._item(renderer, listing, name, st, int(i), w, deleted) for i in chunk]
+        items = shapes.item_links([self._item(renderer, listing, name, st, int(i), w, deleted) for i in chunk],
+                                  urlencode(q.pairs), self._live)
         more = (len(chunk) == limit or next_always) and not capped
         body = {"_page": page, "_links": _links(base + path, link_query or q, page, limit, more),
                 "_embedded": {listing.collection: items}}

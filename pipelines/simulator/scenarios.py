@@ -27,6 +27,8 @@ random stream of their own, so an account without them is exactly the account of
   `PURGED_DAYS_AGO` days before `now`: they leave every list and answer 204 by id, with no trash
   entry and no event at all. Only a reconciliation of ids (pipelines/amocrm/id_reconciliation.py)
   can tell they are gone; the truth has them deleted at the purge.
+- `chat_robots`: part of the outgoing chat messages are sent by robots (`created_by: 0`), some of them
+  on talks linked to amoCRM customers, whose owner the warehouse cannot know (chats.py).
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from . import reference as ref
 from .activity import CONTACT, CUSTOMER, DAY, HOUR, LEAD, NEVER
 
 NAMES = frozenset({"default_group_null", "deleted_stage", "contact_nps", "deleted_activities", "silent_restore",
-                   "merges", "purges"})
+                   "merges", "purges", "chat_robots"})
 DELETED_STAGE_DAYS_AGO = 45
 DELETED_STAGE_POSITION = 3  # of the main pipeline: "Принимают решение"; leads go back to position 2
 CONTACT_NPS_SHARE, CUSTOMER_NPS_SHARE = 0.4, 0.1
