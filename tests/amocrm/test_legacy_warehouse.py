@@ -22,7 +22,7 @@ from kpi_reference import MARTS, assert_mart_matches
 from pipelines.amocrm.migrate import LegacyAccountUnknown
 from pipelines.simulator import SimulatedAccount, Simulator
 
-LEGACY_COMMIT = "94f4f0f1ed4de5132b606bdd5ab15332c17f1e65"  # main before account_id (issue 14 step 1)
+LEGACY_COMMIT = "f7b581e123452f08e847b080e2bbead53f83a2f4"  # main before account_id (issue 14 step 2)
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DAY = 86_400
 KEYS = {"leads": "id", "contacts": "id", "companies": "id", "events": "id", "notes": "id", "tasks": "id",
