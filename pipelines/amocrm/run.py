@@ -177,8 +177,9 @@ def _create_missing_tables(pipeline: dlt.Pipeline, client: Any) -> None:
                    for parent, children in NESTED.items() for child, hints in children.items()})
     for name, table in pipeline.default_schema.tables.items():
         if not name.startswith("_dlt") and table.get("columns"):
-            tables[name] = {**tables.get(name, {}),
-                            **{col: spec.get("data_type") for col, spec in table["columns"].items()}}
+            declared = tables.get(name, {})  # a declared type wins over a column dlt knows only partly (no type)
+            tables[name] = {**declared, **{col: declared.get(col) or spec.get("data_type")
+                                           for col, spec in table["columns"].items()}}
     for name, columns in tables.items():
         if name not in present:
             ddl = ", ".join(f'"{col}" {DUCKDB_TYPES.get(kind, "VARCHAR")}' for col, kind in columns.items())
