@@ -36,6 +36,9 @@ PUBLISHED = {
                          "revenue_attainment", "deals_attainment"],
     "fct_forecast": ["pipeline_id", "manager_id", "open_deals", "open_value", "weighted_value",
                      "month_to_date_revenue", "month_run_rate"],
+    "fct_response": ["period_grain", "period_start", "pipeline_id", "manager_id", "leads_created", "leads_responded",
+                     "responded_within_sla", "first_response_minutes_median", "first_response_minutes_p90",
+                     "touches_24h", "touches_14d", "leads_without_touch_14d"],
 }
 
 
