@@ -50,6 +50,15 @@ def test_touches_match_reference(touches, reference):
                         ["activity_id", "lead_id"])
 
 
+def test_first_responses_per_lead_match_reference(warehouse, reference):
+    expected = kpi_response.first_responses(reference, 15).rename(columns={
+        "minutes": "first_response_minutes", "within": "responded_within_sla", "sla_elapsed": "is_sla_elapsed"})
+    columns = ["lead_id", "pipeline_id", "manager_id", "first_response_minutes", "responded_within_sla",
+               "is_sla_elapsed", "touches_24h", "touches_14d"]
+    actual = warehouse.query("select * from intermediate.int_lead_first_response")
+    assert_frames_match(actual[columns], expected[columns], ["lead_id"], approx=("first_response_minutes",))
+
+
 def test_a_contact_touch_counts_for_each_open_lead_of_the_contact(touches):
     on_contacts = touches[touches["touched_entity_type"] == "contact"]
     leads_per_touch = on_contacts.groupby("activity_id")["lead_id"].nunique()
@@ -89,14 +98,17 @@ def test_response_speed_differs_per_manager(warehouse):
     assert within["n"].iloc[0] > 0
 
 
-def test_the_sla_is_a_dbt_var(warehouse, tmp_path_factory):
+def test_the_sla_is_a_dbt_var_and_elapses_at_the_extraction_time(warehouse, tmp_path_factory):
+    """With a week's SLA, leads of the last week not answered yet are neither within nor past it."""
+    week = 7 * 24 * 60
     copy = warehouse.copy(tmp_path_factory.mktemp("response_sla"))
     copy.dbt("run", "--select", "int_lead_first_response", "fct_response",
-             "--vars", json.dumps({"amocrm_response_sla_minutes": 120}))
-    expected = kpi_response.response(copy.reference(), sla_minutes=120)
+             "--vars", json.dumps({"amocrm_response_sla_minutes": week}))
+    expected = kpi_response.response(copy.reference(), sla_minutes=week)
     actual = copy.query("select * from marts.fct_response")
     assert_frames_match(actual, expected, ["period_grain", "period_start", "pipeline_id", "manager_id"],
                         approx=("responded_within_sla_share", "first_response_minutes_median",
                                 "first_response_minutes_p90"))
     before = warehouse.query("select sum(responded_within_sla) as n from marts.fct_response")["n"].iloc[0]
     assert actual["responded_within_sla"].sum() > before
+    assert (actual["leads_sla_elapsed"] < actual["leads_created"]).any()
