@@ -81,6 +81,14 @@ def test_outgoing_emails_are_touches_incoming_ones_are_not(warehouse, touches):
     assert touched.any() and not touched[mails["mail_income"]].any()
 
 
+def test_an_automatic_email_is_no_response(warehouse, touches):
+    """Sent by the system (created_by 0): int_activities gives it to the responsible user, but no person
+    touched the lead."""
+    automatic = warehouse.query("select 'note:' || note_id as activity_id from staging.stg_amocrm__notes "
+                                "where note_type = 'amomail_message' and not mail_income and created_by = 0")
+    assert len(automatic) and not automatic["activity_id"].isin(touches["activity_id"]).any()
+
+
 def test_never_answered_leads(warehouse):
     leads = warehouse.query("select * from intermediate.int_lead_first_response")
     silent = leads[leads["first_response_at"].isna()]
