@@ -95,7 +95,7 @@ def _blockers(conn, schema: str) -> str:
         cur.execute(
             """
             select distinct a.pid, coalesce(nullif(a.application_name, ''), 'unnamed'), a.usename,
-                   round(extract(epoch from now() - a.xact_start))
+                   coalesce(round(extract(epoch from now() - a.xact_start))::int, 0)
             from pg_locks l
             join pg_class c on c.oid = l.relation
             join pg_namespace n on n.oid = c.relnamespace
@@ -107,5 +107,5 @@ def _blockers(conn, schema: str) -> str:
     conn.rollback()
     if not rows:
         return "no reader holds them now"
-    return "held by " + ", ".join(f"pid {pid} ({app}, user {user}, transaction open {age:g} s)"
+    return "held by " + ", ".join(f"pid {pid} ({app}, user {user}, transaction open {age} s)"
                                   for pid, app, user, age in rows)
