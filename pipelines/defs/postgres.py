@@ -5,8 +5,6 @@ It follows the serving copy, so it runs only after dbt built every mart and the 
 a run stopped before it leaves the published version as it was.
 """
 
-from __future__ import annotations
-
 import dagster as dg
 
 from pipelines.postgres.publish import publish_to_postgres

@@ -21,7 +21,8 @@ DEFAULT_SCHEMA = "marts"
 DEFAULT_READER = "amocrm_kpi_reader"
 DEFAULT_LOCK_WAIT = 600.0
 LIBPQ_SCHEMES = ("postgresql", "postgres", "postgresql+psycopg2")
-SQLALCHEMY_SCHEMES = ("postgresql", "postgresql+psycopg2")  # Dagster's storage: SQLAlchemy has no postgres://
+# Dagster's storage goes through SQLAlchemy 2.1, which reads plain postgresql:// as psycopg 3 (not installed)
+SQLALCHEMY_SCHEMES = ("postgresql+psycopg2",)
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,40}$")
 
 
@@ -72,9 +73,10 @@ def check_url(name: str, value: str, schemes: tuple[str, ...] = LIBPQ_SCHEMES) -
         parts.port  # noqa: B018 - raises on a bad port
     except ValueError:
         raise PostgresSettingsError(f"{name} is not a URL of the form {shape} (value not shown)") from None
+    shape = shape.replace("postgresql://", schemes[0] + "://")
     if parts.scheme not in schemes:
         raise PostgresSettingsError(
-            f"{name} must start with postgresql:// (or postgresql+psycopg2://), not {parts.scheme or 'nothing'!r}: "
+            f"{name} must start with {' or '.join(s + '://' for s in schemes)}, not {parts.scheme or 'nothing'!r}: "
             f"use the form {shape}")
     if not parts.hostname:
         raise PostgresSettingsError(f"{name} names no host: use the form {shape}")

@@ -11,9 +11,10 @@ import os
 import uuid
 from urllib.parse import urlsplit, urlunsplit
 
-import psycopg2
 import pytest
 from psycopg2 import sql
+
+from pg_support import admin, drop_publication, unique
 
 URL_VARIABLE = "AMOCRM_KPI_TEST_POSTGRES_URL"
 
@@ -29,16 +30,6 @@ def postgres_url() -> str:
     return url
 
 
-def admin(url: str):
-    conn = psycopg2.connect(url)
-    conn.autocommit = True
-    return conn
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}_{uuid.uuid4().hex[:10]}"
-
-
 @pytest.fixture
 def publish_target(postgres_url, monkeypatch):
     """Settings of a publish into a schema and reader role of this test's own; both dropped afterwards."""
@@ -50,16 +41,6 @@ def publish_target(postgres_url, monkeypatch):
     drop_publication(postgres_url, settings)
 
 
-def drop_publication(url: str, settings) -> None:
-    with admin(url) as conn, conn.cursor() as cur:
-        for schema in (settings.schema, settings.staging_schema):
-            cur.execute(sql.SQL("drop schema if exists {} cascade").format(sql.Identifier(schema)))
-        cur.execute("select rolname from pg_roles where rolname like %s", [settings.reader + "%"])
-        for (role,) in cur.fetchall():
-            cur.execute(sql.SQL("drop role {}").format(sql.Identifier(role)))
-    conn.close()
-
-
 @pytest.fixture
 def login_as(postgres_url):
     """`login_as(role)`: a connection URL of a new login role that is a member of `role` (how people are
@@ -67,10 +48,9 @@ def login_as(postgres_url):
 
     def make(role: str) -> str:
         user, password = f"{role}_login", uuid.uuid4().hex
-        with admin(postgres_url) as conn, conn.cursor() as cur:
+        with admin(postgres_url) as cur:
             cur.execute(sql.SQL("create role {} login password %s in role {}").format(
                 sql.Identifier(user), sql.Identifier(role)), [password])
-        conn.close()
         parts = urlsplit(postgres_url)
         netloc = f"{user}:{password}@{parts.hostname}:{parts.port or 5432}"
         return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
@@ -82,11 +62,9 @@ def login_as(postgres_url):
 def scratch_database(postgres_url):
     """A database of this module's own (for a Dagster instance), dropped afterwards: its URL."""
     name = unique("t_dagster")
-    with admin(postgres_url) as conn, conn.cursor() as cur:
+    with admin(postgres_url) as cur:
         cur.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
-    conn.close()
     parts = urlsplit(postgres_url)
     yield urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))
-    with admin(postgres_url) as conn, conn.cursor() as cur:
+    with admin(postgres_url) as cur:
         cur.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
-    conn.close()
