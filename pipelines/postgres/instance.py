@@ -56,7 +56,11 @@ def install_instance(home: Path | None = None) -> Path:
     return home
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    argparse.ArgumentParser(prog="python -m pipelines.postgres.instance", description=__doc__,
+                            formatter_class=argparse.RawDescriptionHelpFormatter).parse_args(argv)
     try:
         home = install_instance()
     except PostgresSettingsError as exc:
