@@ -38,14 +38,21 @@ VALUES = {
 }
 
 
+UNIQUE = {"bigint": "range", "integer": "range::integer", "varchar": "'value ' || range"}
+
+
 def make_serving(path: Path, leads: int) -> dict[str, int]:
-    docs = _manifest_models()
+    models, docs = _manifest_models(), table_docs()
     rows = {}
     with duckdb.connect(str(path)) as con:
         con.execute("create schema marts")
-        for name, columns in docs.items():
+        for name, columns in models.items():
             rows[name] = leads if name == "fct_leads" else max(leads // 10, 1)
-            select = ", ".join(f'({VALUES[data_type]})::{data_type} as "{column}"' for column, data_type in columns)
+            types = dict(columns)
+            # one grain column numbers the rows, so the primary key holds as in real marts
+            unique = next((c for c in reversed(docs[name].key) if types[c] in UNIQUE), None)
+            select = ", ".join(f'({UNIQUE[data_type] if column == unique else VALUES[data_type]})::{data_type} '
+                               f'as "{column}"' for column, data_type in columns)
             con.execute(f'create table marts."{name}" as select {select} from range({rows[name]})')
     return rows
 
@@ -68,7 +75,6 @@ def main(argv: list[str] | None = None) -> None:
     if not manifest_path().exists():
         import pipelines.defs.transform  # noqa: F401 - writes the dbt manifest when it is missing
 
-    table_docs()  # fails early and plainly without a manifest
     suffix = uuid.uuid4().hex[:8]
     settings = PublishSettings(url=url, schema=f"bench_marts_{suffix}", reader=f"bench_reader_{suffix}",
                                lock_wait_seconds=60)

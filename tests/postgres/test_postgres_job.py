@@ -30,8 +30,8 @@ CONTRACT_TABLES = {
     "fct_lost_deals", "fct_cac", "fct_satisfaction", "fct_plan_vs_fact", "fct_forecast",
 }
 # DuckDB type of a mart column -> the PostgreSQL type it must arrive as
-PG_TYPES = {"BIGINT": "bigint", "INTEGER": "integer", "BOOLEAN": "boolean", "DATE": "date", "DOUBLE": "double precision",
-            "VARCHAR": "character varying", "DECIMAL(18,2)": "numeric(18,2)",
+PG_TYPES = {"BIGINT": "bigint", "INTEGER": "integer", "BOOLEAN": "boolean", "DATE": "date",
+            "DOUBLE": "double precision", "VARCHAR": "character varying", "DECIMAL(18,2)": "numeric(18,2)",
             "TIMESTAMP WITH TIME ZONE": "timestamp with time zone"}
 
 
@@ -49,7 +49,8 @@ def env(tmp_path_factory, write_example_inputs, postgres_url, scratch_database):
         for name, value in {
             "AMOCRM_KPI_DATA_DIR": str(data_dir), "SOURCES__AMOCRM__BASE_URL": sim.base_url,
             "SOURCES__AMOCRM__ACCESS_TOKEN": sim.long_lived_token, "SOURCES__AMOCRM__REQUESTS_PER_SECOND": "1000",
-            "DAGSTER_HOME": str(home), "AMOCRM_KPI_DAGSTER_POSTGRES_URL": scratch_database.replace("postgresql://", "postgresql+psycopg2://"),
+            "DAGSTER_HOME": str(home),
+            "AMOCRM_KPI_DAGSTER_POSTGRES_URL": scratch_database.replace("postgresql://", "postgresql+psycopg2://"),
             "AMOCRM_KPI_PUBLISH_POSTGRES_URL": postgres_url, "AMOCRM_KPI_PUBLISH_POSTGRES_SCHEMA": target.schema,
             "AMOCRM_KPI_PUBLISH_POSTGRES_READER": target.reader,
         }.items():
@@ -126,8 +127,9 @@ def _duckdb_tables(path: Path) -> dict[str, tuple[list[tuple[str, str]], Counter
         names = [r[0] for r in con.execute("select table_name from information_schema.tables where table_schema = "
                                            "'marts' and table_type = 'BASE TABLE'").fetchall()]
         for name in names:
-            columns = con.execute("select column_name, data_type from information_schema.columns where "
-                                  "table_schema = 'marts' and table_name = ? order by ordinal_position", [name]).fetchall()
+            columns = con.execute(
+                "select column_name, data_type from information_schema.columns where table_schema = 'marts' "
+                "and table_name = ? order by ordinal_position", [name]).fetchall()
             tables[name] = (columns, Counter(con.execute(f'select * from marts."{name}"').fetchall()))
     return tables
 
@@ -137,8 +139,9 @@ def _postgres_tables(url: str, schema: str) -> dict[str, tuple[list[tuple[str, s
     with psycopg2.connect(url) as conn, conn.cursor() as cur:
         cur.execute("select tablename from pg_tables where schemaname = %s", [schema])
         for (name,) in cur.fetchall():
-            cur.execute("select attname, format_type(atttypid, atttypmod) from pg_attribute where attrelid = %s::regclass "
-                        "and attnum > 0 and not attisdropped order by attnum", [f'"{schema}"."{name}"'])
+            cur.execute("select attname, format_type(atttypid, atttypmod) from pg_attribute "
+                        "where attrelid = %s::regclass and attnum > 0 and not attisdropped order by attnum",
+                        [f'"{schema}"."{name}"'])
             columns = cur.fetchall()
             cur.execute(f'select * from "{schema}"."{name}"')
             tables[name] = (columns, Counter(cur.fetchall()))

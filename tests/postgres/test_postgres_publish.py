@@ -83,11 +83,13 @@ def test_tables_arrive_with_exact_types_keys_and_comments(publish_target, files,
         for i in range(5)]
     types = dict(_query(postgres_url, "select table_name || '.' || column_name, "
                         "format_type(atttypid, atttypmod) from information_schema.columns c "
-                        "join pg_attribute a on a.attrelid = (quote_ident(table_schema) || '.' || quote_ident(table_name))"
-                        "::regclass and a.attname = c.column_name where table_schema = %s", [schema]))
+                        "join pg_attribute a on a.attrelid = "
+                        "(quote_ident(table_schema) || '.' || quote_ident(table_name))::regclass "
+                        "and a.attname = c.column_name where table_schema = %s", [schema]))
     assert types == {"fct_a.id": "bigint", "fct_a.amount": "numeric(18,2)", "fct_a.day": "date",
                      "fct_a.note": "character varying", "fct_a.flag": "boolean", "fct_b.version": "integer",
-                     "fct_b.manager_id": "bigint", "fct_empty.id": "bigint", "meta_source.subdomain": "character varying"}
+                     "fct_b.manager_id": "bigint", "fct_empty.id": "bigint",
+                     "meta_source.subdomain": "character varying"}
     keys = dict(_query(postgres_url, "select conrelid::regclass::text, pg_get_constraintdef(oid) from pg_constraint "
                        "where connamespace = %s::regnamespace", [schema]))
     assert keys == {f"{schema}.fct_a": "PRIMARY KEY (id)",
