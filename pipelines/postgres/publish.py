@@ -13,6 +13,7 @@ from __future__ import annotations
 import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,13 +62,13 @@ def _publish(settings: PublishSettings, serving: Path, manifest: Path | None) ->
     names = _serving_tables(serving)
     docs = table_docs(SERVING_SCHEMA, manifest)
     started = time.monotonic()
-    with psycopg2.connect(settings.url, application_name="amocrm-kpi publish") as conn:
+    with closing(_connect(settings)) as conn:
         ensure_reader(conn, settings.reader)
         with conn.cursor() as cur:
             cur.execute(sql.SQL("drop schema if exists {} cascade").format(sql.Identifier(settings.staging_schema)))
         conn.commit()
     rows = _load_staging(settings, serving, names)
-    with psycopg2.connect(settings.url, application_name="amocrm-kpi publish") as conn:
+    with closing(_connect(settings)) as conn:
         with conn.cursor() as cur:
             for name in names:
                 _describe(cur, settings.staging_schema, name, docs.get(name) or _fallback_doc(name))
@@ -77,6 +78,10 @@ def _publish(settings: PublishSettings, serving: Path, manifest: Path | None) ->
     swapped = time.monotonic()
     return PostgresPublication(schema=settings.schema, tables=rows, load_seconds=round(loaded - started, 3),
                                swap_seconds=round(swapped - loaded, 3))
+
+
+def _connect(settings: PublishSettings):
+    return psycopg2.connect(settings.url, application_name="amocrm-kpi publish", connect_timeout=30)
 
 
 def _serving_tables(serving: Path) -> list[str]:
