@@ -7,7 +7,7 @@ copy, report and, when configured, the PostgreSQL marts (publish). Load it with
 
 import dagster as dg
 
-from pipelines.defs import alerts, checks, ingest, postgres, publish, recovery, report, schedules, transform
+from pipelines.defs import alerts, checks, ingest, postgres, publish, reconcile, recovery, report, schedules, transform
 
 defs = dg.Definitions.merge(
     ingest.defs,
@@ -19,4 +19,5 @@ defs = dg.Definitions.merge(
     alerts.defs,
     recovery.defs,
     schedules.defs,
+    reconcile.defs,
 )
