@@ -1,0 +1,159 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key='snapshot_date',
+        incremental_strategy='delete+insert',
+        on_schema_change='fail',
+        post_hook="{{ record_processed_loads(upstream=['int_lead_status_history', 'stg_amocrm__leads']) }}"
+    )
+}}
+
+-- The open pipeline at the end of every day, rebuilt from the status history. Incremental by day: a
+-- run recomputes (delete+insert on snapshot_date) the days from the earliest of the last day already
+-- built (it was built part-way through) and the creation day of every lead that changed in a dlt load
+-- not read here yet (its row, a status change, a deletion or restore): a lead's current price and
+-- manager stand for all its past days, so its change touches each of them. Days before stay as built.
+
+-- depends_on: {{ ref('int_processed_loads') }}
+{%- set new_loads = unprocessed_loads(upstream=['int_lead_status_history', 'stg_amocrm__leads']) %}
+
+with extraction as (
+    select extracted_at, extracted_date, timezone from {{ ref('int_extraction') }}
+),
+
+-- Deleted leads count on no day: "deleted leads are excluded from every KPI", and a lead deleted before
+-- the warehouse first saw it is a stub without history, so "until its deletion" would depend on when
+-- the extraction happened to run.
+leads as (
+    select lead_id, manager_id, price, created_date
+    from {{ ref('fct_leads') }}
+    where not is_deleted
+),
+
+first_day as (
+    select min(created_date) as first_day from leads
+),
+
+{%- if is_incremental() %}
+
+changed_leads as (
+    select lead_id from {{ ref('stg_amocrm__leads') }} where load_id in {{ new_loads }}
+    union
+    select lead_id from {{ ref('int_lead_status_history') }} where load_id in {{ new_loads }}
+    union
+    select entity_id from {{ ref('stg_amocrm__events') }}
+    where entity_type = 'lead'
+        and event_type in ('lead_deleted', 'lead_restored', 'entity_merged')
+        and load_id in {{ new_loads }}
+    union
+    select cast(id as bigint) from {{ source('raw_amocrm', 'deletions') }}
+    where entity_type = 'lead' and _dlt_load_id in {{ new_loads }}
+),
+
+built as (
+    select max(snapshot_date) as last_built from {{ this }}
+),
+{%- endif %}
+
+bounds as (
+    select
+        {%- if is_incremental() %}
+        least(
+            coalesce(built.last_built, first_day.first_day),
+            coalesce(
+                (
+                select min(created_date) from {{ ref('fct_leads') }}
+                where lead_id in (select lead_id from changed_leads)
+            ),
+                extraction.extracted_date
+            )
+        ) as from_date,
+        {%- else %}
+        first_day.first_day as from_date,
+        {%- endif %}
+        extraction.extracted_date as to_date,
+        extraction.extracted_at,
+        extraction.timezone
+    from extraction
+    cross join first_day
+    {%- if is_incremental() %}
+    cross join built
+    {%- endif %}
+),
+
+-- Each day's "as of": the end of the day (next local midnight), or the extraction time on its day.
+days as (
+    select
+        cast(unnest(generate_series(from_date, to_date, interval 1 day)) as date) as snapshot_date
+    from bounds
+),
+
+days_as_of as (
+    select
+        days.snapshot_date,
+        least(timezone(bounds.timezone, cast(days.snapshot_date + 1 as timestamp)), bounds.extracted_at) as as_of
+    from days
+    cross join bounds
+),
+
+-- Stays in an active status, as local dates: a stay holds the lead at the end of day D when it was
+-- entered on or before D and left after D (or not left).
+open_stays as (
+    select
+        history.lead_id,
+        history.pipeline_id,
+        history.status_id,
+        history.entered_at,
+        {{ local_date('history.entered_at', 'bounds.timezone') }} as entered_date,
+        {{ local_date('history.left_at', 'bounds.timezone') }} as left_date
+    from {{ ref('int_lead_status_history') }} as history
+    cross join bounds
+    where history.status_id not in (142, 143)
+        and (history.left_at is null or {{ local_date('history.left_at', 'bounds.timezone') }} > bounds.from_date)
+),
+
+lead_days as (
+    select
+        days_as_of.snapshot_date,
+        open_stays.pipeline_id,
+        open_stays.status_id,
+        leads.manager_id,
+        leads.price,
+        (epoch(days_as_of.as_of) - epoch(open_stays.entered_at)) / 3600.0 as hours_in_stage
+    from open_stays
+    inner join days_as_of
+        on days_as_of.snapshot_date >= open_stays.entered_date
+        and (open_stays.left_date is null or days_as_of.snapshot_date < open_stays.left_date)
+    inner join leads on leads.lead_id = open_stays.lead_id
+),
+
+aggregated as (
+    select
+        lead_days.snapshot_date,
+        lead_days.pipeline_id,
+        lead_days.status_id,
+        lead_days.manager_id,
+        count(*) as open_deals,
+        sum(lead_days.price) as open_value,
+        count(*) filter (where lead_days.hours_in_stage > thresholds.hours_p90) as stuck_deals
+    from lead_days
+    left join {{ ref('int_stage_stuck_thresholds') }} as thresholds
+        on thresholds.pipeline_id = lead_days.pipeline_id
+        and thresholds.status_id = lead_days.status_id
+        and thresholds.threshold_date = lead_days.snapshot_date
+    group by all
+),
+
+final as (
+    select
+        cast(snapshot_date as date) as snapshot_date,
+        cast(pipeline_id as bigint) as pipeline_id,
+        cast(status_id as bigint) as status_id,
+        cast(manager_id as bigint) as manager_id,
+        cast(open_deals as bigint) as open_deals,
+        cast(open_value as decimal(18, 2)) as open_value,
+        cast(stuck_deals as bigint) as stuck_deals
+    from aggregated
+)
+
+select * from final
