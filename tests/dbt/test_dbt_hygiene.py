@@ -5,6 +5,7 @@ warehouse of its own, from an account chosen to hold every case the three tables
 from __future__ import annotations
 
 import itertools
+import json
 import time
 
 import duckdb
@@ -107,3 +108,20 @@ def test_hygiene_is_a_daily_snapshot(warehouse, reference, tmp_path):
         day = today["snapshot_date"].iat[0]
         assert_frames_match(rows[rows["snapshot_date"] == day], today, HYGIENE_KEY)
         assert_frames_match(rows[rows["snapshot_date"] != day], yesterday, HYGIENE_KEY)
+
+
+def test_rules_catch_broken_snapshots(warehouse, tmp_path):
+    """Each singular rule of the three tables fails on the breakage it exists for."""
+    broken = warehouse.copy(tmp_path)
+    with duckdb.connect(str(broken.path)) as connection:
+        connection.execute("update marts.fct_crm_hygiene set open_without_price = open_deals + 1 "
+                           "where manager_id = (select min(manager_id) from marts.fct_crm_hygiene)")
+        connection.execute("update marts.fct_pipeline_daily set open_deals = open_deals + 1, stuck_deals = 0 "
+                           "where snapshot_date = (select max(snapshot_date) from marts.fct_pipeline_daily)")
+    rules = ["assert_hygiene_counts_never_exceed_open_deals", "assert_pipeline_daily_latest_day_matches_current_status",
+             "assert_hygiene_stuck_matches_pipeline_daily"]
+    result = broken.dbt("test", "--select", *rules, check=False)
+    assert result.returncode != 0
+    statuses = {r["unique_id"].split(".")[2]: r["status"] for r in json.loads(
+        (tmp_path / "dbt_target" / "run_results.json").read_text())["results"]}
+    assert statuses == {rule: "fail" for rule in rules}

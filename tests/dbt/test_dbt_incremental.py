@@ -45,8 +45,8 @@ def test_incremental_models_only_read_new_loads(day_later):
     for model in INCREMENTAL:
         assert expected in (compiled / f"{model}.sql").read_text(), model
     ledger = warehouse.query("select model_name, load_id from intermediate.int_processed_loads order by all")
-    assert ledger.values.tolist() == [[model, load] for model in sorted([*INCREMENTAL, "stg_amocrm__leads"])
-                                      for load in first_loads + new_loads]
+    recording = sorted([*INCREMENTAL, "fct_pipeline_daily", "stg_amocrm__leads"])
+    assert ledger.values.tolist() == [[model, load] for model in recording for load in first_loads + new_loads]
     loads = warehouse.query("select load_id, count(*) as n from intermediate.int_activities group by all")
     assert set(loads["load_id"]) & set(new_loads), "the day's new and changed notes, events and tasks"
     assert loads.loc[loads["load_id"].isin(first_loads), "n"].sum() > 0, "unchanged rows were kept, not re-read"
@@ -113,3 +113,21 @@ def test_unknown_manager_in_targets_blocks_plan_vs_fact(day_later, tmp_path):
     statuses = _failed_tests(tmp_path)
     assert statuses["sales_targets_manager_is_a_known_user"] == "fail"
     assert statuses["fct_plan_vs_fact"] == "skipped"
+
+
+def test_pipeline_daily_recomputes_only_touched_days(day_later, tmp_path):
+    """fct_pipeline_daily's incremental run read the day's new loads; a build with no new load redoes
+    only the last day (built part-way through), not the history before it."""
+    warehouse = day_later[0]
+    compiled = warehouse.data_dir / "dbt_target" / "compiled" / "amocrm_kpi" / "models" / "marts"
+    assert "load_id in (" + ", ".join(f"'{load}'" for load in day_later[2]) + ")" in (
+        compiled / "fct_pipeline_daily.sql").read_text()
+    copy = warehouse.copy(tmp_path)
+    spoil = "update marts.fct_pipeline_daily set open_deals = open_deals + 1000 where snapshot_date = {}"
+    with duckdb.connect(str(copy.path)) as connection:
+        connection.execute(spoil.format("(select min(snapshot_date) from marts.fct_pipeline_daily)"))
+        connection.execute(spoil.format("(select max(snapshot_date) from marts.fct_pipeline_daily)"))
+    copy.dbt("run", "--select", "fct_pipeline_daily")
+    days = copy.query("select snapshot_date, max(open_deals) >= 1000 as spoiled from marts.fct_pipeline_daily "
+                      "group by all order by snapshot_date")
+    assert days["spoiled"].tolist() == [True] + [False] * (len(days) - 1)
