@@ -1,21 +1,22 @@
 {{
     config(
         materialized='incremental',
-        unique_key='snapshot_date',
-        incremental_strategy='delete+insert',
+        incremental_strategy='append',
         on_schema_change='fail',
-        post_hook="{{ record_processed_loads(upstream=['int_lead_status_history', 'stg_amocrm__leads']) }}"
+        pre_hook="{% if is_incremental() %}delete from {{ this }} where snapshot_date >= {{ pipeline_daily_from_date() }}{% endif %}",
+        post_hook="{{ record_processed_loads(upstream=pipeline_daily_upstream()) }}"
     )
 }}
 
--- The open pipeline at the end of every day, rebuilt from the status history. Incremental by day: a
--- run recomputes (delete+insert on snapshot_date) the days from the earliest of the last day already
--- built (it was built part-way through) and the creation day of every lead that changed in a dlt load
--- not read here yet (its row, a status change, a deletion or restore): a lead's current price and
--- manager stand for all its past days, so its change touches each of them. Days before stay as built.
+-- The open pipeline at the end of every day, rebuilt from the status history. Incremental by day: a run
+-- recomputes the days from pipeline_daily_from_date() on (macros/pipeline_daily.sql: the last day built
+-- before, and the creation day of every lead changed by the new dlt loads, since a lead's current price
+-- and manager stand for all its past days); its pre-hook deletes those days first. Days before stay.
 
 -- depends_on: {{ ref('int_processed_loads') }}
-{%- set new_loads = unprocessed_loads(upstream=['int_lead_status_history', 'stg_amocrm__leads']) %}
+-- depends_on: {{ ref('stg_amocrm__leads') }}
+-- depends_on: {{ ref('stg_amocrm__events') }}
+-- depends_on: {{ source('raw_amocrm', 'deletions') }}
 
 with extraction as (
     select extracted_at, extracted_date, timezone from {{ ref('int_extraction') }}
@@ -30,55 +31,13 @@ leads as (
     where not is_deleted
 ),
 
-first_day as (
-    select min(created_date) as first_day from leads
-),
-
-{%- if is_incremental() %}
-
-changed_leads as (
-    select lead_id from {{ ref('stg_amocrm__leads') }} where load_id in {{ new_loads }}
-    union
-    select lead_id from {{ ref('int_lead_status_history') }} where load_id in {{ new_loads }}
-    union
-    select entity_id from {{ ref('stg_amocrm__events') }}
-    where entity_type = 'lead'
-        and event_type in ('lead_deleted', 'lead_restored', 'entity_merged')
-        and load_id in {{ new_loads }}
-    union
-    select cast(id as bigint) from {{ source('raw_amocrm', 'deletions') }}
-    where entity_type = 'lead' and _dlt_load_id in {{ new_loads }}
-),
-
-built as (
-    select max(snapshot_date) as last_built from {{ this }}
-),
-{%- endif %}
-
 bounds as (
     select
-        {%- if is_incremental() %}
-        least(
-            coalesce(built.last_built, first_day.first_day),
-            coalesce(
-                (
-                select min(created_date) from {{ ref('fct_leads') }}
-                where lead_id in (select lead_id from changed_leads)
-            ),
-                extraction.extracted_date
-            )
-        ) as from_date,
-        {%- else %}
-        first_day.first_day as from_date,
-        {%- endif %}
+        {{ pipeline_daily_from_date() }} as from_date,
         extraction.extracted_date as to_date,
         extraction.extracted_at,
         extraction.timezone
     from extraction
-    cross join first_day
-    {%- if is_incremental() %}
-    cross join built
-    {%- endif %}
 ),
 
 -- Each day's "as of": the end of the day (next local midnight), or the extraction time on its day.
