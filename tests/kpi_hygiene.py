@@ -79,7 +79,7 @@ def pipeline_daily(reference: Any) -> pd.DataFrame:
                              manager_id=lead["manager_id"], price=int(lead["price"]),
                              stuck=lines.is_stuck(stay.pipeline_id, stay.status_id, day, hours)))
             day += timedelta(days=1)
-    frame = pd.DataFrame(rows)
+    frame = pd.DataFrame(rows, columns=["snapshot_date", "pipeline_id", "status_id", "manager_id", "price", "stuck"])
     out = frame.groupby(["snapshot_date", "pipeline_id", "status_id", "manager_id"]).agg(
         open_deals=("price", "size"), open_value=("price", "sum"), stuck_deals=("stuck", "sum"))
     return out.astype("int64").reset_index()

@@ -4,6 +4,8 @@ rules really block. Uses its own small warehouse (the shared one must not change
 from __future__ import annotations
 
 import json
+import re
+from datetime import date
 
 import duckdb
 import pytest
@@ -120,14 +122,24 @@ def test_pipeline_daily_recomputes_only_touched_days(day_later, tmp_path):
     only the last day (built part-way through), not the history before it."""
     warehouse = day_later[0]
     compiled = warehouse.data_dir / "dbt_target" / "compiled" / "amocrm_kpi" / "models" / "marts"
-    assert "load_id in (" + ", ".join(f"'{load}'" for load in day_later[2]) + ")" in (
-        compiled / "fct_pipeline_daily.sql").read_text()
+    from_date = re.search(r"date '([\d-]+)' as from_date", (compiled / "fct_pipeline_daily.sql").read_text())
+    loads = "(" + ", ".join(f"'{load}'" for load in day_later[2]) + ")"
+    changed = warehouse.query(
+        "select min(created_date) from marts.fct_leads where lead_id in (select lead_id from staging.stg_amocrm__leads "
+        f"where load_id in {loads} union select lead_id from intermediate.int_lead_status_history where load_id in {loads})")
+    first_day = warehouse.query("select min(snapshot_date) from marts.fct_pipeline_daily").iat[0, 0]
+    assert from_date, "the days to recompute were resolved to a constant"
+    assert first_day < date.fromisoformat(from_date.group(1)) <= changed.iat[0, 0]
     copy = warehouse.copy(tmp_path)
     spoil = "update marts.fct_pipeline_daily set open_deals = open_deals + 1000 where snapshot_date = {}"
     with duckdb.connect(str(copy.path)) as connection:
         connection.execute(spoil.format("(select min(snapshot_date) from marts.fct_pipeline_daily)"))
         connection.execute(spoil.format("(select max(snapshot_date) from marts.fct_pipeline_daily)"))
+        connection.execute("insert into marts.fct_pipeline_daily select snapshot_date, pipeline_id, status_id, 424242, "
+                           "1, 0, 0 from marts.fct_pipeline_daily order by snapshot_date desc limit 1")
     copy.dbt("run", "--select", "fct_pipeline_daily")
+    assert copy.query("select count(*) from marts.fct_pipeline_daily where manager_id = 424242").iat[0, 0] == 0, \
+        "a recomputed day loses the rows it no longer has"
     days = copy.query("select snapshot_date, max(open_deals) >= 1000 as spoiled from marts.fct_pipeline_daily "
                       "group by all order by snapshot_date")
     assert days["spoiled"].tolist() == [True] + [False] * (len(days) - 1)
