@@ -64,7 +64,8 @@ open_stays as (
         history.status_id,
         history.entered_at,
         {{ local_date('history.entered_at', 'bounds.timezone') }} as entered_date,
-        {{ local_date('history.left_at', 'bounds.timezone') }} as left_date
+        -- the first day it no longer holds the lead (after the last day built when it was not left)
+        coalesce({{ local_date('history.left_at', 'bounds.timezone') }}, bounds.to_date + 1) as left_date
     from {{ ref('int_lead_status_history') }} as history
     cross join bounds
     where history.status_id not in (142, 143)
@@ -82,7 +83,7 @@ lead_days as (
     from open_stays
     inner join days_as_of
         on days_as_of.snapshot_date >= open_stays.entered_date
-        and (open_stays.left_date is null or days_as_of.snapshot_date < open_stays.left_date)
+        and days_as_of.snapshot_date < open_stays.left_date
     inner join leads on leads.lead_id = open_stays.lead_id
 ),
 
