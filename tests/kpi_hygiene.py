@@ -67,12 +67,14 @@ def pipeline_daily(reference: Any) -> pd.DataFrame:
     leads = _live_leads(reference).set_index("lead_id")
     history = _history(reference)
     lines = StuckLines(history)
-    last_day = reference.local_date(reference.extracted_at)
+    # "now" on the last day: the extraction, or the newest status change when later (int_pipeline_calendar)
+    limit = max(reference.extracted_at, float(reference.history["entered_at"].max()))
+    last_day = reference.local_date(limit)
     rows = []
     for stay in history[~history["status_id"].isin([WON, LOST])].itertuples():
         day, end = stay.entered_date, stay.left_date
         while day <= last_day and (end is None or day < end):
-            as_of = min(_day_end(reference, day), reference.extracted_at)
+            as_of = min(_day_end(reference, day), limit)
             hours = (as_of - float(stay.entered_at)) / 3600
             lead = leads.loc[stay.lead_id]
             rows.append(dict(snapshot_date=day, pipeline_id=stay.pipeline_id, status_id=stay.status_id,

@@ -33,24 +33,24 @@
             select cast(least(
                 coalesce(
                     (select max(snapshot_date) from {{ this }}),
-                    (select min(created_date) from {{ ref('fct_leads') }} where not is_deleted)
+                    (select first_day from {{ ref('int_pipeline_calendar') }})
                 ),
                 coalesce(
                     (
                         select min(created_date) from {{ ref('fct_leads') }}
                         where lead_id in ({{ pipeline_daily_changed_leads(new_loads) }})
                     ),
-                    (select extracted_date from {{ ref('int_extraction') }})
+                    (select last_day from {{ ref('int_pipeline_calendar') }})
                 )
             ) as varchar)
         {%- endset -%}
         {%- set from_date = run_query(query).columns[0].values()[0] -%}
         {%- if from_date is none -%}
-            (select min(created_date) from {{ ref('fct_leads') }} where not is_deleted)
+            (select first_day from {{ ref('int_pipeline_calendar') }})
         {%- else -%}
             date '{{ from_date }}'
         {%- endif -%}
     {%- else -%}
-        (select min(created_date) from {{ ref('fct_leads') }} where not is_deleted)
+        (select first_day from {{ ref('int_pipeline_calendar') }})
     {%- endif -%}
 {%- endmacro %}

@@ -1,9 +1,9 @@
--- On the extraction day, the open deals per pipeline, stage and manager are the leads fct_leads shows
--- open there now (status history and current status agree).
+-- On the last day, the open deals and their value per pipeline, stage and manager are those of the
+-- leads fct_leads shows open there now (status history and current status agree).
 with latest as (
     select *
     from {{ ref('fct_pipeline_daily') }}
-    where snapshot_date = (select extracted_date from {{ ref('int_extraction') }})
+    where snapshot_date = (select last_day from {{ ref('int_pipeline_calendar') }})
 ),
 
 current_open as (

@@ -18,8 +18,8 @@
 -- depends_on: {{ ref('stg_amocrm__events') }}
 -- depends_on: {{ source('raw_amocrm', 'deletions') }}
 
-with extraction as (
-    select extracted_at, extracted_date, timezone from {{ ref('int_extraction') }}
+with calendar as (
+    select first_day, last_day, as_of_limit, timezone from {{ ref('int_pipeline_calendar') }}
 ),
 
 -- Deleted leads count on no day: "deleted leads are excluded from every KPI", and a lead deleted before
@@ -34,13 +34,14 @@ leads as (
 bounds as (
     select
         {{ pipeline_daily_from_date() }} as from_date,
-        extraction.extracted_date as to_date,
-        extraction.extracted_at,
-        extraction.timezone
-    from extraction
+        calendar.last_day as to_date,
+        calendar.as_of_limit,
+        calendar.timezone
+    from calendar
 ),
 
--- Each day's "as of": the end of the day (next local midnight), or the extraction time on its day.
+-- Each day's "as of": the end of the day (next local midnight), or on the last day the extraction time
+-- (or the newest status change, when later: see int_pipeline_calendar).
 days as (
     select
         cast(unnest(generate_series(from_date, to_date, interval 1 day)) as date) as snapshot_date
@@ -50,7 +51,7 @@ days as (
 days_as_of as (
     select
         days.snapshot_date,
-        least(timezone(bounds.timezone, cast(days.snapshot_date + 1 as timestamp)), bounds.extracted_at) as as_of
+        least(timezone(bounds.timezone, cast(days.snapshot_date + 1 as timestamp)), bounds.as_of_limit) as as_of
     from days
     cross join bounds
 ),
