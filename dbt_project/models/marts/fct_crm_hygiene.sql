@@ -1,18 +1,18 @@
 {{
     config(
         materialized='incremental',
-        unique_key='snapshot_date',
-        incremental_strategy='delete+insert',
+        incremental_strategy='append',
         full_refresh=false,
-        on_schema_change='fail'
+        on_schema_change='fail',
+        pre_hook="{% if is_incremental() %}delete from {{ this }} where snapshot_date = (select extracted_date from {{ ref('int_extraction') }}){% endif %}"
     )
 }}
 
 -- The morning checklist per manager, as of the extraction: figures that exist only "now" (open tasks,
 -- empty fields), so they are kept as a daily snapshot. Every build computes the extraction day's rows
--- and replaces that day's (delete+insert on snapshot_date): the latest run of the day wins, earlier
--- days stay. full_refresh=false: a `dbt build --full-refresh` keeps the history (it cannot be rebuilt);
--- to drop it, drop the table by hand.
+-- and replaces that day's (the pre-hook deletes them first, also when no row is left): the latest run
+-- of the day wins, earlier days stay. full_refresh=false: `dbt build --full-refresh` keeps the history
+-- (it cannot be rebuilt); to drop it, drop the table by hand.
 
 {%- set required = var('amocrm_required_fields') %}
 {%- if required is string %}{% set required = [required] %}{% endif %}
