@@ -1,3 +1,4 @@
+{{ config(meta={'dagster': {'ref': {'name': 'fct_pipeline_daily'}}}) }}
 -- On the last day, the open deals and their value per pipeline, stage and manager are those of the
 -- leads fct_leads shows open there now (status history and current status agree).
 with latest as (
