@@ -7,7 +7,7 @@ copy and report (publish). Load it with `dagster dev -m pipelines.definitions`
 
 import dagster as dg
 
-from pipelines.defs import alerts, checks, ingest, publish, recovery, report, schedules, transform
+from pipelines.defs import alerts, checks, ingest, publish, reconcile, recovery, report, schedules, transform
 
 defs = dg.Definitions.merge(
     ingest.defs,
@@ -18,4 +18,5 @@ defs = dg.Definitions.merge(
     alerts.defs,
     recovery.defs,
     schedules.defs,
+    reconcile.defs,
 )

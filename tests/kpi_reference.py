@@ -263,7 +263,12 @@ class KpiReference:
             elif note.note_type == "amomail_message" and params.get("income") is False:
                 add(note.entity_type, note.entity_id, author, note.created_at, messages_sent=1)
         for event in truth.events[truth.events["type"] == "outgoing_chat_message"].itertuples():
-            add(event.entity_type, event.entity_id, event.created_by, event.created_at, messages_sent=1)
+            if not event.created_by:
+                continue  # a robot's message is no manager's (messages_sent is by author)
+            # the talk's lead, whatever entity amoCRM serves a deleted lead's messages on
+            on_lead = not pd.isna(event.talk_lead_id)
+            add("lead" if on_lead else event.entity_type, event.talk_lead_id if on_lead else event.entity_id,
+                event.created_by, event.created_at, messages_sent=1)
         codes = dict(zip(truth.task_types["id"], truth.task_types["code"]))
         for task in truth.tasks.itertuples():
             if task.is_deleted or pd.isna(task.complete_till):

@@ -3,6 +3,8 @@
     python -m pipelines.amocrm [--resources leads,events]   extract + load, progress per entity, summary
     python -m pipelines.amocrm authorize --code CODE         trade an authorization code for the first
                                                              OAuth2 token pair (or after losing it)
+    python -m pipelines.amocrm reconcile-ids [--accept]      mark leads, contacts and companies amoCRM no
+                                                             longer has as deleted (id_reconciliation.py)
 """
 
 from __future__ import annotations
@@ -88,6 +90,39 @@ def _authorize(code: str) -> int:
     return 0
 
 
+def _reconcile(accept: bool) -> int:
+    """Exit 0 when every entity was reconciled, 3 when one was refused (nothing of it marked), 1/2 on errors."""
+    from pipelines.amocrm.id_reconciliation import run_reconciliation
+    from pipelines.runguard import warehouse_lock
+
+    try:
+        target = configured_target()
+    except SettingsError as exc:
+        print(f"id reconciliation not started: {exc}", file=sys.stderr)
+        return 2
+    print(f"reconciling the ids of {'the embedded amoCRM simulator' if target is None else target} with "
+          f"{paths.warehouse_path()}", file=sys.stderr, flush=True)
+    try:
+        with warehouse_lock({"command": "reconcile-ids"}, say=lambda m: print(m, file=sys.stderr, flush=True)):
+            result = run_reconciliation(accept=accept)
+    except (AmoError, ValueError) as exc:
+        print(f"id reconciliation failed, nothing was marked: {exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:
+        cause = amo_cause(exc)
+        if cause is None:
+            raise
+        print(f"id reconciliation failed, nothing was marked: {cause}", file=sys.stderr)
+        return 1
+    print(result.format())
+    if refusal := result.refusal():
+        print(f"\n{refusal}", file=sys.stderr)
+        return 3
+    if any(r.marked for r in result.results):
+        print("the marts drop the records marked deleted at the next dbt build (the daily run)")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pipelines.amocrm", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -95,10 +130,15 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command")
     authorize = sub.add_parser("authorize", help="exchange an OAuth2 authorization code for a token pair")
     authorize.add_argument("--code", required=True)
+    reconcile = sub.add_parser("reconcile-ids", help="mark records amoCRM no longer has as deleted")
+    reconcile.add_argument("--accept", action="store_true",
+                           help="mark them even when more are missing than the safety limit (after checking)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if args.command == "authorize":
         return _authorize(args.code)
+    if args.command == "reconcile-ids":
+        return _reconcile(args.accept)
     return _extract(args.resources.split(",") if args.resources else None)
 
 

@@ -2,7 +2,8 @@
 
 Deleted entities vanish from amoCRM's lists, so a warehouse row never learns
 by itself that it was deleted. The signals are the trash views (table
-`deletions`), the `*_deleted` / `*_restored` events, and `entity_merged`: when
+`deletions`), the `*_deleted` / `*_restored` events, disappearance from a full id
+reconciliation (table `disappearances`, id_reconciliation.py), and `entity_merged`: when
 two leads (or contacts, companies) are merged, the record merged away leaves
 amoCRM without passing through the trash, and the merge event naming it is its
 only trace (amocrm-api.md §2.5, §4.3: empty values). The rule (design §3): an
@@ -30,6 +31,7 @@ ENTITIES = {"lead": "leads", "contact": "contacts", "company": "companies"}
 
 
 STUB_MARKS = ("trash-", "merged-")  # `_dlt_id` prefixes of stub rows
+DISAPPEARANCES = "disappearances"  # ids a reconciliation found gone from amoCRM (id_reconciliation.py)
 MERGE_CHECKS = "merge_checks"  # records a merge event named that amoCRM still returned by id (merges.py)
 
 
@@ -60,6 +62,9 @@ def apply(sql_client: Any, dataset: str) -> dict[str, int]:
             deletion_sources.append(f"SELECT entity_id, created_at FROM {dataset}.events WHERE type = '{entity}_deleted'")
             deletion_sources.append(merged)
             restore_sources.append(f"SELECT entity_id, created_at FROM {dataset}.events WHERE type = '{entity}_restored'")
+        if DISAPPEARANCES in present:  # gone from amoCRM's full id list, with no other trace
+            deletion_sources.append(f"SELECT id, missing_at FROM {dataset}.{DISAPPEARANCES} "
+                                    f"WHERE entity_type = '{entity}'")
         if MERGE_CHECKS in present:  # seen live just after the merge event that named it
             restore_sources.append(f"SELECT id, merged_at + 1 FROM {dataset}.{MERGE_CHECKS} "
                                    f"WHERE entity_type = '{entity}' AND found")

@@ -4,13 +4,8 @@ from __future__ import annotations
 
 from pipelines.amocrm.client import AmoClient
 from pipelines.amocrm.connect import connect_from_config
+from pipelines.amocrm.endpoints import REFERENCE_LISTS
 from pipelines.amocrm.paging import Endpoint, ScanCounters, all_pages, keyset_scan
-
-REFERENCE_LISTS = {  # raw table -> (endpoint, collection)
-    "users": ("/api/v4/users", "users"),
-    "pipelines": ("/api/v4/leads/pipelines", "pipelines"),
-    "loss_reasons": ("/api/v4/leads/loss_reasons", "loss_reasons"),
-}
 
 
 def changed_leads(lo: int, hi: int, client: AmoClient | None = None) -> dict[int, int]:

@@ -313,6 +313,10 @@ def event(item: Row) -> Row:
         "pipeline_id_after": _value_field(after, "lead_status", "pipeline_id"),
         "note_id": _value_field(after, "note", "id"),
         "message_id": None if message is None else str(message),
+        "talk_id": _value_field(after, "message", "talk_id"),
+        "message_origin": as_text(_value_field(after, "message", "origin")),
+        # a chat event on a lead or customer names the talk's contact (amocrm-api.md §2.5)
+        "linked_talk_contact_id": value_of(value_of(embedded_of(item), "entity") or {}, "linked_talk_contact_id"),
         "nps_rate": nps,
         "responsible_user_id_before": _value_field(before, "responsible_user", "id"),
         "responsible_user_id_after": _value_field(after, "responsible_user", "id"),
@@ -320,7 +324,8 @@ def event(item: Row) -> Row:
         "value_after_json": as_json(after),
     }
     for key in ("status_id_before", "pipeline_id_before", "status_id_after", "pipeline_id_after", "note_id",
-                "nps_rate", "responsible_user_id_before", "responsible_user_id_after"):
+                "nps_rate", "responsible_user_id_before", "responsible_user_id_after", "talk_id",
+                "linked_talk_contact_id"):
         int_field(row, key)
     return row
 

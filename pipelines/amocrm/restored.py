@@ -29,20 +29,13 @@ from typing import Any, Callable, Iterator
 
 import dlt
 
-from pipelines.amocrm import deletions, merges, records
+from pipelines.amocrm import deletions, endpoints, merges
 from pipelines.amocrm.client import AmoClient, AmoHTTPError, AmoPayloadError
 from pipelines.amocrm.paging import read_page
 
 log = logging.getLogger(__name__)
 
 BATCH = 50  # ids per request: amoCRM's smallest page size, so one page is normally the whole answer
-
-# raw table -> (list path, `with` the incremental scan asks for, shape of one item)
-ENDPOINTS: dict[str, tuple[str, dict[str, str], Callable[[dict], dict]]] = {
-    "leads": ("/api/v4/leads", {"with": "contacts,loss_reason,source_id,source"}, records.lead),
-    "contacts": ("/api/v4/contacts", {}, records.contact),
-    "companies": ("/api/v4/companies", {}, records.company),
-}
 
 
 @dataclass
@@ -85,8 +78,10 @@ def live_stubs(sql_client: Any, dataset: str) -> dict[str, list[int]]:
 
 
 def fetch(client: AmoClient, table: str, ids: list[int], filters: bool = True) -> tuple[list[dict], list[int], bool]:
-    """(items amoCRM returns for `ids`, the ids it did not return, whether it had to read one id a request)."""
-    path, params, _ = ENDPOINTS[table]
+    """(items amoCRM returns for `ids`, the ids it did not return, whether it had to read one id a request).
+    Read from the raw table's own list, with the `with` its incremental scan asks for (endpoints.py)."""
+    spec = endpoints.entity(table)
+    (path, _), params = spec.lists[0], spec.params
     found: dict[int, dict] = {}
     single = not filters
     for start in range(0, len(ids), BATCH):
@@ -177,19 +172,23 @@ def complete(pipeline: dlt.Pipeline, make_client: Callable[[], AmoClient], filte
 
 
 def _shape(table: str, items: list[dict]) -> list[dict]:
+    spec = endpoints.entity(table)
+    path, entity = spec.lists[0]
     try:
-        return [ENDPOINTS[table][2](item) for item in items]
+        return [row for item in items for row in spec.rows(item, entity)]
     except (ValueError, TypeError, KeyError, AttributeError, IndexError) as exc:
-        raise AmoPayloadError(ENDPOINTS[table][0], None, f"a record read by id: {exc}") from None
+        raise AmoPayloadError(path, None, f"a record read by id: {exc}") from None
 
 
 def _load(pipeline: dlt.Pipeline, rows: dict[str, list[dict]]) -> None:
-    """Merge the whole records over their stubs, with the raw tables' own hints (source.py)."""
-    from pipelines.amocrm.source import COLUMNS, FILE_FORMAT, NESTED  # source.py imports this module
-
-    resources = [dlt.resource(table_rows, name=table, write_disposition="merge", primary_key="id",
-                              file_format=FILE_FORMAT, columns=COLUMNS[table], nested_hints=NESTED.get(table))
-                 for table, table_rows in rows.items() if table_rows]
+    """Merge the whole records over their stubs, with the raw tables' own hints (endpoints.py)."""
+    resources = []
+    for table, table_rows in rows.items():
+        if table_rows:
+            spec = endpoints.entity(table)
+            resources.append(dlt.resource(table_rows, name=table, write_disposition="merge", primary_key="id",
+                                          file_format=endpoints.FILE_FORMAT, columns=spec.columns,
+                                          nested_hints=spec.nested or None))
     if resources:
         pipeline.run(resources).raise_on_failed_jobs()
 

@@ -23,12 +23,10 @@ import dagster as dg
 import duckdb
 
 from pipelines import paths
-from pipelines.amocrm.source import MERGED_RESOURCES
+from pipelines.amocrm.endpoints import CURSORS, MERGED_RESOURCES
 from pipelines.defs.ingest import DLT_SPECS, RAW_DATASET, RAW_TABLE_BY_KEY
 from pipelines.defs.transform import DUCKDB_POOL
 
-CURSORS = {"leads": "updated_at", "contacts": "updated_at", "companies": "updated_at",
-           "notes": "updated_at", "tasks": "updated_at", "events": "created_at"}
 RECONCILE_DAYS = 3
 
 

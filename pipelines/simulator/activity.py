@@ -1,4 +1,4 @@
-"""Activities hanging off the leads: call, e-mail and common notes, tasks and chat messages.
+"""Activities hanging off the leads: call, e-mail and common notes and tasks (chat messages: chats.py).
 
 Each is drawn per lead as a Poisson number of events at uniform times within the lead's
 active window; rows are sorted by time, and a row's position is its entity id offset.
@@ -86,11 +86,3 @@ def tasks(rng, created, window_end, resp_at, main_contact, end):
                 created_by=actor(rng, resp, 0.15), complete_till=complete_till, completed_at=completed_at,
                 duration=np.where(ttype == ref.MEETING, 3600, 0).astype(np.int32))
     return _columns(cols, order, ("created", "complete_till", "completed_at"))
-
-
-def chats(rng, created, window_end, resp_at):
-    lead, time = _activity_times(rng, created, window_end, 0.08, 0.5)
-    outgoing = rng.random(len(lead)) < 0.5
-    by = np.where(outgoing, resp_at(lead, time), 0)
-    order = np.argsort(time, kind="stable")
-    return _columns(dict(lead=lead, created=time, outgoing=outgoing, created_by=by), order, ("created",))

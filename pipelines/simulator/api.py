@@ -14,10 +14,11 @@ from urllib.parse import urlencode
 
 import numpy as np
 
+from . import chats
 from . import events as ev
 from . import reference as ref
 from . import render, shapes
-from .generator import COMPANY, CONTACT, LEAD, NOTE_TYPES
+from .generator import COMPANY, CONTACT, LEAD
 from .query import BadRequest, Query, in_mask, ordered, range_mask
 from .responses import NO_CONTENT, Response, hal, problem  # noqa: F401  (Response, problem: server.py's too)
 from .state import State
@@ -40,6 +41,7 @@ class Listing:
 class Api:
     def __init__(self, account, events_max_limit: int = MAX_LIMIT):
         self.account = account
+        self.hidden: dict[str, int] = {}  # fault `hide_records`: list name -> lowest live ids hidden
         self.listings = {
             "leads": Listing("leads", self._leads, lambda r, i, w: r.lead(i, w)),
             "contacts": Listing("contacts", self._people("contacts"), lambda r, i, w: r.contact(i, w)),
@@ -154,7 +156,7 @@ class Api:
                 mask = in_mask(mask, base + nt["entity"][:n], q.ints("filter", "entity_id"))
                 types = q.values("filter", "note_type")
                 if types:
-                    mask &= np.isin(nt["type"][:n], [NOTE_TYPES.index(t) for t in types if t in NOTE_TYPES])
+                    mask &= shapes.note_type_mask(nt["type"][:n], types, self.account.seed, self._live)
                 mask = range_mask(mask, nt["created"][:n], q.range("updated_at"))
             return ordered(mask, ids, q, {"id": ids, "updated_at": nt["created"][:n]}, honour)
 
@@ -172,14 +174,13 @@ class Api:
                 mask[found] = True
             mask = range_mask(mask, e.created_at[:n], q.range("created_at"))
             mask = in_mask(mask, e.created_by[:n], q.ints("filter", "created_by"))
-            mask = in_mask(mask, e.entity_id[:n], q.ints("filter", "entity_id"))
             types = q.values("filter", "type")
             if types:
                 mask &= np.isin(e.type[:n], [ev.TYPE_CODE[t] for t in types if t in ev.TYPE_CODE])
-            entities = q.values("filter", "entity")
-            if entities:
-                mask &= np.isin(e.entity_kind[:n], [ev.ENTITY_KINDS.index(k) for k in entities
-                                                    if k in ev.ENTITY_KINDS])
+            entity_ids, entities = q.ints("filter", "entity_id"), q.values("filter", "entity")
+            if entity_ids or entities:
+                mask &= chats.entity_mask(self.account.timeline.chats, e, st.leads["is_deleted"], n, entity_ids,
+                                          entities)
         return np.flatnonzero(mask)[::-1]  # newest first; events have no order parameter
 
     # -- answering ------------------------------------------------------------------------
@@ -191,7 +192,13 @@ class Api:
             if len(st.memo) >= MEMO_KEPT:
                 st.memo.clear()
             rows = st.memo[key] = self.listings[name].select(st, q, honour)
+        if self.hidden.get(name) and not key[2]:
+            rows = rows[~np.isin(rows, self._hidden_rows(name, st))]
         return rows
+
+    def _hidden_rows(self, name: str, st: State) -> np.ndarray:
+        """Rows of `name` a rights-limited token does not see (fault `hide_records`): its lowest live ids."""
+        return np.flatnonzero(~getattr(st, name)["is_deleted"])[:self.hidden.get(name, 0)]
 
     def unread(self, path: str, query_text: str, at: int, honour: bool) -> np.ndarray:
         """Lead rows a client paging `GET /leads?query` has not reached yet (after the requested page)."""
@@ -333,6 +340,8 @@ class Api:
         size = len(st.tasks["is_completed"]) if head == "tasks" else len(getattr(st, head)["is_deleted"])
         if not 0 <= i < size or getattr(st, head)["is_deleted"][i]:
             return NO_CONTENT
+        if head in self.hidden and i in self._hidden_rows(head, st):
+            return NO_CONTENT
         return hal(self.listings[head].item(renderer, i, q.with_()))
 
     def _page(self, name, q, at, base, path, honour, next_always, link_query: Query | None = None,
@@ -351,7 +360,8 @@ class Api:
         renderer = self._renderer(st, base)
         w = q.with_()
         deleted = "only_deleted" in w and name in ("leads", "contacts", "companies")
-        items = [self._item(renderer, listing, name, st, int(i), w, deleted) for i in chunk]
+        items = shapes.item_links([self._item(renderer, listing, name, st, int(i), w, deleted) for i in chunk],
+                                  urlencode(q.pairs), self._live)
         more = (len(chunk) == limit or next_always) and not capped
         body = {"_page": page, "_links": _links(base + path, link_query or q, page, limit, more),
                 "_embedded": {listing.collection: items}}

@@ -130,9 +130,11 @@ def build(tl: Timeline) -> EventIndex:
     for src, log, kind, name in ((S_LEAD_TRASH, tl.lead_trash, LEAD, "lead"),
                                  (S_CONTACT_TRASH, tl.contact_trash, CONTACT, "contact"),
                                  (S_COMPANY_TRASH, tl.company_trash, COMPANY, "company")):
-        deleted = np.where(log["merged"], TYPE_CODE["entity_merged"], TYPE_CODE[f"{name}_deleted"])
-        add(src, log.uid, log.time, np.where(log["deleted"], deleted, TYPE_CODE[f"{name}_restored"]), kind,
-            log.entity, log["by"])
+        kept = np.flatnonzero(~log["purged"].astype(bool))  # a purge leaves no event (scenario `purges`)
+        deleted = np.where(log["merged"][kept], TYPE_CODE["entity_merged"], TYPE_CODE[f"{name}_deleted"])
+        add(src, log.uid[kept], log.time[kept], np.where(log["deleted"][kept], deleted,
+                                                         TYPE_CODE[f"{name}_restored"]),
+            kind, log.entity[kept], log["by"][kept], kept)
     notes = tl.notes
     rows = np.flatnonzero(notes["type"] != MAIL)  # e-mails have no event
     ntype = notes["type"][rows]
@@ -143,7 +145,7 @@ def build(tl: Timeline) -> EventIndex:
     ch = tl.chats
     add(S_CHAT, np.arange(len(ch["lead"])), ch["created"],
         np.where(ch["outgoing"], TYPE_CODE["outgoing_chat_message"], TYPE_CODE["incoming_chat_message"]),
-        LEAD, ch["lead"], ch["created_by"])
+        ch["kind"], ch["entity"], ch["created_by"])  # the entity of the talk; served: chats.served
     add(S_NPS, np.arange(len(tl.nps["lead"])), tl.nps["time"], TYPE_CODE["nps_rate_added"], tl.nps["kind"],
         tl.nps["entity"], 0)
     tk = tl.tasks
@@ -217,8 +219,8 @@ def values(tl: Timeline, src: int, row: int, live: bool = False) -> tuple[list, 
     if src in (S_NOTE, S_NOTE_DELETED):
         return [], [{"note": {"id": ref.NOTE_ID_BASE + row}}]
     if src == S_CHAT:
-        lead = int(tl.chats["lead"][row])
-        return [], [{"message": shapes.chat_message(tl.seed, message_uuid(tl.seed, row), lead, live)}]
+        talk = int(tl.chats["talk"][row])
+        return [], [{"message": shapes.chat_message(tl.seed, message_uuid(tl.seed, row), talk, live)}]
     if src == S_NPS:
         return [], [{"nps": {"rate": int(tl.nps["rate"][row])}}]
     return [], []  # added / deleted / restored / task events carry no values

@@ -18,6 +18,9 @@ the end of a list):
   `_embedded` (the envelope and its links stay).
 * `short_page_next(n, path)`: the next `n` *full* list pages under `path` (pages
   with a `next` link) come back with only their first half and no `next` link.
+* `hide_records(n, entity)`: the `n` lowest live ids of `leads`, `contacts` or `companies` are left out
+  of their lists and answer 204 by id, as for a token whose user may not see them (rights limited to
+  their own records): no error, no trace, the pages just hold fewer rows.
 * `events_page_cap = N`: `/api/v4/events` serves at most N events a page, whatever
   `limit` asked, and never a `next` link (offsets follow the cap, as a server
   clamping `limit` would).
@@ -65,6 +68,7 @@ class Faults:
             self.events_page_cap: int | None = None
             self._resets: list[_Rule] = []
             self._spikes: list[_Rule] = []
+            self.hidden: dict[str, int] = {}  # list name -> how many of its lowest live ids are hidden
 
     def fail_next(self, n: int, status: int = 503, path: str = "/api/v4/") -> None:
         """The next `n` requests whose path starts with `path` answer `status`."""
@@ -93,6 +97,13 @@ class Faults:
     def _bad_page(self, n: int, path: str, kind: str) -> None:
         with self._lock:
             self._bad_pages.append(_Rule(n, path, kind))
+
+    def hide_records(self, n: int, entity: str = "leads") -> None:
+        """The `n` lowest live ids of `entity` vanish from its lists and by-id reads (a rights-limited token)."""
+        if entity not in ("leads", "contacts", "companies"):
+            raise ValueError("entity must be leads, contacts or companies")
+        with self._lock:
+            self.hidden[entity] = n
 
     def add_fields(self, path: str, **fields: object) -> None:
         """amoCRM starts sending new fields: every item of the list at `path` (exactly) carries `fields` too."""

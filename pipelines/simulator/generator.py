@@ -19,6 +19,7 @@ import numpy as np
 
 from . import reference as ref
 from . import activity, lead_fields
+from . import chats as chat
 from . import scenarios as scenario
 from .activity import (  # noqa: F401  (re-exported: the rest of the simulator imports them from here)
     CALL_IN, CALL_OUT, COMMON, COMPANY, CONTACT, CUSTOMER, DAY, HOUR, LEAD, MAIL, NEVER, NOTE_TYPES, actor,
@@ -103,7 +104,9 @@ def generate(seed: int, leads: int, now: int, horizon_days: int = 60, history_da
     window_end = np.minimum.reduce([path["life_end"], deleted_at, created + 120 * DAY, np.full(n, end)])
     notes = activity.notes(rng, created, window_end, resp_at, main_contact, contacts)
     tasks = activity.tasks(rng, created, window_end, resp_at, main_contact, end)
-    chats = activity.chats(rng, created, window_end, resp_at)
+    chats = chat.generate(rng, created, window_end, resp_at, main_contact)
+    if "chat_robots" in scenarios:
+        chats = chat.add_robots(np.random.default_rng([seed, leads, now, horizon_days, history_days, 17]), chats)
     nps = scenario.nps_entities(srng, nps, main_contact, "contact_nps" in scenarios)
     deleting = srng if "deleted_activities" in scenarios else None
     notes["deleted_at"] = scenario.deletion_times(deleting, notes["created"], end)
@@ -298,7 +301,8 @@ def _trash(rng, last_change, end, share, actor):
     flag = np.concatenate([np.ones(len(deleted), bool), np.zeros(int(ok.sum()), bool)])
     deleted_at = np.full(n, NEVER, dtype=np.int64)
     deleted_at[deleted] = t_del
-    return Log(lead, time, deleted=flag, merged=np.zeros(len(lead), bool), by=actor(lead, time)), deleted_at
+    none = np.zeros(len(lead), bool)
+    return Log(lead, time, deleted=flag, merged=none, purged=none, by=actor(lead, time)), deleted_at
 
 
 def _people_changes(rng, contacts, companies, end):

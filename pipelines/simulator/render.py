@@ -16,6 +16,7 @@ from typing import Callable
 
 import numpy as np
 
+from . import chats
 from . import events as ev
 from . import lead_fields, shapes
 from . import reference as ref
@@ -80,7 +81,7 @@ class Renderer:
             item["is_price_modified_by_robot"] = False
         company = int(tl.leads["company"][i])
         embedded: dict = {
-            "tags": [{"id": ref.TAGS[t][0], "name": ref.TAGS[t][1], "color": None}
+            "tags": [shapes.tag(ref.TAGS[t][0], ref.TAGS[t][1], tl.seed, i, self.live)
                      for t in lead_fields.tags(tl.leads, i)],
             "companies": [self._ref("companies", ref.COMPANY_ID_BASE + company)]
             if 0 <= company < len(self.st.companies["is_deleted"]) and not self.st.companies["is_deleted"][company]
@@ -155,13 +156,13 @@ class Renderer:
             "created_by": int(tl.leads["created_by"][lead]), "updated_by": int(s["updated_by"][i]),
             "created_at": int(s["created_at"][i]), "updated_at": int(s["updated_at"][i]), "closest_task_at": None,
             "is_deleted": False,
-            "custom_fields_values": [
+            "custom_fields_values": shapes.people_fields([
                 _field_value(ref.CONTACT_POSITION, [{"value": ref.POSITIONS[c["position"][i]]}]),
                 _field_value(ref.CONTACT_PHONE, [{"value": contact_phone(i, int(s["phone_version"][i])),
                                                   "enum_id": 3_003, "enum_code": "MOB"}]),
                 _field_value(ref.CONTACT_EMAIL, [{"value": contact_email(first_latin, last_latin, i),
                                                   "enum_id": 3_011, "enum_code": "WORK"}]),
-            ],
+            ], tl.seed, ref.CONTACT_ID_BASE + i, self.live),
             "account_id": self.tl.profile.account_id, "_links": link(self.href(f"contacts/{ref.CONTACT_ID_BASE + i}")),
         }
         live_company = 0 <= company < len(self.st.companies["is_deleted"]) and not self.st.companies["is_deleted"][company]
@@ -185,10 +186,10 @@ class Renderer:
             "group_id": int(group_of(np.array([resp]))[0]), "created_by": int(tl.leads["created_by"][lead]),
             "updated_by": int(s["updated_by"][i]), "created_at": int(s["created_at"][i]),
             "updated_at": int(s["updated_at"][i]), "closest_task_at": None, "is_deleted": False,
-            "custom_fields_values": [
+            "custom_fields_values": shapes.people_fields([
                 _field_value(ref.COMPANY_PHONE, [{"value": company_phone(i), "enum_id": 3_001, "enum_code": "WORK"}]),
                 _field_value(ref.COMPANY_WEB, [{"value": f"https://{slug}.example"}]),
-            ],
+            ], tl.seed, ref.COMPANY_ID_BASE + i, self.live),
             "account_id": self.tl.profile.account_id, "_links": link(self.href(f"companies/{ref.COMPANY_ID_BASE + i}")),
         }
         embedded: dict = {"tags": []}
@@ -236,7 +237,7 @@ class Renderer:
             "id": note_id, "entity_id": entity_id, "created_by": int(n["created_by"][i]),
             "updated_by": int(n["created_by"][i]), "created_at": created, "updated_at": created,
             "responsible_user_id": resp, "group_id": int(group_of(np.array([resp]))[0]),
-            "note_type": NOTE_TYPES[n["type"][i]], "params": self.note_params(i),
+            "note_type": self.note_type(i), "params": self.note_params(i),
             "account_id": self.tl.profile.account_id,
             "_links": link(self.href(f"{ENTITY_PATH[kind]}/{entity_id}/notes/{note_id}")),
         }
@@ -267,20 +268,35 @@ class Renderer:
                     "delivery": {"status": "delivered", "time": int(n["created"][i])},
                     "subject": ref.MAIL_SUBJECTS[variant % len(ref.MAIL_SUBJECTS)]}
         assert ntype == COMMON
-        return {"text": ref.COMMON_NOTES[variant % len(ref.COMMON_NOTES)]}
+        text = ref.COMMON_NOTES[variant % len(ref.COMMON_NOTES)]
+        service = shapes.service_note(self.tl.seed, ref.NOTE_ID_BASE + i, self.live)
+        return {"text": text} if service is None else {"service": service, "text": text}
+
+    def note_type(self, i: int) -> str:
+        """A common note left by an integration is served as `service_message` (live shapes)."""
+        ntype = int(self.tl.notes["type"][i])
+        if ntype == COMMON and shapes.service_note(self.tl.seed, ref.NOTE_ID_BASE + i, self.live):
+            return "service_message"
+        return NOTE_TYPES[ntype]
 
     def event(self, i: int) -> dict:
         e = self.events()
-        kind = int(e.entity_kind[i])
-        entity_id = int(e.entity_id[i])
-        before, after = ev.values(self.tl, int(e.src[i]), int(e.row[i]), self.live)
+        kind, entity_id, src, row = int(e.entity_kind[i]), int(e.entity_id[i]), int(e.src[i]), int(e.row[i])
+        entity: dict = {}
+        if src == ev.S_CHAT:  # a deleted lead's messages are its contact's; a talk names its contact
+            kinds, ids = chats.served(self.tl.chats, self.st.leads["is_deleted"], np.array([row]))
+            kind, entity_id = int(kinds[0]), int(ids[0])
+            if (contact := chats.linked_contact(self.tl.chats, row, kind)) is not None:
+                entity["linked_talk_contact_id"] = contact
+        before, after = ev.values(self.tl, src, row, self.live)
         event_id = e.id(i)
         return {
             "id": event_id, "type": ev.TYPES[e.type[i]], "entity_id": entity_id, "entity_type": ev.ENTITY_KINDS[kind],
             "created_by": int(e.created_by[i]), "created_at": int(e.created_at[i]),
             "value_after": after, "value_before": before, "account_id": self.tl.profile.account_id,
             "_links": link(self.href(f"events/{event_id}")),
-            "_embedded": {"entity": {"id": entity_id, "_links": link(self.href(f"{EVENT_ENTITY_PATH[kind]}/{entity_id}"))}},
+            "_embedded": {"entity": {"id": entity_id, **entity,
+                                     "_links": link(self.href(f"{EVENT_ENTITY_PATH[kind]}/{entity_id}"))}},
         }
 
 
@@ -302,7 +318,7 @@ def user(u: ref.User, base: str, default_group_null: bool = False, live: bool = 
                    "catalog_access": True, "status_rights": [] if live else None, "is_admin": u.is_admin,
                    "is_free": False, "is_active": u.is_active,
                    "group_id": None if default_group_null and u.group_id == 0 else u.group_id, "role_id": None},
-        "_links": link(f"{base}/api/v4/users/{u.id}"),
+        "_links": link(f"{base}/api/v4/users/{u.id}" + ("/" if live else "")),
     }
 
 

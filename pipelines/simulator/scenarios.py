@@ -23,6 +23,12 @@ random stream of their own, so an account without them is exactly the account of
   days before `now`: the merged-away record leaves the lists but not into the trash view, and its only
   trace is an `entity_merged` event naming it (empty values, amocrm-api.md §2.5); the survivor keeps
   its data.
+- `purges`: a few quiet leads (`PURGED_LEADS`), a contact and a company are hard-purged
+  `PURGED_DAYS_AGO` days before `now`: they leave every list and answer 204 by id, with no trash
+  entry and no event at all. Only a reconciliation of ids (pipelines/amocrm/id_reconciliation.py)
+  can tell they are gone; the truth has them deleted at the purge.
+- `chat_robots`: part of the outgoing chat messages are sent by robots (`created_by: 0`), some of them
+  on talks linked to amoCRM customers, whose owner the warehouse cannot know (chats.py).
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ from . import reference as ref
 from .activity import CONTACT, CUSTOMER, DAY, HOUR, LEAD, NEVER
 
 NAMES = frozenset({"default_group_null", "deleted_stage", "contact_nps", "deleted_activities", "silent_restore",
-                   "merges"})
+                   "merges", "purges", "chat_robots"})
 DELETED_STAGE_DAYS_AGO = 45
 DELETED_STAGE_POSITION = 3  # of the main pipeline: "Принимают решение"; leads go back to position 2
 CONTACT_NPS_SHARE, CUSTOMER_NPS_SHARE = 0.4, 0.1
@@ -42,6 +48,8 @@ DELETED_ACTIVITY_SHARE = 0.15
 SILENT_DELETED_DAYS_AGO, SILENT_RESTORED_DAYS_AGO = 90, 10
 SILENT_RESTORED = 2  # leads
 MERGED_DAYS_AGO = 20
+PURGED_DAYS_AGO = 5
+PURGED_LEADS = 3
 
 
 def check(names) -> frozenset:
@@ -106,11 +114,13 @@ def deletion_times(rng: np.random.Generator | None, after: np.ndarray, end: int)
 
 
 def plant(tl):
-    """The timeline `tl` with the trash rows of its scenarios `silent_restore` and `merges` added."""
+    """The timeline `tl` with the trash rows of its scenarios `silent_restore`, `merges` and `purges` added."""
     if "silent_restore" in tl.scenarios:
         plant_silent_restores(tl)
     if "merges" in tl.scenarios:
         plant_merges(tl)
+    if "purges" in tl.scenarios:
+        plant_purges(tl)
     return tl
 
 
@@ -152,8 +162,8 @@ def plant_silent_restores(tl) -> None:
               (tl.company_trash, quiet[2][-1:]))
     for log, rows in chosen:
         for row in rows:
-            log.append(int(row), deleted, deleted=True, merged=False, by=ref.USERS[0].id)
-            log.append(int(row), restored, deleted=False, merged=False, by=ref.USERS[0].id)
+            log.append(int(row), deleted, deleted=True, merged=False, purged=False, by=ref.USERS[0].id)
+            log.append(int(row), restored, deleted=False, merged=False, purged=False, by=ref.USERS[0].id)
 
 
 def plant_merges(tl) -> None:
@@ -164,4 +174,16 @@ def plant_merges(tl) -> None:
     quiet = [np.flatnonzero(busy < at - DAY) for busy in busy_until(tl)]
     for log, rows in ((tl.lead_trash, np.unique(quiet[0][[0, -1]])), (tl.contact_trash, np.unique(quiet[1][[0, -1]]))):
         for row in rows:
-            log.append(int(row), at, deleted=True, merged=True, by=ref.USERS[0].id)
+            log.append(int(row), at, deleted=True, merged=True, purged=False, by=ref.USERS[0].id)
+
+
+def plant_purges(tl) -> None:
+    """Purge quiet records for good (see `purges` above), in place: old ones (the second quiet lead on,
+    the second quiet contact and company: the first may be merged away), so that an extraction long
+    before `now` sees them live."""
+    at = tl.now - PURGED_DAYS_AGO * DAY
+    quiet = [np.flatnonzero(busy < at - DAY) for busy in busy_until(tl)]
+    for log, rows in ((tl.lead_trash, quiet[0][1:1 + PURGED_LEADS]), (tl.contact_trash, quiet[1][1:2]),
+                      (tl.company_trash, quiet[2][1:2])):
+        for row in rows:
+            log.append(int(row), at, deleted=True, merged=False, purged=True, by=ref.USERS[0].id)

@@ -189,6 +189,7 @@ class Simulator:
         at = self.clock.now
         honour = not self.faults.ignore_filters
         with self.account.lock:
+            self.api.hidden = dict(self.faults.hidden)
             response = self.api.get(path, url.query, at, self.base_url, honour, self.faults.next_always,
                                     self.faults.events_page_cap)
             if response.status == 200 and self.faults.mutate_while_paging:

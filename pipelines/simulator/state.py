@@ -63,8 +63,11 @@ def _trash_state(log, n: int, at: int):
 
 
 def _in_trash(log, n: int, at: int, deleted: np.ndarray) -> np.ndarray:
-    """Deleted entities the trash view lists at `at`: not those merged away (scenario `merges`)."""
-    return deleted & ~_column(log, log.last_at(at, n), "merged", False).astype(bool)
+    """Deleted entities the trash view lists at `at`: not those merged away or purged (scenarios `merges`,
+    `purges`)."""
+    rows = log.last_at(at, n)
+    gone = _column(log, rows, "merged", False).astype(bool) | _column(log, rows, "purged", False).astype(bool)
+    return deleted & ~gone
 
 
 def _bump(tl: Timeline, restored_at: np.ndarray) -> np.ndarray:

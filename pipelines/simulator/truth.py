@@ -13,11 +13,12 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
+from . import chats
 from . import events as ev
 from . import lead_fields
 from . import reference as ref
 from . import shapes
-from .generator import COMPANY, CONTACT, LEAD, NOTE_TYPES, Timeline
+from .generator import COMPANY, CONTACT, LEAD, Timeline
 from .people import company_name, contact_names
 from .render import ENTITY_PATH, SOURCE_NAME, Renderer
 from .state import State, group_of
@@ -188,11 +189,19 @@ class Truth:
         e = self._events()
         n = e.count_at(self.at)
         pairs = [ev.values(self._tl, int(src), int(row), self._live) for src, row in zip(e.src[:n], e.row[:n])]
+        kind, entity_id = e.entity_kind[:n].copy(), e.entity_id[:n].astype(np.int64)
+        chat = np.flatnonzero(e.src[:n] == ev.S_CHAT)
+        kind[chat], entity_id[chat] = chats.served(self._tl.chats, self._st.leads["is_deleted"], e.row[chat])
+        ch = self._tl.chats
+        talk_lead = np.full(n, -1, dtype=np.int64)  # ground truth: the lead a chat message's talk is on
+        on_lead = chat[ch["kind"][e.row[chat]] == LEAD]
+        talk_lead[on_lead] = ref.LEAD_ID_BASE + ch["lead"][e.row[on_lead]]
         return pd.DataFrame({
             "id": [e.id(i) for i in range(n)], "type": [ev.TYPES[t] for t in e.type[:n]],
-            "entity_type": [ev.ENTITY_KINDS[k] for k in e.entity_kind[:n]], "entity_id": e.entity_id[:n],
+            "entity_type": [ev.ENTITY_KINDS[k] for k in kind], "entity_id": entity_id,
             "created_by": e.created_by[:n], "created_at": e.created_at[:n],
             "value_before": [p[0] for p in pairs], "value_after": [p[1] for p in pairs],
+            "talk_lead_id": _nullable(talk_lead),
         })
 
     @cached_property
@@ -206,7 +215,7 @@ class Truth:
             "id": ref.NOTE_ID_BASE + np.arange(n),
             "entity_type": [("lead", "contact", "company")[k] for k in kinds],
             "entity_id": np.select([kinds == k for k in base], list(base.values())) + nt["entity"][:n],
-            "note_type": [NOTE_TYPES[t] for t in nt["type"][:n]], "created_by": nt["created_by"][:n],
+            "note_type": [renderer.note_type(i) for i in range(n)], "created_by": nt["created_by"][:n],
             "responsible_user_id": nt["responsible"][:n], "created_at": nt["created"][:n],
             "updated_at": nt["created"][:n], "params": [renderer.note_params(i) for i in range(n)],
             "is_deleted": nt["deleted_at"][:n] <= self.at,

@@ -93,9 +93,14 @@ def assert_matches_truth(truth: Any, *, stale_links: bool = False) -> None:
 
     events, want = table("events").set_index("id").sort_index(), truth.events.set_index("id").sort_index()
     assert list(events.index) == list(want.index)
-    for column in ("type", "entity_type"):
-        assert list(events[column]) == list(want[column])
-    for column in ("entity_id", "created_by", "created_at"):
+    assert list(events["type"]) == list(want["type"])
+    # a chat event read while its lead lived names the lead; amoCRM names the talk's contact once the
+    # lead is deleted (the simulator's chats.py), and events are read once
+    read_on_lead = (want["type"].str.endswith("_chat_message") & (events["entity_type"] == "lead")
+                    & (events["entity_id"].astype("Int64") == want["talk_lead_id"]).fillna(False))
+    assert list(events.loc[~read_on_lead, "entity_type"]) == list(want.loc[~read_on_lead, "entity_type"])
+    assert _ints(events.loc[~read_on_lead, "entity_id"]) == _ints(want.loc[~read_on_lead, "entity_id"])
+    for column in ("created_by", "created_at"):
         assert _ints(events[column]) == _ints(want[column])
     assert [json.loads(v) for v in events["value_after_json"]] == list(want["value_after"])
     assert [json.loads(v) for v in events["value_before_json"]] == list(want["value_before"])

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
-from pipelines.amocrm import records, restored
+from pipelines.amocrm import endpoints, records
 from pipelines.amocrm.source import COLUMNS
 
 LEAD = {"id": 1, "name": "Deal", "updated_at": 1_700_000_000, "account_id": 5, "_links": {},
@@ -43,12 +45,13 @@ def test_a_warehouse_from_before_source_names_gets_the_column_on_the_next_run(si
     selects it), and names come with the leads that change later."""
     from amocrm_checks import extract, table
 
-    shape = records.lead
-    with monkeypatch.context() as old:  # the extractor as it was: no source_name column, no name kept
-        old.setitem(COLUMNS, "leads", {k: v for k, v in COLUMNS["leads"].items() if k != "source_name"})
-        old_shape = lambda item: {k: v for k, v in shape(item).items() if k != "source_name"}  # noqa: E731
-        path, params, _ = restored.ENDPOINTS["leads"]
-        old.setitem(restored.ENDPOINTS, "leads", (path, params, old_shape))  # the lists the source reads
+    leads = endpoints.entity("leads")
+    old_leads = dataclasses.replace(  # the extractor as it was: no source_name column, no name kept
+        leads, columns={k: v for k, v in leads.columns.items() if k != "source_name"},
+        shape=lambda item, entity: {k: v for k, v in leads.shape(item, entity).items() if k != "source_name"})
+    with monkeypatch.context() as old:
+        old.setattr(endpoints, "ENDPOINTS", tuple(old_leads if s is leads else s for s in endpoints.ENDPOINTS))
+        old.setitem(COLUMNS, "leads", old_leads.columns)  # what run.py creates missing tables from
         extract(sim)
     assert "source_name" not in table("leads").columns
 

@@ -110,5 +110,9 @@ def test_an_account_ignoring_filters_is_read_one_id_a_request(sim, data_dir):
     sim.stats.reset()
     items, missing, single = restored.fetch(client, "leads", wanted)
     assert single and missing == [GONE]
-    assert items == expected
+
+    def plain(found):  # a listed item's `_links.self.href` repeats the list's query (live shapes), one read by id not
+        return [{k: v for k, v in item.items() if k != "_links"} for item in found]
+
+    assert plain(items) == plain(expected)
     assert sim.stats.count("/api/v4/leads") == 1 + len(wanted), "the list, found unfiltered, then one id a request"

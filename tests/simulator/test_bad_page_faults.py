@@ -1,6 +1,6 @@
 """The bad-list-page faults: each spoils exactly the pages it says, then the server is itself again."""
 
-from sim_support import Client
+from sim_support import Client, without_item_queries
 
 
 def test_empty_200_next(client, sim):
@@ -38,7 +38,8 @@ def test_events_page_cap(client, sim):
     first, second = (client.get("/api/v4/events", limit=250, page=p).json() for p in (1, 2))
     assert [len(b["_embedded"]["events"]) for b in (first, second)] == [100, 100]
     assert "next" not in first["_links"] and "next" not in second["_links"]
-    assert first["_embedded"]["events"] + second["_embedded"]["events"] == every[:200]  # offsets follow the cap
+    capped = first["_embedded"]["events"] + second["_embedded"]["events"]
+    assert without_item_queries(capped) == without_item_queries(every[:200])  # offsets follow the cap
     assert len(client.get("/api/v4/leads", limit=250).json()["_embedded"]["leads"]) == 250  # events only
     sim.faults.reset()
     assert "next" in client.get("/api/v4/events", limit=100).json()["_links"]

