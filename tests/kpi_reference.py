@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from frames import assert_frames_match  # noqa: F401  (re-exported: tests import it from here)
+from kpi_hygiene import crm_hygiene, pipeline_daily, sales_by_dimension
 from kpi_pipeline import forecast, path_stages
 
 WON, LOST = 142, 143
@@ -429,6 +430,18 @@ class KpiReference:
         """See kpi_pipeline.forecast."""
         return forecast(self)
 
+    def pipeline_daily(self) -> pd.DataFrame:
+        """See kpi_hygiene.pipeline_daily."""
+        return pipeline_daily(self)
+
+    def crm_hygiene(self, required: tuple[str, ...] = ()) -> pd.DataFrame:
+        """See kpi_hygiene.crm_hygiene."""
+        return crm_hygiene(self, required)
+
+    def sales_by_dimension(self, fields: tuple[str, ...] = ("city", "product")) -> pd.DataFrame:
+        """See kpi_hygiene.sales_by_dimension."""
+        return sales_by_dimension(self, fields)
+
 
 # --- comparing a mart with the reference ------------------------------------------------------
 
@@ -450,6 +463,9 @@ MARTS: dict[str, tuple[str, list[str], tuple[str, ...]]] = {
     "fct_forecast": ("forecast", ["pipeline_id", "manager_id"], ()),
     "fct_response": ("response", _PERIOD + ["pipeline_id", "manager_id"],
                      ("responded_within_sla_share", "first_response_minutes_median", "first_response_minutes_p90")),
+    "fct_pipeline_daily": ("pipeline_daily", ["snapshot_date", "pipeline_id", "status_id", "manager_id"], ()),
+    "fct_crm_hygiene": ("crm_hygiene", ["snapshot_date", "manager_id"], ()),
+    "fct_sales_by_dimension": ("sales_by_dimension", _PERIOD + ["pipeline_id", "dimension", "dimension_value"], ()),
 }
 
 

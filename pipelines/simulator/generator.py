@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import reference as ref
-from . import activity
+from . import activity, lead_fields
 from . import chats as chat
 from . import first_touch
 from . import scenarios as scenario
@@ -130,6 +130,8 @@ def generate(seed: int, leads: int, now: int, horizon_days: int = 60, history_da
         main_contact=main_contact,
         company=np.where(main_contact >= 0, contacts["company"][np.maximum(main_contact, 0)], -1),
     )
+    lead_cols.update(lead_fields.draw([seed, leads, now, horizon_days, history_days], lead_cols["tag"],
+                                      lead_cols["product"]))
     contact_edits, contact_trash, company_trash = _people_changes(rng, contacts, companies, end)
     return scenario.plant(Timeline(
         seed=seed, start=start, now=now, end=end, leads=lead_cols, contacts=contacts, companies=companies,
