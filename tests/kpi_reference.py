@@ -90,6 +90,7 @@ class KpiReference:
         targets: list[dict[str, Any]],
         meeting_code: str = "MEETING",
         forecast_window_days: int = 180,
+        response_sla_minutes: int = 15,
     ):
         self.truth = truth
         self.tz = ZoneInfo(truth.account["timezone"])
@@ -98,6 +99,7 @@ class KpiReference:
         self.targets = targets
         self.meeting_code = meeting_code
         self.forecast_window_days = forecast_window_days
+        self.response_sla_minutes = response_sla_minutes
 
     # --- helpers -------------------------------------------------------------------------------
 
@@ -196,6 +198,12 @@ class KpiReference:
         return leads
 
     # --- published tables ----------------------------------------------------------------------
+
+    def response(self) -> pd.DataFrame:
+        """fct_response (tests/kpi_response.py)."""
+        import kpi_response
+
+        return kpi_response.response(self, self.response_sla_minutes)
 
     def sales_kpi(self) -> pd.DataFrame:
         leads = self.leads[~self.leads["is_deleted"]]
@@ -453,6 +461,8 @@ MARTS: dict[str, tuple[str, list[str], tuple[str, ...]]] = {
     "fct_satisfaction": ("satisfaction", _PERIOD + ["manager_id"], ("csat", "nps")),
     "fct_plan_vs_fact": ("plan_vs_fact", ["month", "manager_id"], ("revenue_attainment", "deals_attainment")),
     "fct_forecast": ("forecast", ["pipeline_id", "manager_id"], ()),
+    "fct_response": ("response", _PERIOD + ["pipeline_id", "manager_id"],
+                     ("responded_within_sla_share", "first_response_minutes_median", "first_response_minutes_p90")),
     "fct_pipeline_daily": ("pipeline_daily", ["snapshot_date", "pipeline_id", "status_id", "manager_id"], ()),
     "fct_crm_hygiene": ("crm_hygiene", ["snapshot_date", "manager_id"], ()),
     "fct_sales_by_dimension": ("sales_by_dimension", _PERIOD + ["pipeline_id", "dimension", "dimension_value"], ()),

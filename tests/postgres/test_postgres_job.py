@@ -28,6 +28,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 CONTRACT_TABLES = {
     "dim_managers", "dim_pipeline_stages", "fct_leads", "fct_sales_kpi", "fct_manager_activity", "fct_funnel",
     "fct_lost_deals", "fct_cac", "fct_satisfaction", "fct_plan_vs_fact", "fct_forecast",
+    "fct_response",
 }
 # DuckDB type of a mart column -> the PostgreSQL type it must arrive as
 PG_TYPES = {"BIGINT": "bigint", "INTEGER": "integer", "BOOLEAN": "boolean", "DATE": "date",
