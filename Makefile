@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench chaos ui simulator lock clean
+.PHONY: demo test bench chaos ui postgres simulator lock clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -31,10 +31,14 @@ chaos: $(STAMP)
 	$(BIN)/python -m chaos
 
 ## Open the Dagster UI (lineage, checks, schedule) on http://127.0.0.1:3000
+## (instance: dagster.yaml, or dagster.postgres.yaml when AMOCRM_KPI_DAGSTER_POSTGRES_URL is set)
 ui: $(STAMP)
-	DAGSTER_HOME=$${DAGSTER_HOME:-$(CURDIR)/.dagster_home} ; mkdir -p $$DAGSTER_HOME ; \
-	cmp -s dagster.yaml $$DAGSTER_HOME/dagster.yaml || cp dagster.yaml $$DAGSTER_HOME/dagster.yaml ; \
+	DAGSTER_HOME=$$($(BIN)/python -m pipelines.postgres.instance) && \
 	DAGSTER_HOME=$$DAGSTER_HOME PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/dagster dev -m pipelines.definitions
+
+## Start the local PostgreSQL server and create the test role and database (prints the URL to export).
+postgres:
+	@scripts/test-postgres
 
 ## Start the amoCRM API simulator alone (prints its URL and a token).
 ## SIMULATOR_ARGS="--accounts 2" serves several accounts (ports 8765, 8766, ...) and prints their env.

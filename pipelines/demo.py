@@ -12,8 +12,6 @@ shows it afterwards.
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -24,14 +22,11 @@ from pipelines import paths
 
 
 def dagster_home() -> Path:
-    """`$DAGSTER_HOME` (default `.dagster_home/`) with the project's `dagster.yaml`, refreshed when it changed
-    (a copy made once would keep an old instance configuration after an upgrade)."""
-    home = Path(os.environ.setdefault("DAGSTER_HOME", str(paths.PROJECT_ROOT / ".dagster_home")))
-    home.mkdir(parents=True, exist_ok=True)
-    project, installed = paths.PROJECT_ROOT / "dagster.yaml", home / "dagster.yaml"
-    if not installed.exists() or installed.read_bytes() != project.read_bytes():
-        shutil.copy(project, installed)
-    return home
+    """`$DAGSTER_HOME` (default `.dagster_home/`) with the project's instance configuration: `dagster.yaml`, or
+    `dagster.postgres.yaml` when AMOCRM_KPI_DAGSTER_POSTGRES_URL is set (pipelines/postgres/instance.py)."""
+    from pipelines.postgres.instance import install_instance
+
+    return install_instance()
 
 
 def kpi_summary(serving_db: Path) -> str:
@@ -66,13 +61,18 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     from pipelines.amocrm.connect import configured_target
     from pipelines.amocrm.settings import SettingsError
+    from pipelines.postgres import settings as pg
+    from pipelines.postgres.instance import check_reachable
 
     try:  # a settings mistake stops here, before any run or file
         target = configured_target()
-    except SettingsError as exc:
+        home = dagster_home()
+        publish = pg.publish_settings() if pg.publish_configured() else None
+        if publish:
+            check_reachable(pg.PUBLISH_URL, publish.url)
+    except (SettingsError, pg.PostgresSettingsError) as exc:
         print(f"Not started: {exc}", file=sys.stderr)
         return 2
-    home = dagster_home()
     import dagster as dg
 
     from pipelines import job_console
@@ -99,7 +99,9 @@ def main(argv: list[str] | None = None) -> int:
         f"\nResults (from {held.label() if held else 'an unrecorded account'}; table marts.meta_source says so too):\n"
         f"  warehouse (dlt + dbt, read-write): {paths.warehouse_path()}\n"
         f"  serving copy for BI (read-only):   {paths.serving_path()}\n"
-        f"  HTML report:                       {report}\n"
+        + (f"  PostgreSQL for BI (read-only):     schema {publish.schema} at {pg.PUBLISH_URL}, role {publish.reader}\n"
+           if publish else "")
+        + f"  HTML report:                       {report}\n"
         f"  Dagster run history:               {home}  (open it with: make ui)"
     )
     return 0

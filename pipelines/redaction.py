@@ -21,7 +21,7 @@ MASK = "***"
 MIN_SECRET_LENGTH = 6
 # Setting names (env vars, dlt keys) whose values are secrets wherever they appear.
 SECRET_NAME_HINTS = ("token", "secret", "password", "passwd", "webhook_url", "access_key", "api_key",
-                     "private_key", "credentials", "dsn")
+                     "private_key", "credentials", "dsn", "postgres_url")
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.I)
 # a random-looking secret: long, and mixes letters with digits
 _RANDOM = re.compile(r"(?=[A-Za-z0-9_:.~%-]*[0-9])(?=[A-Za-z0-9_:.~%-]*[A-Za-z])[A-Za-z0-9_:.~%-]{20,}")

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from frames import assert_frames_match  # noqa: F401  (re-exported: tests import it from here)
+from kpi_hygiene import crm_hygiene, pipeline_daily, sales_by_dimension
 from kpi_pipeline import forecast, path_stages
 
 WON, LOST = 142, 143
@@ -89,6 +90,7 @@ class KpiReference:
         targets: list[dict[str, Any]],
         meeting_code: str = "MEETING",
         forecast_window_days: int = 180,
+        response_sla_minutes: int = 15,
     ):
         self.truth = truth
         self.tz = ZoneInfo(truth.account["timezone"])
@@ -97,6 +99,7 @@ class KpiReference:
         self.targets = targets
         self.meeting_code = meeting_code
         self.forecast_window_days = forecast_window_days
+        self.response_sla_minutes = response_sla_minutes
 
     # --- helpers -------------------------------------------------------------------------------
 
@@ -195,6 +198,12 @@ class KpiReference:
         return leads
 
     # --- published tables ----------------------------------------------------------------------
+
+    def response(self) -> pd.DataFrame:
+        """fct_response (tests/kpi_response.py)."""
+        import kpi_response
+
+        return kpi_response.response(self, self.response_sla_minutes)
 
     def sales_kpi(self) -> pd.DataFrame:
         leads = self.leads[~self.leads["is_deleted"]]
@@ -421,6 +430,18 @@ class KpiReference:
         """See kpi_pipeline.forecast."""
         return forecast(self)
 
+    def pipeline_daily(self) -> pd.DataFrame:
+        """See kpi_hygiene.pipeline_daily."""
+        return pipeline_daily(self)
+
+    def crm_hygiene(self, required: tuple[str, ...] = ()) -> pd.DataFrame:
+        """See kpi_hygiene.crm_hygiene."""
+        return crm_hygiene(self, required)
+
+    def sales_by_dimension(self, fields: tuple[str, ...] = ("city", "product")) -> pd.DataFrame:
+        """See kpi_hygiene.sales_by_dimension."""
+        return sales_by_dimension(self, fields)
+
 
 # --- comparing a mart with the reference ------------------------------------------------------
 
@@ -440,6 +461,11 @@ MARTS: dict[str, tuple[str, list[str], tuple[str, ...]]] = {
     "fct_satisfaction": ("satisfaction", _PERIOD + ["manager_id"], ("csat", "nps")),
     "fct_plan_vs_fact": ("plan_vs_fact", ["month", "manager_id"], ("revenue_attainment", "deals_attainment")),
     "fct_forecast": ("forecast", ["pipeline_id", "manager_id"], ()),
+    "fct_response": ("response", _PERIOD + ["pipeline_id", "manager_id"],
+                     ("responded_within_sla_share", "first_response_minutes_median", "first_response_minutes_p90")),
+    "fct_pipeline_daily": ("pipeline_daily", ["snapshot_date", "pipeline_id", "status_id", "manager_id"], ()),
+    "fct_crm_hygiene": ("crm_hygiene", ["snapshot_date", "manager_id"], ()),
+    "fct_sales_by_dimension": ("sales_by_dimension", _PERIOD + ["pipeline_id", "dimension", "dimension_value"], ()),
 }
 
 

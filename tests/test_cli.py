@@ -14,7 +14,7 @@ from pipelines.simulator import SimulatedAccount, Simulator
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 ENTRY_POINTS = ["pipelines.demo", "pipelines.inputs", "pipelines.amocrm", "pipelines.report", "pipelines.simulator",
-                "benchmarks"]
+                "pipelines.postgres.instance", "benchmarks"]
 
 
 def _env(tmp_path: Path, **extra: str) -> dict[str, str]:

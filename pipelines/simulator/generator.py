@@ -18,8 +18,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import reference as ref
-from . import activity
+from . import activity, lead_fields
 from . import chats as chat
+from . import first_touch
 from . import scenarios as scenario
 from .activity import (  # noqa: F401  (re-exported: the rest of the simulator imports them from here)
     CALL_IN, CALL_OUT, COMMON, COMPANY, CONTACT, CUSTOMER, DAY, HOUR, LEAD, MAIL, NEVER, NOTE_TYPES, actor,
@@ -103,6 +104,9 @@ def generate(seed: int, leads: int, now: int, horizon_days: int = 60, history_da
 
     window_end = np.minimum.reduce([path["life_end"], deleted_at, created + 120 * DAY, np.full(n, end)])
     notes = activity.notes(rng, created, window_end, resp_at, main_contact, contacts)
+    if "first_response" in scenarios:
+        notes = first_touch.add(np.random.default_rng([seed, leads, now, horizon_days, history_days, 19]),
+                                notes, created, window_end, resp_at, main_contact)
     tasks = activity.tasks(rng, created, window_end, resp_at, main_contact, end)
     chats = chat.generate(rng, created, window_end, resp_at, main_contact)
     if "chat_robots" in scenarios:
@@ -126,6 +130,8 @@ def generate(seed: int, leads: int, now: int, horizon_days: int = 60, history_da
         main_contact=main_contact,
         company=np.where(main_contact >= 0, contacts["company"][np.maximum(main_contact, 0)], -1),
     )
+    lead_cols.update(lead_fields.draw([seed, leads, now, horizon_days, history_days], lead_cols["tag"],
+                                      lead_cols["product"]))
     contact_edits, contact_trash, company_trash = _people_changes(rng, contacts, companies, end)
     return scenario.plant(Timeline(
         seed=seed, start=start, now=now, end=end, leads=lead_cols, contacts=contacts, companies=companies,

@@ -175,8 +175,13 @@ CONTACT_POSITION = Field("contacts", 1_002_003, "Должность", "POSITION"
 COMPANY_PHONE = Field("companies", 1_003_001, "Телефон", "PHONE", "multitext", 4, PHONE_ENUMS)
 COMPANY_WEB = Field("companies", 1_003_002, "Web", "WEB", "url", 8)
 COMPANY_ADDRESS = Field("companies", 1_003_003, "Адрес", "ADDRESS", "textarea", 10)
-FIELDS = (UTM_FIELD, SATISFACTION_FIELD, CONTACT_POSITION, CONTACT_PHONE, CONTACT_EMAIL,
-          COMPANY_PHONE, COMPANY_WEB, COMPANY_ADDRESS)
+CITIES = ("Москва", "Санкт-Петербург", "Казань", "Новосибирск", "Екатеринбург")
+CITY_FIELD = Field("leads", 1_001_003, "Город", "CITY", "select", 30,
+                   tuple((3_101 + k, city, None) for k, city in enumerate(CITIES)))
+PRODUCT_FIELD = Field("leads", 1_001_004, "Продукт", "PRODUCT", "multiselect", 40,
+                      tuple((3_201 + k, product, None) for k, product in enumerate(LEAD_PRODUCTS)))
+FIELDS = (UTM_FIELD, SATISFACTION_FIELD, CITY_FIELD, PRODUCT_FIELD, CONTACT_POSITION, CONTACT_PHONE,
+          CONTACT_EMAIL, COMPANY_PHONE, COMPANY_WEB, COMPANY_ADDRESS)
 
 FIRST_NAMES_M = (("Александр", "aleksandr"), ("Михаил", "mikhail"), ("Андрей", "andrey"), ("Павел", "pavel"),
                  ("Николай", "nikolay"), ("Артём", "artem"), ("Виктор", "viktor"), ("Роман", "roman"))

@@ -18,8 +18,8 @@ import numpy as np
 
 from . import chats
 from . import events as ev
+from . import lead_fields, shapes
 from . import reference as ref
-from . import shapes
 from .generator import CALL_IN, CALL_OUT, COMMON, COMPANY, CONTACT, LEAD, MAIL, NOTE_TYPES, USER_IDS, Timeline
 from .people import company_name, company_phone, contact_email, contact_names, contact_phone
 from .state import State, group_of
@@ -79,10 +79,10 @@ class Renderer:
         })
         if "is_price_modified_by_robot" in with_:
             item["is_price_modified_by_robot"] = False
-        tag = int(tl.leads["tag"][i])
         company = int(tl.leads["company"][i])
         embedded: dict = {
-            "tags": [shapes.tag(ref.TAGS[tag][0], ref.TAGS[tag][1], tl.seed, i, self.live)] if tag >= 0 else [],
+            "tags": [shapes.tag(ref.TAGS[t][0], ref.TAGS[t][1], tl.seed, i, self.live)
+                     for t in lead_fields.tags(tl.leads, i)],
             "companies": [self._ref("companies", ref.COMPANY_ID_BASE + company)]
             if 0 <= company < len(self.st.companies["is_deleted"]) and not self.st.companies["is_deleted"][company]
             else [],
@@ -112,6 +112,9 @@ class Renderer:
         score = int(self.st.leads["satisfaction"][i])
         if score >= 0:
             fields.append(_field_value(ref.SATISFACTION_FIELD, [{"value": shapes.numeric_value(score, self.live)}]))
+        for field, chosen in lead_fields.field_values(self.tl.leads, i):
+            fields.append(_field_value(field, [{"value": field.enums[k][1], "enum_id": field.enums[k][0],
+                                                "enum_code": field.enums[k][2]} for k in chosen]))
         return fields or None
 
     def deleted(self, path: str, base_id: int, cols: dict, i: int) -> dict:

@@ -29,6 +29,8 @@ random stream of their own, so an account without them is exactly the account of
   can tell they are gone; the truth has them deleted at the purge.
 - `chat_robots`: part of the outgoing chat messages are sent by robots (`created_by: 0`), some of them
   on talks linked to amoCRM customers, whose owner the warehouse cannot know (chats.py).
+- `first_response`: most leads get a first outgoing call or e-mail (some on the lead's contact) after a
+  delay drawn around their manager's own median; some get none (first_touch.py).
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from . import reference as ref
 from .activity import CONTACT, CUSTOMER, DAY, HOUR, LEAD, NEVER
 
 NAMES = frozenset({"default_group_null", "deleted_stage", "contact_nps", "deleted_activities", "silent_restore",
-                   "merges", "purges", "chat_robots"})
+                   "merges", "purges", "chat_robots", "first_response"})
 DELETED_STAGE_DAYS_AGO = 45
 DELETED_STAGE_POSITION = 3  # of the main pipeline: "Принимают решение"; leads go back to position 2
 CONTACT_NPS_SHARE, CUSTOMER_NPS_SHARE = 0.4, 0.1

@@ -15,6 +15,7 @@ import pandas as pd
 
 from . import chats
 from . import events as ev
+from . import lead_fields
 from . import reference as ref
 from . import shapes
 from .generator import COMPANY, CONTACT, LEAD, Timeline
@@ -113,6 +114,22 @@ class Truth:
             "satisfaction": _nullable(s["satisfaction"]),
             "is_deleted": s["is_deleted"], "deleted_at": _nullable(s["deleted_at"]),
         })
+
+    @cached_property
+    def lead_tags(self) -> pd.DataFrame:
+        """One row per tag of a lead (a lead may have two): lead_id, tag_id, tag_name."""
+        rows = [(ref.LEAD_ID_BASE + i, *ref.TAGS[t]) for i in range(len(self._st.leads["status"]))
+                for t in lead_fields.tags(self._tl.leads, i)]
+        return pd.DataFrame(rows, columns=["lead_id", "tag_id", "tag_name"])
+
+    @cached_property
+    def lead_field_values(self) -> pd.DataFrame:
+        """One row per value of the city and product fields (product is a multi-select): lead_id,
+        field_id, field_name, field_code, value."""
+        rows = [(ref.LEAD_ID_BASE + i, f.id, f.name, f.code, f.enums[k][1])
+                for i in range(len(self._st.leads["status"]))
+                for f, chosen in lead_fields.field_values(self._tl.leads, i) for k in chosen]
+        return pd.DataFrame(rows, columns=["lead_id", "field_id", "field_name", "field_code", "value"])
 
     def _company_live(self, company: np.ndarray) -> np.ndarray:
         """Which company references the API shows: the company exists at T and is not deleted."""

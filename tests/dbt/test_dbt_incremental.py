@@ -4,6 +4,8 @@ rules really block. Uses its own small warehouse (the shared one must not change
 from __future__ import annotations
 
 import json
+import re
+from datetime import date
 
 import duckdb
 import pytest
@@ -45,8 +47,8 @@ def test_incremental_models_only_read_new_loads(day_later):
     for model in INCREMENTAL:
         assert expected in (compiled / f"{model}.sql").read_text(), model
     ledger = warehouse.query("select model_name, load_id from intermediate.int_processed_loads order by all")
-    assert ledger.values.tolist() == [[model, load] for model in sorted([*INCREMENTAL, "stg_amocrm__leads"])
-                                      for load in first_loads + new_loads]
+    recording = sorted([*INCREMENTAL, "fct_pipeline_daily", "stg_amocrm__leads"])
+    assert ledger.values.tolist() == [[model, load] for model in recording for load in first_loads + new_loads]
     loads = warehouse.query("select load_id, count(*) as n from intermediate.int_activities group by all")
     assert set(loads["load_id"]) & set(new_loads), "the day's new and changed notes, events and tasks"
     assert loads.loc[loads["load_id"].isin(first_loads), "n"].sum() > 0, "unchanged rows were kept, not re-read"
@@ -113,3 +115,31 @@ def test_unknown_manager_in_targets_blocks_plan_vs_fact(day_later, tmp_path):
     statuses = _failed_tests(tmp_path)
     assert statuses["sales_targets_manager_is_a_known_user"] == "fail"
     assert statuses["fct_plan_vs_fact"] == "skipped"
+
+
+def test_pipeline_daily_recomputes_only_touched_days(day_later, tmp_path):
+    """fct_pipeline_daily's incremental run read the day's new loads; a build with no new load redoes
+    only the last day (built part-way through), not the history before it."""
+    warehouse = day_later[0]
+    compiled = warehouse.data_dir / "dbt_target" / "compiled" / "amocrm_kpi" / "models" / "marts"
+    from_date = re.search(r"date '([\d-]+)' as from_date", (compiled / "fct_pipeline_daily.sql").read_text())
+    loads = "(" + ", ".join(f"'{load}'" for load in day_later[2]) + ")"
+    changed = warehouse.query(
+        "select min(created_date) from marts.fct_leads where lead_id in (select lead_id from staging.stg_amocrm__leads "
+        f"where load_id in {loads} union select lead_id from intermediate.int_lead_status_history where load_id in {loads})")
+    first_day = warehouse.query("select min(snapshot_date) from marts.fct_pipeline_daily").iat[0, 0]
+    assert from_date, "the days to recompute were resolved to a constant"
+    assert first_day < date.fromisoformat(from_date.group(1)) <= changed.iat[0, 0]
+    copy = warehouse.copy(tmp_path)
+    spoil = "update marts.fct_pipeline_daily set open_deals = open_deals + 1000 where snapshot_date = {}"
+    with duckdb.connect(str(copy.path)) as connection:
+        connection.execute(spoil.format("(select min(snapshot_date) from marts.fct_pipeline_daily)"))
+        connection.execute(spoil.format("(select max(snapshot_date) from marts.fct_pipeline_daily)"))
+        connection.execute("insert into marts.fct_pipeline_daily select snapshot_date, pipeline_id, status_id, 424242, "
+                           "1, 0, 0 from marts.fct_pipeline_daily order by snapshot_date desc limit 1")
+    copy.dbt("run", "--select", "fct_pipeline_daily")
+    assert copy.query("select count(*) from marts.fct_pipeline_daily where manager_id = 424242").iat[0, 0] == 0, \
+        "a recomputed day loses the rows it no longer has"
+    days = copy.query("select snapshot_date, max(open_deals) >= 1000 as spoiled from marts.fct_pipeline_daily "
+                      "group by all order by snapshot_date")
+    assert days["spoiled"].tolist() == [True] + [False] * (len(days) - 1)

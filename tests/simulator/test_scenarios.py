@@ -26,10 +26,10 @@ CHAT_ROBOT_COLUMNS = ("created_by", "kind", "entity", "talk")
 
 
 def test_scenarios_draw_from_their_own_random_stream():
-    """Turning on scenarios that add no status rows changes nothing else: the default account stays."""
+    """Turning on scenarios that add no status rows or notes changes nothing else: the default account stays."""
     plain = SimulatedAccount.generate(seed=7, leads=300, now=NOW).timeline
     changed = SimulatedAccount.generate(seed=7, leads=300, now=NOW,
-                                        scenarios=NAMES - {"deleted_stage"}).timeline
+                                        scenarios=NAMES - {"deleted_stage", "first_response"}).timeline
     for name in ("leads", "notes", "tasks", "chats"):
         for column, values in getattr(plain, name).items():
             if column != "deleted_at" and not (name == "chats" and column in CHAT_ROBOT_COLUMNS):
@@ -39,6 +39,30 @@ def test_scenarios_draw_from_their_own_random_stream():
     for column in ("lead", "time", "rate"):
         assert np.array_equal(plain.nps[column], changed.nps[column])
     assert (plain.tasks["deleted_at"] > plain.end).all() and (changed.tasks["deleted_at"] <= changed.end).any()
+
+
+def test_first_response_adds_first_touches_at_each_managers_pace():
+    """The default notes stay; most leads get one more outgoing note soon after creation, a manager's
+    delays around their own median, some on the lead's contact, some e-mails, some leads none."""
+    from pipelines.simulator.activity import CALL_OUT, CONTACT, MAIL
+
+    plain = SimulatedAccount.generate(seed=7, leads=300, now=NOW).timeline
+    changed = SimulatedAccount.generate(seed=7, leads=300, now=NOW, scenarios={"first_response"}).timeline
+    key = ("lead", "created", "type", "entity")
+    before = set(zip(*(plain.notes[c].tolist() for c in key)))
+    after = list(zip(*(changed.notes[c].tolist() for c in key)))
+    assert before <= set(after)
+    added = np.array([row not in before for row in after])
+    notes = {name: values[added] for name, values in changed.notes.items()}
+    system = notes["created_by"] == 0  # automatic e-mails, sent by the system a minute after creation
+    assert system.any() and (notes["type"][system] == MAIL).all()
+    assert 0.6 * len(plain.leads["created"]) < (~system).sum() < len(plain.leads["created"])
+    notes = {name: values[~system] for name, values in notes.items()}
+    assert np.isin(notes["type"], [CALL_OUT, MAIL]).all() and notes["outgoing"].all()
+    assert (notes["type"] == MAIL).any() and (notes["kind"] == CONTACT).any()
+    minutes = (notes["created"] - plain.leads["created"][notes["lead"]]) / 60
+    medians = {user: np.median(minutes[notes["created_by"] == user]) for user in np.unique(notes["created_by"])}
+    assert len(medians) >= 3 and max(medians.values()) > 5 * min(medians.values())
 
 
 def test_unknown_scenario_is_refused():

@@ -1,0 +1,56 @@
+{#-
+  The first day fct_pipeline_daily's incremental run recomputes: the earliest of the last day already
+  built (built part-way through, as of an extraction) and the creation day of every lead (deleted ones
+  too) whose row, status changes, deletion or restore came in a dlt load the model has not read. A
+  lead's current price and manager stand for all its past days, so a change touches each of them.
+
+  Resolved once while the model is compiled, into a date constant that both the model and its pre-hook
+  (which deletes those days first, so that a day left with no open deal loses its old rows too) use;
+  the table is unchanged between the two, so they agree.
+-#}
+{% macro pipeline_daily_upstream() -%}
+    {{ return(['int_lead_status_history', 'stg_amocrm__leads']) }}
+{%- endmacro %}
+
+{% macro pipeline_daily_changed_leads(new_loads) -%}
+    select lead_id from {{ ref('stg_amocrm__leads') }} where load_id in {{ new_loads }}
+    union
+    select lead_id from {{ ref('int_lead_status_history') }} where load_id in {{ new_loads }}
+    union
+    select entity_id from {{ ref('stg_amocrm__events') }}
+    where entity_type = 'lead'
+        and event_type in ('lead_deleted', 'lead_restored', 'entity_merged')
+        and load_id in {{ new_loads }}
+    union
+    select cast(id as bigint) from {{ source('raw_amocrm', 'deletions') }}
+    where entity_type = 'lead' and _dlt_load_id in {{ new_loads }}
+{%- endmacro %}
+
+{% macro pipeline_daily_from_date() -%}
+    {%- if execute and is_incremental() -%}
+        {%- set new_loads = unprocessed_loads(upstream=pipeline_daily_upstream()) -%}
+        {%- set query -%}
+            select cast(least(
+                coalesce(
+                    (select max(snapshot_date) from {{ this }}),
+                    (select first_day from {{ ref('int_pipeline_calendar') }})
+                ),
+                coalesce(
+                    (
+                        select min(created_date) from {{ ref('fct_leads') }}
+                        where lead_id in ({{ pipeline_daily_changed_leads(new_loads) }})
+                    ),
+                    (select last_day from {{ ref('int_pipeline_calendar') }})
+                )
+            ) as varchar)
+        {%- endset -%}
+        {%- set from_date = run_query(query).columns[0].values()[0] -%}
+        {%- if from_date is none -%}
+            (select first_day from {{ ref('int_pipeline_calendar') }})
+        {%- else -%}
+            date '{{ from_date }}'
+        {%- endif -%}
+    {%- else -%}
+        (select first_day from {{ ref('int_pipeline_calendar') }})
+    {%- endif -%}
+{%- endmacro %}
