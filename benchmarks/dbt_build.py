@@ -74,9 +74,10 @@ PARENT_KEY = {"leads": "lead_id", "contacts": "contact_id", "companies": "compan
 class _Writer:
     """Writes shaped rows to raw tables in batches, with dlt's bookkeeping columns and child tables."""
 
-    def __init__(self, connection: duckdb.DuckDBPyConnection, load_id: str):
+    def __init__(self, connection: duckdb.DuckDBPyConnection, load_id: str, account_id: int):
         self.connection = connection
         self.load_id = load_id
+        self.account_id = account_id  # stamped on every row, as the extractor does (endpoints.EntitySpec.rows)
 
     def _columns(self, table: str) -> dict[str, str]:
         parent, _, child = table.partition("__")
@@ -91,7 +92,8 @@ class _Writer:
 
     def _insert(self, table: str, rows: list[dict]) -> None:
         columns = self._columns(table)
-        frame = pd.DataFrame({name: pd.array([row.get(name) for row in rows], dtype=PANDAS_TYPES[kind])
+        frame = pd.DataFrame({name: pd.array([self.account_id] * len(rows) if name == "account_id"
+                                             else [row.get(name) for row in rows], dtype=PANDAS_TYPES[kind])
                               for name, kind in columns.items()})
         names = ", ".join(f'"{name}"' for name in columns)
         self.connection.register("batch", frame)
@@ -185,8 +187,8 @@ def load(account: Any, warehouse: Path, at: int, since: int | None = None) -> di
     counts: dict[str, int] = {}
     with duckdb.connect(str(warehouse)) as connection:
         connection.execute(f"create schema if not exists {DATASET}")
-        writer = _Writer(connection, load_id)
         reference = json.loads(api.get("/api/v4/account", ACCOUNT_QUERY, at, "").body)
+        writer = _Writer(connection, load_id, reference["id"])
         pipelines = list(account.api_records("pipelines", at=at))
         fields = []
         for entity in ENTITIES:
@@ -215,7 +217,7 @@ def load(account: Any, warehouse: Path, at: int, since: int | None = None) -> di
                            "schema_name varchar, status bigint not null, inserted_at timestamp with time zone not null, "
                            "schema_version_hash varchar)")
         connection.execute("insert into raw_amocrm._dlt_loads values (?, 'amocrm', 0, now(), '')", [load_id])
-        deletions.apply(_SqlClient(connection), DATASET)
+        deletions.apply(_SqlClient(connection), DATASET, reference["id"])
     return counts
 
 

@@ -35,45 +35,50 @@ DISAPPEARANCES = "disappearances"  # ids a reconciliation found gone from amoCRM
 MERGE_CHECKS = "merge_checks"  # records a merge event named that amoCRM still returned by id (merges.py)
 
 
-def _insert_stubs(sql_client: Any, dataset: str, table: str, mark: str, signals: str) -> None:
-    """A stub row for each id of `signals` (id, deletion time) that the table does not hold."""
+def _insert_stubs(sql_client: Any, dataset: str, table: str, mark: str, signals: str, account_id: int) -> None:
+    """A stub row for each id of `signals` (id, deletion time) that the table does not hold for the account."""
     sql_client.execute_sql(f"""
-        INSERT INTO {dataset}.{table} (id, is_deleted, deleted_at, _dlt_load_id, _dlt_id)
-        SELECT s.id, true, max(s.ts), (SELECT max(load_id) FROM {dataset}._dlt_loads), '{mark}' || s.id
+        INSERT INTO {dataset}.{table} (account_id, id, is_deleted, deleted_at, _dlt_load_id, _dlt_id)
+        SELECT {account_id}, s.id, true, max(s.ts), (SELECT max(load_id) FROM {dataset}._dlt_loads), '{mark}' || s.id
         FROM ({signals}) AS s(id, ts)
-        WHERE s.id NOT IN (SELECT id FROM {dataset}.{table})
+        WHERE s.id NOT IN (SELECT id FROM {dataset}.{table} WHERE account_id = {account_id})
         GROUP BY s.id""")
 
 
-def apply(sql_client: Any, dataset: str) -> dict[str, int]:
-    """Set `is_deleted`/`deleted_at` from the signals; returns rows changed per table."""
+def apply(sql_client: Any, dataset: str, account_id: int) -> dict[str, int]:
+    """Set `is_deleted`/`deleted_at` of the rows of account `account_id` from its signals; returns rows
+    changed per table. Every signal and row is matched by (account_id, id): ids are unique per account."""
+    account_id = int(account_id)  # formatted into the SQL below
     present = {row[0] for row in sql_client.execute_sql(
         "SELECT table_name FROM information_schema.tables WHERE table_schema = %s", dataset)}
+    mine = f"account_id = {account_id}"
     changed = {}
     for entity, table in ENTITIES.items():
         if table not in present:
             continue
-        trash = f"SELECT id, deleted_at FROM {dataset}.deletions WHERE entity_type = '{entity}'"
+        trash = f"SELECT id, deleted_at FROM {dataset}.deletions WHERE {mine} AND entity_type = '{entity}'"
         merged = (f"SELECT entity_id, created_at FROM {dataset}.events "
-                  f"WHERE type = 'entity_merged' AND entity_type = '{entity}'")
+                  f"WHERE {mine} AND type = 'entity_merged' AND entity_type = '{entity}'")
         deletion_sources = [trash] if "deletions" in present else []
         restore_sources = []
         if "events" in present:
-            deletion_sources.append(f"SELECT entity_id, created_at FROM {dataset}.events WHERE type = '{entity}_deleted'")
+            deletion_sources.append(f"SELECT entity_id, created_at FROM {dataset}.events "
+                                    f"WHERE {mine} AND type = '{entity}_deleted'")
             deletion_sources.append(merged)
-            restore_sources.append(f"SELECT entity_id, created_at FROM {dataset}.events WHERE type = '{entity}_restored'")
+            restore_sources.append(f"SELECT entity_id, created_at FROM {dataset}.events "
+                                   f"WHERE {mine} AND type = '{entity}_restored'")
         if DISAPPEARANCES in present:  # gone from amoCRM's full id list, with no other trace
             deletion_sources.append(f"SELECT id, missing_at FROM {dataset}.{DISAPPEARANCES} "
-                                    f"WHERE entity_type = '{entity}'")
+                                    f"WHERE {mine} AND entity_type = '{entity}'")
         if MERGE_CHECKS in present:  # seen live just after the merge event that named it
             restore_sources.append(f"SELECT id, merged_at + 1 FROM {dataset}.{MERGE_CHECKS} "
-                                   f"WHERE entity_type = '{entity}' AND found")
+                                   f"WHERE {mine} AND entity_type = '{entity}' AND found")
         deleted = " UNION ALL ".join(deletion_sources) or "SELECT NULL::BIGINT, NULL::BIGINT WHERE false"
         restored = " UNION ALL ".join(restore_sources) or "SELECT NULL::BIGINT, NULL::BIGINT WHERE false"
         if "deletions" in present:
-            _insert_stubs(sql_client, dataset, table, f"trash-{entity}-", trash)
+            _insert_stubs(sql_client, dataset, table, f"trash-{entity}-", trash, account_id)
         if "events" in present:
-            _insert_stubs(sql_client, dataset, table, f"merged-{entity}-", merged)
+            _insert_stubs(sql_client, dataset, table, f"merged-{entity}-", merged, account_id)
         rows = sql_client.execute_sql(f"""
             WITH deleted AS (SELECT id, max(ts) AS ts FROM ({deleted}) AS d(id, ts) GROUP BY id),
                  restored AS (SELECT id, max(ts) AS ts FROM ({restored}) AS r(id, ts) GROUP BY id),
@@ -83,11 +88,12 @@ def apply(sql_client: Any, dataset: str) -> dict[str, int]:
                             d.ts AS deleted_ts
                      FROM {dataset}.{table} AS t
                      LEFT JOIN deleted AS d ON d.id = t.id
-                     LEFT JOIN restored AS r ON r.id = t.id)
+                     LEFT JOIN restored AS r ON r.id = t.id
+                     WHERE t.{mine})
             UPDATE {dataset}.{table} AS t
             SET is_deleted = v.is_deleted, deleted_at = CASE WHEN v.is_deleted THEN v.deleted_ts END
             FROM verdict AS v
-            WHERE t.id = v.id
+            WHERE t.{mine} AND t.id = v.id
               AND (t.is_deleted IS DISTINCT FROM v.is_deleted
                    OR t.deleted_at IS DISTINCT FROM CASE WHEN v.is_deleted THEN v.deleted_ts END)
             RETURNING t.id""")

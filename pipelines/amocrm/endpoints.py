@@ -30,10 +30,13 @@ CHECKS = ("data_fresh", "reference_count")  # pipelines/defs/checks.py
 ENTITIES = ("leads", "contacts", "companies")
 
 
+ACCOUNT_ID = "account_id"  # amoCRM's account id (/api/v4/account): first column and first key of every raw table
+
+
 def _columns(spec: str, **overrides: dict[str, Any]) -> Columns:
-    """`"id:key name:text price"` -> dlt column hints (bare names are bigint)."""
+    """`"id:key name:text price"` -> dlt column hints (bare names are bigint), after `account_id`."""
     types = {"key": KEY, "text": TEXT, "bool": BOOL, "bigint": BIGINT}
-    columns = {}
+    columns = {ACCOUNT_ID: dict(KEY)}
     for token in spec.split():
         name, _, kind = token.partition(":")
         columns[name] = dict(types[kind or "bigint"])
@@ -76,7 +79,8 @@ class EntitySpec:
     `scan` names how (paging/strategy.py for incremental tables, paging/reference.py for the rest):
     `account` (rows from the account object), `all_pages` (small lists read whole every run),
     `keyset`, `window`, `stripe`. `cursor` None = a reference table, replaced every run;
-    otherwise merged on `key` with dlt's incremental cursor on that column.
+    otherwise merged on `primary_key` (`account_id`, then `key`) with dlt's incremental cursor on that column.
+    `key` is the row's key within one account (amoCRM ids are unique only within an account).
     """
 
     name: str
@@ -112,10 +116,22 @@ class EntitySpec:
     def merged(self) -> bool:
         return self.cursor is not None
 
-    def rows(self, item: dict, entity: str | None) -> list[dict]:
-        """The rows of one raw item: every row of every resource is made here."""
+    @property
+    def primary_key(self) -> tuple[str, ...]:
+        return (ACCOUNT_ID, *self.key)
+
+    def rows(self, item: dict, entity: str | None, account_id: int) -> list[dict]:
+        """The rows of one raw item: every row of every resource is made here, each root row and
+        each row of its nested lists stamped with the account it was read from."""
         shaped = self.shape(item, entity)
-        return shaped if self.many else [shaped]
+        rows = shaped if self.many else [shaped]
+        return [self._stamped(row, account_id) for row in rows]
+
+    def _stamped(self, row: dict, account_id: int) -> dict:
+        for child in self.nested:
+            if row.get(child):
+                row[child] = [{ACCOUNT_ID: account_id, **element} for element in row[child]]
+        return {ACCOUNT_ID: account_id, **row}
 
 
 ENDPOINTS: tuple[EntitySpec, ...] = (

@@ -135,10 +135,12 @@ class _TotalSeen:
         return getattr(self._client, name)
 
 
-def reconcile(sql_client: Any, dataset: str, client: AmoClient, *, accept: bool = False,
+def reconcile(sql_client: Any, dataset: str, client: AmoClient, *, account_id: int, accept: bool = False,
               max_missing: int | None = None, max_missing_share: float | None = None,
               filters: Callable[[AmoClient], bool] = lambda client: True) -> Reconciliation:
-    """Scan, compare, guard, mark (see the module docstring), record the run, apply deletions."""
+    """Scan, compare, guard, mark (see the module docstring), record the run, apply deletions; for the
+    rows of account `account_id`, the account `client` reads."""
+    account_id = int(account_id)  # formatted into SQL
     env_count, env_share = limits_from_env()
     max_missing = env_count if max_missing is None else max_missing
     share = env_share if max_missing_share is None else max_missing_share
@@ -153,27 +155,29 @@ def reconcile(sql_client: Any, dataset: str, client: AmoClient, *, accept: bool 
             result.refused = f"raw_amocrm.{table} does not exist yet: run the extraction first"
             continue
         try:
-            _reconcile_entity(sql_client, dataset, client, result, max_missing, share, accept, filters, run_at)
+            _reconcile_entity(sql_client, dataset, client, account_id, result, max_missing, share, accept, filters,
+                              run_at)
         except AmoError as exc:
             result.refused = (f"the scan of {table} failed, so it is partial ({exc}); nothing was marked. "
                               "Run it again later; if it keeps failing, look at the error named here")
-    _record(sql_client, dataset, run_at, results, accept)
-    deletions.apply(sql_client, dataset)
+    _record(sql_client, dataset, account_id, run_at, results, accept)
+    deletions.apply(sql_client, dataset, account_id)
     outcome = Reconciliation(run_at, results, accept)
     if message := outcome.refusal():
         log.warning(message)
     return outcome
 
 
-def _reconcile_entity(sql_client: Any, dataset: str, client: AmoClient, result: EntityResult, max_missing: int,
-                      share: float, accept: bool, filters: Callable[[AmoClient], bool], run_at: int) -> None:
+def _reconcile_entity(sql_client: Any, dataset: str, client: AmoClient, account_id: int, result: EntityResult,
+                      max_missing: int, share: float, accept: bool, filters: Callable[[AmoClient], bool],
+                      run_at: int) -> None:
     table, entity = result.table, TABLES[result.table]
     live = {int(r[0]) for r in sql_client.execute_sql(
-        f"SELECT id FROM {dataset}.{table} WHERE is_deleted IS DISTINCT FROM true")}
+        f"SELECT id FROM {dataset}.{table} WHERE account_id = {account_id} AND is_deleted IS DISTINCT FROM true")}
     result.live_in_raw = len(live)
     scanned, total = scan_ids(client, table)
     result.scanned = len(scanned)
-    result.reappeared = _unmark(sql_client, dataset, entity, scanned)
+    result.reappeared = _unmark(sql_client, dataset, account_id, entity, scanned)
     candidates = sorted(live - scanned)
     limit = max(max_missing, int(share * result.live_in_raw))
     if candidates and (accept or len(candidates) <= CONFIRM_FACTOR * limit):
@@ -185,7 +189,7 @@ def _reconcile_entity(sql_client: Any, dataset: str, client: AmoClient, result: 
     result.missing = candidates
     result.refused = _guard(result, total, limit, accept)
     if not result.refused and candidates:
-        result.marked = _mark(sql_client, dataset, entity, table, candidates, run_at, accept)
+        result.marked = _mark(sql_client, dataset, account_id, entity, table, candidates, run_at, accept)
 
 
 def _guard(r: EntityResult, total: int | None, limit: int, accept: bool) -> str | None:
@@ -214,43 +218,47 @@ def _tables(sql_client: Any, dataset: str) -> set[str]:
 
 def _ensure_tables(sql_client: Any, dataset: str) -> None:
     sql_client.execute_sql(f"CREATE SCHEMA IF NOT EXISTS {dataset}")
-    sql_client.execute_sql(f"CREATE TABLE IF NOT EXISTS {dataset}.{DISAPPEARANCES} (entity_type VARCHAR NOT NULL, "
-                           "id BIGINT NOT NULL, missing_at BIGINT NOT NULL, run_at BIGINT NOT NULL, "
+    sql_client.execute_sql(f"CREATE TABLE IF NOT EXISTS {dataset}.{DISAPPEARANCES} (account_id BIGINT NOT NULL, "
+                           "entity_type VARCHAR NOT NULL, id BIGINT NOT NULL, missing_at BIGINT NOT NULL, run_at BIGINT NOT NULL, "
                            "accepted BOOLEAN NOT NULL)")
-    sql_client.execute_sql(f"CREATE TABLE IF NOT EXISTS {dataset}.{RECONCILIATIONS} (run_at TIMESTAMP WITH TIME ZONE "
-                           "NOT NULL, entity VARCHAR NOT NULL, scanned BIGINT NOT NULL, live_in_raw BIGINT NOT NULL, "
+    sql_client.execute_sql(f"CREATE TABLE IF NOT EXISTS {dataset}.{RECONCILIATIONS} (account_id BIGINT NOT NULL, "
+                           "run_at TIMESTAMP WITH TIME ZONE NOT NULL, entity VARCHAR NOT NULL, scanned BIGINT NOT NULL, live_in_raw BIGINT NOT NULL, "
                            "missing BIGINT NOT NULL, marked BIGINT NOT NULL, reappeared BIGINT NOT NULL, "
                            "accepted BOOLEAN NOT NULL, refused_reason VARCHAR)")
 
 
-def _mark(sql_client: Any, dataset: str, entity: str, table: str, ids: list[int], run_at: int,
+def _mark(sql_client: Any, dataset: str, account_id: int, entity: str, table: str, ids: list[int], run_at: int,
           accepted: bool) -> int:
     """One disappearance row per id; its time is the run's, or the row's `updated_at` if the clocks disagree
     (a deletion signal must not be older than the record's last change)."""
     id_list = ", ".join(map(str, ids))
     sql_client.execute_sql(
-        f"INSERT INTO {dataset}.{DISAPPEARANCES} (entity_type, id, missing_at, run_at, accepted) "
-        f"SELECT '{entity}', id, greatest({run_at}, coalesce(max(updated_at), 0)), {run_at}, {str(accepted).lower()} "
-        f"FROM {dataset}.{table} WHERE id IN ({id_list}) GROUP BY id")
+        f"INSERT INTO {dataset}.{DISAPPEARANCES} (account_id, entity_type, id, missing_at, run_at, accepted) "
+        f"SELECT {account_id}, '{entity}', id, greatest({run_at}, coalesce(max(updated_at), 0)), {run_at}, {str(accepted).lower()} "
+        f"FROM {dataset}.{table} WHERE account_id = {account_id} AND id IN ({id_list}) GROUP BY id")
     return len(ids)
 
 
-def _unmark(sql_client: Any, dataset: str, entity: str, scanned: set[int]) -> list[int]:
-    rows = sql_client.execute_sql(f"SELECT DISTINCT id FROM {dataset}.{DISAPPEARANCES} WHERE entity_type = %s",
-                                  entity)
+def _unmark(sql_client: Any, dataset: str, account_id: int, entity: str, scanned: set[int]) -> list[int]:
+    rows = sql_client.execute_sql(f"SELECT DISTINCT id FROM {dataset}.{DISAPPEARANCES} "
+                                  "WHERE account_id = %s AND entity_type = %s", account_id, entity)
     back = sorted(int(r[0]) for r in rows if int(r[0]) in scanned)
     if back:
-        sql_client.execute_sql(f"DELETE FROM {dataset}.{DISAPPEARANCES} WHERE entity_type = '{entity}' "
+        sql_client.execute_sql(f"DELETE FROM {dataset}.{DISAPPEARANCES} WHERE account_id = {account_id} "
+                               f"AND entity_type = '{entity}' "
                                f"AND id IN ({', '.join(map(str, back))})")
         log.warning("%ss marked missing before are listed by amoCRM again, live again: %s", entity, back)
     return back
 
 
-def _record(sql_client: Any, dataset: str, run_at: int, results: list[EntityResult], accept: bool) -> None:
+def _record(sql_client: Any, dataset: str, account_id: int, run_at: int, results: list[EntityResult],
+            accept: bool) -> None:
     for r in results:
         sql_client.execute_sql(
-            f"INSERT INTO {dataset}.{RECONCILIATIONS} VALUES (to_timestamp(%s), %s, %s, %s, %s, %s, %s, %s, %s)",
-            run_at, r.table, r.scanned, r.live_in_raw, len(r.missing), r.marked, len(r.reappeared), accept, r.refused)
+            f"INSERT INTO {dataset}.{RECONCILIATIONS} (account_id, run_at, entity, scanned, live_in_raw, missing, "
+            "marked, reappeared, accepted, refused_reason) "
+            "VALUES (%s, to_timestamp(%s), %s, %s, %s, %s, %s, %s, %s, %s)",
+            account_id, run_at, r.table, r.scanned, r.live_in_raw, len(r.missing), r.marked, len(r.reappeared), accept, r.refused)
 
 
 def run_reconciliation(base_url: str | None = None, access_token: str | None = None, *, accept: bool = False,
@@ -258,7 +266,7 @@ def run_reconciliation(base_url: str | None = None, access_token: str | None = N
     """Reconcile the configured account (as the extraction connects: `base_url`/`access_token` None = dlt
     config, none at all = the embedded simulator) with the warehouse's `raw_amocrm`. The caller holds the
     warehouse lock (Dagster's run guard, the CLI)."""
-    from pipelines.amocrm import accounts, connect, embedded, origin
+    from pipelines.amocrm import accounts, connect, embedded, migrate, origin
     from pipelines.amocrm.run import CONNECTION, make_pipeline
     from pipelines.amocrm.source import fetch_account
 
@@ -270,5 +278,7 @@ def run_reconciliation(base_url: str | None = None, access_token: str | None = N
     origin.claim(account, client.base_url, embedded.is_embedded(client.base_url))  # the account the data holds
     honoured = account.get("is_api_filter_enabled") is not False
     pipeline = pipeline or make_pipeline()
+    migrate.prepare(pipeline)  # a warehouse from before account_id: its rows stamped before they are matched
     with pipeline.sql_client() as sql_client:
-        return reconcile(sql_client, pipeline.dataset_name, client, accept=accept, filters=lambda _: honoured)
+        return reconcile(sql_client, pipeline.dataset_name, client, account_id=account["id"], accept=accept,
+                         filters=lambda _: honoured)

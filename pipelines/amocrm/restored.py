@@ -62,8 +62,8 @@ class Restored:
         return "; ".join(warnings) or None
 
 
-def live_stubs(sql_client: Any, dataset: str) -> dict[str, list[int]]:
-    """Ids of stub rows that deletions.apply found live (restored), per raw table."""
+def live_stubs(sql_client: Any, dataset: str, account_id: int) -> dict[str, list[int]]:
+    """Ids of the account's stub rows that deletions.apply found live (restored), per raw table."""
     present = {row[0] for row in sql_client.execute_sql(
         "SELECT table_name FROM information_schema.tables WHERE table_schema = %s", dataset)}
     stubs = {}
@@ -71,7 +71,8 @@ def live_stubs(sql_client: Any, dataset: str) -> dict[str, list[int]]:
         if table in present:
             stub = " OR ".join(f"_dlt_id LIKE '{mark}%'" for mark in deletions.STUB_MARKS)
             rows = sql_client.execute_sql(
-                f"SELECT id FROM {dataset}.{table} WHERE ({stub}) AND is_deleted IS DISTINCT FROM true ORDER BY id")
+                f"SELECT id FROM {dataset}.{table} WHERE account_id = {int(account_id)} AND ({stub}) "
+                "AND is_deleted IS DISTINCT FROM true ORDER BY id")
             if rows:
                 stubs[table] = [int(row[0]) for row in rows]
     return stubs
@@ -130,10 +131,11 @@ def _one_by_one(client: AmoClient, path: str, params: dict, ids: list[int]) -> I
         yield record_id, item
 
 
-def complete(pipeline: dlt.Pipeline, make_client: Callable[[], AmoClient], filters: Callable[[AmoClient], bool],
-             apply_deletions: Callable[[], dict[str, int]]) -> Restored:
+def complete(pipeline: dlt.Pipeline, account_id: int, make_client: Callable[[], AmoClient],
+             filters: Callable[[AmoClient], bool], apply_deletions: Callable[[], dict[str, int]]) -> Restored:
     """Read every live stub of the warehouse again by id and load it, ask once for each record a merge
-    event flagged deleted (merges.py), then apply deletions again.
+    event flagged deleted (merges.py), then apply deletions again. Only account `account_id`'s rows
+    (the account the data folder holds and `make_client` reads: `filters` checks it).
 
     `make_client` is called only when there is something to read; `filters(client)` says whether the
     account honours list filters (`is_api_filter_enabled`)."""
@@ -141,8 +143,8 @@ def complete(pipeline: dlt.Pipeline, make_client: Callable[[], AmoClient], filte
     with pipeline.sql_client() as sql_client:
         present = {row[0] for row in sql_client.execute_sql(
             "SELECT table_name FROM information_schema.tables WHERE table_schema = %s", dataset)}
-        stubs = live_stubs(sql_client, dataset)
-        merged = merges.unchecked(sql_client, dataset, present)
+        stubs = live_stubs(sql_client, dataset, account_id)
+        merged = merges.unchecked(sql_client, dataset, present, account_id)
     result = Restored()
     if not stubs and not merged:
         return result
@@ -151,31 +153,31 @@ def complete(pipeline: dlt.Pipeline, make_client: Callable[[], AmoClient], filte
     rows: dict[str, list[dict]] = {}
     for table, ids in stubs.items():
         items, missing, single = fetch(client, table, ids, honoured)
-        rows[table] = _shape(table, items)
+        rows[table] = _shape(table, items, account_id)
         result.fetched[table], result.missing[table] = len(rows[table]), missing
         result.by_single_get |= single
     checked = {}
     for table, pairs in merged.items():
         items, _, single = fetch(client, table, [record_id for record_id, _ in pairs], honoured)
-        rows.setdefault(table, []).extend(_shape(table, items))
+        rows.setdefault(table, []).extend(_shape(table, items, account_id))
         checked[table] = (pairs, {item["id"] for item in items})
         result.merged_live[table] = sorted(item["id"] for item in items)
         result.by_single_get |= single
     _load(pipeline, rows)
     with pipeline.sql_client() as sql_client:
         for table, (pairs, found) in checked.items():
-            merges.record(sql_client, dataset, table, pairs, found)
+            merges.record(sql_client, dataset, table, pairs, found, account_id)
     apply_deletions()
     if message := result.warning():
         log.warning(message)
     return result
 
 
-def _shape(table: str, items: list[dict]) -> list[dict]:
+def _shape(table: str, items: list[dict], account_id: int) -> list[dict]:
     spec = endpoints.entity(table)
     path, entity = spec.lists[0]
     try:
-        return [row for item in items for row in spec.rows(item, entity)]
+        return [row for item in items for row in spec.rows(item, entity, account_id)]
     except (ValueError, TypeError, KeyError, AttributeError, IndexError) as exc:
         raise AmoPayloadError(path, None, f"a record read by id: {exc}") from None
 
@@ -186,7 +188,8 @@ def _load(pipeline: dlt.Pipeline, rows: dict[str, list[dict]]) -> None:
     for table, table_rows in rows.items():
         if table_rows:
             spec = endpoints.entity(table)
-            resources.append(dlt.resource(table_rows, name=table, write_disposition="merge", primary_key="id",
+            resources.append(dlt.resource(table_rows, name=table, write_disposition="merge",
+                                          primary_key=list(spec.primary_key),
                                           file_format=endpoints.FILE_FORMAT, columns=spec.columns,
                                           nested_hints=spec.nested or None))
     if resources:

@@ -9,7 +9,7 @@ from typing import Any, Callable
 import dlt
 
 from pipelines import paths
-from pipelines.amocrm import accounts, connect, deletions, embedded, origin, restored
+from pipelines.amocrm import accounts, connect, deletions, embedded, migrate, origin, restored
 from pipelines.amocrm.client import AmoClient
 from pipelines.amocrm.settings import CONNECTION_KEYS
 from pipelines.amocrm.source import (
@@ -96,6 +96,7 @@ def run_extraction(
     if resources:
         source = source.with_resources(*resources)
     pipeline = pipeline or make_pipeline()
+    migrate.prepare(pipeline)  # a warehouse from before account_id: stamped before the first keyed merge
     if on_start:
         on_start(stats)
     started = time.monotonic()
@@ -140,17 +141,24 @@ def complete_restored(pipeline: dlt.Pipeline, stats: ExtractionStats, **settings
         origin.claim(account, client.base_url, embedded.is_embedded(client.base_url))  # the same account
         return account.get("is_api_filter_enabled") is not False
 
-    return restored.complete(pipeline, make_client, filters, lambda: finish_load(pipeline))
+    held = origin.held_origin()
+    if held is None:  # no account ever connected: no row, no stub to read again
+        return restored.Restored()
+    return restored.complete(pipeline, held.account_id, make_client, filters, lambda: finish_load(pipeline))
 
 
 def finish_load(pipeline: dlt.Pipeline) -> dict[str, int]:
     """Post-load steps (also for Dagster after its dlt run): create declared tables that have had
     no rows yet, so SQL on §3 never meets a missing table, name the account (`source_origin`), and
-    apply deletions."""
+    apply deletions to the rows of the account the data folder holds (the one this run read:
+    origin.claim checked it before anything was loaded)."""
+    held = origin.held_origin()  # before dlt's client opens the warehouse
     with pipeline.sql_client() as client:
         _create_missing_tables(pipeline, client)
         origin.record(client, pipeline.dataset_name)
-        return deletions.apply(client, pipeline.dataset_name)
+        if held is None:  # origin.record warned: no account connected, so no row was loaded
+            return {}
+        return deletions.apply(client, pipeline.dataset_name, held.account_id)
 
 
 def _create_missing_tables(pipeline: dlt.Pipeline, client: Any) -> None:
@@ -169,8 +177,9 @@ def _create_missing_tables(pipeline: dlt.Pipeline, client: Any) -> None:
                    for parent, children in NESTED.items() for child, hints in children.items()})
     for name, table in pipeline.default_schema.tables.items():
         if not name.startswith("_dlt") and table.get("columns"):
-            tables[name] = {**tables.get(name, {}),
-                            **{col: spec.get("data_type") for col, spec in table["columns"].items()}}
+            declared = tables.get(name, {})  # a declared type wins over a column dlt knows only partly (no type)
+            tables[name] = {**declared, **{col: declared.get(col) or spec.get("data_type")
+                                           for col, spec in table["columns"].items()}}
     for name, columns in tables.items():
         if name not in present:
             ddl = ", ".join(f'"{col}" {DUCKDB_TYPES.get(kind, "VARCHAR")}' for col, kind in columns.items())

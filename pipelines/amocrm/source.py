@@ -4,6 +4,9 @@ Configuration is dlt's: `[sources.amocrm]` in `.dlt/secrets.toml` /
 `.dlt/config.toml` or `SOURCES__AMOCRM__*` env vars (see `.dlt/secrets.toml.example`).
 No amoCRM setting at all = the embedded simulator (pipelines/amocrm/settings.py).
 
+Every row, and every row of its nested lists, carries `account_id` (amoCRM's id of the account it
+was read from, endpoints.EntitySpec.rows), the first column of every merge key.
+
 Reference tables (no cursor) are read whole and replaced every run (paging/reference.py).
 Incremental resources keep two things in dlt state (committed with each load
 package, restored from DuckDB when local state is gone): the dlt cursor (max
@@ -70,7 +73,7 @@ class _Builder:
 
     def _resource(self, spec: EntitySpec, gen: Callable[..., Iterator[Any]]) -> DltResource:
         return dlt.resource(gen, name=spec.name, write_disposition="merge" if spec.merged else "replace",
-                            primary_key=spec.key[0] if len(spec.key) == 1 else list(spec.key),
+                            primary_key=list(spec.primary_key),
                             file_format=FILE_FORMAT, columns=spec.columns, nested_hints=spec.nested or None)
 
     def reference(self, spec: EntitySpec) -> DltResource:
@@ -107,6 +110,7 @@ class _Builder:
         """Shape one page on the worker thread that read it (errors are reported by paging.pages.emit)."""
         def shape(items: list[dict], page: int) -> list[Any]:
             self.stats.note_fields(collection, items)
-            return [row for item in items for row in spec.rows(item, entity)]
+            account_id = self.session.account()["id"]
+            return [row for item in items for row in spec.rows(item, entity, account_id)]
 
         return shape

@@ -11,7 +11,7 @@ import dagster as dg
 from dagster_dlt import DagsterDltResource, DagsterDltTranslator, build_dlt_asset_specs
 from dagster_dlt.translator import DltResourceTranslatorData
 
-from pipelines.amocrm import amocrm_source, make_pipeline
+from pipelines.amocrm import amocrm_source, make_pipeline, migrate
 from pipelines.amocrm.accounts import source_arguments
 from pipelines.amocrm.client import amo_cause
 from pipelines.amocrm.run import complete_restored, finish_load
@@ -60,6 +60,7 @@ def amocrm_extract(context: dg.AssetExecutionContext, dlt: DagsterDltResource, r
     stats = ExtractionStats()
     try:
         source = amocrm_source(stats=stats, **source_arguments())
+        migrate.prepare(pipeline)  # a warehouse from before account_id: stamped before the first keyed merge
         events = list(dlt.run(context=context, dlt_source=source, dlt_pipeline=pipeline, dagster_dlt_translator=translator))
     except Exception as exc:
         final = amo_cause(exc)

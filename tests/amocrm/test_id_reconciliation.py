@@ -116,8 +116,8 @@ def test_an_empty_answer_refuses(sim):
 def test_a_restored_stub_amocrm_no_longer_returns_is_deleted_by_disappearance(sim):
     stub = 29_999_999
     with duckdb.connect(str(paths.warehouse_path())) as con:  # a restored record known only as a stub
-        con.execute("insert into raw_amocrm.leads (id, is_deleted, _dlt_load_id, _dlt_id) "
-                    f"values ({stub}, false, '0', 'trash-lead-{stub}')")
+        con.execute("insert into raw_amocrm.leads (account_id, id, is_deleted, _dlt_load_id, _dlt_id) "
+                    f"select id, {stub}, false, '0', 'trash-lead-{stub}' from raw_amocrm.account")
     result = reconcile(sim)
     assert stub in result.results[0].missing
     assert stub not in live("leads")
@@ -159,7 +159,8 @@ def test_fewer_ids_than_amocrm_announced_refuse(sim):
     client.get_page = announcing
     pipeline = make_pipeline()
     with pipeline.sql_client() as sql_client:
-        result = reconcile(sql_client, pipeline.dataset_name, client, accept=True)
+        result = reconcile(sql_client, pipeline.dataset_name, client, account_id=sim.account.profile.account_id,
+                           accept=True)
     (companies,) = result.refused
     assert "announced" in companies.refused and "partial" in companies.refused and companies.marked == 0
     assert {r.table: r.marked for r in result.results} == {"leads": 3, "contacts": 1, "companies": 0}

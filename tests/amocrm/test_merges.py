@@ -59,9 +59,9 @@ def test_a_merge_event_naming_a_live_record_is_reported_and_the_record_stays_liv
     extract(sim)
     survivor = int(table("leads").query("not is_deleted")["id"].min())
     with duckdb.connect(str(paths.warehouse_path())) as con:
-        con.execute("insert into raw_amocrm.events (id, type, entity_type, entity_id, created_by, created_at, "
-                    f"_dlt_load_id, _dlt_id) values ('merge-x', 'entity_merged', 'lead', {survivor}, 0, {NOW - DAY}, "
-                    "'0', 'x1')")
+        con.execute("insert into raw_amocrm.events (account_id, id, type, entity_type, entity_id, created_by, "
+                    f"created_at, _dlt_load_id, _dlt_id) select id, 'merge-x', 'entity_merged', 'lead', {survivor}, 0, "
+                    f"{NOW - DAY}, '0', 'x1' from raw_amocrm.account")
     summary = extract(sim)
     assert summary.restored_records.merged_live == {"leads": [survivor]}
     assert "entity_merged event names" in summary.format() and str(survivor) in summary.format()

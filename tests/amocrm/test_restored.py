@@ -68,11 +68,12 @@ def test_restored_stubs_are_read_by_id_and_whole(sim):
 def test_a_restored_id_amocrm_does_not_return_is_reported_every_run(sim, caplog):
     extract_around_the_restore(sim)
     with duckdb.connect(str(paths.warehouse_path())) as con:  # a trash entry and a restore of a lead now gone
-        con.execute(f"insert into raw_amocrm.deletions (entity_type, id, deleted_at, deleted_by, _dlt_load_id, _dlt_id) "
-                    f"values ('lead', {GONE}, {NOW - 5 * DAY}, 0, '0', 'x1')")
-        con.execute("insert into raw_amocrm.events (id, type, entity_type, entity_id, created_by, created_at, "
-                    f"_dlt_load_id, _dlt_id) values ('restore-x', 'lead_restored', 'lead', {GONE}, 0, {NOW - 4 * DAY}, "
-                    "'0', 'x2')")
+        con.execute(f"insert into raw_amocrm.deletions (account_id, entity_type, id, deleted_at, deleted_by, "
+                    f"_dlt_load_id, _dlt_id) select id, 'lead', {GONE}, {NOW - 5 * DAY}, 0, '0', 'x1' "
+                    "from raw_amocrm.account")
+        con.execute("insert into raw_amocrm.events (account_id, id, type, entity_type, entity_id, created_by, "
+                    f"created_at, _dlt_load_id, _dlt_id) select id, 'restore-x', 'lead_restored', 'lead', {GONE}, 0, "
+                    f"{NOW - 4 * DAY}, '0', 'x2' from raw_amocrm.account")
     for _ in range(2):
         with caplog.at_level(logging.WARNING, logger="pipelines.amocrm.restored"):
             summary = extract(sim)

@@ -63,9 +63,9 @@ def test_a_contact_satisfaction_field_counts_for_the_contacts_manager(kpi_wareho
     with duckdb.connect(str(warehouse.path)) as con:
         for contact_id, value in [*zip(live.contact_id, ("10", " 3 ")), (gone, "9")]:
             con.execute(  # a contact field named like the configured one, on three contacts
-                "insert into raw_amocrm.contacts__custom_field_values (contact_id, field_id, field_name, field_type, "
-                "value, _dlt_root_id, _dlt_parent_id, _dlt_list_idx, _dlt_id) "
-                "values (?, 4004001, 'Оценка клиента', 'numeric', ?, 'r', 'p', 0, ?)",
+                "insert into raw_amocrm.contacts__custom_field_values (account_id, contact_id, field_id, field_name, "
+                "field_type, value, _dlt_root_id, _dlt_parent_id, _dlt_list_idx, _dlt_id) "
+                "select id, ?, 4004001, 'Оценка клиента', 'numeric', ?, 'r', 'p', 0, ? from raw_amocrm.account",
                 [int(contact_id), value, f"test-{contact_id}"])
         con.execute("update raw_amocrm.contacts set is_deleted = true where id = ?", [gone])
     warehouse.dbt("build", "--select", "int_satisfaction_responses+")

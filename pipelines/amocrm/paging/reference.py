@@ -30,7 +30,7 @@ class Holder(Protocol):
 def reference_rows(spec: EntitySpec, session: Holder, limit: int,
                    note_fields: Callable[[str, list[Any]], None]) -> Iterator[dict]:
     if spec.scan == "account":
-        yield from shaped(spec, ACCOUNT_PATH, None, session.account(), None)
+        yield from shaped(spec, session, ACCOUNT_PATH, None, session.account(), None)
         return
     if spec.scan != "all_pages":
         raise ValueError(f"{spec.name}: {spec.scan!r} is not a reference scan (account, all_pages)")
@@ -45,12 +45,13 @@ def reference_rows(spec: EntitySpec, session: Holder, limit: int,
 
         for page_no, items in session.cached(f"{path} {sorted(spec.params.items())}", read):
             for item in items:
-                yield from shaped(spec, path, page_no, item, entity)
+                yield from shaped(spec, session, path, page_no, item, entity)
 
 
-def shaped(spec: EntitySpec, path: str, page: int | None, item: dict, entity: str | None) -> list[dict]:
+def shaped(spec: EntitySpec, session: Holder, path: str, page: int | None, item: dict,
+           entity: str | None) -> list[dict]:
     """The rows of one item, a malformed item reported with its list and page."""
     try:
-        return spec.rows(item, entity)
+        return spec.rows(item, entity, session.account()["id"])
     except SHAPE_ERRORS as exc:
         raise AmoPayloadError(path, page, str(exc)) from None
