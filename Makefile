@@ -19,7 +19,7 @@ demo: $(STAMP)
 
 ## Run the whole test suite.
 test: $(STAMP)
-	$(BIN)/python -m pytest -n 2 --dist loadgroup
+	$(BIN)/python -m pytest -n 3 --dist loadgroup
 
 ## Print measured speed and memory figures (not part of the test suite).
 bench: $(STAMP)

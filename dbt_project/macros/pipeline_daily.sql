@@ -1,7 +1,8 @@
 {#-
   The first day fct_pipeline_daily's incremental run recomputes: the earliest of the last day already
   built (built part-way through, as of an extraction) and the creation day of every lead (deleted ones
-  too) whose row, status changes, deletion or restore came in a dlt load the model has not read. A
+  too) whose row, status changes, deletion or restore came in a dlt load the model has not read, or
+  that an id reconciliation marked gone since the newest load the model has read. A
   lead's current price and manager stand for all its past days, so a change touches each of them.
 
   Resolved once while the model is compiled, into a date constant that both the model and its pre-hook
@@ -24,6 +25,21 @@
     union
     select cast(id as bigint) from {{ source('raw_amocrm', 'deletions') }}
     where entity_type = 'lead' and _dlt_load_id in {{ new_loads }}
+    {%- set loads = source('raw_amocrm', '_dlt_loads') -%}
+    {%- set disappearances = adapter.get_relation(database=loads.database, schema=loads.schema,
+                                                  identifier='disappearances') -%}
+    {%- if disappearances is not none %}
+    union
+    {#- marked gone by an id reconciliation (no dlt load of its own) since the last load this model read #}
+    select id from {{ disappearances }}
+    where entity_type = 'lead'
+        and run_at > (
+            select coalesce(max(epoch(loads.inserted_at)), 0)
+            from {{ loads }} as loads
+            inner join {{ ref('int_processed_loads') }} as processed
+                on processed.load_id = loads.load_id and processed.model_name = '{{ this.name }}'
+        )
+    {%- endif %}
 {%- endmacro %}
 
 {% macro pipeline_daily_from_date() -%}
