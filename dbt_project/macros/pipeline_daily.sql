@@ -1,18 +1,22 @@
 {#-
-  The first day fct_pipeline_daily's incremental run recomputes: the earliest of the last day already
-  built (built part-way through, as of an extraction) and the creation day of every lead (deleted ones
-  too) whose row, status changes, deletion or restore came in a dlt load the model has not read, or
-  that an id reconciliation marked gone since the newest load the model has read. A
-  lead's current price and manager stand for all its past days, so a change touches each of them.
-
-  Resolved once while the model is compiled, into a date constant that both the model and its pre-hook
-  (which deletes those days first, so that a day left with no open deal loses its old rows too) use;
-  the table is unchanged between the two, so they agree.
+  How fct_pipeline_daily's incremental run does little work. A lead's current price and manager stand
+  for all its past days, so a change to a lead rewrites its share of every past day: the run subtracts
+  what the lead's superseded stays in int_pipeline_daily_stays added to each (day, stage, manager) row
+  and adds what its new stays add. That holds while the day's "stuck" line (taken over the stays left
+  in the 180 days before it) is the same as when the row was built; the (stage, day) cells whose line a
+  gained or lost completed stay moved are recomputed in full instead (pipeline_daily_moved_lines), as are
+  every day from the last day built on (built part-way through, as of an extraction).
 -#}
+
+{#- The models whose loads int_pipeline_daily_stays reads (and so the changed leads it takes in). -#}
 {% macro pipeline_daily_upstream() -%}
     {{ return(['int_lead_status_history', 'stg_amocrm__leads']) }}
 {%- endmacro %}
 
+{#-
+  Leads (deleted ones too) whose row, status changes, deletion or restore came in the loads `new_loads`,
+  or that an id reconciliation marked gone since the newest load the model (`this`) has read.
+-#}
 {% macro pipeline_daily_changed_leads(new_loads) -%}
     select lead_id from {{ ref('stg_amocrm__leads') }} where load_id in {{ new_loads }}
     union
@@ -42,23 +46,23 @@
     {%- endif %}
 {%- endmacro %}
 
+{#-
+  The first day fct_pipeline_daily's incremental run recomputes in full: the last day already built; or
+  the calendar's first day (everything) when the table is empty or starts on another day (a lead created
+  earlier came in), or when int_pipeline_daily_stays holds nothing it counted (it was rebuilt in full, so
+  there is no superseded version to subtract). Resolved once while the model is compiled, into a date
+  constant that the model and its pre-hook share; the tables are unchanged between the two.
+-#}
 {% macro pipeline_daily_from_date() -%}
     {%- if execute and is_incremental() -%}
-        {%- set new_loads = unprocessed_loads(upstream=pipeline_daily_upstream()) -%}
         {%- set query -%}
-            select cast(least(
-                coalesce(
-                    (select max(snapshot_date) from {{ this }}),
-                    (select first_day from {{ ref('int_pipeline_calendar') }})
-                ),
-                coalesce(
-                    (
-                        select min(created_date) from {{ ref('fct_leads') }}
-                        where lead_id in ({{ pipeline_daily_changed_leads(new_loads) }})
-                    ),
-                    (select last_day from {{ ref('int_pipeline_calendar') }})
-                )
-            ) as varchar)
+            select cast(case
+                when (select min(snapshot_date) from {{ this }}) = calendar.first_day
+                    and exists (select 1 from {{ ref('int_pipeline_daily_stays') }} where not is_new)
+                    then (select max(snapshot_date) from {{ this }})
+                else calendar.first_day
+            end as varchar)
+            from {{ ref('int_pipeline_calendar') }} as calendar
         {%- endset -%}
         {%- set from_date = run_query(query).columns[0].values()[0] -%}
         {%- if from_date is none -%}
@@ -69,4 +73,52 @@
     {%- else -%}
         (select first_day from {{ ref('int_pipeline_calendar') }})
     {%- endif -%}
+{%- endmacro %}
+
+{#-
+  The (pipeline_id, status_id, snapshot_date) cells before `from_date` whose stuck line may have moved:
+  the 180 days from the day each completed stay of a lead not deleted was left, for the stays found
+  among the superseded rows or among the new ones but not both (gained or lost). None in a full build.
+-#}
+{% macro pipeline_daily_moved_lines(from_date) -%}
+    {%- if is_incremental() -%}
+    select distinct
+        moved.pipeline_id,
+        moved.status_id,
+        cast(unnest(generate_series(greatest(moved.left_date, calendar.first_day),
+                                    least(moved.left_date + 179, {{ from_date }} - 1),
+                                    interval 1 day)) as date) as snapshot_date
+    from (
+        select pipeline_id, status_id, left_date
+        from {{ ref('int_pipeline_daily_stays') }}
+        where (is_superseded or is_new)
+            and left_at is not null
+            and not is_deleted
+        group by lead_id, pipeline_id, status_id, entered_at, left_at, left_date
+        having count(*) filter (where is_superseded) = 0 or count(*) filter (where not is_superseded) = 0
+    ) as moved
+    cross join {{ ref('int_pipeline_calendar') }} as calendar
+    where greatest(moved.left_date, calendar.first_day) < {{ from_date }}
+    {%- else -%}
+    select cast(null as bigint) as pipeline_id, cast(null as bigint) as status_id, cast(null as date) as snapshot_date
+    where false
+    {%- endif -%}
+{%- endmacro %}
+
+{#-
+  A custom incremental strategy (`incremental_strategy='replace_rows'`): delete the target's rows whose
+  `unique_key` columns equal a new row's, nulls equal (delete+insert's `=` never matches a null
+  manager_id), then insert the new rows.
+-#}
+{% macro get_incremental_replace_rows_sql(arg_dict) -%}
+    {%- set target = arg_dict['target_relation'] -%}
+    {%- set temp = arg_dict['temp_relation'] -%}
+    {%- set keys = arg_dict['unique_key'] -%}
+    {%- set columns = get_quoted_csv(arg_dict['dest_columns'] | map(attribute='name')) -%}
+    delete from {{ target }} as target
+    where exists (
+        select 1 from {{ temp }} as source
+        where {% for key in keys %}source.{{ key }} is not distinct from target.{{ key }}{{ ' and ' if not loop.last }}{% endfor %}
+    );
+    insert into {{ target }} ({{ columns }}) select {{ columns }} from {{ temp }}
 {%- endmacro %}

@@ -1,39 +1,39 @@
 {{
     config(
         materialized='incremental',
-        incremental_strategy='append',
+        incremental_strategy='replace_rows',
+        unique_key=['snapshot_date', 'pipeline_id', 'status_id', 'manager_id'],
         on_schema_change='fail',
-        pre_hook="{% if is_incremental() %}delete from {{ this }} where snapshot_date >= {{ pipeline_daily_from_date() }}{% endif %}",
-        post_hook="{{ record_processed_loads(upstream=pipeline_daily_upstream()) }}"
+        pre_hook="{% if is_incremental() %}delete from {{ this }} as daily where daily.snapshot_date >= {{ pipeline_daily_from_date() }} or exists (select 1 from ({{ pipeline_daily_moved_lines(pipeline_daily_from_date()) }}) as moved where moved.pipeline_id = daily.pipeline_id and moved.status_id = daily.status_id and moved.snapshot_date = daily.snapshot_date){% endif %}",
+        post_hook=[
+            "delete from {{ this }} where open_deals = 0",
+            "{{ record_processed_loads(upstream=['int_pipeline_daily_stays']) }}",
+            "delete from {{ ref('int_pipeline_daily_stays') }} where is_superseded",
+            "update {{ ref('int_pipeline_daily_stays') }} set is_new = false where is_new"
+        ]
     )
 }}
 
--- The open pipeline at the end of every day, rebuilt from the status history. Incremental by day: a run
--- recomputes the days from pipeline_daily_from_date() on (macros/pipeline_daily.sql: the last day built
--- before, and the creation day of every lead changed by the new dlt loads, since a lead's current price
--- and manager stand for all its past days); its pre-hook deletes those days first. Days before stay.
+-- The open pipeline at the end of every day, from the stays of int_pipeline_daily_stays. Incremental
+-- (macros/pipeline_daily.sql): every day from pipeline_daily_from_date() on (the last day built before)
+-- and the stage-days whose stuck line moved are recomputed in full (the pre-hook deletes their rows
+-- first, so that a row left with no open deal goes too); on the other days, each row a changed lead was
+-- or is in gets the lead's old share subtracted and its new share added (the replace_rows strategy
+-- swaps those rows; a row left at zero deals is deleted by the post-hook). So it equals a full rebuild.
+-- The post-hook then drops the superseded stays it subtracted and marks the new ones counted.
 
 -- depends_on: {{ ref('int_processed_loads') }}
--- depends_on: {{ ref('stg_amocrm__leads') }}
--- depends_on: {{ ref('stg_amocrm__events') }}
--- depends_on: {{ source('raw_amocrm', 'deletions') }}
+
+{%- set from_date = pipeline_daily_from_date() %}
 
 with calendar as (
     select first_day, last_day, as_of_limit, timezone from {{ ref('int_pipeline_calendar') }}
 ),
 
--- Deleted leads count on no day: "deleted leads are excluded from every KPI", and a lead deleted before
--- the warehouse first saw it is a stub without history, so "until its deletion" would depend on when
--- the extraction happened to run.
-leads as (
-    select lead_id, manager_id, price, created_date
-    from {{ ref('fct_leads') }}
-    where not is_deleted
-),
-
 bounds as (
     select
-        {{ pipeline_daily_from_date() }} as from_date,
+        {{ from_date }} as from_date,
+        calendar.first_day,
         calendar.last_day as to_date,
         calendar.as_of_limit,
         calendar.timezone
@@ -42,66 +42,173 @@ bounds as (
 
 -- Each day's "as of": the end of the day (next local midnight), or on the last day the extraction time
 -- (or the newest status change, when later: see int_pipeline_calendar).
-days as (
+all_days as (
     select
-        cast(unnest(generate_series(from_date, to_date, interval 1 day)) as date) as snapshot_date
+        cast(unnest(generate_series(first_day, to_date, interval 1 day)) as date) as snapshot_date
     from bounds
 ),
 
 days_as_of as (
     select
-        days.snapshot_date,
-        least(timezone(bounds.timezone, cast(days.snapshot_date + 1 as timestamp)), bounds.as_of_limit) as as_of
-    from days
+        all_days.snapshot_date,
+        least(timezone(bounds.timezone, cast(all_days.snapshot_date + 1 as timestamp)), bounds.as_of_limit) as as_of
+    from all_days
     cross join bounds
 ),
 
--- Stays in an active status, as local dates: a stay holds the lead at the end of day D when it was
--- entered on or before D and left after D (or not left).
-open_stays as (
-    select
-        history.lead_id,
-        history.pipeline_id,
-        history.status_id,
-        history.entered_at,
-        {{ local_date('history.entered_at', 'bounds.timezone') }} as entered_date,
-        -- the first day it no longer holds the lead (after the last day built when it was not left)
-        coalesce({{ local_date('history.left_at', 'bounds.timezone') }}, bounds.to_date + 1) as left_date
-    from {{ ref('int_lead_status_history') }} as history
-    cross join bounds
-    where history.status_id not in (142, 143)
-        and (history.left_at is null or {{ local_date('history.left_at', 'bounds.timezone') }} > bounds.from_date)
+-- the stage-days before from_date whose stuck line moved (none in a full build)
+moved_lines as (
+    {{ pipeline_daily_moved_lines(from_date) }}
 ),
+
+-- Stays in an active status: deleted leads count on no day ("deleted leads are excluded from every
+-- KPI", and a lead deleted before the warehouse first saw it is a stub without history, so "until its
+-- deletion" would depend on when the extraction happened to run). A stay holds the lead at the end of
+-- day D when it was entered on or before D and left after D (or not left).
+stays as (
+    select
+        lead_id,
+        pipeline_id,
+        status_id,
+        manager_id,
+        price,
+        entered_at,
+        entered_date,
+        left_date,
+        is_new,
+        is_superseded
+    from {{ ref('int_pipeline_daily_stays') }}
+    where not is_deleted
+),
+
+-- Current stays on the days recomputed in full: from from_date on, and the moved stage-days.
+recomputed_days as (
+    select
+        all_days.snapshot_date,
+        stays.pipeline_id,
+        stays.status_id,
+        stays.manager_id,
+        stays.price,
+        stays.entered_at,
+        1 as sign
+    from stays
+    cross join bounds
+    inner join all_days
+        on all_days.snapshot_date >= greatest(stays.entered_date, bounds.from_date)
+        and all_days.snapshot_date < coalesce(stays.left_date, bounds.to_date + 1)
+    where not stays.is_superseded
+    union all
+    select
+        moved_lines.snapshot_date,
+        stays.pipeline_id,
+        stays.status_id,
+        stays.manager_id,
+        stays.price,
+        stays.entered_at,
+        1 as sign
+    from stays
+    inner join moved_lines
+        on moved_lines.pipeline_id = stays.pipeline_id
+        and moved_lines.status_id = stays.status_id
+        and moved_lines.snapshot_date >= stays.entered_date
+        and moved_lines.snapshot_date < coalesce(stays.left_date, date '9999-12-31')
+    where not stays.is_superseded
+),
+
+{%- if is_incremental() %}
+
+-- The other days before from_date: a changed lead's superseded stays (which ran to the last day built
+-- when not left) take their share away, its new stays add theirs.
+changed_days as (
+    select
+        all_days.snapshot_date,
+        stays.pipeline_id,
+        stays.status_id,
+        stays.manager_id,
+        stays.price,
+        stays.entered_at,
+        case when stays.is_superseded then -1 else 1 end as sign
+    from stays
+    cross join bounds
+    inner join all_days
+        on all_days.snapshot_date >= stays.entered_date
+        and all_days.snapshot_date < least(coalesce(stays.left_date, bounds.from_date), bounds.from_date)
+    anti join moved_lines
+        on moved_lines.pipeline_id = stays.pipeline_id
+        and moved_lines.status_id = stays.status_id
+        and moved_lines.snapshot_date = all_days.snapshot_date
+    where stays.is_superseded or stays.is_new
+),
+{%- endif %}
 
 lead_days as (
     select
-        days_as_of.snapshot_date,
-        open_stays.pipeline_id,
-        open_stays.status_id,
-        leads.manager_id,
-        leads.price,
-        (epoch(days_as_of.as_of) - epoch(open_stays.entered_at)) / 3600.0 as hours_in_stage
-    from open_stays
-    inner join days_as_of
-        on days_as_of.snapshot_date >= open_stays.entered_date
-        and days_as_of.snapshot_date < open_stays.left_date
-    inner join leads on leads.lead_id = open_stays.lead_id
+        stay_days.snapshot_date,
+        stay_days.pipeline_id,
+        stay_days.status_id,
+        stay_days.manager_id,
+        stay_days.price,
+        stay_days.sign,
+        (epoch(days_as_of.as_of) - epoch(stay_days.entered_at)) / 3600.0 as hours_in_stage
+    from (
+        select * from recomputed_days
+        {%- if is_incremental() %}
+        union all
+        select * from changed_days
+        {%- endif %}
+    ) as stay_days
+    inner join days_as_of on days_as_of.snapshot_date = stay_days.snapshot_date
 ),
 
-aggregated as (
+shares as (
     select
         lead_days.snapshot_date,
         lead_days.pipeline_id,
         lead_days.status_id,
         lead_days.manager_id,
-        count(*) as open_deals,
-        sum(lead_days.price) as open_value,
-        count(*) filter (where lead_days.hours_in_stage > thresholds.hours_p90) as stuck_deals
+        sum(lead_days.sign) as open_deals,
+        sum(lead_days.sign * lead_days.price) as open_value,
+        coalesce(sum(lead_days.sign) filter (where lead_days.hours_in_stage > thresholds.hours_p90), 0) as stuck_deals
     from lead_days
     left join {{ ref('int_stage_stuck_thresholds') }} as thresholds
         on thresholds.pipeline_id = lead_days.pipeline_id
         and thresholds.status_id = lead_days.status_id
         and thresholds.threshold_date = lead_days.snapshot_date
+    group by all
+),
+
+{%- if is_incremental() %}
+
+-- the rows built before that a changed lead's share goes into or out of (their new value is the sum)
+kept as (
+    select daily.snapshot_date, daily.pipeline_id, daily.status_id, daily.manager_id,
+        daily.open_deals, daily.open_value, daily.stuck_deals
+    from {{ this }} as daily
+    semi join shares
+        on shares.snapshot_date = daily.snapshot_date
+        and shares.pipeline_id = daily.pipeline_id
+        and shares.status_id = daily.status_id
+        and shares.manager_id is not distinct from daily.manager_id
+    where daily.snapshot_date < {{ from_date }}
+),
+{%- endif %}
+
+aggregated as (
+    select
+        snapshot_date,
+        pipeline_id,
+        status_id,
+        manager_id,
+        sum(open_deals) as open_deals,
+        sum(open_value) as open_value,
+        sum(stuck_deals) as stuck_deals
+    from (
+        select * from shares
+        {%- if is_incremental() %}
+        union all
+        select * from kept
+        {%- endif %}
+    ) as parts
     group by all
 ),
 
