@@ -48,21 +48,18 @@
 
 {#-
   The first day fct_pipeline_daily's incremental run recomputes in full: the last day already built; or
-  the calendar's first day (everything) when the table is empty or starts on another day (a lead created
-  earlier came in), or when int_pipeline_daily_stays holds nothing it counted (it was rebuilt in full, so
-  there is no superseded version to subtract). Resolved once while the model is compiled, into a date
+  the calendar's first day (everything) when the table is empty, or when int_pipeline_daily_stays holds
+  nothing it counted (it was rebuilt in full, so there is no superseded version to subtract). Days
+  before the first built one need nothing more: only a changed (new) lead can be open on them. Resolved once while the model is compiled, into a date
   constant that the model and its pre-hook share; the tables are unchanged between the two.
 -#}
 {% macro pipeline_daily_from_date() -%}
     {%- if execute and is_incremental() -%}
         {%- set query -%}
             select cast(case
-                when (select min(snapshot_date) from {{ this }}) = calendar.first_day
-                    and exists (select 1 from {{ ref('int_pipeline_daily_stays') }} where not is_new)
+                when exists (select 1 from {{ ref('int_pipeline_daily_stays') }} where not is_new)
                     then (select max(snapshot_date) from {{ this }})
-                else calendar.first_day
             end as varchar)
-            from {{ ref('int_pipeline_calendar') }} as calendar
         {%- endset -%}
         {%- set from_date = run_query(query).columns[0].values()[0] -%}
         {%- if from_date is none -%}

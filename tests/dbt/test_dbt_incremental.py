@@ -20,7 +20,7 @@ LEADS = 200
 # changes, notes and tasks; "now" in the marts is the load time either way.
 NOW = 1_790_000_000
 PUBLISHED = ["dim_managers", "dim_pipeline_stages", "fct_leads", *MARTS]
-INCREMENTAL = ["int_activities", "int_lead_events", "int_lead_status_history"]
+INCREMENTAL = ["int_activities", "int_lead_events", "int_lead_status_history", "int_pipeline_daily_stays"]
 
 
 def _snapshot(warehouse) -> dict:
@@ -118,8 +118,9 @@ def test_unknown_manager_in_targets_blocks_plan_vs_fact(day_later, tmp_path):
 
 
 def test_pipeline_daily_recomputes_only_touched_days(day_later, tmp_path):
-    """fct_pipeline_daily's incremental run read the day's new loads; a build with no new load redoes
-    only the last day (built part-way through), not the history before it."""
+    """fct_pipeline_daily's incremental run recomputed in full only the days from the last one built
+    before, not from the creation of the oldest changed lead (whose share of the past days it swapped);
+    a build with no new load redoes only the last day (built part-way through), not the history."""
     warehouse = day_later[0]
     compiled = warehouse.data_dir / "dbt_target" / "compiled" / "amocrm_kpi" / "models" / "marts"
     from_date = re.search(r"date '([\d-]+)' as from_date", (compiled / "fct_pipeline_daily.sql").read_text())
@@ -127,9 +128,11 @@ def test_pipeline_daily_recomputes_only_touched_days(day_later, tmp_path):
     changed = warehouse.query(
         "select min(created_date) from marts.fct_leads where lead_id in (select lead_id from staging.stg_amocrm__leads "
         f"where load_id in {loads} union select lead_id from intermediate.int_lead_status_history where load_id in {loads})")
-    first_day = warehouse.query("select min(snapshot_date) from marts.fct_pipeline_daily").iat[0, 0]
+    last_day = warehouse.query("select max(snapshot_date) from marts.fct_pipeline_daily").iat[0, 0]
     assert from_date, "the days to recompute were resolved to a constant"
-    assert first_day < date.fromisoformat(from_date.group(1)) <= changed.iat[0, 0]
+    assert changed.iat[0, 0] < date.fromisoformat(from_date.group(1)) <= last_day
+    pending = warehouse.query("select count(*) from intermediate.int_pipeline_daily_stays where is_new or is_superseded")
+    assert pending.iat[0, 0] == 0, "fct_pipeline_daily read and cleared the changed stays"
     copy = warehouse.copy(tmp_path)
     spoil = "update marts.fct_pipeline_daily set open_deals = open_deals + 1000 where snapshot_date = {}"
     with duckdb.connect(str(copy.path)) as connection:
@@ -143,3 +146,46 @@ def test_pipeline_daily_recomputes_only_touched_days(day_later, tmp_path):
     days = copy.query("select snapshot_date, max(open_deals) >= 1000 as spoiled from marts.fct_pipeline_daily "
                       "group by all order by snapshot_date")
     assert days["spoiled"].tolist() == [True] + [False] * (len(days) - 1)
+
+
+def _new_load(connection, load_id: str, changes: dict[int, str]) -> None:
+    """A dlt load of lead rows changed in place (`changes`: SET clauses by lead id), as a merge leaves it."""
+    connection.execute("insert into raw_amocrm._dlt_loads values (?, 'amocrm', 0, now(), '')", [load_id])
+    for lead_id, change in changes.items():
+        connection.execute(f"update raw_amocrm.leads set {change}, _dlt_load_id = '{load_id}' where id = {lead_id}")
+
+
+def test_pipeline_daily_swapped_shares_equal_a_full_rebuild(day_later, tmp_path):
+    """The lead-by-lead swap equals a full rebuild in the hard cases: an old long-open lead's manager and
+    price change (its share of every past day moves), a lead with completed stays is deleted (the stuck
+    lines of the 180 days after them move), the mart skips a build in between (the superseded version it
+    counted must be the one subtracted) and the same lead changes again."""
+    warehouse = day_later[0].copy(tmp_path / "incremental")
+    stays = warehouse.query(
+        "select lead_id, count(*) filter (where left_at is not null) as completed, min(entered_date) as since "
+        "from intermediate.int_pipeline_daily_stays where not is_deleted group by lead_id")
+    open_ids = set(warehouse.query("select lead_id from marts.fct_leads where not is_won and not is_lost")["lead_id"])
+    old_open = stays[stays["lead_id"].isin(open_ids)].sort_values(["since", "lead_id"]).iat[0, 0]
+    completed = stays[(stays["completed"] > 0) & (stays["lead_id"] != old_open)].sort_values("since").iat[0, 0]
+    other_user = warehouse.query(f"select min(manager_id) from marts.fct_leads where manager_id <> "
+                                 f"(select manager_id from marts.fct_leads where lead_id = {old_open})").iat[0, 0]
+    with duckdb.connect(str(warehouse.path)) as connection:
+        _new_load(connection, "2000000000.1", {old_open: f"responsible_user_id = {other_user}, price = price + 1000",
+                                               completed: "is_deleted = true"})
+    warehouse.dbt("run", "--select", "+int_pipeline_daily_stays")  # fct_pipeline_daily left out of this build
+    pending = warehouse.query("select count(*) from intermediate.int_pipeline_daily_stays where is_superseded")
+    assert pending.iat[0, 0] > 0, "the counted version waits for fct_pipeline_daily"
+    with duckdb.connect(str(warehouse.path)) as connection:
+        _new_load(connection, "2000000000.2", {old_open: "price = price + 500"})
+    warehouse.dbt("run")
+    compiled = (warehouse.data_dir / "dbt_target" / "compiled" / "amocrm_kpi" / "models" / "marts"
+                / "fct_pipeline_daily.sql").read_text()
+    from_date = date.fromisoformat(re.search(r"date '([\d-]+)' as from_date", compiled).group(1))
+    assert from_date == warehouse.query("select max(snapshot_date) from marts.fct_pipeline_daily").iat[0, 0], \
+        "only the last day was recomputed in full"
+    rebuilt = warehouse.copy(tmp_path / "full")
+    rebuilt.dbt("run", "--full-refresh", "--select", "int_pipeline_daily_stays+")
+    for table in ["marts.fct_pipeline_daily", "intermediate.int_pipeline_daily_stays"]:
+        incremental, full = (w.query(f"select * from {table} order by all") for w in (warehouse, rebuilt))
+        assert len(incremental) == len(full), table
+        assert_frames_match(incremental.reset_index(), full.reset_index(), ["index"])
