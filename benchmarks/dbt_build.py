@@ -11,7 +11,8 @@ Then: `dbt build` on the fresh warehouse (full), one simulated day of changes lo
 and `dbt build` again (incremental), then `dbt build --full-refresh` on the same data. Prints the
 wall time and the peak resident memory of each dbt process, the time each model issue 15 added spent
 in it (run_results.json `execution_time`) and their sum, and a PASS/MISS line for the incremental
-daily build against its 20 s target.
+daily build against its 20 s target. Last figures: README "Tests and benchmarks" (fct_pipeline_daily's
+incremental run at 100k leads: 0.35 s CPU against 1.14 s for its full build).
 
     .venv/bin/python -m benchmarks dbt_build            # both sizes
     .venv/bin/python -m benchmarks.dbt_build 20000      # other sizes, e.g. for a quick look
