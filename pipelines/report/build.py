@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 import duckdb
 
 from pipelines import paths
+from pipelines.report import morning
 from pipelines.report.data import ALL, load, read_account
 from pipelines.report.format import Formatter, language_of
 from pipelines.report.model import Scope
@@ -54,9 +55,10 @@ def build_report(
         con.execute(f"set TimeZone = '{tz.key}'")  # a validated zone name: calendar days of timestamps
         now = datetime.now(tz)
         data = load(con, today or now.date(), account)
+        morning_data = morning.load(con, data.periods)
     fmt = Formatter(language or language_of(account.language or "ru"), account.currency or DEFAULT_CURRENCY,
                     account.currency_symbol)
-    presenter = Presenter(data, fmt)
+    presenter = Presenter(data, fmt, morning_data)
     out_dir.mkdir(parents=True, exist_ok=True)
     latest, dated = out_dir / LATEST_NAME, out_dir / f"kpi_report_{data.today:%Y-%m-%d}.html"
     html = presenter.html(generated_at=now)

@@ -100,6 +100,11 @@ class Formatter:
             return MISSING
         return f"{self.number(value, 1)}{NBSP}{'дн.' if self.language == 'ru' else 'd'}"
 
+    def minutes(self, value: float | None) -> str:
+        if value is None:
+            return MISSING
+        return f"{self.number(value, 1)}{NBSP}{'мин' if self.language == 'ru' else 'min'}"
+
     def hours_as_days(self, hours: float | None) -> str:
         return MISSING if hours is None else self.days(hours / 24)
 

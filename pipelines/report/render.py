@@ -16,7 +16,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
-from pipelines.report import charts
+from pipelines.report import charts, morning
 from pipelines.report.data import ALL, GRAINS, STALE_AFTER_DAYS
 from pipelines.report.format import Formatter
 from pipelines.report.labels import LABELS
@@ -79,8 +79,9 @@ class Tile:
 class Presenter(TableSections):
     """Formats one report's data in one language."""
 
-    def __init__(self, data: ReportData, fmt: Formatter):
+    def __init__(self, data: ReportData, fmt: Formatter, morning_data: morning.MorningData | None = None):
         self.data = data
+        self.morning = morning_data
         self.fmt = fmt
         self.t = LABELS[fmt.language]
 
@@ -270,6 +271,7 @@ class Presenter(TableSections):
             managers_note=t["managers_note"].format(elapsed=self.fmt.percent(d.month_elapsed, 0)),
             cac_chart=cac_chart,
             cac_table=cac_table,
+            morning=morning.views(self.morning, self) if self.morning else None,
         )
 
     def markdown(self, link: str) -> str:
