@@ -159,8 +159,9 @@ def line_chart(
         points = [(x, top + plot_h - plot_h * v / ticks[-1]) for x, v in zip(xs, s.values) if v is not None]
         line = " ".join(f"{x:.1f},{y:.1f}" for x, y in points)
         marks = "".join(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2.5"/>' for x, y in points) if len(labels) <= 31 else ""
+        exact = ",".join("" if v is None else repr(float(v)) for v in s.values)  # for tests and scripts
         body.append(
-            f'<g class="line" fill="{s.color}"><polyline points="{line}" fill="none" stroke="{s.color}" '
+            f'<g class="line" data-values="{exact}" fill="{s.color}"><polyline points="{line}" fill="none" stroke="{s.color}" '
             f'stroke-width="2" stroke-linejoin="round" stroke-linecap="round"/>{marks}</g>'
         )
     hover = "".join(  # invisible targets, one per period
