@@ -8,7 +8,8 @@ import shutil
 import duckdb
 import pytest
 from report_expected import assert_report_matches_marts
-from report_marts import MORNING_TABLES, TODAY, build_marts
+from report_marts import TODAY, build_marts
+from report_marts_morning import MORNING_TABLES
 from report_page import ReportPage
 
 from pipelines.report import build_report
