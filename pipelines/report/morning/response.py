@@ -15,6 +15,7 @@ from typing import Any
 import duckdb
 
 from pipelines.report import charts
+from pipelines.report.format import DURATION_UNITS, duration_unit
 from pipelines.report.morning.common import Unavailable, check_table, ratio
 from pipelines.report.rows import dict_rows
 from pipelines.report.tables import HALF_WIDTH, Cell, Row, Table
@@ -146,23 +147,31 @@ def _table(data: ResponseData, p) -> Table:
     return Table("response", headers, rows)
 
 
-def _charts(data: ResponseData, grain: str, p) -> list[Any]:
+def _charts(data: ResponseData, grain: str, p) -> list[tuple[str, Any]]:
+    """(caption, chart): the SLA share, and the median and 90th percentile time to the first response."""
     periods, totals = p.data.periods[grain], data.trend[grain]
     axis_label = p.fmt.short_month if grain == "month" else p.fmt.day_month
     labels = [axis_label(x) for x in periods]
     names = [p.period_name(x, grain) for x in periods]
     shares = [None if t.sla_share is None else t.sla_share * 100 for t in totals]
-    share = charts.line_chart(
+    share = (p.t["sla_share"], charts.line_chart(
         labels, [charts.Series(p.t["sla_share"], shares, charts.GREEN)],
         [f"{n}: {p.fmt.percent(t.sla_share)} ({p.fmt.number(t.responded_within_sla)} / "
          f"{p.fmt.number(t.leads_sla_elapsed)})" for n, t in zip(names, totals)],
         title=p.t["sla_share"], axis=lambda v: p.fmt.percent(v / 100, 0), empty_text=p.t["no_data"],
         width=HALF_WIDTH,
-    )
+    ))
+    unit = duration_unit(max((t.p90 or 0 for t in totals), default=0))  # one unit for the whole axis
+    per_unit = DURATION_UNITS[unit]
+
+    def scaled(values: list[float | None]) -> list[float | None]:
+        return [None if v is None else v / per_unit for v in values]
+
     speed = charts.line_chart(
-        labels, [charts.Series(p.t["first_response_median"], [t.median for t in totals], charts.BLUE),
-                 charts.Series(p.t["time_p90"], [t.p90 for t in totals], charts.GREY)],
+        labels, [charts.Series(p.t["first_response_median"], scaled([t.median for t in totals]), charts.BLUE),
+                 charts.Series(p.t["time_p90"], scaled([t.p90 for t in totals]), charts.GREY)],
         [f"{n}: {p.fmt.minutes(t.median)} · {p.t['time_p90']}: {p.fmt.minutes(t.p90)}" for n, t in zip(names, totals)],
-        title=p.t["first_response_minutes"], axis=p.fmt.compact, empty_text=p.t["no_data"], width=HALF_WIDTH,
+        title=f"{p.t['first_response_time']}, {p.fmt.unit_name(unit)}", axis=p.fmt.compact, empty_text=p.t["no_data"],
+        width=HALF_WIDTH,
     )
-    return [share, speed]
+    return [share, (f"{p.t['first_response_time']}, {p.fmt.unit_name(unit)}", speed)]
