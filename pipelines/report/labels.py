@@ -118,6 +118,10 @@ LABELS: dict[str, dict[str, str]] = {
             "Открытые сделки по ответственному на момент выгрузки {when}; в скобках — доля от открытых. "
             "«Зависла» — на этапе дольше 90-го перцентиля прошлых сделок этого этапа."
         ),
+        "hygiene_stale": (
+            "Снимок устарел на {days} дн.: ежедневное задание давно не обновляло данные. Проверьте запуски в Dagster "
+            "(make ui → Runs) и оповещения."
+        ),
         "open_without_next_task": "Без задачи",
         "open_with_overdue_task": "Просрочена задача",
         "stuck_deals": "Зависли",
@@ -257,6 +261,10 @@ LABELS: dict[str, dict[str, str]] = {
         "hygiene_note": (
             "Open deals per responsible user as of the extraction {when}; in brackets, the share of open deals. "
             "Stuck: in the stage longer than the 90th percentile of past stays there."
+        ),
+        "hygiene_stale": (
+            "The snapshot is {days} days old: the daily job has not refreshed the data. Check the runs in Dagster "
+            "(make ui → Runs) and the alerts."
         ),
         "open_without_next_task": "No next task",
         "open_with_overdue_task": "Overdue task",

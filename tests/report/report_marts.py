@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 import duckdb
 import pandas as pd
-from report_marts_morning import derive_morning
+from report_marts_morning import derive_large_morning, derive_morning
 
 TODAY = date(2026, 10, 15)
 TZ = ZoneInfo("Europe/Moscow")
@@ -386,5 +386,6 @@ def build_large_marts(path: Path, *, managers: int = 120, pipelines: int = 12, t
             """,
             [pipelines + 1, managers + 1],
         )
+        derive_large_morning(con, today, managers, pipelines)
     return path
 

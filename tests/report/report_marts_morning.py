@@ -115,3 +115,44 @@ def derive_morning(con: duckdb.DuckDBPyConnection, today: date) -> None:
         from created c full join closed d using (grain, p, pipeline_id, dimension, dimension_value)
         """
     )
+
+
+def derive_large_morning(con: duckdb.DuckDBPyConnection, today: date, managers: int, pipelines: int) -> None:
+    """The issue-15 marts of a big account straight as facts: every manager, pipeline and stage, 100 days,
+    and 200 tag values (more than a breakdown lists)."""
+    con.execute(
+        """
+        insert into marts.fct_response
+        select g.grain, cast(date_trunc(g.grain, d) as date), p, m, 5, 4, 2, 5, 0.4, 12.5, 90.0, 8, 20, 1
+        from range(?::date - interval 100 day, ?::date + interval 1 day, interval 1 day) t(d),
+             range(1, ?) a(p), range(1, ?) b(m), (select unnest(['day', 'week', 'month']) as grain) g
+        where hash(d, p, m) % 7 = 0
+        """,
+        [today, today, pipelines + 1, managers + 1],
+    )
+    con.execute(
+        """
+        insert into marts.fct_pipeline_daily
+        select cast(d as date), s.pipeline_id, s.status_id, m, 1 + hash(d, s.status_id, m) % 5, 250000, hash(d, m) % 2
+        from range(?::date - interval 100 day, ?::date + interval 1 day, interval 1 day) t(d),
+             marts.dim_pipeline_stages s, range(1, ?) b(m)
+        where not s.is_won and not s.is_lost and m % 10 = 0
+        """,
+        [today, today, managers + 1],
+    )
+    con.execute(
+        """
+        insert into marts.fct_crm_hygiene
+        select ?::date, m, 40, 10, 5, 3, 2, 1, 4, ?::timestamptz from range(1, ?) b(m)
+        """,
+        [today, datetime.combine(today, datetime.min.time(), TZ), managers + 1],
+    )
+    con.execute(
+        """
+        insert into marts.fct_sales_by_dimension
+        select 'month', cast(date_trunc('month', ?::date) as date), p, dimension, dimension || ' ' || v,
+               10 + v, v % 5, (v % 5) * 100000, v % 3
+        from range(1, ?) a(p), range(1, 201) b(v), (select unnest(['tag', 'channel', 'город']) as dimension) d
+        """,
+        [today, pipelines + 1],
+    )

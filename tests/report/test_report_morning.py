@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import shutil
+from datetime import date
 
 import duckdb
 import pytest
@@ -91,3 +92,11 @@ def test_hygiene_shows_the_latest_snapshot_only(marts_db, tmp_path):
     assert days == 2
     assert int(page.tables[(None, "hygiene")].rows["total"].cells["open_deals"][0]) == latest
     assert "на момент выгрузки 15.10.2026 06:00" in html
+
+
+def test_an_old_snapshot_is_called_out(marts_db, tmp_path):
+    """The daily job stopped: the checklist shows the last snapshot and says how old it is."""
+    html = build_report(marts_db, tmp_path, today=date(2026, 10, 20)).path.read_text(encoding="utf-8")
+    assert "Снимок устарел на 5 дн." in html
+    fresh = build_report(marts_db, tmp_path, today=TODAY).path.read_text(encoding="utf-8")
+    assert "data-stale" not in fresh

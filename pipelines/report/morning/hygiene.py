@@ -21,6 +21,7 @@ TABLE = "fct_crm_hygiene"
 MEASURES = ("open_without_next_task", "open_with_overdue_task", "stuck_deals", "open_without_price",
             "open_without_contact", "open_missing_required")
 NEEDED = {"snapshot_date", "manager_id", "open_deals"}
+STALE_AFTER_DAYS = 1  # a snapshot older than yesterday's means the daily runs stopped: say so
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,9 @@ def view(data: HygieneData | Unavailable, p) -> dict[str, Any]:
     when = p.fmt.date(data.snapshot_date)
     if data.extracted_at is not None:
         when = p.fmt.datetime(data.extracted_at)
-    return {"unavailable": None, "table": _table(data, p), "note": p.t["hygiene_note"].format(when=when)}
+    age = (p.data.today - data.snapshot_date).days
+    stale = p.t["hygiene_stale"].format(days=age) if age > STALE_AFTER_DAYS else None
+    return {"unavailable": None, "table": _table(data, p), "note": p.t["hygiene_note"].format(when=when), "stale": stale}
 
 
 def _cells(row: dict[str, Any], measures: tuple[str, ...], name: str, p) -> list[Cell]:

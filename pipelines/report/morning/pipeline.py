@@ -101,22 +101,26 @@ def view(data: PipelineData | Unavailable, p) -> dict[str, Any]:
 
 
 def _charts(data: PipelineData, pipeline: PipelineDays, p) -> list[tuple[str, Any]]:
-    """(caption, chart): the open deals per stage, and their amount per stage."""
+    """(caption, chart): the open deals per stage, and their total amount (per stage it is in the table)."""
     labels = [p.fmt.day_month(d) for d in data.days]
     names = [p.fmt.date(d) for d in data.days]
     colors = [PALETTE[i % len(PALETTE)] for i in range(len(pipeline.stages))]
     deals = [charts.Series(s.name, [s.open_deals.get(d, 0) for d in data.days], c) for s, c in zip(pipeline.stages, colors)]
-    value = [charts.Series(s.name, [float(s.open_value.get(d, 0)) for d in data.days], c)
-             for s, c in zip(pipeline.stages, colors)]
-    deal_tips = [f"{n} — " + " · ".join(f"{s.name}: {p.fmt.number(s.open_deals.get(d, 0))}" for s in pipeline.stages)
-                 for n, d in zip(names, data.days)]
-    value_tips = [f"{n} — " + " · ".join(f"{s.name}: {p.fmt.money(s.open_value.get(d, 0))}" for s in pipeline.stages)
-                  for n, d in zip(names, data.days)]
+    deal_tips = [  # stages with open deals that day only: the page stays small on a big account
+        f"{n} — " + (" · ".join(f"{s.name}: {p.fmt.number(s.open_deals[d])}" for s in pipeline.stages
+                                if s.open_deals.get(d)) or p.fmt.number(0))
+        for n, d in zip(names, data.days)
+    ]
+    totals = [sum((s.open_value.get(d, Decimal(0)) for s in pipeline.stages), Decimal(0)) for d in data.days]
+    value_caption = f"{p.t['open_value']}, {p.fmt.currency_sign}"
     return [
-        (p.t["open_deals"], charts.line_chart(labels, deals, deal_tips, title=f"{p.t['open_deals']}: {pipeline.name}", axis=p.fmt.compact,
-                          empty_text=p.t["no_data"], width=HALF_WIDTH, integer=True)),
-        (f"{p.t['open_value']}, {p.fmt.currency_sign}", charts.line_chart(labels, value, value_tips, title=f"{p.t['open_value']}, {p.fmt.currency_sign}: {pipeline.name}",
-                          axis=p.fmt.compact, empty_text=p.t["no_data"], width=HALF_WIDTH)),
+        (p.t["open_deals"], charts.line_chart(
+            labels, deals, deal_tips, title=f"{p.t['open_deals']}: {pipeline.name}", axis=p.fmt.compact,
+            empty_text=p.t["no_data"], width=HALF_WIDTH, integer=True)),
+        (value_caption, charts.line_chart(
+            labels, [charts.Series(p.t["open_value"], [float(v) for v in totals], charts.BLUE)],
+            [f"{n}: {p.fmt.money(v)}" for n, v in zip(names, totals)], title=f"{value_caption}: {pipeline.name}",
+            axis=p.fmt.compact, empty_text=p.t["no_data"], width=HALF_WIDTH)),
     ]
 
 
