@@ -74,7 +74,8 @@ _SUMS = ", ".join(f"coalesce(sum({c}), 0) as {c}" for c in COUNTS) + """,
 
 
 def _totals(row: dict[str, Any]) -> ResponseTotals:
-    return ResponseTotals(**{k: (float(v) if k.endswith(("_sum",)) else int(v)) for k, v in row.items()
+    """The measures of a query row (its other columns are keys)."""
+    return ResponseTotals(**{k: (float(v) if k.endswith("_sum") else int(v)) for k, v in row.items()
                              if k in ResponseTotals.__dataclass_fields__})
 
 
