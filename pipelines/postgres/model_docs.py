@@ -23,7 +23,7 @@ class TableDoc:
 
 
 SOURCE_META_DOC = TableDoc(
-    description="Which amoCRM account these marts come from and when it was extracted (one row).",
+    description="Which amoCRM account these marts come from, when it was extracted, and the response SLA in minutes the KPIs use (one row).",
 )
 
 

@@ -104,10 +104,12 @@ LABELS: dict[str, dict[str, str]] = {
         "response_note": (
             "Новые сделки этого месяца по текущему ответственному. Реакция — первый исходящий звонок, письмо или "
             "сообщение сотрудника (не робота) по сделке или её контакту. Доля в SLA — ответившие в срок из тех, "
-            "чей срок уже прошёл (срок — переменная dbt amocrm_response_sla_minutes). Медиана по нескольким "
+            "чей срок уже прошёл (срок — {sla}). Медиана по нескольким "
             "воронкам — медианы воронок, усреднённые с весом по числу ответов."
         ),
         "sla_share": "Доля в SLA",
+        "sla_within": "Ответ за {sla}",
+        "sla_var": "переменная dbt amocrm_response_sla_minutes",
         "leads_responded": "С ответом",
         "first_response_median": "Первый ответ, медиана",
         "first_response_time": "Время до первого ответа",
@@ -248,10 +250,12 @@ LABELS: dict[str, dict[str, str]] = {
         "response_note": (
             "This month's new leads, by current responsible user. A response is the first outgoing call, e-mail or "
             "message by a user (not a robot) on the lead or its contact. SLA share: answered in time out of those "
-            "whose SLA has elapsed (dbt var amocrm_response_sla_minutes). A median over several pipelines is the "
+            "whose SLA ({sla}) has elapsed. A median over several pipelines is the "
             "pipelines' medians weighted by their answered leads."
         ),
         "sla_share": "Within SLA",
+        "sla_within": "Within {sla}",
+        "sla_var": "dbt var amocrm_response_sla_minutes",
         "leads_responded": "Answered",
         "first_response_median": "First response, median",
         "first_response_time": "Time to first response",

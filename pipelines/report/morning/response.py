@@ -15,9 +15,9 @@ from typing import Any
 import duckdb
 
 from pipelines.report import charts
-from pipelines.report.format import DURATION_UNITS, duration_unit
+from pipelines.report.format import DURATION_UNITS, NBSP, duration_unit
 from pipelines.report.morning.common import Unavailable, check_table, ratio
-from pipelines.report.rows import dict_rows
+from pipelines.report.rows import columns, dict_rows
 from pipelines.report.tables import HALF_WIDTH, Cell, Row, Table
 
 TABLE = "fct_response"
@@ -63,6 +63,7 @@ class ResponseData:
     previous: dict[Any, ResponseTotals]  # the same for the previous month
     names: dict[int, str | None]
     trend: dict[str, list[ResponseTotals]] = field(default_factory=dict)  # grain -> one per period
+    sla_minutes: int | None = None  # marts.meta_source.response_sla_minutes; None in a copy published before it
 
 
 _SUMS = ", ".join(f"coalesce(sum({c}), 0) as {c}" for c in COUNTS) + """,
@@ -100,7 +101,15 @@ def load(con: duckdb.DuckDBPyConnection, periods: dict[str, list[date]]) -> Resp
     split = {m: {r["manager_id"]: _totals(r) for r in by_manager if r["period_start"] == m} for m in (month, previous)}
     for m in (month, previous):
         split[m]["total"] = found.get(("month", m), ResponseTotals())
-    return ResponseData(split[month], split[previous], names, trend)
+    return ResponseData(split[month], split[previous], names, trend, sla_minutes(con))
+
+
+def sla_minutes(con: duckdb.DuckDBPyConnection) -> int | None:
+    """The SLA the response KPIs were built with, as published in `marts.meta_source` (pipelines/publish.py)."""
+    if "response_sla_minutes" not in columns(con, "marts", "meta_source"):
+        return None
+    row = con.execute("select max(response_sla_minutes) from marts.meta_source").fetchone()
+    return None if row[0] is None else int(row[0])
 
 
 # view
@@ -110,8 +119,20 @@ def view(data: ResponseData | Unavailable, p) -> dict[str, Any]:
     """The per-manager table of this month and the trend charts per grain (`p` is the Presenter)."""
     if isinstance(data, Unavailable):
         return {"unavailable": data}
-    return {"unavailable": None, "table": _table(data, p),
+    return {"unavailable": None, "table": _table(data, p), "note": p.t["response_note"].format(sla=sla_text(data, p)),
             "trends": {grain: _charts(data, grain, p) for grain in data.trend}}
+
+
+def sla_text(data: ResponseData, p) -> str:
+    """The SLA as a number ("15 min"), or the dbt var's name when the published copy does not carry it."""
+    if data.sla_minutes is None:
+        return p.t["sla_var"]
+    return f"{p.fmt.number(data.sla_minutes)}{NBSP}{p.fmt.unit_name('min')}"
+
+
+def sla_title(data: ResponseData, p) -> str:
+    """"Within 15 min" (the SLA share's heading), or "Within SLA" when the number is not known."""
+    return p.t["sla_share"] if data.sla_minutes is None else p.t["sla_within"].format(sla=sla_text(data, p))
 
 
 def _cells(t: ResponseTotals, previous: ResponseTotals, name: str, p) -> list[Cell]:
@@ -141,8 +162,8 @@ def _table(data: ResponseData, p) -> Table:
     rows.append(Row("total", _cells(data.month["total"], data.previous["total"], p.t["total"], p), "total"))
     headers = [(p.t["manager"], False)] + [
         (title, True) for title in (
-            p.t["leads_created"], p.t["leads_responded"], p.t["sla_share"],
-            f"{p.t['sla_share']}, {p.fmt.short_month(p.data.previous_month)}", p.t["first_response_median"],
+            p.t["leads_created"], p.t["leads_responded"], sla_title(data, p),
+            f"{sla_title(data, p)}, {p.fmt.short_month(p.data.previous_month)}", p.t["first_response_median"],
             p.t["time_p90"], p.t["touches_24h_per_lead"], p.t["leads_without_touch_14d"])
     ]
     return Table("response", headers, rows)
@@ -155,11 +176,12 @@ def _charts(data: ResponseData, grain: str, p) -> list[tuple[str, Any]]:
     labels = [axis_label(x) for x in periods]
     names = [p.period_name(x, grain) for x in periods]
     shares = [None if t.sla_share is None else t.sla_share * 100 for t in totals]
-    share = (p.t["sla_share"], charts.line_chart(
-        labels, [charts.Series(p.t["sla_share"], shares, charts.GREEN)],
+    title = sla_title(data, p)
+    share = (title, charts.line_chart(
+        labels, [charts.Series(title, shares, charts.GREEN)],
         [f"{n}: {p.fmt.percent(t.sla_share)} ({p.fmt.number(t.responded_within_sla)} / "
          f"{p.fmt.number(t.leads_sla_elapsed)})" for n, t in zip(names, totals)],
-        title=p.t["sla_share"], axis=lambda v: p.fmt.percent(v / 100, 0), empty_text=p.t["no_data"],
+        title=title, axis=lambda v: p.fmt.percent(v / 100, 0), empty_text=p.t["no_data"],
         width=HALF_WIDTH,
     ))
     unit = duration_unit(max((t.p90 or 0 for t in totals), default=0))  # one unit for the whole axis
