@@ -110,6 +110,10 @@ LABELS: dict[str, dict[str, str]] = {
         "sla_share": "Доля в SLA",
         "sla_within": "Ответ за {sla}",
         "sla_var": "переменная dbt amocrm_response_sla_minutes",
+        "summary_response": ("Скорость реакции, {month}: в срок ({sla}) ответили {share}, {within} из {elapsed}; "
+                             "медиана первого ответа {median}"),
+        "summary_hygiene": ("Открытые сделки на {when}: {open}; без следующей задачи {no_task}, "
+                            "с просроченной задачей {overdue}, зависли в этапе {stuck}"),
         "leads_responded": "С ответом",
         "first_response_median": "Первый ответ, медиана",
         "first_response_time": "Время до первого ответа",
@@ -256,6 +260,10 @@ LABELS: dict[str, dict[str, str]] = {
         "sla_share": "Within SLA",
         "sla_within": "Within {sla}",
         "sla_var": "dbt var amocrm_response_sla_minutes",
+        "summary_response": ("Response speed, {month}: {share} answered in time ({sla}), {within} of {elapsed}; "
+                             "median first response {median}"),
+        "summary_hygiene": ("Open deals as of {when}: {open}; without a next task {no_task}, "
+                            "with an overdue task {overdue}, stuck in their stage {stuck}"),
         "leads_responded": "Answered",
         "first_response_median": "First response, median",
         "first_response_time": "Time to first response",

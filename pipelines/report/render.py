@@ -20,6 +20,7 @@ from pipelines.report import charts, morning
 from pipelines.report.data import ALL, GRAINS, STALE_AFTER_DAYS
 from pipelines.report.format import Formatter
 from pipelines.report.labels import LABELS
+from pipelines.report.morning import summary as morning_summary
 from pipelines.report.model import Forecast, ManagerRow, ReportData, SalesTotals, Satisfaction, Scope
 from pipelines.report.tables import HALF_WIDTH, TableSections, blended_cac, raw
 
@@ -287,5 +288,7 @@ class Presenter(TableSections):
             change = f"{self.arrow(tile)} {self.change_text(tile)}".strip()
             now, before = self.show(tile.kind, tile.value), self.show(tile.kind, tile.previous)
             lines.append(f"| {self.t[tile.key]} | {now} | {before} | {change} |")
+        if self.morning:
+            lines += [""] + [f"- {line}" for line in morning_summary.lines(self.morning, d.month, self.t, self.fmt)]
         lines += ["", f"[{self.t['title']} (HTML)]({link})"]
         return "\n".join(lines).replace("\u00a0", " ")

@@ -119,20 +119,23 @@ def view(data: ResponseData | Unavailable, p) -> dict[str, Any]:
     """The per-manager table of this month and the trend charts per grain (`p` is the Presenter)."""
     if isinstance(data, Unavailable):
         return {"unavailable": data}
-    return {"unavailable": None, "table": _table(data, p), "note": p.t["response_note"].format(sla=sla_text(data, p)),
+    note = p.t["response_note"].format(sla=sla_text(data.sla_minutes, p.t, p.fmt))
+    return {"unavailable": None, "table": _table(data, p), "note": note,
             "trends": {grain: _charts(data, grain, p) for grain in data.trend}}
 
 
-def sla_text(data: ResponseData, p) -> str:
+def sla_text(minutes: int | None, t: dict[str, str], fmt) -> str:
     """The SLA as a number ("15 min"), or the dbt var's name when the published copy does not carry it."""
-    if data.sla_minutes is None:
-        return p.t["sla_var"]
-    return f"{p.fmt.number(data.sla_minutes)}{NBSP}{p.fmt.unit_name('min')}"
+    if minutes is None:
+        return t["sla_var"]
+    return f"{fmt.number(minutes)}{NBSP}{fmt.unit_name('min')}"
 
 
 def sla_title(data: ResponseData, p) -> str:
     """"Within 15 min" (the SLA share's heading), or "Within SLA" when the number is not known."""
-    return p.t["sla_share"] if data.sla_minutes is None else p.t["sla_within"].format(sla=sla_text(data, p))
+    if data.sla_minutes is None:
+        return p.t["sla_share"]
+    return p.t["sla_within"].format(sla=sla_text(data.sla_minutes, p.t, p.fmt))
 
 
 def _cells(t: ResponseTotals, previous: ResponseTotals, name: str, p) -> list[Cell]:
