@@ -81,8 +81,8 @@ def outdated_note() -> str | None:
         return None
     return (f"The demo data in {path.parent} comes from an older simulated account without the scenario "
             f"{', '.join(missing)}: its response-speed KPIs (first response, SLA share) are not realistic. "
-            f"It is kept as it was. To get the current demo account, delete the folder {path.parent} "
-            f"(or move it away) and run `make demo` again.")
+            f"It is kept as it was. To get the current demo account, delete everything in {path.parent} "
+            f"but your CSV inputs (marketing_spend.csv, sales_targets.csv) and run `make demo` again.")
 
 
 def _state() -> dict[str, Any]:
