@@ -110,7 +110,7 @@ LABELS: dict[str, dict[str, str]] = {
         "sla_share": "Доля в SLA",
         "sla_within": "Ответ за {sla}",
         "sla_var": "переменная dbt amocrm_response_sla_minutes",
-        "summary_response": ("Скорость реакции, {month}: в срок ({sla}) ответили {share}, {within} из {elapsed}; "
+        "summary_response": ("Скорость реакции, {month}: в срок ({sla}) ответили {share}, {within} из {elapsed} ({previous_month}: {previous}); "
                              "медиана первого ответа {median}"),
         "summary_hygiene": ("Открытые сделки на {when}: {open}; без следующей задачи {no_task}, "
                             "с просроченной задачей {overdue}, зависли в этапе {stuck}"),
@@ -260,7 +260,7 @@ LABELS: dict[str, dict[str, str]] = {
         "sla_share": "Within SLA",
         "sla_within": "Within {sla}",
         "sla_var": "dbt var amocrm_response_sla_minutes",
-        "summary_response": ("Response speed, {month}: {share} answered in time ({sla}), {within} of {elapsed}; "
+        "summary_response": ("Response speed, {month}: {share} answered in time ({sla}), {within} of {elapsed} ({previous_month}: {previous}); "
                              "median first response {median}"),
         "summary_hygiene": ("Open deals as of {when}: {open}; without a next task {no_task}, "
                             "with an overdue task {overdue}, stuck in their stage {stuck}"),

@@ -20,14 +20,15 @@ def _numbers(text: str) -> list[float]:
 def _expected(db) -> dict[str, int]:
     """This month's SLA counts and the latest hygiene snapshot's totals, summed straight from the marts."""
     with duckdb.connect(str(db), read_only=True) as con:
-        within, elapsed = con.execute(
+        (within, elapsed), (within_before, elapsed_before) = [con.execute(
             "select sum(responded_within_sla), sum(leads_sla_elapsed) from marts.fct_response "
-            "where period_grain = 'month' and period_start = ?", [TODAY.replace(day=1)]).fetchone()
+            "where period_grain = 'month' and period_start = ?", [month]).fetchone()
+            for month in (TODAY.replace(day=1), TODAY.replace(month=TODAY.month - 1, day=1))]
         hygiene = con.execute(
             "select sum(open_deals), sum(open_without_next_task), sum(open_with_overdue_task), sum(stuck_deals) "
             "from marts.fct_crm_hygiene where snapshot_date = (select max(snapshot_date) from marts.fct_crm_hygiene)"
         ).fetchone()
-    return {"within": within, "elapsed": elapsed, "hygiene": [int(v) for v in hygiene]}
+    return {"within": within, "elapsed": elapsed, "before": within_before / elapsed_before, "hygiene": [int(v) for v in hygiene]}
 
 
 def test_markdown_summary_carries_the_morning_checks(marts_db, tmp_path):
@@ -39,7 +40,8 @@ def test_markdown_summary_carries_the_morning_checks(marts_db, tmp_path):
     summary = build_report(db, tmp_path, language="en", today=TODAY).summary
     response = next(line for line in summary.splitlines() if line.startswith("- Response speed, October 2026: "))
     share = f"{expected['within'] / expected['elapsed']:.0%}"
-    assert f": {share} answered in time (15 min), {expected['within']:,} of {expected['elapsed']:,}; " in response
+    assert (f": {share} answered in time (15 min), {expected['within']:,} of {expected['elapsed']:,} "
+            f"(September 2026: {expected['before']:.0%}); ") in response
     assert re.search(r"median first response \d+(\.\d)? (min|h|d)$", response)
     hygiene = next(line for line in summary.splitlines() if line.startswith("- Open deals as of "))
     open_part, checks = hygiene.split("; ")

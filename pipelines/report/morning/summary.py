@@ -8,13 +8,15 @@ from __future__ import annotations
 
 from datetime import date
 
+from pipelines.report.model import shift_months
 from pipelines.report.morning import MorningData
 from pipelines.report.morning.common import Unavailable, message
 from pipelines.report.morning.response import sla_text
 
 
 def lines(data: MorningData, month: date, t: dict[str, str], fmt) -> list[str]:
-    """Two lines: response speed of `month` (the whole account), and the latest hygiene snapshot."""
+    """Two lines: response speed of `month` (the whole account; the previous month's SLA share beside it, as
+    early in a month there is little to go by), and the latest hygiene snapshot."""
     return [_response(data, month, t, fmt), _hygiene(data, t, fmt)]
 
 
@@ -22,9 +24,10 @@ def _response(data: MorningData, month: date, t: dict[str, str], fmt) -> str:
     r = data.response
     if isinstance(r, Unavailable):
         return f"{t['response_section']}: {message(t, r)}"
-    total = r.month["total"]
+    total, before = r.month["total"], r.previous["total"]
     return t["summary_response"].format(
         month=fmt.month(month), share=fmt.percent(total.sla_share, 0), sla=sla_text(r.sla_minutes, t, fmt),
+        previous_month=fmt.month(shift_months(month, -1)), previous=fmt.percent(before.sla_share, 0),
         within=fmt.number(total.responded_within_sla), elapsed=fmt.number(total.leads_sla_elapsed),
         median=fmt.minutes(total.median))
 
