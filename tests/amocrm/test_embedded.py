@@ -57,3 +57,24 @@ def test_an_old_demo_folder_keeps_its_account_and_says_how_to_get_the_new_one(st
     assert note and "first_response" in note and str(data_dir) in note and "make demo" in note
     assert note in caplog.text
     assert "scenarios" not in json.loads((data_dir / embedded.STATE_FILE).read_text())  # the record is not rewritten
+
+
+def test_make_demo_says_so_before_it_runs(clean_env, monkeypatch, capsys):
+    from pipelines import demo, job_console
+
+    data = clean_env / "data"
+    data.mkdir()
+    (data / embedded.STATE_FILE).write_text(json.dumps({"seed": embedded.SEED, "leads": 200, "now": 1_780_000_000}))
+    monkeypatch.setenv("DAGSTER_HOME", str(clean_env / "dagster_home"))
+
+    class Stop(Exception):
+        pass
+
+    def run_job(*args, **kwargs):
+        raise Stop
+
+    monkeypatch.setattr(job_console, "run_job", run_job)
+    with pytest.raises(Stop):
+        demo.main([])
+    err = capsys.readouterr().err
+    assert err.startswith("Note: The demo data in ") and "without the scenario first_response" in err
