@@ -23,7 +23,8 @@ class TableDoc:
 
 
 SOURCE_META_DOC = TableDoc(
-    description="Which amoCRM account these marts come from, when it was extracted, and the response SLA in minutes the KPIs use (one row).",
+    description=("Which amoCRM account these marts come from, when it was extracted, and the response SLA in "
+                 "minutes the KPIs use (one row)."),
 )
 
 
