@@ -3,7 +3,8 @@
 Tests with severity `error` are blocking (a failure fails the run and nothing
 downstream, the serving copy included, is published); `warn` tests only report.
 dbt sources carry `meta.dagster.asset_key` pointing at the dlt assets, so the
-lineage runs amoCRM entity -> staging -> marts without placeholder assets.
+lineage runs amoCRM entity -> staging -> marts without placeholder assets, and a
+test on a source is a check on the dlt asset that writes the table.
 """
 
 
