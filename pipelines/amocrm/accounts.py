@@ -115,12 +115,14 @@ def _named_values(key: str) -> dict[str, Any]:
 
 
 def _refuse_shared_hosts(accounts: list[AccountSettings]) -> None:
-    """Two keys on one amoCRM host would extract one account twice under two names."""
+    """Two keys on one amoCRM host would extract one account twice under two names (a port tells
+    accounts apart: the simulator serves one account per port)."""
     seen: dict[str, str] = {}
     for account in accounts:
         if account.base_url is None:
             continue
-        host = (urlsplit(account.base_url).hostname or account.base_url).lower()
+        parts = urlsplit(account.base_url)
+        host = (parts.hostname or account.base_url).lower() + (f":{parts.port}" if parts.port else "")
         if host in seen:
             raise SettingsError(f"amoCRM accounts '{seen[host]}' and '{account.key}' both point at {host}; "
                                 f"each account needs its own base_url, so nothing was extracted.")
