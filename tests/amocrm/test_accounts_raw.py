@@ -26,6 +26,17 @@ from pipelines.simulator.hub import Simulators
 from pipelines.simulator.profiles import derived_specs
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
+
+
+def _dbt_guard(data_dir: Path) -> subprocess.CompletedProcess:
+    """The temporary dbt guard against a raw layer holding several accounts (marts not keyed yet)."""
+    dbt = Path(sys.executable).parent / "dbt"
+    return subprocess.run([str(dbt), "build", "--select", "stg_amocrm__account", "assert_single_account",
+                           "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
+                           "--target-path", str(data_dir / "dbt_target"), "--log-path", str(data_dir / "dbt_logs")],
+                          env={**os.environ, "AMOCRM_KPI_DATA_DIR": str(data_dir)}, capture_output=True, text=True,
+                          timeout=600)
 
 
 def _query(sql: str) -> list[tuple]:
@@ -89,6 +100,8 @@ def test_accounts_share_one_warehouse_without_touching_each_other(hub, monkeypat
     assert _query("select count(*) from raw_amocrm.leads as l anti join raw_amocrm.extractions as e "
                   "on e._dlt_load_id = l._dlt_load_id and e.account_id = l.account_id") == [(0,)]
     assert [r[0] for r in _query("select account_id from raw_amocrm.source_origin order by 1")] == [ids["acc1"], ids["acc2"]]
+    guard = _dbt_guard(paths.data_dir())  # marts are not keyed by account yet: dbt stops, in plain words
+    assert guard.returncode != 0 and f"raw_amocrm holds 2 amoCRM accounts ({ids['acc1']}, {ids['acc2']})" in guard.stdout, guard.stdout[-4000:]
 
     # account 1 deletes a status: its row goes, account 2's statuses keep their rows and load ids
     pipeline = ref.PIPELINES[0]
@@ -133,7 +146,7 @@ def test_all_loads_the_others_when_one_accounts_token_is_revoked(hub, clean_env)
     for key in ("acc1", "acc2"):
         env[f"SOURCES__AMOCRM__ACCOUNTS__{key.upper()}__REQUESTS_PER_SECOND"] = "1000"
     hub["acc1"].revoke_tokens()
-    result = _cli(["--all", "--resources", "users,pipelines,pipeline_statuses,leads"], env, clean_env)
+    result = _cli(["--all", "--resources", "account,users,pipelines,pipeline_statuses,leads"], env, clean_env)
     assert result.returncode == 1, result.stderr[-3000:]
     assert "amoCRM extraction of account 'acc1' failed" in result.stderr
     assert "accounts loaded: acc2; FAILED: acc1" in result.stderr
@@ -141,6 +154,8 @@ def test_all_loads_the_others_when_one_accounts_token_is_revoked(hub, clean_env)
         loaded = con.execute("select account_id, count(*) from raw_amocrm.leads group by 1").fetchall()
     truth = hub["acc2"].truth()
     assert loaded == [(truth.account["id"], int((~truth.leads.is_deleted).sum()))]
+    guard = _dbt_guard(clean_env / "data")  # one account in raw: the guard passes
+    assert guard.returncode == 0, guard.stdout[-3000:]
 
     single = _cli(["--account", "nope"], env, clean_env)  # an unknown key is named, nothing runs
     assert single.returncode == 2 and "no amoCRM account 'nope' is configured (configured: acc1, acc2)" in single.stderr
