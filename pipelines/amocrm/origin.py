@@ -85,8 +85,8 @@ def claim(account: dict[str, Any], base_url: str, simulated: bool, data_dir: Opt
             f"would skip the new account's history).\n  to keep both: {keep_both}\n"
             f"  to start over with the new account: delete {data_dir / 'warehouse.duckdb'}, {data_dir / '.dlt'}, "
             f"{data_dir / MARKER} and {data_dir / 'serving'} (CSV inputs may stay, if they fit the new account)")
-    elif held.base_url_host is None:
-        write_marker(current, data_dir)  # a folder from before the marker: record it now
+    elif held.base_url_host is None or not (data_dir / MARKER).exists():
+        write_marker(current, data_dir)  # a folder from before the marker (or that lost it): record it now
     return current
 
 
@@ -123,8 +123,11 @@ def held_origin(data_dir: Optional[Path] = None) -> Optional[Origin]:
     with duckdb.connect(str(warehouse), read_only=True) as con:
         tables = {r[0] for r in con.execute("select table_name from information_schema.tables "
                                             "where table_schema = 'raw_amocrm'").fetchall()}
-        legacy = "account" in tables and EXTRACTIONS not in tables  # else the accounts are named by their markers
-        row = con.execute("select id, subdomain from raw_amocrm.account limit 1").fetchone() if legacy else None
+        if EXTRACTIONS in tables:  # the `default` key's latest run names its account (other keys: their own)
+            row = con.execute(f"select account_id, subdomain, base_url_host, simulated from raw_amocrm.{EXTRACTIONS} "
+                              "where account_key = 'default' order by _dlt_load_id desc limit 1").fetchone()
+            return Origin(int(row[0]), row[1], row[2], bool(row[3])) if row else None
+        row = con.execute("select id, subdomain from raw_amocrm.account limit 1").fetchone() if "account" in tables else None
     if row is None:
         return None
     return Origin(int(row[0]), row[1], None, simulated=(data_dir / "embedded_simulator.json").exists())

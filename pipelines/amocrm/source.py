@@ -29,7 +29,7 @@ import dlt
 from dlt.common.typing import TSecretStrValue
 from dlt.sources import DltResource
 
-from pipelines.amocrm import embedded, endpoints
+from pipelines.amocrm import embedded, endpoints, records
 from pipelines.amocrm.connect import connect
 from pipelines.amocrm.endpoints import COLUMNS, FILE_FORMAT, MERGED_RESOURCES, NESTED, EntitySpec
 from pipelines.amocrm.overlap import skip_unchanged
@@ -81,7 +81,7 @@ def _extractions(session: Session) -> DltResource:
     """One row per run: which amoCRM account, under which key and pipeline. Loaded in the same package as
     the data, so every `_dlt_load_id` names its account (origin.record builds `source_origin` from it)."""
     def gen() -> Iterator[dict]:
-        account, client = session.account(), session.client
+        account, client = records.account(session.account()), session.client  # shaped: timezone is nested
         try:
             pipeline_name = dlt.current.pipeline().pipeline_name
         except Exception:  # extracted outside a pipeline (never in product code)

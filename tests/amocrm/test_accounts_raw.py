@@ -94,8 +94,10 @@ def test_accounts_share_one_warehouse_without_touching_each_other(hub, monkeypat
         assert _query(f"select count(*) - count(distinct (account_id, {key})) from raw_amocrm.{name}") == [(0,)], name
     assert {row for row in _query("select account_id, count(*) from raw_amocrm.users group by 1")} == {
         (ids["acc1"], len(truths["acc1"].users)), (ids["acc2"], len(truths["acc2"].users))}
-    assert sorted(_query("select account_key, pipeline_name, account_id, currency from raw_amocrm.extractions")) == [
-        ("acc1", "amocrm_acc1", ids["acc1"], "RUB"), ("acc2", "amocrm_acc2", ids["acc2"], "KZT")]
+    assert sorted(_query("select account_key, pipeline_name, account_id, currency, timezone, simulated "
+                         "from raw_amocrm.extractions")) == [
+        ("acc1", "amocrm_acc1", ids["acc1"], "RUB", "Europe/Moscow", False),
+        ("acc2", "amocrm_acc2", ids["acc2"], "KZT", "Asia/Almaty", False)]
     # every load id names its account: the extraction row came in the same package as the data
     assert _query("select count(*) from raw_amocrm.leads as l anti join raw_amocrm.extractions as e "
                   "on e._dlt_load_id = l._dlt_load_id and e.account_id = l.account_id") == [(0,)]
@@ -159,3 +161,27 @@ def test_all_loads_the_others_when_one_accounts_token_is_revoked(hub, clean_env)
 
     single = _cli(["--account", "nope"], env, clean_env)  # an unknown key is named, nothing runs
     assert single.returncode == 2 and "no amoCRM account 'nope' is configured (configured: acc1, acc2)" in single.stderr
+
+
+def test_each_account_rotates_its_own_token_store(hub, clean_env, monkeypatch, capsys):
+    """OAuth2 on two named accounts: `authorize --account` fills that account's store only, and each
+    run refreshes through its own store (refresh tokens are single-use: a shared store would lose one)."""
+    from pipelines.amocrm.__main__ import main as amocrm_main
+
+    for key in ("acc1", "acc2"):
+        app, prefix = hub[key].oauth, f"SOURCES__AMOCRM__ACCOUNTS__{key.upper()}__"
+        for name, value in {"BASE_URL": hub[key].base_url, "CLIENT_ID": app.client_id,
+                            "CLIENT_SECRET": app.client_secret, "REDIRECT_URI": app.redirect_uri}.items():
+            monkeypatch.setenv(prefix + name, value)
+    monkeypatch.setenv("SOURCES__AMOCRM__ACCOUNTS__ACC1__REFRESH_TOKEN", hub["acc1"].issue_refresh_token())
+    assert amocrm_main(["authorize", "--code", hub["acc2"].issue_authorization_code(), "--account", "acc2"]) == 0
+    stores = {key: paths.tokens_path(key) for key in ("acc1", "acc2")}
+    assert stores["acc2"] == paths.data_dir() / "accounts" / "acc2" / "amocrm_tokens.json"
+    assert "token pair of account 'acc2' stored in" in capsys.readouterr().out
+    assert stores["acc2"].exists() and not stores["acc1"].exists() and not paths.tokens_path().exists()
+    for key in ("acc1", "acc2"):
+        run_extraction(account_key=key, resources=["account", "users"], **FAST)
+    assert stores["acc1"].exists()  # acc1 seeded from its configured refresh token, rotated into its own store
+    assert stores["acc1"].read_text() != stores["acc2"].read_text()
+    ids = {key: hub[key].truth().account["id"] for key in ("acc1", "acc2")}
+    assert sorted(_query("select account_id from raw_amocrm.account")) == sorted((i,) for i in ids.values())
