@@ -14,7 +14,6 @@ from pipelines.amocrm.client import AmoClient
 from pipelines.amocrm.settings import CONNECTION_KEYS
 from pipelines.amocrm.source import (
     COLUMNS,
-    MERGED_RESOURCES,
     NESTED,
     ExtractionStats,
     amocrm_source,
@@ -139,8 +138,7 @@ def complete_restored(pipeline: dlt.Pipeline, stats: ExtractionStats, **settings
     key = accounts.key_of_pipeline(pipeline.pipeline_name)
 
     def make_client() -> AmoClient:
-        configured = accounts.the_account() if key == accounts.DEFAULT_ACCOUNT else accounts.account(key)
-        values = {**configured.values, **{k: v for k, v in settings.items() if k in CONNECTION and v is not None}}
+        values = {**accounts.account(key).values, **{k: v for k, v in settings.items() if k in CONNECTION and v is not None}}
         return connect.connect(**values, stats=stats.requests, account_key=key)
 
     def filters(client: AmoClient) -> bool:
@@ -159,8 +157,9 @@ def finish_load(pipeline: dlt.Pipeline, key: str | None = None, *, loaded: list[
     """Post-load steps (also for Dagster after its dlt run), for account `key` (None: the pipeline's):
     create declared tables that have had no rows yet, so SQL on §3 never meets a missing table; prune the
     account's reference rows the load `loaded` did not rewrite (reference_prune.py; `reference`: the
-    lists read whole in that load, ExtractionStats.read_whole; none: nothing pruned); name the accounts (`source_origin`); and apply deletions to the
-    account's rows (the account this run read: origin.claim checked it before anything was loaded)."""
+    lists read whole in that load, ExtractionStats.read_whole; none: nothing pruned); name the accounts
+    (`source_origin`); and apply deletions to the account's rows (the account this run read:
+    origin.claim checked it before anything was loaded)."""
     key = key or accounts.key_of_pipeline(pipeline.pipeline_name)
     held = origin.held_origin(paths.account_dir(key))  # before dlt's client opens the warehouse
     if loaded is None:  # Dagster: the pipeline's last run
