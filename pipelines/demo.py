@@ -95,10 +95,11 @@ def main(argv: list[str] | None = None) -> int:
         print(job_console.failure(result, log_path), file=sys.stderr)
         return 1
 
+    from pipelines.amocrm.accounts import the_account
     from pipelines.amocrm.origin import held_origin
     from pipelines.report.build import morning_lines
 
-    held = held_origin()
+    held = held_origin(paths.account_dir(the_account().key))  # one account: the job ran, so the_account() did
     report = paths.reports_dir() / "kpi_report.html"
     print("\nKPI summary (all pipelines and managers):")
     print(kpi_summary(paths.serving_path()))
