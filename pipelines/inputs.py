@@ -166,9 +166,10 @@ def _read(spec: _InputTable, path: Path, warnings: list[str], accounts: list[tup
         values = _values(spec, path, line_number, texts)
         key = tuple(spec.key_form(name, values[name]) for name in spec.key)
         if key in seen:
-            described = ", ".join(f"{name} {value}" for name, value in zip(spec.key, key) if value is not None)
+            named = [(name, value) for name, value in zip(spec.key, key) if name != "account" or value is not None]
+            described = ", ".join(f"{name} {value}" for name, value in named)
             raise InputFileError(path, line_number, f"{described} is already on line {seen[key]}: "
-                                                    f"keep one row per {' and '.join(spec.key)}")
+                                                    f"keep one row per {' and '.join(name for name, _ in named)}")
         seen[key] = line_number
         _check_account(path, line_number, values["account"], accounts)
         rows.append((*(values[c.name] for c in spec.columns), line_number))
