@@ -2,7 +2,8 @@
 
 Three simulated accounts (Europe/Moscow RUB, Asia/Vladivostok USD, Europe/Berlin EUR; other seeds, the
 same id ranges) are each extracted with the single-account path and their raw tables unioned
-(accounts_warehouse.py), then the user inputs (with their `account` column) loaded and `dbt build` run.
+(accounts_warehouse.py), then the user inputs (with their `account` column) loaded and `dbt build` run:
+first with two accounts, then again with the third added.
 Overlapping ids must not collide, each account's calendar must be its own timezone's, and each money
 table must carry its account's currency.
 """
@@ -20,6 +21,10 @@ from kpi_reference import MARTS, KpiReference, MultiReference, assert_frames_mat
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("warehouse")]
 
 LEADS = 150
+# what an account added later must leave as it was for the others: the incremental models' rows and the
+# ledger of the loads they read
+KEPT = ("intermediate.int_lead_events", "intermediate.int_activities", "intermediate.int_lead_status_history",
+        "intermediate.int_processed_loads")
 
 
 @pytest.fixture(scope="module")
@@ -39,17 +44,25 @@ def accounts(tmp_path_factory):
             account_id = int(part.truth.account["id"])
             truths[account_id], extracted[account_id] = part.truth, part.extracted_at
             parts.append(part.path)
-    warehouse = Warehouse(data_dir=root / "all", sim=None)
-    warehouse.data_dir.mkdir()
-    union_raw(parts, warehouse.path)
     inputs = {}
     for account_id, truth in truths.items():
         spend, targets = example_inputs(truth, now)
         subdomain = truth.account["subdomain"]
         inputs[account_id] = ([{**row, "account": subdomain} for row in spend],
                               [{**row, "account": str(account_id)} for row in targets])
-        warehouse.spend += inputs[account_id][0]
-        warehouse.targets += inputs[account_id][1]
+    # the first two accounts built, then the third added
+    warehouse = Warehouse(data_dir=root / "all", sim=None)
+    warehouse.data_dir.mkdir()
+    first_two = list(truths)[:2]
+    union_raw(parts[:2], warehouse.path)
+    warehouse.spend = [row for a in first_two for row in inputs[a][0]]
+    warehouse.targets = [row for a in first_two for row in inputs[a][1]]
+    warehouse.load_inputs()
+    warehouse.dbt("build")
+    warehouse.before_third = {name: warehouse.query(f"select * from {name}") for name in KEPT}
+    union_raw(parts, warehouse.path)
+    warehouse.spend = [row for a in truths for row in inputs[a][0]]
+    warehouse.targets = [row for a in truths for row in inputs[a][1]]
     warehouse.load_inputs()
     warehouse.build_result = warehouse.dbt("build")
     reference = MultiReference({
@@ -122,3 +135,23 @@ def test_inputs_without_an_account_column_are_refused_with_several_accounts(acco
                                                   encoding="utf-8")
     with pytest.raises(InputFileError, match="'nowhere' is not an account in the warehouse"):
         load_user_inputs(tmp_path, warehouse=warehouse.copy(tmp_path / "copy2").path)
+
+
+def test_an_account_added_later_leaves_the_others_rows_and_ledger_alone(accounts):
+    warehouse, _, truths = accounts
+    first_two = sorted(truths)[:2]
+    for name, before in warehouse.before_third.items():
+        after = warehouse.query(f"select * from {name}")
+        if "account_id" in before.columns:
+            assert set(before["account_id"]) == set(first_two), name
+            after = after[after["account_id"].isin(first_two)]
+            key = [c for c in ("account_id", "event_id", "activity_id", "lead_id", "stay_number") if c in before]
+        else:  # the ledger: the incremental models' entries for the first two accounts' loads stay
+            before = before[before["model_name"].isin([n.split(".")[1] for n in KEPT[:3]] + ["fct_pipeline_daily"])]
+            after = after[after["model_name"].isin(set(before["model_name"])) & after["load_id"].isin(set(before["load_id"]))]
+            key = ["model_name", "load_id"]
+        sort = lambda frame: frame.sort_values(key).reset_index(drop=True)  # noqa: E731
+        assert len(before) and sort(after).equals(sort(before)), name
+    loads = warehouse.query("select model_name, count(*) as n from intermediate.int_processed_loads "
+                            "where model_name = 'int_lead_events' group by all")
+    assert loads["n"].iat[0] == 3, "the third account's load was read"
