@@ -120,7 +120,8 @@ def example_inputs(truth: Any, now: int) -> tuple[list[dict[str, Any]], list[dic
 
 
 def write_inputs(data_dir: Path, spend: list[dict[str, Any]], targets: list[dict[str, Any]]) -> None:
-    """Write the rows as the user's CSV files (months as YYYY-MM)."""
+    """Write the rows as the user's CSV files (months as YYYY-MM); rows with an `account` (several
+    accounts) get the file's `account` column."""
     def cell(value: Any) -> str:
         if value is None:
             return ""
@@ -130,7 +131,9 @@ def write_inputs(data_dir: Path, spend: list[dict[str, Any]], targets: list[dict
 
     for name, rows, columns in (("marketing_spend.csv", spend, ["month", "channel", "amount"]),
                                 ("sales_targets.csv", targets, ["month", "manager", "target_revenue", "target_deals"])):
-        lines = [",".join(columns)] + [",".join(cell(row[c]) for c in columns) for row in rows]
+        if any("account" in row for row in rows):
+            columns = ["account", *columns]
+        lines = [",".join(columns)] + [",".join(cell(row.get(c)) for c in columns) for row in rows]
         (data_dir / name).write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
