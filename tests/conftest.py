@@ -43,6 +43,7 @@ import pandas as pd
 import pytest
 
 from kpi_reference import KpiReference, month_end_wins
+from xdist_schedule import pytest_collection_modifyitems, pytest_xdist_make_scheduler  # noqa: F401 (hooks)
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
@@ -221,25 +222,6 @@ def build_warehouse(data_dir: Path, sim: Any, check: bool = True, first_load_at:
     warehouse.load_inputs()
     warehouse.build_result = warehouse.dbt("build", check=check)
     return warehouse
-
-
-@pytest.hookimpl(trylast=True)
-def pytest_collection_modifyitems(config, items):
-    """In an xdist worker of `--dist loadgroup`: keep each xdist group together (tests/xdist_schedule.py)."""
-    if getattr(config.option, "loadgroup", False):
-        from xdist_schedule import add_group_suffix
-
-        add_group_suffix(items)
-
-
-@pytest.hookimpl(optionalhook=True)
-def pytest_xdist_make_scheduler(config, log):
-    """`--dist loadgroup` hands out the longest groups first (tests/xdist_schedule.py)."""
-    if config.getvalue("dist") == "loadgroup":
-        from xdist_schedule import LongestFirstScheduling
-
-        return LongestFirstScheduling(config, log)
-    return None
 
 
 @pytest.fixture(scope="session")

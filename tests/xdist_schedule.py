@@ -12,6 +12,8 @@ measured in CI), heaviest first; the short tests fill the gaps. A group missing 
 `NEW_GROUP_SECONDS` (groups exist for costly fixtures), a test outside any group one second. Numbers
 only order the work: a stale one makes the suite slower, never wrong. Refresh them from
 `pytest -n 3 --dist loadgroup --durations=0`.
+
+tests/conftest.py imports the two hooks below; `pytest -p xdist_schedule` loads them alone.
 """
 
 from __future__ import annotations
@@ -69,3 +71,18 @@ def add_group_suffix(items: list[pytest.Item]) -> None:
         names = {str(m.args[0] if m.args else m.kwargs.get("name", "default")) for m in item.iter_markers("xdist_group")}
         if names:
             item._id = NodeId.parse(f"{item.nodeid}@{'_'.join(sorted(names))}")
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """In an xdist worker of `--dist loadgroup`: keep each xdist group together."""
+    if getattr(config.option, "loadgroup", False):
+        add_group_suffix(items)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """`--dist loadgroup` hands out the longest groups first."""
+    if config.getvalue("dist") == "loadgroup":
+        return LongestFirstScheduling(config, log)
+    return None
