@@ -12,7 +12,7 @@ import pytest
 
 from kpi_reference import MARTS, assert_frames_match, assert_mart_matches
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("incremental")]
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("day_later")]
 
 SEED = 23
 LEADS = 200
@@ -29,13 +29,13 @@ def _snapshot(warehouse) -> dict:
 
 
 @pytest.fixture(scope="module")
-def day_later(tmp_path_factory, extracted_a_day_later):
+def day_later(tmp_path_factory, shared_day_later):
     """A warehouse built, then the account a day later extracted and built incrementally:
     (warehouse, ids of the first loads, of the day's new loads, marts and incremental tables)."""
-    data_dir = tmp_path_factory.mktemp("incremental")
-    with extracted_a_day_later(data_dir, seed=SEED, leads=LEADS, now=NOW) as (warehouse, first_loads, new_loads):
-        warehouse.dbt("build")
-        yield warehouse, first_loads, new_loads, _snapshot(warehouse)
+    shared, first_loads, new_loads = shared_day_later(seed=SEED, leads=LEADS, now=NOW)
+    warehouse = shared.copy(tmp_path_factory.mktemp("incremental"))
+    warehouse.dbt("build")
+    return warehouse, first_loads, new_loads, _snapshot(warehouse)
 
 
 def test_incremental_models_only_read_new_loads(day_later):

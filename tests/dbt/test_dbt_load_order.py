@@ -12,7 +12,7 @@ import pytest
 
 from kpi_reference import MARTS, assert_mart_matches
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("load_order")]
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("day_later")]
 
 SEED = 23
 LEADS = 200
@@ -36,11 +36,10 @@ def _statuses(data_dir) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def day_later(tmp_path_factory, extracted_a_day_later):
+def day_later(shared_day_later):
     """A warehouse built once, then the account a day later extracted but not yet built by dbt:
-    (warehouse, load ids of the first extraction, load ids of the second)."""
-    with extracted_a_day_later(tmp_path_factory.mktemp("load_order"), seed=SEED, leads=LEADS, now=NOW) as built:
-        yield built
+    (warehouse, load ids of the first extraction, load ids of the second). Shared: copy it to change it."""
+    return shared_day_later(seed=SEED, leads=LEADS, now=NOW)
 
 
 @pytest.fixture(scope="module")
