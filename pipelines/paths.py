@@ -51,9 +51,22 @@ def alerts_dir() -> Path:
     return data_dir() / "alerts"
 
 
-def tokens_path() -> Path:
-    """Rotating OAuth2 token pair (refresh tokens are single-use: see pipelines/amocrm/auth.py)."""
-    return data_dir() / "amocrm_tokens.json"
+DEFAULT_ACCOUNT = "default"  # the account of `[sources.amocrm]` itself (pipelines/amocrm/settings.py)
+
+
+def account_dir(key: str = DEFAULT_ACCOUNT) -> Path:
+    """One account's own files (token store, account marker): the data folder itself for the account
+    `default` (today's paths), `<data>/accounts/<key>/` for a named one; created on first use."""
+    if key == DEFAULT_ACCOUNT:
+        return data_dir()
+    path = data_dir() / "accounts" / key
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def tokens_path(key: str = DEFAULT_ACCOUNT) -> Path:
+    """Rotating OAuth2 token pair of account `key` (refresh tokens are single-use: see pipelines/amocrm/auth.py)."""
+    return account_dir(key) / "amocrm_tokens.json"
 
 
 def logs_dir() -> Path:

@@ -1,8 +1,10 @@
 """`python -m pipelines.amocrm`: run the extraction with the dlt configuration.
 
     python -m pipelines.amocrm [--resources leads,events]   extract + load, progress per entity, summary
+        [--account KEY | --all]                              one configured account, or each in turn (one
+                                                             failing is named and the others still load)
     python -m pipelines.amocrm authorize --code CODE         trade an authorization code for the first
-                                                             OAuth2 token pair (or after losing it)
+        [--account KEY]                                      OAuth2 token pair (or after losing it)
     python -m pipelines.amocrm reconcile-ids [--accept]      mark leads, contacts and companies amoCRM no
                                                              longer has as deleted (id_reconciliation.py)
 """
@@ -16,9 +18,10 @@ import threading
 import time
 
 from pipelines import paths
-from pipelines.amocrm.accounts import the_account
+from pipelines.amocrm import accounts
+from pipelines.amocrm.accounts import AccountSettings, the_account
 from pipelines.amocrm.auth import exchange_code
-from pipelines.amocrm.client import AmoError, amo_cause
+from pipelines.amocrm.client import AmoAuthError, AmoError, amo_cause
 from pipelines.amocrm.connect import configured_target
 from pipelines.amocrm.run import run_extraction
 from pipelines.amocrm.settings import SettingsError
@@ -39,26 +42,51 @@ def _report_progress(stats: ExtractionStats, stop: threading.Event) -> None:
         print(f"[{time.monotonic() - started:6.0f}s] {stats.requests.requests:,} requests | {parts}", file=sys.stderr, flush=True)
 
 
-def _extract(resources: list[str] | None) -> int:
+def _extract(resources: list[str] | None, key: str | None = None) -> int:
+    """One account: `key`, else the one configured (several: refused, naming `--all`)."""
     try:  # settings first: a mistake stops here, before the warehouse is touched
-        target = configured_target()
+        chosen = the_account() if key is None else accounts.account(key)
     except SettingsError as exc:
         print(f"amoCRM extraction not started: {exc}", file=sys.stderr)
         return 2
-    print(f"extracting {'the embedded amoCRM simulator (demo data)' if target is None else target} "
+    return _extract_account(chosen, resources, named=key is not None)
+
+
+def _extract_all(resources: list[str] | None) -> int:
+    """Every configured account in turn, each through its own pipeline: one failing is reported by name
+    and does not stop the others; the exit code is non-zero when any failed."""
+    try:
+        configured = accounts.configured_accounts()
+    except SettingsError as exc:
+        print(f"amoCRM extraction not started: {exc}", file=sys.stderr)
+        return 2
+    codes = {}
+    for chosen in configured:
+        print(f"--- account '{chosen.key}' ---", file=sys.stderr, flush=True)
+        codes[chosen.key] = _extract_account(chosen, resources, named=True)
+    failed = [key for key, code in codes.items() if code]
+    loaded = [key for key, code in codes.items() if not code]
+    print(f"accounts loaded: {', '.join(loaded) or 'none'}" + (f"; FAILED: {', '.join(failed)} (see above)" if failed else ""),
+          file=sys.stderr)
+    return max(codes.values(), default=0)
+
+
+def _extract_account(chosen: AccountSettings, resources: list[str] | None, named: bool) -> int:
+    target, who = chosen.base_url, f"account '{chosen.key}' " if named else ""
+    print(f"extracting {who}{'the embedded amoCRM simulator (demo data)' if target is None else target} "
           f"into {paths.warehouse_path()}", file=sys.stderr, flush=True)
     stats = ExtractionStats()
     stop = threading.Event()
     reporter = threading.Thread(target=_report_progress, args=(stats, stop), daemon=True)
     reporter.start()
     try:
-        summary = run_extraction(resources=resources, stats=stats)
-    except AmoError as exc:
-        print(f"amoCRM extraction failed: {exc}", file=sys.stderr)
-        return 1
+        summary = run_extraction(resources=resources, stats=stats, account_key=chosen.key if named else None)
     except Exception as exc:  # dlt wraps resource errors; show the amoCRM one if there is one
-        cause = amo_cause(exc)
-        print(f"amoCRM extraction failed: {cause or exc}", file=sys.stderr)
+        cause = exc if isinstance(exc, AmoError) else amo_cause(exc)
+        print(f"amoCRM extraction of {who}failed, nothing of this run was loaded for it: {cause or exc}", file=sys.stderr)
+        if isinstance(cause, AmoAuthError) and chosen.key != accounts.DEFAULT_ACCOUNT:
+            print(f"  re-authorise this account: python -m pipelines.amocrm authorize --code <code> "
+                  f"--account {chosen.key}", file=sys.stderr)
         return 1
     finally:
         stop.set()
@@ -66,9 +94,9 @@ def _extract(resources: list[str] | None) -> int:
     return 0
 
 
-def _authorize(code: str) -> int:
+def _authorize(code: str, key: str | None = None) -> int:
     try:
-        account = the_account()
+        account = the_account() if key is None else accounts.account(key)
     except SettingsError as exc:
         print(f"authorization not started: {exc}", file=sys.stderr)
         return 2
@@ -80,13 +108,14 @@ def _authorize(code: str) -> int:
     configured_refresh_token = config.get("refresh_token")  # superseded: never spent again
     try:
         moved = exchange_code(config["base_url"], config["client_id"], config["client_secret"],
-                              config["redirect_uri"], code, paths.tokens_path(), configured_refresh_token)
+                              config["redirect_uri"], code, paths.tokens_path(account.key),
+                              configured_refresh_token)
     except AmoError as exc:
         print(f"authorization failed: {exc}", file=sys.stderr)
         return 1
     if moved:
         print(f"warning: the old token store could not be read; it was moved aside to {moved}", file=sys.stderr)
-    print(f"token pair stored in {paths.tokens_path()}")
+    print(f"token pair of account '{account.key}' stored in {paths.tokens_path(account.key)}")
     return 0
 
 
@@ -127,19 +156,26 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pipelines.amocrm", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--resources", help="comma-separated subset of resources (default: all)")
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--account", metavar="KEY", help="the configured account to extract ([sources.amocrm.accounts."
+                       "KEY]; `default` = [sources.amocrm]); optional when one account is configured")
+    which.add_argument("--all", action="store_true", help="extract every configured account, one after another")
     sub = parser.add_subparsers(dest="command")
     authorize = sub.add_parser("authorize", help="exchange an OAuth2 authorization code for a token pair")
     authorize.add_argument("--code", required=True)
+    authorize.add_argument("--account", metavar="KEY", dest="authorize_account",
+                           help="the account the code is for (optional when one account is configured)")
     reconcile = sub.add_parser("reconcile-ids", help="mark records amoCRM no longer has as deleted")
     reconcile.add_argument("--accept", action="store_true",
                            help="mark them even when more are missing than the safety limit (after checking)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if args.command == "authorize":
-        return _authorize(args.code)
+        return _authorize(args.code, args.authorize_account or args.account)
     if args.command == "reconcile-ids":
         return _reconcile(args.accept)
-    return _extract(args.resources.split(",") if args.resources else None)
+    resources = args.resources.split(",") if args.resources else None
+    return _extract_all(resources) if args.all else _extract(resources, args.account)
 
 
 if __name__ == "__main__":

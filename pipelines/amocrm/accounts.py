@@ -61,22 +61,46 @@ def configured_accounts(found: Optional[settings.Found] = None) -> list[AccountS
 
 
 def the_account(found: Optional[settings.Found] = None) -> AccountSettings:
-    """The one account a run extracts. Several in one data folder are refused, loudly, not half-read."""
+    """The one account a single-account path extracts (Dagster, `make demo`, the CLI without `--account`).
+    Several are refused, loudly, never one picked without a word: the CLI's `--account KEY`/`--all` loads them."""
     accounts = configured_accounts(found)
     if len(accounts) > 1:
         keys = ", ".join(account.key for account in accounts)
         raise SettingsError(
-            f"{len(accounts)} amoCRM accounts are configured ({keys}), but one data folder holds one account "
-            f"in this version, so nothing was extracted. Keep one account's settings, or run each account "
-            f"with its own settings and its own AMOCRM_KPI_DATA_DIR.")
+            f"{len(accounts)} amoCRM accounts are configured ({keys}), so nothing was extracted: this path "
+            f"extracts one account. Run `python -m pipelines.amocrm --all` (or `--account KEY`) to load each "
+            f"into the shared warehouse, or keep one account's settings.")
     return accounts[0]
 
 
-def source_arguments() -> dict[str, Any]:
-    """Arguments for `amocrm_source` beyond what dlt injects from `[sources.amocrm]`: a named account's
-    connection values (the default account's are injected by dlt itself)."""
-    account = the_account()
-    return {} if account.key == DEFAULT_ACCOUNT else dict(account.values)
+def account(key: str, found: Optional[settings.Found] = None) -> AccountSettings:
+    """The configured account `key`; `SettingsError` naming the configured keys when there is none."""
+    accounts = {a.key: a for a in configured_accounts(found)}
+    if key not in accounts:
+        raise SettingsError(f"no amoCRM account '{key}' is configured (configured: {', '.join(accounts)}); "
+                            f"add [{ACCOUNTS_SECTION}.{key}] (env SOURCES__AMOCRM__ACCOUNTS__{key.upper()}__BASE_URL, ...)")
+    return accounts[key]
+
+
+def pipeline_name(key: str) -> str:
+    """Each account its own dlt pipeline (own cursors and state): `amocrm` for `default` (the legacy
+    name, so a warehouse loaded before named accounts keeps its state), `amocrm_<key>` otherwise."""
+    return "amocrm" if key == DEFAULT_ACCOUNT else f"amocrm_{key}"
+
+
+def key_of_pipeline(name: str) -> str:
+    return DEFAULT_ACCOUNT if name == "amocrm" else name.removeprefix("amocrm_")
+
+
+def source_arguments(chosen: Optional[AccountSettings] = None) -> dict[str, Any]:
+    """Arguments for `amocrm_source` beyond what dlt injects from `[sources.amocrm]`: the account key and a
+    named account's connection values (the default account's are injected by dlt itself). A named account's
+    unset credentials are passed empty, not left out: dlt would inject the default account's instead."""
+    chosen = chosen or the_account()
+    if chosen.key == DEFAULT_ACCOUNT:
+        return {"account_key": DEFAULT_ACCOUNT}
+    values = {k: ("" if v is None and k in CONNECTION_KEYS else v) for k, v in chosen.values.items()}
+    return {**values, "account_key": chosen.key}
 
 
 def _named_values(key: str) -> dict[str, Any]:
@@ -91,12 +115,14 @@ def _named_values(key: str) -> dict[str, Any]:
 
 
 def _refuse_shared_hosts(accounts: list[AccountSettings]) -> None:
-    """Two keys on one amoCRM host would extract one account twice under two names."""
+    """Two keys on one amoCRM host would extract one account twice under two names (a port tells
+    accounts apart: the simulator serves one account per port)."""
     seen: dict[str, str] = {}
     for account in accounts:
         if account.base_url is None:
             continue
-        host = (urlsplit(account.base_url).hostname or account.base_url).lower()
+        parts = urlsplit(account.base_url)
+        host = (parts.hostname or account.base_url).lower() + (f":{parts.port}" if parts.port else "")
         if host in seen:
             raise SettingsError(f"amoCRM accounts '{seen[host]}' and '{account.key}' both point at {host}; "
                                 f"each account needs its own base_url, so nothing was extracted.")

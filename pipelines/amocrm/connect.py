@@ -27,8 +27,10 @@ def connect(
     requests_per_second: float = 7.0,
     max_retries: int = 8,
     stats: Optional[RequestStats] = None,
+    account_key: str = settings.DEFAULT_ACCOUNT,
 ) -> AmoClient:
-    """A client for the configured account: long-lived token, or OAuth2 with the rotating token store."""
+    """A client for the configured account: long-lived token, or OAuth2 with the rotating token store
+    of account `account_key` (`paths.tokens_path(key)`: each account rotates its own pair)."""
     mode = settings.require(base_url, access_token, client_id, client_secret, redirect_uri)
     url, token = base_url, access_token
     if mode is None:
@@ -39,7 +41,8 @@ def connect(
     if token:
         auth: Any = LongLivedToken(token)
     else:
-        auth = OAuth2Token(url, client_id, client_secret, redirect_uri, refresh_token, paths.tokens_path(), limiter)
+        auth = OAuth2Token(url, client_id, client_secret, redirect_uri, refresh_token, paths.tokens_path(account_key),
+                           limiter)
     return AmoClient(url, auth, limiter=limiter, stats=stats or RequestStats(), max_retries=max_retries)
 
 
@@ -63,7 +66,8 @@ def connect_from_config() -> AmoClient:
     """`connect()` to the configured account (pipelines/amocrm/accounts.py), read from dlt config/secrets."""
     from pipelines.amocrm.accounts import the_account
 
-    return connect(**the_account().values)
+    account = the_account()
+    return connect(**account.values, account_key=account.key)
 
 
 def configured_target() -> Optional[str]:

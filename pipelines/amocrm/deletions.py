@@ -33,13 +33,25 @@ ENTITIES = {"lead": "leads", "contact": "contacts", "company": "companies"}
 STUB_MARKS = ("trash-", "merged-")  # `_dlt_id` prefixes of stub rows
 DISAPPEARANCES = "disappearances"  # ids a reconciliation found gone from amoCRM (id_reconciliation.py)
 MERGE_CHECKS = "merge_checks"  # records a merge event named that amoCRM still returned by id (merges.py)
+EXTRACTIONS = "extractions"  # one row per extraction run, naming its account (source.py)
 
 
-def _insert_stubs(sql_client: Any, dataset: str, table: str, mark: str, signals: str, account_id: int) -> None:
+def newest_load(dataset: str, present: set[str], account_id: int) -> str:
+    """SQL for the account's newest load id: its latest `extractions` row (each account loads through its
+    own pipeline, so the dataset's newest load may be another account's); a warehouse from before that
+    table holds one account, whose newest load is the dataset's."""
+    if EXTRACTIONS in present:
+        return (f"coalesce((SELECT max(_dlt_load_id) FROM {dataset}.{EXTRACTIONS} WHERE account_id = {int(account_id)}), "
+                f"(SELECT max(load_id) FROM {dataset}._dlt_loads))")
+    return f"(SELECT max(load_id) FROM {dataset}._dlt_loads)"
+
+
+def _insert_stubs(sql_client: Any, dataset: str, table: str, mark: str, signals: str, account_id: int,
+                  load_id: str) -> None:
     """A stub row for each id of `signals` (id, deletion time) that the table does not hold for the account."""
     sql_client.execute_sql(f"""
         INSERT INTO {dataset}.{table} (account_id, id, is_deleted, deleted_at, _dlt_load_id, _dlt_id)
-        SELECT {account_id}, s.id, true, max(s.ts), (SELECT max(load_id) FROM {dataset}._dlt_loads), '{mark}' || s.id
+        SELECT {account_id}, s.id, true, max(s.ts), {load_id}, '{mark}' || s.id
         FROM ({signals}) AS s(id, ts)
         WHERE s.id NOT IN (SELECT id FROM {dataset}.{table} WHERE account_id = {account_id})
         GROUP BY s.id""")
@@ -52,6 +64,7 @@ def apply(sql_client: Any, dataset: str, account_id: int) -> dict[str, int]:
     present = {row[0] for row in sql_client.execute_sql(
         "SELECT table_name FROM information_schema.tables WHERE table_schema = %s", dataset)}
     mine = f"account_id = {account_id}"
+    load_id = newest_load(dataset, present, account_id)
     changed = {}
     for entity, table in ENTITIES.items():
         if table not in present:
@@ -76,9 +89,9 @@ def apply(sql_client: Any, dataset: str, account_id: int) -> dict[str, int]:
         deleted = " UNION ALL ".join(deletion_sources) or "SELECT NULL::BIGINT, NULL::BIGINT WHERE false"
         restored = " UNION ALL ".join(restore_sources) or "SELECT NULL::BIGINT, NULL::BIGINT WHERE false"
         if "deletions" in present:
-            _insert_stubs(sql_client, dataset, table, f"trash-{entity}-", trash, account_id)
+            _insert_stubs(sql_client, dataset, table, f"trash-{entity}-", trash, account_id, load_id)
         if "events" in present:
-            _insert_stubs(sql_client, dataset, table, f"merged-{entity}-", merged, account_id)
+            _insert_stubs(sql_client, dataset, table, f"merged-{entity}-", merged, account_id, load_id)
         rows = sql_client.execute_sql(f"""
             WITH deleted AS (SELECT id, max(ts) AS ts FROM ({deleted}) AS d(id, ts) GROUP BY id),
                  restored AS (SELECT id, max(ts) AS ts FROM ({restored}) AS r(id, ts) GROUP BY id),

@@ -270,14 +270,15 @@ def run_reconciliation(base_url: str | None = None, access_token: str | None = N
     from pipelines.amocrm.run import CONNECTION, make_pipeline
     from pipelines.amocrm.source import fetch_account
 
-    values = {**accounts.the_account().values,
+    chosen = accounts.the_account()  # one account (several: refused, by name)
+    values = {**chosen.values,
               **{k: v for k, v in {"base_url": base_url, "access_token": access_token, **settings}.items()
                  if k in CONNECTION and v is not None}}
-    client = connect.connect(**values)
+    client = connect.connect(**values, account_key=chosen.key)
     account = fetch_account(client)
-    origin.claim(account, client.base_url, embedded.is_embedded(client.base_url))  # the account the data holds
+    origin.claim(account, client.base_url, embedded.is_embedded(client.base_url), key=chosen.key)  # the account held
     honoured = account.get("is_api_filter_enabled") is not False
-    pipeline = pipeline or make_pipeline()
+    pipeline = pipeline or make_pipeline(chosen.key)
     migrate.prepare(pipeline)  # a warehouse from before account_id: its rows stamped before they are matched
     with pipeline.sql_client() as sql_client:
         return reconcile(sql_client, pipeline.dataset_name, client, account_id=account["id"], accept=accept,

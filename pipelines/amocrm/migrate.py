@@ -20,7 +20,7 @@ import dlt
 
 from pipelines import paths
 from pipelines.amocrm import deletions, origin
-from pipelines.amocrm.endpoints import ACCOUNT_ID, COLUMNS, NESTED
+from pipelines.amocrm.endpoints import ACCOUNT_ID, COLUMNS, MERGED_RESOURCES, NESTED
 from pipelines.amocrm.settings import SettingsError
 
 log = logging.getLogger(__name__)
@@ -64,10 +64,31 @@ def stamp_legacy(sql_client: Any, account_id: int, tables: list[str]) -> dict[st
     return stamped
 
 
+def add_root_ids(sql_client: Any, dataset: str) -> list[str]:
+    """Child tables of reference lists loaded when those were `replace`d have no `_dlt_root_id`; now that
+    they are merged (per account), dlt would add it NOT NULL and fail on the old rows. Add it nullable
+    first: dlt then only merges, and run.py's prune removes the old rows (no root id) after the load."""
+    children = [f"{parent}__{child}" for parent, nested in NESTED.items() if parent not in MERGED_RESOURCES
+                for child in nested]
+    columns: dict[str, set[str]] = {}
+    for schema, table, column in sql_client.execute_sql(
+            "SELECT table_schema, table_name, column_name FROM information_schema.columns "
+            "WHERE table_schema IN (%s, %s)", dataset, f"{dataset}{STAGING}"):
+        if table in children:
+            columns.setdefault(f'{schema}."{table}"', set()).add(column)
+    altered = sorted(name for name, present in columns.items() if "_dlt_root_id" not in present)
+    for name in altered:
+        sql_client.execute_sql(f"ALTER TABLE {name} ADD COLUMN IF NOT EXISTS _dlt_root_id VARCHAR")
+    return altered
+
+
 def prepare(pipeline: dlt.Pipeline) -> dict[str, int]:
     """Stamp the raw tables of a legacy warehouse (see the module docstring); {} when none needs it."""
     dataset = pipeline.dataset_name
     with pipeline.sql_client() as sql_client:
+        if altered := add_root_ids(sql_client, dataset):
+            log.warning("reference child tables given a _dlt_root_id column (now merged per account): %s",
+                        ", ".join(altered))
         tables = unstamped(sql_client, dataset)
     if not tables:
         return {}

@@ -4,32 +4,32 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 import dlt
 
 from pipelines import paths
-from pipelines.amocrm import accounts, connect, deletions, embedded, migrate, origin, restored
+from pipelines.amocrm import accounts, connect, deletions, embedded, migrate, origin, reference_prune, restored
 from pipelines.amocrm.client import AmoClient
 from pipelines.amocrm.settings import CONNECTION_KEYS
 from pipelines.amocrm.source import (
     COLUMNS,
-    MERGED_RESOURCES,
     NESTED,
     ExtractionStats,
     amocrm_source,
     fetch_account,
 )
 
-PIPELINE_NAME = "amocrm"
+PIPELINE_NAME = "amocrm"  # the account `default`'s pipeline (accounts.pipeline_name)
 DATASET = "raw_amocrm"
-DUCKDB_TYPES = {"bigint": "BIGINT", "text": "VARCHAR", "bool": "BOOLEAN", "double": "DOUBLE"}
+DUCKDB_TYPES = {"bigint": "BIGINT", "text": "VARCHAR", "bool": "BOOLEAN", "double": "DOUBLE", "timestamp": "TIMESTAMPTZ"}
 
 
-def make_pipeline() -> dlt.Pipeline:
-    """The dlt pipeline loading into `<data>/warehouse.duckdb`, dataset `raw_amocrm`."""
+def make_pipeline(key: str = "default") -> dlt.Pipeline:
+    """Account `key`'s dlt pipeline (its own cursors and state: accounts.pipeline_name), loading into the
+    shared `<data>/warehouse.duckdb`, dataset `raw_amocrm`, where every row carries its `account_id`."""
     return dlt.pipeline(
-        pipeline_name=PIPELINE_NAME,
+        pipeline_name=accounts.pipeline_name(key),
         destination=dlt.destinations.duckdb(str(paths.warehouse_path())),
         dataset_name=DATASET,
         pipelines_dir=str(paths.data_dir() / ".dlt"),
@@ -85,24 +85,27 @@ def run_extraction(
     resources: list[str] | None = None,
     stats: ExtractionStats | None = None,
     on_start: Callable[[ExtractionStats], None] | None = None,
+    account_key: str | None = None,
     **settings: Any,
 ) -> Summary:
-    """Extract and load, then apply deletions. `base_url`/`access_token` None = dlt config
+    """Extract one account and load it, then apply deletions. `account_key` None = the one configured
+    account (several: refused, accounts.the_account). `base_url`/`access_token` None = dlt config
     (and no configured `base_url` = the embedded simulator); `settings` are other source arguments."""
     stats = stats or ExtractionStats()
-    explicit = {**accounts.source_arguments(),
+    chosen = accounts.the_account() if account_key is None else accounts.account(account_key)
+    explicit = {**accounts.source_arguments(chosen),
                 **{k: v for k, v in {"base_url": base_url, "access_token": access_token, **settings}.items() if v is not None}}
     source = amocrm_source(stats=stats, **{k: v for k, v in explicit.items() if v is not None})
     if resources:
-        source = source.with_resources(*resources)
-    pipeline = pipeline or make_pipeline()
+        source = source.with_resources(*resources, "extractions")  # the run's account row goes with any subset
+    pipeline = pipeline or make_pipeline(chosen.key)
     migrate.prepare(pipeline)  # a warehouse from before account_id: stamped before the first keyed merge
     if on_start:
         on_start(stats)
     started = time.monotonic()
     info = pipeline.run(source)
     info.raise_on_failed_jobs()
-    applied = finish_load(pipeline)
+    applied = finish_load(pipeline, chosen.key, loaded=info.loads_ids, reference=stats.read_whole)
     trace = pipeline.last_trace  # of the main run: complete_restored may run the pipeline again
     row_counts = trace.last_normalize_info.row_counts if trace.last_normalize_info else {}
     completed = complete_restored(pipeline, stats, **explicit)
@@ -119,7 +122,7 @@ def run_extraction(
         outside_window=sum(c.outside_window for c in stats.resources.values()),
         fallback=sorted(name for name, c in stats.resources.items() if c.fallback),
         new_fields={name: sorted(fields) for name, fields in sorted(stats.new_fields.items())},
-        source=held.label() if (held := origin.held_origin()) else "",
+        source=held.label() if (held := origin.held_origin(paths.account_dir(chosen.key))) else "",
         restored_records=completed,
     )
 
@@ -130,34 +133,44 @@ CONNECTION = (*CONNECTION_KEYS, "requests_per_second", "max_retries")
 
 def complete_restored(pipeline: dlt.Pipeline, stats: ExtractionStats, **settings: Any) -> restored.Restored:
     """After `finish_load`: read restored records known only as stubs again by id, whole (restored.py).
-    `settings`: the source arguments of the run (None = from dlt config, as for the source)."""
+    `settings`: the source arguments of the run (None = from dlt config, as for the source); the account
+    is the pipeline's (accounts.pipeline_name)."""
+    key = accounts.key_of_pipeline(pipeline.pipeline_name)
+
     def make_client() -> AmoClient:
-        values = {**accounts.the_account().values,
-                  **{k: v for k, v in settings.items() if k in CONNECTION and v is not None}}
-        return connect.connect(**values, stats=stats.requests)
+        values = {**accounts.account(key).values, **{k: v for k, v in settings.items() if k in CONNECTION and v is not None}}
+        return connect.connect(**values, stats=stats.requests, account_key=key)
 
     def filters(client: AmoClient) -> bool:
         account = fetch_account(client)
-        origin.claim(account, client.base_url, embedded.is_embedded(client.base_url))  # the same account
+        origin.claim(account, client.base_url, embedded.is_embedded(client.base_url), key=key)  # the same account
         return account.get("is_api_filter_enabled") is not False
 
-    held = origin.held_origin()
+    held = origin.held_origin(paths.account_dir(key))
     if held is None:  # no account ever connected: no row, no stub to read again
         return restored.Restored()
-    return restored.complete(pipeline, held.account_id, make_client, filters, lambda: finish_load(pipeline))
+    return restored.complete(pipeline, held.account_id, make_client, filters, lambda: finish_load(pipeline, key))
 
 
-def finish_load(pipeline: dlt.Pipeline) -> dict[str, int]:
-    """Post-load steps (also for Dagster after its dlt run): create declared tables that have had
-    no rows yet, so SQL on §3 never meets a missing table, name the account (`source_origin`), and
-    apply deletions to the rows of the account the data folder holds (the one this run read:
+def finish_load(pipeline: dlt.Pipeline, key: str | None = None, *, loaded: list[str] | None = None,
+                reference: Iterable[str] = ()) -> dict[str, int]:
+    """Post-load steps (also for Dagster after its dlt run), for account `key` (None: the pipeline's):
+    create declared tables that have had no rows yet, so SQL on §3 never meets a missing table; prune the
+    account's reference rows the load `loaded` did not rewrite (reference_prune.py; `reference`: the
+    lists read whole in that load, ExtractionStats.read_whole; none: nothing pruned); name the accounts
+    (`source_origin`); and apply deletions to the account's rows (the account this run read:
     origin.claim checked it before anything was loaded)."""
-    held = origin.held_origin()  # before dlt's client opens the warehouse
+    key = key or accounts.key_of_pipeline(pipeline.pipeline_name)
+    held = origin.held_origin(paths.account_dir(key))  # before dlt's client opens the warehouse
+    if loaded is None:  # Dagster: the pipeline's last run
+        trace = pipeline.last_trace
+        loaded = list(trace.last_load_info.loads_ids) if trace and trace.last_load_info else []
     with pipeline.sql_client() as client:
         _create_missing_tables(pipeline, client)
         origin.record(client, pipeline.dataset_name)
-        if held is None:  # origin.record warned: no account connected, so no row was loaded
+        if held is None:  # no account connected, so no row was loaded
             return {}
+        reference_prune.prune(client, pipeline.dataset_name, held.account_id, loaded, reference)
         return deletions.apply(client, pipeline.dataset_name, held.account_id)
 
 
@@ -195,9 +208,9 @@ def _create_missing_tables(pipeline: dlt.Pipeline, client: Any) -> None:
 
 def _layout(columns: dict[str, dict[str, Any]], parent: str | None) -> dict[str, str]:
     """Declared columns plus the bookkeeping columns dlt adds to a root or child table
-    (children of merged resources also carry `_dlt_root_id`)."""
+    (children of merged resources, i.e. all, also carry `_dlt_root_id`)."""
     layout = {col: hint.get("data_type") for col, hint in columns.items()}
     if parent is None:
         return layout | {"_dlt_load_id": "text", "_dlt_id": "text"}
-    root = {"_dlt_root_id": "text"} if parent in MERGED_RESOURCES else {}
+    root = {"_dlt_root_id": "text"}  # every resource is merged (reference lists too, per account)
     return layout | root | {"_dlt_parent_id": "text", "_dlt_list_idx": "bigint", "_dlt_id": "text"}

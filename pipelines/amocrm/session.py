@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from typing import Any, Callable
 
+from pipelines import paths
 from pipelines.amocrm import embedded, origin
 from pipelines.amocrm.client import AmoClient, AmoError
 
@@ -22,8 +23,9 @@ class Session:
     """The client and the account facts every resource needs, created on first use (not at definition time),
     so defining the source (Dagster does it at import) sends no request."""
 
-    def __init__(self, make_client: Callable[[], AmoClient]):
+    def __init__(self, make_client: Callable[[], AmoClient], account_key: str = paths.DEFAULT_ACCOUNT):
         self._make_client = make_client
+        self.account_key = account_key
         self._lock = threading.Lock()
         self._client: AmoClient | None = None
         self._cache: dict[str, Any] = {}
@@ -35,7 +37,8 @@ class Session:
                 client = self._make_client()
                 self._cache["account"] = fetch_account(client)
                 # the data folder must hold this account before anything is loaded (pipelines/amocrm/origin.py)
-                origin.claim(self._cache["account"], client.base_url, embedded.is_embedded(client.base_url))
+                origin.claim(self._cache["account"], client.base_url, embedded.is_embedded(client.base_url),
+                             key=self.account_key)
                 self._client = client
             return self._client
 

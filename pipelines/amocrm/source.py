@@ -7,7 +7,10 @@ No amoCRM setting at all = the embedded simulator (pipelines/amocrm/settings.py)
 Every row, and every row of its nested lists, carries `account_id` (amoCRM's id of the account it
 was read from, endpoints.EntitySpec.rows), the first column of every merge key.
 
-Reference tables (no cursor) are read whole and replaced every run (paging/reference.py).
+Reference tables (no cursor) are read whole every run (paging/reference.py) and merged on their key;
+run.py then prunes this account's rows the run did not rewrite, so each account's list is replaced
+without touching another account's rows in the shared dataset. `extractions` gets one row per run
+(which account, through which pipeline), in the same load package as the data.
 Incremental resources keep two things in dlt state (committed with each load
 package, restored from DuckDB when local state is gone): the dlt cursor (max
 `updated_at`/`created_at` loaded), re-read with a `lag` of `overlap_seconds`
@@ -18,13 +21,15 @@ that did not change are dropped and a run with no changes loads nothing (overlap
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Any, Callable, Iterator, Optional
+from urllib.parse import urlparse
 
 import dlt
 from dlt.common.typing import TSecretStrValue
 from dlt.sources import DltResource
 
-from pipelines.amocrm import endpoints
+from pipelines.amocrm import embedded, endpoints, records
 from pipelines.amocrm.connect import connect
 from pipelines.amocrm.endpoints import COLUMNS, FILE_FORMAT, MERGED_RESOURCES, NESTED, EntitySpec
 from pipelines.amocrm.overlap import skip_unchanged
@@ -53,14 +58,41 @@ def amocrm_source(
     overlap_seconds: int = 300,
     max_retries: int = 8,
     stats: Optional[ExtractionStats] = None,
+    account_key: str = "default",
 ) -> list[DltResource]:
-    """amoCRM account -> raw tables. Credentials: `access_token` (long-lived) or the OAuth2 quartet."""
+    """amoCRM account -> raw tables. Credentials: `access_token` (long-lived) or the OAuth2 quartet.
+    `account_key`: the configured account (its token store and its account marker, origin.py)."""
     stats = stats or ExtractionStats()
     session = Session(lambda: connect(base_url, access_token, client_id, client_secret, redirect_uri, refresh_token,
-                                      requests_per_second, max_retries, stats.requests))
+                                      requests_per_second, max_retries, stats.requests, account_key=account_key),
+                      account_key=account_key)
     page_sizes = {"page_size": page_size, "events_page_size": events_page_size}
     build = _Builder(session, stats, page_sizes, workers, overlap_seconds)
-    return [build.incremental(spec) if spec.merged else build.reference(spec) for spec in endpoints.ENDPOINTS]
+    return [*(build.incremental(spec) if spec.merged else build.reference(spec) for spec in endpoints.ENDPOINTS),
+            _extractions(session)]
+
+
+EXTRACTIONS_COLUMNS = endpoints._columns(
+    "account_key:text pipeline_name:text subdomain:text base_url_host:text simulated:bool currency:text "
+    "timezone:text server_time", extracted_at={"data_type": "timestamp"})
+
+
+def _extractions(session: Session) -> DltResource:
+    """One row per run: which amoCRM account, under which key and pipeline. Loaded in the same package as
+    the data, so every `_dlt_load_id` names its account (origin.record builds `source_origin` from it)."""
+    def gen() -> Iterator[dict]:
+        account, client = records.account(session.account()), session.client  # shaped: timezone is nested
+        try:
+            pipeline_name = dlt.current.pipeline().pipeline_name
+        except Exception:  # extracted outside a pipeline (never in product code)
+            pipeline_name = None
+        yield {"account_id": account["id"], "account_key": session.account_key, "pipeline_name": pipeline_name,
+               "subdomain": account.get("subdomain"), "base_url_host": urlparse(client.base_url).hostname,
+               "simulated": embedded.is_embedded(client.base_url), "currency": account.get("currency"),
+               "timezone": account.get("timezone"), "server_time": int(client.server_time) if client.server_time else None,
+               "extracted_at": datetime.now(timezone.utc)}
+
+    return dlt.resource(gen, name="extractions", write_disposition="append", columns=EXTRACTIONS_COLUMNS)
 
 
 class _Builder:
@@ -72,7 +104,7 @@ class _Builder:
         self.workers, self.overlap = workers, overlap
 
     def _resource(self, spec: EntitySpec, gen: Callable[..., Iterator[Any]]) -> DltResource:
-        return dlt.resource(gen, name=spec.name, write_disposition="merge" if spec.merged else "replace",
+        return dlt.resource(gen, name=spec.name, write_disposition="merge",
                             primary_key=list(spec.primary_key),
                             file_format=FILE_FORMAT, columns=spec.columns, nested_hints=spec.nested or None)
 
@@ -83,6 +115,7 @@ class _Builder:
             for row in reference_rows(spec, self.session, limit, self.stats.note_fields):
                 counters.add(rows=1)
                 yield row
+            self.stats.read_whole.add(spec.name)  # the whole list: rows it no longer has can be pruned
 
         return self._resource(spec, gen)
 

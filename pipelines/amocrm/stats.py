@@ -21,6 +21,7 @@ class ExtractionStats:
     requests: RequestStats = field(default_factory=RequestStats)
     resources: dict[str, ScanCounters] = field(default_factory=dict)
     new_fields: dict[str, set[str]] = field(default_factory=dict)  # list -> undocumented fields amoCRM sent
+    read_whole: set[str] = field(default_factory=set)  # reference lists read to their end (run.py prunes the rest)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def counters(self, resource: str) -> ScanCounters:

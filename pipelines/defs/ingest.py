@@ -56,10 +56,11 @@ RAW_TABLE_BY_KEY = {spec.key: spec.key.path[-1].removeprefix("dlt_amocrm_") for 
 )
 def amocrm_extract(context: dg.AssetExecutionContext, dlt: DagsterDltResource, run_guard: RunGuard):
     """Incremental load of the selected amoCRM entities, then deletions applied."""
-    pipeline = make_pipeline()
     stats = ExtractionStats()
     try:
-        source = amocrm_source(stats=stats, **source_arguments())
+        arguments = source_arguments()  # the one configured account (several: refused, by name)
+        pipeline = make_pipeline(arguments["account_key"])
+        source = amocrm_source(stats=stats, **arguments)
         migrate.prepare(pipeline)  # a warehouse from before account_id: stamped before the first keyed merge
         events = list(dlt.run(context=context, dlt_source=source, dlt_pipeline=pipeline, dagster_dlt_translator=translator))
     except Exception as exc:
@@ -68,7 +69,7 @@ def amocrm_extract(context: dg.AssetExecutionContext, dlt: DagsterDltResource, r
             raise dg.Failure(description=f"amoCRM extraction failed, not retried: {final}", allow_retries=False,
                              metadata={"error": type(final).__name__}) from exc
         raise
-    finish_load(pipeline)
+    finish_load(pipeline, reference=stats.read_whole)  # reference lists read whole: rows they lost are pruned
     restored = complete_restored(pipeline, stats)  # restored records known only from the trash, read by id
     if warning := restored.warning():
         context.log.warning(warning)

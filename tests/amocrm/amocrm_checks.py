@@ -32,9 +32,11 @@ def amo_error(exc_info) -> AmoError:
     return exc
 
 
-def table(name: str) -> pd.DataFrame:
+def table(name: str, account_id: int | None = None) -> pd.DataFrame:
+    """Raw table `name`; only account `account_id`'s rows when given (several accounts share raw)."""
+    where = "" if account_id is None else f" WHERE account_id = {int(account_id)}"
     with duckdb.connect(str(paths.warehouse_path()), read_only=True) as con:
-        return con.sql(f"SELECT * FROM raw_amocrm.{name}").df()
+        return con.sql(f"SELECT * FROM raw_amocrm.{name}{where}").df()
 
 
 def incremental_rows(summary: Summary) -> dict[str, int]:
@@ -51,13 +53,14 @@ def _ints(series: pd.Series) -> list:
     return [None if pd.isna(v) else int(v) for v in series]
 
 
-def assert_matches_truth(truth: Any, *, stale_links: bool = False) -> None:
+def assert_matches_truth(truth: Any, *, stale_links: bool = False, account_id: int | None = None) -> None:
     """The warehouse equals the simulator's ground truth, entity by entity, value by value.
 
     `stale_links`: after incremental runs, links to a company/contact deleted later are
     not in the API's view of an unchanged lead any more, but stay in raw (see design §3).
+    `account_id`: compare only that account's rows (a warehouse holding several accounts).
     """
-    leads = table("leads").set_index("id").sort_index()
+    leads = table("leads", account_id).set_index("id").sort_index()
     expected = truth.leads.set_index("id").sort_index()
     assert list(leads.index) == list(expected.index)
     assert _ints(leads["is_deleted"].astype(int)) == _ints(expected["is_deleted"].astype(int))
@@ -72,17 +75,17 @@ def assert_matches_truth(truth: Any, *, stale_links: bool = False) -> None:
     live = expected[~expected["is_deleted"]].index
     if not stale_links:
         assert _ints(leads.loc[live, "company_id"]) == _ints(expected.loc[live, "company_id"])
-        links = table("leads__contacts")
+        links = table("leads__contacts", account_id)
         links = links[links["lead_id"].isin(live)]
         want = truth.lead_contacts[truth.lead_contacts["lead_id"].isin(live)]
         assert sorted(zip(links.lead_id, links.contact_id, links.is_main)) == sorted(
             zip(want.lead_id, want.contact_id, want.is_main))
-    cfv = table("leads__custom_field_values")
+    cfv = table("leads__custom_field_values", account_id)
     utm = dict(cfv[cfv["field_name"] == "utm_source"][["lead_id", "value"]].itertuples(index=False))
     assert {i: utm.get(i) for i in live} == {i: _none(expected.at[i, "utm_source"]) for i in live}
 
     for name in ("contacts", "companies"):
-        got, want = table(name).set_index("id").sort_index(), getattr(truth, name).set_index("id").sort_index()
+        got, want = table(name, account_id).set_index("id").sort_index(), getattr(truth, name).set_index("id").sort_index()
         assert list(got.index) == list(want.index), name
         assert _ints(got["is_deleted"].astype(int)) == _ints(want["is_deleted"].astype(int)), name
         assert _ints(got["deleted_at"]) == _ints(want["deleted_at"]), name
@@ -91,7 +94,7 @@ def assert_matches_truth(truth: Any, *, stale_links: bool = False) -> None:
             assert _ints(got.loc[seen, column]) == _ints(want.loc[seen, column]), (name, column)
         assert list(got.loc[seen, "name"]) == list(want.loc[seen, "name"]), name
 
-    events, want = table("events").set_index("id").sort_index(), truth.events.set_index("id").sort_index()
+    events, want = table("events", account_id).set_index("id").sort_index(), truth.events.set_index("id").sort_index()
     assert list(events.index) == list(want.index)
     assert list(events["type"]) == list(want["type"])
     # a chat event read while its lead lived names the lead; amoCRM names the talk's contact once the
@@ -105,7 +108,7 @@ def assert_matches_truth(truth: Any, *, stale_links: bool = False) -> None:
     assert [json.loads(v) for v in events["value_after_json"]] == list(want["value_after"])
     assert [json.loads(v) for v in events["value_before_json"]] == list(want["value_before"])
 
-    notes, want = table("notes").set_index("id").sort_index(), truth.notes.set_index("id").sort_index()
+    notes, want = table("notes", account_id).set_index("id").sort_index(), truth.notes.set_index("id").sort_index()
     assert list(notes.index) == list(want.index)
     for column in ("entity_type", "note_type"):
         assert list(notes[column]) == list(want[column])
@@ -113,7 +116,7 @@ def assert_matches_truth(truth: Any, *, stale_links: bool = False) -> None:
         assert _ints(notes[column]) == _ints(want[column])
     assert [json.loads(v) for v in notes["params_json"]] == list(want["params"])
 
-    tasks, want = table("tasks").set_index("id").sort_index(), truth.tasks.set_index("id").sort_index()
+    tasks, want = table("tasks", account_id).set_index("id").sort_index(), truth.tasks.set_index("id").sort_index()
     assert list(tasks.index) == list(want.index)
     for column in ("entity_id", "task_type_id", "responsible_user_id", "created_by", "created_at", "updated_at",
                    "complete_till"):

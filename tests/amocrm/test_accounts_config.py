@@ -91,7 +91,7 @@ def test_several_accounts_in_one_data_folder_stop_the_cli_before_any_request(cle
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 2, result.stderr[-2000:]
     assert "3 amoCRM accounts are configured (default, acme, beta)" in result.stderr
-    assert "own AMOCRM_KPI_DATA_DIR" in result.stderr and SECRET not in result.stderr + result.stdout
+    assert "python -m pipelines.amocrm --all" in result.stderr and SECRET not in result.stderr + result.stdout
     assert not (clean_env / "data" / "warehouse.duckdb").exists()
 
 

@@ -4,14 +4,14 @@
         incremental_strategy='append',
         on_schema_change='fail',
         pre_hook=[
-            "{% if is_incremental() %}delete from {{ this }} where is_new and lead_id in ({{ pipeline_daily_changed_leads(unprocessed_loads(upstream=pipeline_daily_upstream())) }}){% endif %}",
-            "{% if is_incremental() %}update {{ this }} set is_superseded = true where not is_superseded and lead_id in ({{ pipeline_daily_changed_leads(unprocessed_loads(upstream=pipeline_daily_upstream())) }}){% endif %}"
+            "{% if is_incremental() %}delete from {{ this }} where is_new and (account_id, lead_id) in ({{ pipeline_daily_changed_leads(unprocessed_loads(upstream=pipeline_daily_upstream())) }}){% endif %}",
+            "{% if is_incremental() %}update {{ this }} set is_superseded = true where not is_superseded and (account_id, lead_id) in ({{ pipeline_daily_changed_leads(unprocessed_loads(upstream=pipeline_daily_upstream())) }}){% endif %}"
         ],
         post_hook="{{ record_processed_loads(upstream=pipeline_daily_upstream()) }}"
     )
 }}
 
--- Every stay in an active status (not 142/143) with what fct_pipeline_daily counts of its lead: its
+-- Every stay (per account) in an active status (not 142/143) with what fct_pipeline_daily counts of its lead: its
 -- current manager and price, and whether it is deleted. Incremental by lead: a run appends the stays
 -- of the leads the new dlt loads changed (macros/pipeline_daily.sql) as new rows, and its pre-hooks mark
 -- the rows of those leads that fct_pipeline_daily has counted superseded rather than deleting them
@@ -25,25 +25,26 @@
 -- depends_on: {{ source('raw_amocrm', 'deletions') }}
 
 with calendar as (
-    select timezone from {{ ref('int_pipeline_calendar') }}
+    select account_id, timezone from {{ ref('int_pipeline_calendar') }}
 ),
 
 leads as (
-    select lead_id, manager_id, price, is_deleted
+    select account_id, lead_id, manager_id, price, is_deleted
     from {{ ref('fct_leads') }}
 ),
 
 history as (
-    select lead_id, pipeline_id, status_id, entered_at, left_at
+    select account_id, lead_id, pipeline_id, status_id, entered_at, left_at
     from {{ ref('int_lead_status_history') }}
     where status_id not in (142, 143)
     {%- if is_incremental() %}
-        and lead_id in ({{ pipeline_daily_changed_leads(unprocessed_loads(upstream=pipeline_daily_upstream())) }})
+        and (account_id, lead_id) in ({{ pipeline_daily_changed_leads(unprocessed_loads(upstream=pipeline_daily_upstream())) }})
     {%- endif %}
 ),
 
 final as (
     select
+        history.account_id,
         history.lead_id,
         history.pipeline_id,
         history.status_id,
@@ -57,8 +58,10 @@ final as (
         true as is_new,
         false as is_superseded
     from history
-    cross join calendar
-    left join leads on leads.lead_id = history.lead_id
+    inner join calendar on calendar.account_id = history.account_id
+    left join leads
+        on leads.account_id = history.account_id
+        and leads.lead_id = history.lead_id
 )
 
 select * from final

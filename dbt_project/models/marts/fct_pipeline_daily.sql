@@ -2,9 +2,9 @@
     config(
         materialized='incremental',
         incremental_strategy='replace_rows',
-        unique_key=['snapshot_date', 'pipeline_id', 'status_id', 'manager_id'],
+        unique_key=['account_id', 'snapshot_date', 'pipeline_id', 'status_id', 'manager_id'],
         on_schema_change='fail',
-        pre_hook="{% if is_incremental() %}delete from {{ this }} as daily where daily.snapshot_date >= {{ pipeline_daily_from_date() }} or exists (select 1 from ({{ pipeline_daily_moved_lines(pipeline_daily_from_date()) }}) as moved where moved.pipeline_id = daily.pipeline_id and moved.status_id = daily.status_id and moved.snapshot_date = daily.snapshot_date){% endif %}",
+        pre_hook="{% if is_incremental() %}delete from {{ this }} as daily where daily.snapshot_date >= {{ pipeline_daily_from_date() }} or exists (select 1 from ({{ pipeline_daily_moved_lines(pipeline_daily_from_date()) }}) as moved where moved.account_id = daily.account_id and moved.pipeline_id = daily.pipeline_id and moved.status_id = daily.status_id and moved.snapshot_date = daily.snapshot_date){% endif %}",
         post_hook=[
             "delete from {{ this }} where open_deals = 0",
             "{{ record_processed_loads(upstream=['int_pipeline_daily_stays']) }}",
@@ -20,19 +20,22 @@
 -- first, so that a row left with no open deal goes too); on the other days, each row a changed lead was
 -- or is in gets the lead's old share subtracted and its new share added (the replace_rows strategy
 -- swaps those rows; a row left at zero deals is deleted by the post-hook). So it equals a full rebuild.
--- The post-hook then drops the superseded stays it subtracted and marks the new ones counted.
+-- The post-hook then drops the superseded stays it subtracted and marks the new ones counted. Every row,
+-- join and key is per account (account_id), each account on its own calendar and timezone.
 
 -- depends_on: {{ ref('int_processed_loads') }}
 
 {%- set from_date = pipeline_daily_from_date() %}
 
 with calendar as (
-    select first_day, last_day, as_of_limit, timezone from {{ ref('int_pipeline_calendar') }}
+    select account_id, first_day, last_day, as_of_limit, timezone from {{ ref('int_pipeline_calendar') }}
 ),
 
 bounds as (
     select
-        {{ from_date }} as from_date,
+        calendar.account_id,
+        -- one first day for every account (the pre-hook deletes from it), never before the account's own
+        greatest({{ from_date }}, calendar.first_day) as from_date,
         calendar.first_day,
         calendar.last_day as to_date,
         calendar.as_of_limit,
@@ -44,16 +47,18 @@ bounds as (
 -- (or the newest status change, when later: see int_pipeline_calendar).
 all_days as (
     select
+        account_id,
         cast(unnest(generate_series(first_day, to_date, interval 1 day)) as date) as snapshot_date
     from bounds
 ),
 
 days_as_of as (
     select
+        all_days.account_id,
         all_days.snapshot_date,
         least(timezone(bounds.timezone, cast(all_days.snapshot_date + 1 as timestamp)), bounds.as_of_limit) as as_of
     from all_days
-    cross join bounds
+    inner join bounds on bounds.account_id = all_days.account_id
 ),
 
 -- the stage-days before from_date whose stuck line moved (none in a full build)
@@ -67,6 +72,7 @@ moved_lines as (
 -- day D when it was entered on or before D and left after D (or not left).
 stays as (
     select
+        account_id,
         lead_id,
         pipeline_id,
         status_id,
@@ -84,6 +90,7 @@ stays as (
 -- Current stays on the days recomputed in full: from from_date on, and the moved stage-days.
 recomputed_days as (
     select
+        stays.account_id,
         all_days.snapshot_date,
         stays.pipeline_id,
         stays.status_id,
@@ -92,13 +99,15 @@ recomputed_days as (
         stays.entered_at,
         1 as sign
     from stays
-    cross join bounds
+    inner join bounds on bounds.account_id = stays.account_id
     inner join all_days
-        on all_days.snapshot_date >= greatest(stays.entered_date, bounds.from_date)
+        on all_days.account_id = stays.account_id
+        and all_days.snapshot_date >= greatest(stays.entered_date, bounds.from_date)
         and all_days.snapshot_date < coalesce(stays.left_date, bounds.to_date + 1)
     where not stays.is_superseded
     union all
     select
+        stays.account_id,
         moved_lines.snapshot_date,
         stays.pipeline_id,
         stays.status_id,
@@ -108,7 +117,8 @@ recomputed_days as (
         1 as sign
     from stays
     inner join moved_lines
-        on moved_lines.pipeline_id = stays.pipeline_id
+        on moved_lines.account_id = stays.account_id
+        and moved_lines.pipeline_id = stays.pipeline_id
         and moved_lines.status_id = stays.status_id
         and moved_lines.snapshot_date >= stays.entered_date
         and moved_lines.snapshot_date < coalesce(stays.left_date, date '9999-12-31')
@@ -121,6 +131,7 @@ recomputed_days as (
 -- when not left) take their share away, its new stays add theirs.
 changed_days as (
     select
+        stays.account_id,
         all_days.snapshot_date,
         stays.pipeline_id,
         stays.status_id,
@@ -129,12 +140,14 @@ changed_days as (
         stays.entered_at,
         case when stays.is_superseded then -1 else 1 end as sign
     from stays
-    cross join bounds
+    inner join bounds on bounds.account_id = stays.account_id
     inner join all_days
-        on all_days.snapshot_date >= stays.entered_date
+        on all_days.account_id = stays.account_id
+        and all_days.snapshot_date >= stays.entered_date
         and all_days.snapshot_date < least(coalesce(stays.left_date, bounds.from_date), bounds.from_date)
     anti join moved_lines
-        on moved_lines.pipeline_id = stays.pipeline_id
+        on moved_lines.account_id = stays.account_id
+        and moved_lines.pipeline_id = stays.pipeline_id
         and moved_lines.status_id = stays.status_id
         and moved_lines.snapshot_date = all_days.snapshot_date
     where stays.is_superseded or stays.is_new
@@ -143,6 +156,7 @@ changed_days as (
 
 lead_days as (
     select
+        stay_days.account_id,
         stay_days.snapshot_date,
         stay_days.pipeline_id,
         stay_days.status_id,
@@ -157,11 +171,14 @@ lead_days as (
         select * from changed_days
         {%- endif %}
     ) as stay_days
-    inner join days_as_of on days_as_of.snapshot_date = stay_days.snapshot_date
+    inner join days_as_of
+        on days_as_of.account_id = stay_days.account_id
+        and days_as_of.snapshot_date = stay_days.snapshot_date
 ),
 
 shares as (
     select
+        lead_days.account_id,
         lead_days.snapshot_date,
         lead_days.pipeline_id,
         lead_days.status_id,
@@ -171,7 +188,8 @@ shares as (
         coalesce(sum(lead_days.sign) filter (where lead_days.hours_in_stage > thresholds.hours_p90), 0) as stuck_deals
     from lead_days
     left join {{ ref('int_stage_stuck_thresholds') }} as thresholds
-        on thresholds.pipeline_id = lead_days.pipeline_id
+        on thresholds.account_id = lead_days.account_id
+        and thresholds.pipeline_id = lead_days.pipeline_id
         and thresholds.status_id = lead_days.status_id
         and thresholds.threshold_date = lead_days.snapshot_date
     group by all
@@ -181,11 +199,12 @@ shares as (
 
 -- the rows built before that a changed lead's share goes into or out of (their new value is the sum)
 kept as (
-    select daily.snapshot_date, daily.pipeline_id, daily.status_id, daily.manager_id,
+    select daily.account_id, daily.snapshot_date, daily.pipeline_id, daily.status_id, daily.manager_id,
         daily.open_deals, daily.open_value, daily.stuck_deals
     from {{ this }} as daily
     semi join shares
-        on shares.snapshot_date = daily.snapshot_date
+        on shares.account_id = daily.account_id
+        and shares.snapshot_date = daily.snapshot_date
         and shares.pipeline_id = daily.pipeline_id
         and shares.status_id = daily.status_id
         and shares.manager_id is not distinct from daily.manager_id
@@ -195,6 +214,7 @@ kept as (
 
 aggregated as (
     select
+        account_id,
         snapshot_date,
         pipeline_id,
         status_id,
@@ -214,6 +234,7 @@ aggregated as (
 
 final as (
     select
+        cast(account_id as bigint) as account_id,
         cast(snapshot_date as date) as snapshot_date,
         cast(pipeline_id as bigint) as pipeline_id,
         cast(status_id as bigint) as status_id,
