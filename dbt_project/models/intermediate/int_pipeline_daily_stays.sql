@@ -11,8 +11,9 @@
     )
 }}
 
--- Every stay (per account) in an active status (not 142/143) with what fct_pipeline_daily counts of its lead: its
--- current manager and price, and whether it is deleted. Incremental by lead: a run appends the stays
+-- Every stay in an active status (not 142/143) with what fct_pipeline_daily counts of its lead: its
+-- current manager and price, and whether it is deleted; keyed by (account_id, lead_id), dates in the
+-- account's own timezone. Incremental by lead: a run appends the stays
 -- of the leads the new dlt loads changed (macros/pipeline_daily.sql) as new rows, and its pre-hooks mark
 -- the rows of those leads that fct_pipeline_daily has counted superseded rather than deleting them
 -- (rows it has not counted yet, is_new, are simply replaced): fct_pipeline_daily subtracts the superseded
