@@ -7,9 +7,10 @@ copy, report and, when configured, the PostgreSQL marts (publish). Load it with
 
 import dagster as dg
 
-from pipelines.defs import alerts, checks, ingest, postgres, publish, reconcile, recovery, report, schedules, transform
+from pipelines.defs import accounts, alerts, checks, ingest, postgres, publish, reconcile, recovery, report, schedules, transform
 
 defs = dg.Definitions.merge(
+    accounts.defs,
     ingest.defs,
     transform.defs,
     checks.defs,
