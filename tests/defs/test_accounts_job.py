@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import time
 
 import dagster as dg
 import duckdb
@@ -121,3 +122,19 @@ def _scenario(defs, instance, hub) -> None:
     batch_two = second.isoformat()
     assert _transform_requests(defs, instance)[f"transform/{batch_two}"] == {
         "amocrm_kpi/batch": batch_two, "amocrm_kpi/failed_accounts": "acc1"}
+
+    # the freshness sensor names the account whose data is behind, once
+    from pipelines.defs.freshness import last_extractions
+
+    last, now = last_extractions(instance), time.time()
+    limit_hours = ((now - last["acc1"]) + (now - last["acc2"])) / 2 / 3600  # acc1 is older, acc2 newer
+    sensor = defs.resolve_sensor_def("account_freshness")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("AMOCRM_KPI_FRESHNESS_HOURS", str(limit_hours))
+        tick = sensor.evaluate_tick(dg.build_sensor_context(instance=instance, definitions=defs))
+        again = sensor.evaluate_tick(dg.build_sensor_context(instance=instance, definitions=defs, cursor=tick.cursor))
+    assert json.loads(tick.cursor) == ["acc1"] and again.cursor == tick.cursor
+    warnings = [json.loads(p.read_text()) for p in sorted(paths.alerts_dir().glob("*_warning_*.json"))]
+    assert len(warnings) == 1, warnings  # told once, not at every tick
+    assert warnings[0]["title"] == "amocrm-kpi: no fresh amoCRM data for acc1"
+    assert f"account acc1 (amoCRM account {ids['acc1']}" in warnings[0]["failures"][0]["account"]
