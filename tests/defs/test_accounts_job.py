@@ -138,3 +138,34 @@ def _scenario(defs, instance, hub) -> None:
     assert len(warnings) == 1, warnings  # told once, not at every tick
     assert warnings[0]["title"] == "amocrm-kpi: no fresh amoCRM data for acc1"
     assert f"account acc1 (amoCRM account {ids['acc1']}" in warnings[0]["failures"][0]["account"]
+
+
+def test_one_account_scheduled_route_extracts_then_publishes(tmp_path, monkeypatch, write_example_inputs):
+    """The embedded-default shape (one account, `default`): the schedule's extraction run, then the
+    transform the sensor requests, publish the serving copy as `amocrm_daily` does."""
+    from pipelines.definitions import defs
+    from pipelines.simulator import SimulatedAccount, Simulator
+
+    for name in list(os.environ):
+        if "AMO" in name.upper():
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    account = SimulatedAccount.generate(seed=29, leads=80, now=int(time.time()))
+    with Simulator(account, rate_limit=None) as sim, dg.instance_for_test() as instance:
+        monkeypatch.setenv("AMOCRM_KPI_DATA_DIR", str(data_dir))
+        monkeypatch.setenv("SOURCES__AMOCRM__BASE_URL", sim.base_url)
+        monkeypatch.setenv("SOURCES__AMOCRM__ACCESS_TOKEN", sim.long_lived_token)
+        monkeypatch.setenv("SOURCES__AMOCRM__REQUESTS_PER_SECOND", "1000")
+        write_example_inputs(data_dir, sim.truth(), sim.clock.now)
+        (request,) = _tick(defs, instance, dt.datetime(2026, 1, 1, 5, tzinfo=dt.timezone.utc))
+        assert request.partition_key == "default"
+        assert _extract(defs, instance, request).success
+        (transform,) = _transform_requests(defs, instance).values()
+        assert transform["amocrm_kpi/failed_accounts"] == "none"
+        result = defs.resolve_job_def("amocrm_transform").execute_in_process(
+            instance=instance, tags=transform, raise_on_error=False)
+        assert result.success
+        with duckdb.connect(str(data_dir / "serving" / "amocrm_kpi.duckdb"), read_only=True) as con:
+            assert con.execute("select count(*) from marts.fct_leads").fetchone()[0] == len(sim.truth().leads)
