@@ -246,7 +246,8 @@ def _describe_holder(lock_path: Path) -> str:
     except (OSError, ValueError):
         data = {}
     identity = ProcessIdentity.from_json(json.dumps(data.get("process"))) if data.get("process") else None
-    parts = [f"run {data['run_id']}" if data.get("run_id") else "another process",
+    who = f"run {data['run_id']}" if data.get("run_id") else data.get("command") or "another process"
+    parts = [who,
              f"({identity.describe()})" if identity else "", f"since {data['since']}" if data.get("since") else ""]
     return " ".join(p for p in parts if p)
 
