@@ -81,6 +81,12 @@ def main(argv: list[str] | None = None) -> int:
     log_path = paths.logs_dir() / f"demo-{time.strftime('%Y%m%d-%H%M%S')}.log"
     account = ("the embedded amoCRM simulator (demo: simulated account)" if target is None
                else f"the amoCRM account at {target}")
+    if target is None:
+        from pipelines.amocrm import embedded
+
+        note = embedded.outdated_note()
+        if note:
+            print(f"Note: {note}", file=sys.stderr, flush=True)
     print(f"Running amocrm_daily on {account}\n  data folder: {paths.data_dir()}\n  full log:    {log_path}",
           flush=True)
     result = job_console.run_job(defs.resolve_job_def("amocrm_daily"), dg.DagsterInstance.get(), log_path, args.verbose)
@@ -91,11 +97,14 @@ def main(argv: list[str] | None = None) -> int:
 
     from pipelines.amocrm.accounts import the_account
     from pipelines.amocrm.origin import held_origin
+    from pipelines.report.build import morning_lines
 
     held = held_origin(paths.account_dir(the_account().key))  # one account: the job ran, so the_account() did
     report = paths.reports_dir() / "kpi_report.html"
     print("\nKPI summary (all pipelines and managers):")
     print(kpi_summary(paths.serving_path()))
+    print("\nMorning checks (whole account):")
+    print("\n".join(f"  {line}" for line in morning_lines(paths.serving_path())).replace("\u00a0", " "))
     print(
         f"\nResults (from {held.label() if held else 'an unrecorded account'}; table marts.meta_source says so too):\n"
         f"  warehouse (dlt + dbt, read-write): {paths.warehouse_path()}\n"

@@ -4,6 +4,10 @@
 - `sales_targets.csv`: month, manager, target_revenue, target_deals (targets per manager and month;
   manager = amoCRM user id or exact user name).
 
+Both may have an `account` column (the amoCRM account's subdomain or id) saying which account a row is
+for; with one account in the warehouse it may be left out, with several it is required (spend is in
+that account's currency, managers are that account's users).
+
 `load_user_inputs()` validates both and writes them into the warehouse as
 `raw_inputs.marketing_spend` / `raw_inputs.sales_targets`, which dbt reads as sources. Files as
 Excel saves them are read: `,` or `;` between values, decimal commas and spaced thousands
@@ -57,6 +61,7 @@ class _Column:
     sql_type: str
     parse: Callable[[str], Any]  # raises ValueError with a message for the user
     required: bool = True  # an empty cell is an error (else it loads as null)
+    optional: bool = False  # the header may leave the column out (it loads as null)
 
 
 @dataclass(frozen=True)
@@ -69,27 +74,33 @@ class _InputTable:
     key_form: Callable[[str, Any], Any] = lambda name, value: value
 
 
+# Which amoCRM account a row is for: its subdomain or id (required once the warehouse holds several).
+ACCOUNT = _Column("account", "varchar", str, required=False, optional=True)
+
 SPEND = _InputTable(
     "marketing_spend.csv",
     "marketing_spend",
     (
+        ACCOUNT,
         _Column("month", "date", parse_month),
         _Column("channel", "varchar", str),
         _Column("amount", "decimal(18, 2)", parse_amount),
     ),
-    key=("month", "channel"),
-    key_form=lambda name, value: value.lower() if name == "channel" else value,  # channels match case-insensitively
+    key=("account", "month", "channel"),
+    key_form=lambda name, value: value.lower() if name in ("channel", "account") and value else value,  # channels match case-insensitively
 )
 TARGETS = _InputTable(
     "sales_targets.csv",
     "sales_targets",
     (
+        ACCOUNT,
         _Column("month", "date", parse_month),
         _Column("manager", "varchar", str),
         _Column("target_revenue", "decimal(18, 2)", parse_amount, required=False),
         _Column("target_deals", "integer", parse_count, required=False),
     ),
-    key=("month", "manager"),
+    key=("account", "month", "manager"),
+    key_form=lambda name, value: value.lower() if name == "account" and value else value,
     some_of=("target_revenue", "target_deals"),
 )
 
@@ -109,7 +120,7 @@ def _text(path: Path) -> str:
 
 def _lines(spec: _InputTable, path: Path, text: str) -> tuple[str, list[tuple[int, list[str]]]]:
     """The separator the header uses, and (line number, cells) of every line."""
-    expected = [c.name for c in spec.columns]
+    expected = [c.name for c in spec.columns if not c.optional]
     header_text = text.splitlines()[0]
     separator = max(SEPARATORS, key=lambda s: len(set(expected) & _names(header_text, s)))
     missing = [name for name in expected if name not in _names(header_text, separator)]
@@ -131,8 +142,8 @@ def _names(header: str, separator: str) -> set[str]:
     return {cell.strip().lower() for cell in cells}
 
 
-def _read(spec: _InputTable, path: Path, warnings: list[str]) -> list[tuple[Any, ...]]:
-    """The validated rows of one file, each ending with its line number."""
+def _read(spec: _InputTable, path: Path, warnings: list[str], accounts: list[tuple[int, str]]) -> list[tuple[Any, ...]]:
+    """The validated rows of one file, each ending with its line number; `accounts` as `_accounts` gives them."""
     text = _text(path)
     if not text.strip():
         warnings.append(f"{path} is empty: loaded as no rows")
@@ -142,7 +153,7 @@ def _read(spec: _InputTable, path: Path, warnings: list[str]) -> list[tuple[Any,
     duplicated = sorted({name for name in header if name and header.count(name) > 1})
     if duplicated:
         raise InputFileError(path, 1, f"column(s) {', '.join(duplicated)} appear more than once")
-    positions = [header.index(c.name) for c in spec.columns]
+    positions = [header.index(c.name) if c.name in header else None for c in spec.columns]
 
     rows: list[tuple[Any, ...]] = []
     seen: dict[tuple[Any, ...], int] = {}
@@ -151,13 +162,16 @@ def _read(spec: _InputTable, path: Path, warnings: list[str]) -> list[tuple[Any,
             continue
         if any(cell.strip() for cell in cells[len(header):]):
             raise InputFileError(path, line_number, _too_many_values(len(cells), len(header), separator))
-        values = _values(spec, path, line_number, [cells[p].strip() if p < len(cells) else "" for p in positions])
+        texts = [cells[p].strip() if p is not None and p < len(cells) else "" for p in positions]
+        values = _values(spec, path, line_number, texts)
         key = tuple(spec.key_form(name, values[name]) for name in spec.key)
         if key in seen:
-            described = ", ".join(f"{name} {value}" for name, value in zip(spec.key, key))
+            named = [(name, value) for name, value in zip(spec.key, key) if name != "account" or value is not None]
+            described = ", ".join(f"{name} {value}" for name, value in named)
             raise InputFileError(path, line_number, f"{described} is already on line {seen[key]}: "
-                                                    f"keep one row per {' and '.join(spec.key)}")
+                                                    f"keep one row per {' and '.join(name for name, _ in named)}")
         seen[key] = line_number
+        _check_account(path, line_number, values["account"], accounts)
         rows.append((*(values[c.name] for c in spec.columns), line_number))
     if not rows:
         warnings.append(f"{path} has a header and no rows: loaded as no rows")
@@ -181,6 +195,34 @@ def _values(spec: _InputTable, path: Path, line_number: int, texts: list[str]) -
     return values
 
 
+def _accounts(warehouse: Path) -> list[tuple[int, str]]:
+    """(id, subdomain) of every amoCRM account loaded into the warehouse; none before the first extraction."""
+    if not warehouse.exists():
+        return []
+    with duckdb.connect(str(warehouse), read_only=True) as connection:
+        exists = connection.execute("select count(*) from information_schema.tables "
+                                    "where table_schema = 'raw_amocrm' and table_name = 'account'").fetchone()[0]
+        if not exists:
+            return []
+        return [(int(i), str(s)) for i, s in connection.execute(
+            "select distinct id, subdomain from raw_amocrm.account order by id").fetchall()]
+
+
+def _check_account(path: Path, line: int, account: str | None, accounts: list[tuple[int, str]]) -> None:
+    """A row's `account` must name a loaded account; it may be empty only while there is at most one."""
+    known = ", ".join(f"{subdomain} (id {id_})" for id_, subdomain in accounts)
+    if account is None:
+        if len(accounts) > 1:
+            raise InputFileError(path, line, f"column account is empty, but the warehouse holds {len(accounts)} "
+                                             f"amoCRM accounts: {known}. Add an account column and name each "
+                                             "row's account by its subdomain or id")
+        return
+    if accounts and not any(account == str(id_) or account.lower() == subdomain.lower()
+                            for id_, subdomain in accounts):
+        raise InputFileError(path, line, f"column account: {account!r} is not an account in the warehouse; "
+                                         f"use the subdomain or id of one of {known}")
+
+
 def _too_many_values(count: int, columns: int, separator: str) -> str:
     problem = f"{count} values for {columns} columns"
     if separator == ",":
@@ -198,11 +240,12 @@ def load_user_inputs(data_dir: Path | None = None, warehouse: Path | None = None
     empty table, an empty file too, with a warning.
     """
     folder = Path(data_dir) if data_dir is not None else paths.data_dir()
+    accounts = _accounts(Path(warehouse or paths.warehouse_path()))
     warnings: list[str] = []
     loaded = {}
     for spec in (SPEND, TARGETS):
         path = folder / spec.file_name
-        loaded[spec] = _read(spec, path, warnings) if path.exists() else []
+        loaded[spec] = _read(spec, path, warnings, accounts) if path.exists() else []
 
     with duckdb.connect(str(warehouse or paths.warehouse_path())) as connection:
         connection.execute("begin")

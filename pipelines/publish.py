@@ -16,12 +16,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+import yaml
 
 from pipelines import paths
 from pipelines.runguard import remove_stale_temp_files, temp_name
 
 PUBLISHED_SCHEMA = "marts"
 SOURCE_META = "meta_source"  # not a dbt model: written here from the extraction's record
+SLA_VAR = "amocrm_response_sla_minutes"  # published in meta_source as response_sla_minutes
 
 
 @dataclass(frozen=True)
@@ -74,14 +76,26 @@ def publish_marts(warehouse: Path | None = None, target: Path | None = None) -> 
 
 def _publish_source_meta(serving: duckdb.DuckDBPyConnection) -> dict[str, int]:
     """`marts.meta_source`: which amoCRM account the copy comes from (id, subdomain, API host, simulated
-    or not, when extracted), from `raw_amocrm.source_origin` (pipelines/amocrm/origin.py)."""
+    or not, when extracted), from `raw_amocrm.source_origin` (pipelines/amocrm/origin.py), and
+    `response_sla_minutes`, the SLA the response KPIs were built with, so a reader sees the number."""
     present = serving.execute("select count(*) from information_schema.tables where table_catalog = 'warehouse' "
                               "and table_schema = 'raw_amocrm' and table_name = 'source_origin'").fetchone()[0]
     if not present:
         return {}
     serving.execute(f"create table {PUBLISHED_SCHEMA}.{SOURCE_META} as "
-                    "select * from warehouse.raw_amocrm.source_origin")
+                    "select *, cast(? as integer) as response_sla_minutes from warehouse.raw_amocrm.source_origin",
+                    [response_sla_minutes()])
     return {SOURCE_META: serving.execute(f"select count(*) from {PUBLISHED_SCHEMA}.{SOURCE_META}").fetchone()[0]}
+
+
+def response_sla_minutes(project_file: Path | None = None) -> int:
+    """The dbt var `amocrm_response_sla_minutes` of the dbt project, as the pipeline's dbt build uses it."""
+    project_file = project_file or paths.DBT_PROJECT_DIR / "dbt_project.yml"
+    value = (yaml.safe_load(project_file.read_text(encoding="utf-8")).get("vars") or {}).get(SLA_VAR)
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise RuntimeError(f"dbt var {SLA_VAR} in {project_file} is {value!r}: set it to a whole number of "
+                           "minutes (e.g. 15) under `vars:`")
+    return value
 
 
 def _fsync(path: Path) -> None:

@@ -19,7 +19,7 @@ Conventions, as in the marts:
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from functools import cached_property
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -28,50 +28,11 @@ import numpy as np
 import pandas as pd
 
 from frames import assert_frames_match  # noqa: F401  (re-exported: tests import it from here)
+from kpi_common import (ENTITY, GRAINS, LOST, WON, _percentile, money_ratio,  # noqa: F401  (re-exported)
+                        month_end_wins, period_start, ratio)
 from kpi_hygiene import crm_hygiene, pipeline_daily, sales_by_dimension
+from kpi_marts import MARTS, MultiReference, assert_mart_matches  # noqa: F401  (re-exported)
 from kpi_pipeline import forecast, path_stages
-
-WON, LOST = 142, 143
-GRAINS = ("day", "week", "month")
-ENTITY = {"leads": "lead", "contacts": "contact", "companies": "company"}
-
-
-def money_ratio(amount: Any, count: int) -> Decimal | None:
-    """amount / count rounded half up to cents; None when count is 0."""
-    if not count:
-        return None
-    return (Decimal(str(amount)) / Decimal(count)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
-
-
-def ratio(numerator: float, denominator: float) -> float | None:
-    return None if not denominator else numerator / denominator
-
-
-def period_start(day: Any, grain: str) -> Any:
-    """First day of the period of `grain` containing the date `day`."""
-    if grain == "day":
-        return day
-    if grain == "week":
-        return day - pd.Timedelta(days=day.weekday())
-    return day.replace(day=1)
-
-
-def _percentile(values: pd.Series, q: float) -> float | None:
-    values = values.dropna()
-    return None if values.empty else float(values.quantile(q))
-
-
-def month_end_wins(truth: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Live won leads closed at 23:30-23:59 on a month's last day / at 00:00-00:29 on the 1st (account
-    timezone): the day-boundary cases the simulator plants. Each frame has a `local_date` column."""
-    leads = truth.leads
-    won = leads[(leads["status_id"] == WON) & ~leads["is_deleted"].astype(bool)].copy()
-    local = pd.to_datetime(won["closed_at"].astype("int64"), unit="s", utc=True).dt.tz_convert(truth.account["timezone"])
-    won["local_date"] = local.dt.date
-    late = won[local.dt.is_month_end & (local.dt.hour == 23) & (local.dt.minute >= 30)]
-    early = won[(local.dt.day == 1) & (local.dt.hour == 0) & (local.dt.minute < 30)]
-    return late, early
-
 
 class KpiReference:
     """Every published table of the contract, from a `Truth` and the user inputs.
@@ -441,36 +402,3 @@ class KpiReference:
     def sales_by_dimension(self, fields: tuple[str, ...] = ("city", "product")) -> pd.DataFrame:
         """See kpi_hygiene.sales_by_dimension."""
         return sales_by_dimension(self, fields)
-
-
-# --- comparing a mart with the reference ------------------------------------------------------
-
-_PERIOD = ["period_grain", "period_start"]
-# published table -> (KpiReference method, key columns, float columns compared with a tolerance)
-MARTS: dict[str, tuple[str, list[str], tuple[str, ...]]] = {
-    "fct_sales_kpi": ("sales_kpi", _PERIOD + ["pipeline_id", "manager_id"],
-                      ("win_rate", "cohort_conversion", "sales_cycle_days_sum", "sales_cycle_days_mean",
-                       "sales_cycle_days_median", "sales_cycle_days_p90")),
-    "fct_lost_deals": ("lost_deals", _PERIOD + ["pipeline_id", "manager_id", "loss_reason_id", "loss_reason",
-                                                "lost_at_pipeline_id", "lost_at_status_id"], ()),
-    "fct_manager_activity": ("manager_activity", _PERIOD + ["manager_id"], ()),
-    "fct_funnel": ("funnel", ["cohort_month", "pipeline_id", "status_id"],
-                   ("stage_conversion", "open_here_age_hours_median", "open_here_age_hours_max",
-                    "hours_in_stage_median", "hours_in_stage_p90")),
-    "fct_cac": ("cac", ["month", "channel"], ()),
-    "fct_satisfaction": ("satisfaction", _PERIOD + ["manager_id"], ("csat", "nps")),
-    "fct_plan_vs_fact": ("plan_vs_fact", ["month", "manager_id"], ("revenue_attainment", "deals_attainment")),
-    "fct_forecast": ("forecast", ["pipeline_id", "manager_id"], ()),
-    "fct_response": ("response", _PERIOD + ["pipeline_id", "manager_id"],
-                     ("responded_within_sla_share", "first_response_minutes_median", "first_response_minutes_p90")),
-    "fct_pipeline_daily": ("pipeline_daily", ["snapshot_date", "pipeline_id", "status_id", "manager_id"], ()),
-    "fct_crm_hygiene": ("crm_hygiene", ["snapshot_date", "manager_id"], ()),
-    "fct_sales_by_dimension": ("sales_by_dimension", _PERIOD + ["pipeline_id", "dimension", "dimension_value"], ()),
-}
-
-
-def assert_mart_matches(actual: pd.DataFrame, reference: KpiReference, table: str) -> None:
-    """A published table equals the reference's (see MARTS)."""
-    method, key, approx = MARTS[table]
-    expected = getattr(reference, method)()
-    assert_frames_match(actual, expected, key, approx=approx)

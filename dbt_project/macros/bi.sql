@@ -1,7 +1,7 @@
 {#-
   A BI table (models/marts/bi/): one period grain of a KPI fact, so that a plain SUM in a BI tool is
   right, with the names of its ids joined in from the current dimensions (an id they do not know
-  keeps a null name). `fact`: the fct_* model; `grain`: 'day', 'week' or 'month'; `by_pipeline`: the
+  keeps a null name); ids are matched within the fact's account. `fact`: the fct_* model; `grain`: 'day', 'week' or 'month'; `by_pipeline`: the
   fact has pipeline_id; `stage_prefix`: the fact names a stage by <prefix>pipeline_id and
   <prefix>status_id, published as <prefix>stage_name. The columns come out in the order the model's
   YAML contract lists them.
@@ -14,15 +14,15 @@ with facts as (
 ),
 
 stages as (
-    select pipeline_id, pipeline_name, status_id, status_name from {{ ref('dim_pipeline_stages') }}
+    select account_id, pipeline_id, pipeline_name, status_id, status_name from {{ ref('dim_pipeline_stages') }}
 ),
 
 pipelines as (
-    select distinct pipeline_id, pipeline_name from stages
+    select distinct account_id, pipeline_id, pipeline_name from stages
 ),
 
 managers as (
-    select manager_id, manager_name, group_id, group_name from {{ ref('dim_managers') }}
+    select account_id, manager_id, manager_name, group_id, group_name from {{ ref('dim_managers') }}
 ),
 
 final as (
@@ -39,14 +39,19 @@ final as (
         managers.group_name
     from facts
     {%- if by_pipeline %}
-    left join pipelines on pipelines.pipeline_id = facts.pipeline_id
+    left join pipelines
+        on pipelines.account_id = facts.account_id
+        and pipelines.pipeline_id = facts.pipeline_id
     {%- endif %}
     {%- if stage_prefix %}
     left join stages
-        on stages.pipeline_id = facts.{{ stage_prefix }}pipeline_id
+        on stages.account_id = facts.account_id
+        and stages.pipeline_id = facts.{{ stage_prefix }}pipeline_id
         and stages.status_id = facts.{{ stage_prefix }}status_id
     {%- endif %}
-    left join managers on managers.manager_id = facts.manager_id
+    left join managers
+        on managers.account_id = facts.account_id
+        and managers.manager_id = facts.manager_id
 )
 
 select * from final

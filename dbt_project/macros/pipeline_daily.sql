@@ -1,6 +1,6 @@
 {#-
-  The first day fct_pipeline_daily's incremental run recomputes: the earliest of the last day already
-  built (built part-way through, as of an extraction) and the creation day of every lead (deleted ones
+  The first day fct_pipeline_daily's incremental run recomputes, one for every account: the earliest
+  of the last day already built for each account (its first day for an account new to the table) (built part-way through, as of an extraction) and the creation day of every lead (deleted ones
   too) whose row, status changes, deletion or restore came in a dlt load the model has not read, or
   that an id reconciliation marked gone since the newest load the model has read. A
   lead's current price and manager stand for all its past days, so a change touches each of them.
@@ -14,26 +14,29 @@
 {%- endmacro %}
 
 {% macro pipeline_daily_changed_leads(new_loads) -%}
-    select lead_id from {{ ref('stg_amocrm__leads') }} where load_id in {{ new_loads }}
+    select account_id, lead_id from {{ ref('stg_amocrm__leads') }} where load_id in {{ new_loads }}
     union
-    select lead_id from {{ ref('int_lead_status_history') }} where load_id in {{ new_loads }}
+    select account_id, lead_id from {{ ref('int_lead_status_history') }} where load_id in {{ new_loads }}
     union
-    select entity_id from {{ ref('stg_amocrm__events') }}
+    select account_id, entity_id from {{ ref('stg_amocrm__events') }}
     where entity_type = 'lead'
         and event_type in ('lead_deleted', 'lead_restored', 'entity_merged')
         and load_id in {{ new_loads }}
     union
-    select cast(id as bigint) from {{ source('raw_amocrm', 'deletions') }}
+    select cast(account_id as bigint), cast(id as bigint) from {{ source('raw_amocrm', 'deletions') }}
     where entity_type = 'lead' and _dlt_load_id in {{ new_loads }}
     {%- set loads = source('raw_amocrm', '_dlt_loads') -%}
     {%- set disappearances = adapter.get_relation(database=loads.database, schema=loads.schema,
                                                   identifier='disappearances') -%}
     {%- if disappearances is not none %}
     union
-    {#- marked gone by an id reconciliation (no dlt load of its own) since the last load this model read #}
-    select id from {{ disappearances }}
-    where entity_type = 'lead'
-        and run_at > (
+    {#- marked gone by an id reconciliation (no dlt load of its own) since the last load this model read;
+        the id in every account (more days recomputed than needed, never fewer) #}
+    select leads.account_id, disappeared.id
+    from {{ disappearances }} as disappeared
+    inner join {{ ref('stg_amocrm__leads') }} as leads on leads.lead_id = disappeared.id
+    where disappeared.entity_type = 'lead'
+        and disappeared.run_at > (
             select coalesce(max(epoch(loads.inserted_at)), 0)
             from {{ loads }} as loads
             inner join {{ ref('int_processed_loads') }} as processed
@@ -47,26 +50,29 @@
         {%- set new_loads = unprocessed_loads(upstream=pipeline_daily_upstream()) -%}
         {%- set query -%}
             select cast(least(
-                coalesce(
-                    (select max(snapshot_date) from {{ this }}),
-                    (select first_day from {{ ref('int_pipeline_calendar') }})
+                (
+                    select min(coalesce(built.last_built, calendar.first_day))
+                    from {{ ref('int_pipeline_calendar') }} as calendar
+                    left join (
+                        select account_id, max(snapshot_date) as last_built from {{ this }} group by account_id
+                    ) as built on built.account_id = calendar.account_id
                 ),
                 coalesce(
                     (
                         select min(created_date) from {{ ref('fct_leads') }}
-                        where lead_id in ({{ pipeline_daily_changed_leads(new_loads) }})
+                        where (account_id, lead_id) in ({{ pipeline_daily_changed_leads(new_loads) }})
                     ),
-                    (select last_day from {{ ref('int_pipeline_calendar') }})
+                    (select max(last_day) from {{ ref('int_pipeline_calendar') }})
                 )
             ) as varchar)
         {%- endset -%}
         {%- set from_date = run_query(query).columns[0].values()[0] -%}
         {%- if from_date is none -%}
-            (select first_day from {{ ref('int_pipeline_calendar') }})
+            (select min(first_day) from {{ ref('int_pipeline_calendar') }})
         {%- else -%}
             date '{{ from_date }}'
         {%- endif -%}
     {%- else -%}
-        (select first_day from {{ ref('int_pipeline_calendar') }})
+        (select min(first_day) from {{ ref('int_pipeline_calendar') }})
     {%- endif -%}
 {%- endmacro %}

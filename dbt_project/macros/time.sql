@@ -3,7 +3,8 @@
     to_timestamp(nullif({{ column }}, 0))
 {%- endmacro %}
 
-{#- The calendar date of an instant in the account timezone (a column holding an IANA name). -#}
+{#- The calendar date of an instant in the account timezone (a column holding an IANA name). Callers join
+    the account on account_id, so that each row takes its own account's timezone. -#}
 {% macro local_date(instant, timezone_column='account.timezone') -%}
     cast(timezone({{ timezone_column }}, {{ instant }}) as date)
 {%- endmacro %}

@@ -4,6 +4,7 @@
 -- (a week can straddle two months).
 with leads_monthly as (
     select
+        account_id,
         cast(date_trunc('month', closed_date) as date) as month,
         pipeline_id,
         manager_id,
@@ -24,6 +25,7 @@ expected as (
 
 published as (
     select
+        account_id,
         period_grain,
         cast(date_trunc('month', period_start) as date) as month,
         pipeline_id,
@@ -39,6 +41,7 @@ published as (
 
 monthly_mismatches as (
     select
+        coalesce(expected.account_id, published.account_id) as account_id,
         coalesce(expected.period_grain, published.period_grain) as period_grain,
         coalesce(expected.month, published.month) as month,
         coalesce(expected.pipeline_id, published.pipeline_id) as pipeline_id,
@@ -47,7 +50,8 @@ monthly_mismatches as (
         published.revenue_won as published_revenue_won
     from expected
     full outer join published
-        on published.period_grain = expected.period_grain
+        on published.account_id = expected.account_id
+        and published.period_grain = expected.period_grain
         and published.month = expected.month
         and published.pipeline_id = expected.pipeline_id
         and published.manager_id is not distinct from expected.manager_id
@@ -60,17 +64,27 @@ monthly_mismatches as (
 
 weekly_mismatches as (
     select
+        weekly.account_id,
         'week' as period_grain,
         cast(null as date) as month,
         cast(null as bigint) as pipeline_id,
         cast(null as bigint) as manager_id,
-        (select sum(revenue_won) from leads_monthly) as expected_revenue_won,
-        sum(revenue_won) as published_revenue_won
-    from {{ ref('fct_sales_kpi') }}
-    where period_grain = 'week'
-    having sum(revenue_won) is distinct from (select sum(revenue_won) from leads_monthly)
-        or sum(deals_won) is distinct from (select sum(deals_won) from leads_monthly)
-        or sum(deals_lost) is distinct from (select sum(deals_lost) from leads_monthly)
+        totals.revenue_won as expected_revenue_won,
+        weekly.revenue_won as published_revenue_won
+    from (
+        select account_id, sum(revenue_won) as revenue_won, sum(deals_won) as deals_won, sum(deals_lost) as deals_lost
+        from {{ ref('fct_sales_kpi') }}
+        where period_grain = 'week'
+        group by account_id
+    ) as weekly
+    full outer join (
+        select account_id, sum(revenue_won) as revenue_won, sum(deals_won) as deals_won, sum(deals_lost) as deals_lost
+        from leads_monthly
+        group by account_id
+    ) as totals on totals.account_id = weekly.account_id
+    where weekly.revenue_won is distinct from totals.revenue_won
+        or weekly.deals_won is distinct from totals.deals_won
+        or weekly.deals_lost is distinct from totals.deals_lost
 )
 
 select * from monthly_mismatches

@@ -3,6 +3,7 @@
 -- status-change events are missing (e.g. older than the event log keeps), so the funnel and
 -- lost-at-stage of that lead may be incomplete.
 select
+    leads.account_id,
     leads.lead_id,
     leads.pipeline_id,
     leads.status_id,
@@ -10,7 +11,8 @@ select
     history.status_id as history_status_id
 from {{ ref('stg_amocrm__leads') }} as leads
 inner join {{ ref('int_lead_status_history') }} as history
-    on history.lead_id = leads.lead_id
+    on history.account_id = leads.account_id
+    and history.lead_id = leads.lead_id
     and history.is_current
 where history.pipeline_id is distinct from leads.pipeline_id
     or history.status_id is distinct from leads.status_id

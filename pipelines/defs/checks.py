@@ -9,6 +9,8 @@
 | `reference_counts_match_amocrm` | users, pipelines, statuses, loss reasons | yes | the warehouse and amoCRM disagree on how many there are |
 | column schema change | every raw table | no | dlt's table schema changed since the previous load |
 
+Warnings on the KPIs themselves (SLA share, open deals without a task) are in `kpi_checks.py`.
+
 Blocking checks that fail stop the run before dbt and the serving copy, so BI
 keeps the last good data and on-call gets the failure alert.
 """
@@ -25,6 +27,7 @@ import duckdb
 from pipelines import paths
 from pipelines.amocrm.endpoints import CURSORS, MERGED_RESOURCES
 from pipelines.defs.ingest import DLT_SPECS, RAW_DATASET, RAW_TABLE_BY_KEY
+from pipelines.defs.kpi_checks import KPI_CHECKS
 from pipelines.defs.transform import DUCKDB_POOL
 
 RECONCILE_DAYS = 3
@@ -150,6 +153,7 @@ CHECKS = [
     leads_match_amocrm,
     reference_counts_match_amocrm,
     *SCHEMA_CHECKS,
+    *KPI_CHECKS,
 ]
 
 defs = dg.Definitions(asset_checks=CHECKS)

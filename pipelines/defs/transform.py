@@ -3,11 +3,14 @@
 Tests with severity `error` are blocking (a failure fails the run and nothing
 downstream, the serving copy included, is published); `warn` tests only report.
 dbt sources carry `meta.dagster.asset_key` pointing at the dlt assets, so the
-lineage runs amoCRM entity -> staging -> marts without placeholder assets.
+lineage runs amoCRM entity -> staging -> marts without placeholder assets, and a
+test on a source is a check on the dlt asset that writes the table.
 """
 
 
+import json
 import os
+import re
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -60,12 +63,39 @@ class KpiDbtTranslator(DagsterDbtTranslator):
 
 translator = KpiDbtTranslator(
     # Child tables (leads__tags, ...) are sources of their own that map to their parent's dlt asset.
-    settings=DagsterDbtTranslatorSettings(enable_asset_checks=True, enable_duplicate_source_asset_keys=True)
+    # Tests on sources are checks on the dlt assets that write them (not observations, see below).
+    settings=DagsterDbtTranslatorSettings(
+        enable_asset_checks=True, enable_duplicate_source_asset_keys=True, enable_source_tests_as_checks=True
+    )
 )
+
+_TESTED_SOURCE = re.compile(r"source\(\s*'([^']+)'\s*,\s*'([^']+)'\s*\)")
+
+
+def _attach_source_tests(manifest: dict) -> dict:
+    """Name the source each source test checks, so dagster-dbt can make it a check on that dlt asset.
+
+    dbt sets `attached_node` only for tests on models; on a source it stays empty. dagster-dbt then
+    finds the tested table only when the test reads a single table, and `is_the_account_id` also
+    reads `raw_amocrm.account`. Without an asset to attach to, dagster-dbt logs each result as an
+    observation with a warning ("not included in Dagster's asset check selection"), once per table
+    and run. The tested source is the one in the test's `model` argument.
+    """
+    sources = {(s["source_name"], s["name"]): uid for uid, s in manifest["sources"].items()}
+    for node in manifest["nodes"].values():
+        if node["resource_type"] != "test" or node.get("attached_node") or not node.get("test_metadata"):
+            continue
+        tested = _TESTED_SOURCE.search(str(node["test_metadata"].get("kwargs", {}).get("model", "")))
+        if tested and tested.groups() in sources:
+            node["attached_node"] = sources[tested.groups()]
+    return manifest
+
+
+MANIFEST = _attach_source_tests(json.loads(Path(dbt_project.manifest_path).read_text(encoding="utf-8")))
 
 
 @dbt_assets(
-    manifest=dbt_project.manifest_path,
+    manifest=MANIFEST,
     project=dbt_project,
     dagster_dbt_translator=translator,
     pool=DUCKDB_POOL,

@@ -2,7 +2,7 @@
 
 Read from dbt's manifest (descriptions there have their doc blocks rendered), so PostgreSQL carries the
 same words as the dbt docs and the contract. The grain is the model's `unique_combination_of_columns`
-test, or a column with a `unique` test; a table dbt does not describe (marts.meta_source) gets none.
+test, or a column with a `unique` test (`unique_per_account`: that column within account_id); a table dbt does not describe (marts.meta_source) gets none.
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ class TableDoc:
 
 
 SOURCE_META_DOC = TableDoc(
-    description="Which amoCRM account these marts come from and when it was extracted (one row).",
+    description=("Which amoCRM account these marts come from, when it was extracted, and the response SLA in "
+                 "minutes the KPIs use (one row)."),
 )
 
 
@@ -51,6 +52,8 @@ def table_docs(schema: str = "marts", manifest: Path | None = None) -> dict[str,
             keys[owner] = tuple(kwargs["combination_of_columns"])
         elif meta.get("name") == "unique" and owner not in keys:
             keys[owner] = (kwargs["column_name"],)
+        elif meta.get("name") == "unique_per_account" and owner not in keys:  # ids repeat across accounts
+            keys[owner] = ("account_id", kwargs["column_name"])
         elif meta.get("name") == "not_null":
             tested_not_null.setdefault(owner, set()).add(kwargs["column_name"])
     docs = {}

@@ -2,9 +2,11 @@
 
 `build_report()` reads the serving copy, and writes `<data>/reports/kpi_report.html`
 (the latest) plus a dated copy; `python -m pipelines.report` does the same from
-the command line. Modules: `data` (queries), `format` (ru/en numbers and dates),
-`labels` (wording), `charts` (inline SVG), `render` (views, HTML, Markdown),
-`browser` (headless Chromium, for checks and screenshots).
+the command line. Modules: `data` (headline, trend, loss and CAC queries), `funnels` and
+`managers` (their sections' queries), `morning` (the morning-check sections, one module
+each: query and view), `rows` (rows read by column name), `format` (ru/en numbers and
+dates), `labels` (wording), `charts` (inline SVG), `tables` and `render` (views, HTML,
+Markdown), `browser` (headless Chromium, for checks and screenshots).
 """
 
 from pipelines.report.build import Report, build_report

@@ -11,8 +11,11 @@ from zoneinfo import ZoneInfo
 import duckdb
 
 from pipelines import paths
-from pipelines.report.data import ALL, load, read_account
+from pipelines.report import morning
+from pipelines.report.data import ALL, GRAINS, load, read_account, trend_periods
 from pipelines.report.format import Formatter, language_of
+from pipelines.report.labels import LABELS
+from pipelines.report.morning import summary
 from pipelines.report.model import Scope
 from pipelines.report.render import Presenter, Tile
 from pipelines.runguard import remove_stale_temp_files, temp_name
@@ -54,9 +57,10 @@ def build_report(
         con.execute(f"set TimeZone = '{tz.key}'")  # a validated zone name: calendar days of timestamps
         now = datetime.now(tz)
         data = load(con, today or now.date(), account)
+        morning_data = morning.load(con, data.periods)
     fmt = Formatter(language or language_of(account.language or "ru"), account.currency or DEFAULT_CURRENCY,
                     account.currency_symbol)
-    presenter = Presenter(data, fmt)
+    presenter = Presenter(data, fmt, morning_data)
     out_dir.mkdir(parents=True, exist_ok=True)
     latest, dated = out_dir / LATEST_NAME, out_dir / f"kpi_report_{data.today:%Y-%m-%d}.html"
     html = presenter.html(generated_at=now)
@@ -70,6 +74,19 @@ def build_report(
         headline=tuple(presenter.tiles(Scope(ALL, "all"))),
         summary=presenter.markdown(latest.as_uri()),
     )
+
+
+def morning_lines(serving_db: Path | None = None, language: str = "en", today: date | None = None) -> list[str]:
+    """The morning checks of the month containing `today` in plain lines (`make demo` prints them)."""
+    serving_db = serving_db or paths.serving_path()
+    with duckdb.connect(str(serving_db), read_only=True) as con:
+        account = read_account(con)
+        tz = ZoneInfo(account.timezone or DEFAULT_TIMEZONE)
+        con.execute(f"set TimeZone = '{tz.key}'")
+        periods = {grain: trend_periods(today or datetime.now(tz).date(), grain) for grain in GRAINS}
+        data = morning.load(con, periods)
+    fmt = Formatter(language, account.currency or DEFAULT_CURRENCY, account.currency_symbol)
+    return summary.lines(data, periods["month"][-1], LABELS[fmt.language], fmt)
 
 
 def _write_atomically(path: Path, text: str) -> None:

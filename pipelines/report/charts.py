@@ -25,6 +25,7 @@ _GRID = "#e5e7eb"
 _INK = "#64748b"
 _MAX_X_LABELS = 8
 _LEFT, _RIGHT = 64, 24  # plot margins: y-axis labels; room for the last x-axis label
+_LEGEND_LINE = 18
 
 
 @dataclass(frozen=True)
@@ -133,28 +134,34 @@ def line_chart(
     labels: Sequence[str], series: Sequence[Series], tooltips: Sequence[str], *, title: str,
     axis: Callable[[float], str], empty_text: str, width: int, height: int = 220, integer: bool = False,
 ) -> Markup:
-    """Lines over time with a legend; hovering a period shows every series' value."""
-    left, top, bottom = _LEFT, 30, 26
+    """Lines over time with a legend (wrapped onto more lines when long); hovering a period shows every value."""
+    legend, legend_x, legend_y = [], _LEFT, 12
+    for s in series:
+        step = 34 + 7.5 * len(s.name)
+        if legend_x > _LEFT and legend_x + step > width - _RIGHT:
+            legend_x, legend_y = _LEFT, legend_y + _LEGEND_LINE
+        legend.append(
+            f'<circle cx="{legend_x + 5}" cy="{legend_y}" r="5" fill="{s.color}"/>'
+            f'<text x="{legend_x + 14}" y="{legend_y + 4}">{escape(s.name)}</text>'
+        )
+        legend_x += step
+    extra = legend_y - 12  # the legend's added lines push the plot down and the chart grows
+    left, top, bottom = _LEFT, 30 + extra, 26
+    height += extra
     plot_h = height - top - bottom
     peak = max((v for s in series for v in s.values if v is not None), default=0)
     ticks = nice_ticks(peak, integer)
     body = _frame(ticks, axis, left, top, plot_h, width)
     slot = (width - _RIGHT - left) / max(len(labels), 1)
     xs = [left + slot * (i + 0.5) for i in range(len(labels))]
-    legend, legend_x = [], left
-    for s in series:
-        legend.append(
-            f'<circle cx="{legend_x + 5}" cy="12" r="5" fill="{s.color}"/>'
-            f'<text x="{legend_x + 14}" y="16">{escape(s.name)}</text>'
-        )
-        legend_x += 34 + 7.5 * len(s.name)
     body.append(f'<g font-size="12" fill="#334155">{"".join(legend)}</g>')
     for s in series:
         points = [(x, top + plot_h - plot_h * v / ticks[-1]) for x, v in zip(xs, s.values) if v is not None]
         line = " ".join(f"{x:.1f},{y:.1f}" for x, y in points)
         marks = "".join(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2.5"/>' for x, y in points) if len(labels) <= 31 else ""
+        exact = ",".join("" if v is None else repr(float(v)) for v in s.values)  # for tests and scripts
         body.append(
-            f'<g class="line" fill="{s.color}"><polyline points="{line}" fill="none" stroke="{s.color}" '
+            f'<g class="line" data-values="{exact}" fill="{s.color}"><polyline points="{line}" fill="none" stroke="{s.color}" '
             f'stroke-width="2" stroke-linejoin="round" stroke-linecap="round"/>{marks}</g>'
         )
     hover = "".join(  # invisible targets, one per period

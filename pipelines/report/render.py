@@ -16,10 +16,11 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
-from pipelines.report import charts
+from pipelines.report import charts, morning
 from pipelines.report.data import ALL, GRAINS, STALE_AFTER_DAYS
 from pipelines.report.format import Formatter
 from pipelines.report.labels import LABELS
+from pipelines.report.morning import summary as morning_summary
 from pipelines.report.model import Forecast, ManagerRow, ReportData, SalesTotals, Satisfaction, Scope
 from pipelines.report.tables import HALF_WIDTH, TableSections, blended_cac, raw
 
@@ -79,8 +80,9 @@ class Tile:
 class Presenter(TableSections):
     """Formats one report's data in one language."""
 
-    def __init__(self, data: ReportData, fmt: Formatter):
+    def __init__(self, data: ReportData, fmt: Formatter, morning_data: morning.MorningData | None = None):
         self.data = data
+        self.morning = morning_data
         self.fmt = fmt
         self.t = LABELS[fmt.language]
 
@@ -270,6 +272,7 @@ class Presenter(TableSections):
             managers_note=t["managers_note"].format(elapsed=self.fmt.percent(d.month_elapsed, 0)),
             cac_chart=cac_chart,
             cac_table=cac_table,
+            morning=morning.views(self.morning, self) if self.morning else None,
         )
 
     def markdown(self, link: str) -> str:
@@ -285,5 +288,7 @@ class Presenter(TableSections):
             change = f"{self.arrow(tile)} {self.change_text(tile)}".strip()
             now, before = self.show(tile.kind, tile.value), self.show(tile.kind, tile.previous)
             lines.append(f"| {self.t[tile.key]} | {now} | {before} | {change} |")
+        if self.morning:
+            lines += [""] + [f"- {line}" for line in morning_summary.lines(self.morning, d.month, self.t, self.fmt)]
         lines += ["", f"[{self.t['title']} (HTML)]({link})"]
         return "\n".join(lines).replace("\u00a0", " ")

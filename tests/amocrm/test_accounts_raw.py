@@ -185,3 +185,22 @@ def test_each_account_rotates_its_own_token_store(hub, clean_env, monkeypatch, c
     assert stores["acc1"].read_text() != stores["acc2"].read_text()
     ids = {key: hub[key].truth().account["id"] for key in ("acc1", "acc2")}
     assert sorted(_query("select account_id from raw_amocrm.account")) == sorted((i,) for i in ids.values())
+
+
+def test_two_keys_on_one_amocrm_account_are_refused(hub, clean_env, monkeypatch):
+    """The same account under two keys (two names for one host) would load its rows twice: the second
+    key stops before loading anything, naming both keys."""
+    sim = hub["acc1"]
+    for key, url in (("acc1", sim.base_url), ("twin", sim.base_url.replace("127.0.0.1", "localhost"))):
+        monkeypatch.setenv(f"SOURCES__AMOCRM__ACCOUNTS__{key.upper()}__BASE_URL", url)
+        monkeypatch.setenv(f"SOURCES__AMOCRM__ACCOUNTS__{key.upper()}__ACCESS_TOKEN", sim.long_lived_token)
+    run_extraction(account_key="acc1", resources=["account"], **FAST)
+    with pytest.raises(Exception) as caught:
+        run_extraction(account_key="twin", resources=["account"], **FAST)
+    chain, error = [], caught.value
+    while error is not None:
+        chain.append(str(error))
+        error = error.__cause__ or error.__context__
+    assert any("The account keys 'acc1' and 'twin' both reach" in text for text in chain), chain[-1]
+    assert _query("select count(*) from raw_amocrm.account") == [(1,)]
+    assert not (paths.data_dir() / "accounts" / "twin" / "amocrm_account.json").exists()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -34,3 +34,21 @@ def extracted_a_day_later(build_kpi_warehouse):
             yield warehouse, first, second
 
     return build
+
+
+@pytest.fixture(scope="session")
+def shared_day_later(extracted_a_day_later, tmp_path_factory):
+    """`shared_day_later(seed=, leads=, now=) -> (warehouse, first, second)`: `extracted_a_day_later`, made
+    once per session and account for every module that asks (each `dbt build` of it costs a minute).
+    Read it, never change it: change a `warehouse.copy(dir)`. Modules using it share an xdist group
+    ("day_later"), so it is built on one worker."""
+    made: dict[tuple[int, int, int], tuple[Any, list[str], list[str]]] = {}
+    with ExitStack() as stack:
+        def get(*, seed: int, leads: int, now: int) -> tuple[Any, list[str], list[str]]:
+            key = (seed, leads, now)
+            if key not in made:
+                data_dir = tmp_path_factory.mktemp(f"day_later_{seed}_{leads}")
+                made[key] = stack.enter_context(extracted_a_day_later(data_dir, seed=seed, leads=leads, now=now))
+            return made[key]
+
+        yield get

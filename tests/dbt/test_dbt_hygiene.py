@@ -93,11 +93,11 @@ def test_hygiene_is_a_daily_snapshot(warehouse, reference, tmp_path):
     today = reference.crm_hygiene()
     with duckdb.connect(str(copy.path)) as connection:
         # yesterday's snapshot (today's, a day back and marked), and today's rows spoiled plus a stray one
-        connection.execute("insert into marts.fct_crm_hygiene select snapshot_date - 1, manager_id, open_deals + 1000,"
-                           " * exclude (snapshot_date, manager_id, open_deals) from marts.fct_crm_hygiene")
+        connection.execute("insert into marts.fct_crm_hygiene by name select * replace (snapshot_date - 1 as "
+                           "snapshot_date, open_deals + 1000 as open_deals) from marts.fct_crm_hygiene")
         connection.execute("update marts.fct_crm_hygiene set open_deals = -1 where open_deals < 1000")
-        connection.execute("insert into marts.fct_crm_hygiene select snapshot_date, 424242, * exclude "
-                           "(snapshot_date, manager_id) from marts.fct_crm_hygiene where open_deals = -1 limit 1")
+        connection.execute("insert into marts.fct_crm_hygiene by name select * replace (424242 as manager_id) "
+                           "from marts.fct_crm_hygiene where open_deals = -1 limit 1")
     yesterday = copy.query("select * from marts.fct_crm_hygiene where open_deals >= 1000")
     assert len(yesterday) == len(today)
 
@@ -122,5 +122,6 @@ def test_rules_catch_broken_snapshots(warehouse, tmp_path):
     result = broken.dbt("test", "--select", *rules, check=False)
     assert result.returncode != 0
     statuses = {r["unique_id"].split(".")[2]: r["status"] for r in json.loads(
-        (tmp_path / "dbt_target" / "run_results.json").read_text())["results"]}
+        (tmp_path / "dbt_target" / "run_results.json").read_text())["results"]
+        if not r["unique_id"].startswith("operation.")}  # not the on-run-start upgrade hook
     assert statuses == {rule: "fail" for rule in rules}

@@ -20,7 +20,7 @@ TARGETS_HEADER = "month,manager,target_revenue,target_deals\n"
 
 def _tables(warehouse):
     with duckdb.connect(str(warehouse), read_only=True) as connection:
-        return {t: connection.execute(f"select * exclude (source_line) from raw_inputs.{t} order by all").fetchall()
+        return {t: connection.execute(f"select * exclude (source_line, account) from raw_inputs.{t} order by all").fetchall()
                 for t in ("marketing_spend", "sales_targets")}
 
 
@@ -145,3 +145,43 @@ def test_committed_examples_load_and_name_the_embedded_accounts_managers(tmp_pat
     with duckdb.connect(str(tmp_path / "w.duckdb"), read_only=True) as connection:
         managers = {m for (m,) in connection.execute("select distinct manager from raw_inputs.sales_targets").fetchall()}
     assert managers <= known
+
+
+def _warehouse_with_accounts(path: Path, accounts: list[tuple[int, str]]) -> Path:
+    with duckdb.connect(str(path)) as connection:
+        connection.execute("create schema raw_amocrm")
+        connection.execute("create table raw_amocrm.account (id bigint, subdomain varchar)")
+        connection.executemany("insert into raw_amocrm.account values (?, ?)", accounts)
+    return path
+
+
+def test_the_account_column_names_each_rows_account_by_subdomain_or_id(tmp_path):
+    warehouse = _warehouse_with_accounts(tmp_path / "w.duckdb", [(29000001, "simulated"), (29000002, "east")])
+    (tmp_path / "marketing_spend.csv").write_text(
+        "account,month,channel,amount\nSimulated,2026-01,yandex,100\neast,2026-01,yandex,200\n", encoding="utf-8")
+    (tmp_path / "sales_targets.csv").write_text(
+        "month,manager,target_revenue,target_deals,account\n2026-01,7700002,1000,,29000002\n", encoding="utf-8")
+    assert load_user_inputs(tmp_path, warehouse=warehouse).rows == {"marketing_spend": 2, "sales_targets": 1}
+    with duckdb.connect(str(warehouse), read_only=True) as connection:
+        assert connection.execute("select account, amount from raw_inputs.marketing_spend order by amount").fetchall() \
+            == [("Simulated", Decimal("100.00")), ("east", Decimal("200.00"))]
+
+
+@pytest.mark.parametrize("spend, problem", [
+    ("month,channel,amount\n2026-01,yandex,100\n",
+     "line 2: column account is empty, but the warehouse holds 2 amoCRM accounts: simulated (id 29000001), "
+     "east (id 29000002)"),
+    ("account,month,channel,amount\neast,2026-01,yandex,100\nEAST,2026-01,Yandex,5\n",
+     "line 3: account east, month 2026-01-01, channel yandex is already on line 2"),
+    ("account,month,channel,amount\nwest,2026-01,yandex,100\n",
+     "line 2: column account: 'west' is not an account in the warehouse"),
+])
+def test_with_several_accounts_each_row_must_name_a_known_account(tmp_path, spend, problem):
+    warehouse = _warehouse_with_accounts(tmp_path / "w.duckdb", [(29000001, "simulated"), (29000002, "east")])
+    (tmp_path / "marketing_spend.csv").write_text(spend, encoding="utf-8")
+    with pytest.raises(InputFileError) as raised:
+        load_user_inputs(tmp_path, warehouse=warehouse)
+    assert problem in str(raised.value)
+    with duckdb.connect(str(warehouse), read_only=True) as connection:
+        assert not connection.execute("select count(*) from information_schema.tables "
+                                      "where table_schema = 'raw_inputs'").fetchone()[0], "nothing written"

@@ -14,6 +14,7 @@ from tests.conftest import DBT_PROJECT_DIR
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("warehouse")]
 
 PUBLISHED = {
+    "dim_accounts": ["account_id", "name", "subdomain", "timezone", "currency", "currency_symbol", "extracted_at"],
     "dim_managers": ["manager_id", "manager_name", "group_id", "group_name", "is_active"],
     "dim_pipeline_stages": ["pipeline_id", "pipeline_name", "status_id", "status_name", "stage_order", "is_won",
                             "is_lost"],
@@ -78,12 +79,28 @@ def test_every_model_and_column_is_documented_and_matches_the_warehouse(kpi_ware
     assert not problems, "\n".join(problems)
 
 
+# Tables that hold money: each carries its account's currency ("Many accounts" in the contract).
+MONEY = {"fct_leads", "fct_sales_kpi", "fct_lost_deals", "fct_cac", "fct_plan_vs_fact", "fct_forecast",
+         "fct_sales_by_dimension", "sales_daily", "sales_weekly", "sales_monthly", "lost_deals_daily",
+         "lost_deals_weekly", "lost_deals_monthly"}
+
+
 def test_published_tables_have_the_contract_columns_under_an_enforced_contract(models):
     for table, columns in PUBLISHED.items():
         node = models[table]
         assert node["schema"] == "marts"
         assert node["config"]["contract"]["enforced"], table
         assert set(columns) <= set(node["columns"]), (table, set(columns) - set(node["columns"]))
+
+
+def test_every_table_has_account_id_first_and_money_tables_a_currency(models):
+    """amoCRM ids are unique only within an account: account_id leads every key (kpi-contract.md)."""
+    for name, node in models.items():
+        if name == "int_processed_loads":  # keyed by dlt load id, which names one account's load
+            continue
+        assert list(node["columns"])[:1] == ["account_id"], name
+        if name in MONEY:
+            assert list(node["columns"])[1] == "currency", name
 
 
 def test_sources_map_to_the_dlt_assets(manifest):
@@ -99,7 +116,8 @@ def test_sources_map_to_the_dlt_assets(manifest):
 
 # Columns that mean the same in every model: described once, in models/docs/shared_columns.md.
 SHARED_DOC_BLOCKS = {"period_grain": {"period_grain"}, "period_start": {"period_start"}, "load_id": {"load_id"},
-                     "created_date": {"created_date"}, "stuck_deals": {"stuck_deals"}}
+                     "created_date": {"created_date"}, "stuck_deals": {"stuck_deals"}, "account_id": {"account_id"},
+                     "currency": {"currency"}, "timezone": {"account_timezone"}}
 
 
 def test_shared_columns_use_their_doc_block():

@@ -29,7 +29,8 @@ def _source_by_name(warehouse) -> tuple[str, str]:
 def _statuses(warehouse) -> dict[str, str]:
     """Node name -> status of the last dbt command on `warehouse`."""
     results = json.loads((warehouse.data_dir / "dbt_target" / "run_results.json").read_text())["results"]
-    return {r["unique_id"].split(".")[2]: r["status"] for r in results}
+    return {r["unique_id"].split(".")[2]: r["status"] for r in results
+            if not r["unique_id"].startswith("operation.")}  # not the on-run-start upgrade hook
 
 
 def _rebuild(warehouse, spend):

@@ -176,8 +176,9 @@ def test_keys_and_comments_come_from_the_dbt_docs(first_run, env):
         from pg_constraint c cross join unnest(c.conkey) with ordinality k(attnum, ord)
         join pg_attribute a on a.attrelid = c.conrelid and a.attnum = k.attnum
         where c.connamespace = %s::regnamespace and c.contype in ('p', 'u') group by 1""", [schema])}
-    assert keys[f"{schema}.fct_sales_kpi"] == ("period_grain", "period_start", "pipeline_id", "manager_id")
-    assert keys[f"{schema}.fct_leads"] == ("lead_id",)
+    assert keys[f"{schema}.fct_sales_kpi"] == ("account_id", "period_grain", "period_start", "pipeline_id",
+                                               "manager_id")
+    assert keys[f"{schema}.fct_leads"] == ("account_id", "lead_id")
     for table in CONTRACT_TABLES:
         assert keys[f"{schema}.{table}"] == docs[table].key
     comments = dict(_pg(url, """

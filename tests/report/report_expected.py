@@ -13,6 +13,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from report_expected_morning import assert_morning_sections
 from report_page import ReportPage
 
 from pipelines.report.data import FUNNEL_MONTHS, STALE_AFTER_DAYS, TREND_LENGTH
@@ -236,4 +237,5 @@ def assert_report_matches_marts(html: str, db: Path, today: date, language: str,
         assert_managers(page, con, month)
         assert_cac(page, con, month)
         assert_funnels(page, con, month, today)
+        assert_morning_sections(page, con, today, month, previous, language)
     return page

@@ -4,7 +4,8 @@ Leads are generated (seeded) and every fact table is derived from them with
 SQL, so the marts agree with one another as the real ones do: 2 pipelines
 (sharing the won/lost ids 142/143), 3 managers (one inactive), Russian names,
 four and a half months of history ending at `TODAY`, empty days, null loss
-reasons, null prices, deleted leads, a channel with spend and no customers.
+reasons, null prices, deleted leads, a channel with spend and no customers;
+the issue-15 marts come from `report_marts_morning`.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 import duckdb
 import pandas as pd
+from report_marts_morning import derive_large_morning, derive_morning
 
 TODAY = date(2026, 10, 15)
 TZ = ZoneInfo("Europe/Moscow")
@@ -68,6 +70,17 @@ TABLES = {
     "target_deals bigint, deals_won bigint, revenue_attainment double, deals_attainment double",
     "fct_forecast": "pipeline_id bigint, manager_id bigint, open_deals bigint, open_value decimal(38,0), "
     "weighted_value decimal(38,2), month_to_date_revenue decimal(38,0), month_run_rate decimal(38,2)",
+    "fct_response": "period_grain varchar, period_start date, pipeline_id bigint, manager_id bigint, "
+    "leads_created bigint, leads_responded bigint, responded_within_sla bigint, leads_sla_elapsed bigint, "
+    "responded_within_sla_share double, first_response_minutes_median double, first_response_minutes_p90 double, "
+    "touches_24h bigint, touches_14d bigint, leads_without_touch_14d bigint",
+    "fct_pipeline_daily": "snapshot_date date, pipeline_id bigint, status_id bigint, manager_id bigint, "
+    "open_deals bigint, open_value decimal(18,2), stuck_deals bigint",
+    "fct_crm_hygiene": "snapshot_date date, manager_id bigint, open_deals bigint, open_without_next_task bigint, "
+    "open_with_overdue_task bigint, open_without_price bigint, open_without_contact bigint, "
+    "open_missing_required bigint, stuck_deals bigint, extracted_at timestamptz",
+    "fct_sales_by_dimension": "period_grain varchar, period_start date, pipeline_id bigint, dimension varchar, "
+    "dimension_value varchar, leads_created bigint, deals_won bigint, revenue_won decimal(18,2), deals_lost bigint",
 }
 
 
@@ -127,6 +140,7 @@ def build_marts(path: Path, *, seed: int = 7, leads: int = 320, today: date = TO
         con.execute("create temp table gen as select * from generated")
         con.execute(f"insert into marts.fct_leads select {_columns(TABLES['fct_leads'])} from gen")
         _derive(con, today)
+        derive_morning(con, today)
     return path
 
 
@@ -372,4 +386,6 @@ def build_large_marts(path: Path, *, managers: int = 120, pipelines: int = 12, t
             """,
             [pipelines + 1, managers + 1],
         )
+        derive_large_morning(con, today, managers, pipelines)
     return path
+

@@ -1,8 +1,9 @@
 """Read the numbers back out of a rendered report through its `data-*` attributes.
 
 Each element is filed under the nearest enclosing `data-scope` (account,
-pipeline or manager view), `data-grain` and `data-pipeline`, so a test can ask
-for "the revenue tile of pipeline 1001" or "the day bars of the whole account".
+pipeline or manager view), `data-grain`, `data-pipeline` and `data-dimension`, so a
+test can ask for "the revenue tile of pipeline 1001", "the day bars of the whole
+account" or "the breakdown table of tags".
 """
 
 from __future__ import annotations
@@ -37,6 +38,9 @@ class ReportPage(HTMLParser):
         self.forecast: dict[tuple[str, str], Element] = {}  # (scope, key)
         self.tables: dict[tuple[str | None, str], Element] = {}  # (scope or pipeline, table key)
         self.bars: dict[tuple[str | None, str | None], list[float]] = defaultdict(list)  # (scope, grain)
+        # line charts outside the scope views: (section id, grain or pipeline) -> one list per series
+        self.lines: dict[tuple[str | None, str | None], list[list[float | None]]] = defaultdict(list)
+        self.no_data: dict[str | None, str] = {}  # section id -> its "no data yet" sentence
         self.svgs = 0
         self.title = ""
         self.feed(html)
@@ -54,6 +58,10 @@ class ReportPage(HTMLParser):
             self.svgs += 1
         if tag == "rect" and "bar" in element.attrs.get("class", "").split():
             self.bars[(self.context("data-scope"), self.context("data-grain"))].append(float(element.attrs["data-value"]))
+        if tag == "g" and "data-values" in element.attrs:
+            where = self.context("data-grain") or self.context("data-pipeline")
+            values = [None if v == "" else float(v) for v in element.attrs["data-values"].split(",")]
+            self.lines[(self.context("id"), where)].append(values)
         if tag not in VOID:
             self.stack.append(element)
 
@@ -80,6 +88,8 @@ class ReportPage(HTMLParser):
         parent = self.stack[-1] if self.stack else None
         if element.tag == "title" and not self.title and not any(e.tag == "svg" for e in self.stack):
             self.title = element.content
+        if "data-no-data" in a:
+            self.no_data[self.context("id")] = element.content
         if "data-kpi" in a:
             self.tiles[(self.context("data-scope"), a["data-kpi"])] = element
         elif "data-forecast" in a:
@@ -93,5 +103,5 @@ class ReportPage(HTMLParser):
             table = next(e for e in reversed(self.stack) if e.tag == "table")
             table.rows[a["data-row"]] = element
         elif element.tag == "table" and "data-table" in a:
-            where = self.context("data-scope") or self.context("data-pipeline")
+            where = self.context("data-scope") or self.context("data-pipeline") or self.context("data-dimension")
             self.tables[(where, a["data-table"])] = element

@@ -5,6 +5,7 @@ from __future__ import annotations
 import struct
 
 import pytest
+from report_page import ReportPage
 
 from pipelines.report.browser import HeadlessChromium, find_chromium
 from pipelines.report.data import TREND_LENGTH
@@ -35,8 +36,9 @@ def test_report_renders_offline_with_its_charts_and_filters(ru_report, tmp_path)
     with HeadlessChromium() as browser:
         browser.open(ru_report.path)
         assert browser.evaluate("document.title") == "KPI отдела продаж — Октябрь 2026"
-        # whole account, by month: headline tiles, 2 trend charts, 2 loss charts, 2 funnels, CAC
-        assert browser.evaluate(VISIBLE_CHARTS) == 7
+        # whole account, by month: 2 trend charts, 2 loss charts, 2 response charts, 2 x 2 open-pipeline charts,
+        # 2 funnels, CAC
+        assert browser.evaluate(VISIBLE_CHARTS) == 13
         assert browser.evaluate(f"({VISIBLE_BARS})('month')") == TREND_LENGTH["month"]
         assert browser.evaluate("document.getElementById('controls').hidden") is False
 
@@ -44,12 +46,12 @@ def test_report_renders_offline_with_its_charts_and_filters(ru_report, tmp_path)
         assert browser.evaluate(f"({VISIBLE_BARS})('day')") == TREND_LENGTH["day"]
         assert browser.evaluate(f"({VISIBLE_BARS})('month')") == 0
 
-        choose(browser, "p:1002")  # one pipeline: its own tiles, and only its funnel
+        choose(browser, "p:1002")  # one pipeline: its own tiles, and only its open pipeline per day and funnel
         shown = "Array.from(document.querySelectorAll('[data-scope],[data-pipeline]')).filter(e => e.offsetParent).map(e => e.dataset.scope || e.dataset.pipeline)"
-        assert browser.evaluate(shown) == ["p:1002", "1002"]
+        assert browser.evaluate(shown) == ["p:1002", "1002", "1002"]
 
-        choose(browser, "m:102")  # one manager: the manager's row is highlighted
-        assert browser.evaluate("document.querySelector('tr.selected').dataset.manager") == "102"
+        choose(browser, "m:102")  # one manager: the manager's rows are highlighted (checklist, response, managers)
+        assert browser.evaluate("Array.from(document.querySelectorAll('tr.selected')).map(r => r.dataset.manager)") == ["102"] * 3
         assert browser.evaluate(f"({VISIBLE_BARS})('day')") == TREND_LENGTH["day"]  # the chosen step is kept
 
         choose(browser, "all")
@@ -58,6 +60,34 @@ def test_report_renders_offline_with_its_charts_and_filters(ru_report, tmp_path)
     assert browser.requests == [ru_report.path.as_uri()]  # nothing but the file itself
     width, height = png_size(screenshot)
     assert width == 1280 and height > 2000
+
+
+VISIBLE_BREAKDOWN = """Array.from(document.querySelectorAll('[data-dimension]')).filter(e => e.offsetParent)
+  .map(e => [e.dataset.dimension, Array.from(e.querySelectorAll('tbody tr')).map(r => r.dataset.row)])"""
+
+
+def choose_breakdown(browser: HeadlessChromium, dimension: str) -> None:
+    browser.evaluate(
+        "(() => { const s = document.getElementById('breakdown'); "
+        f"s.value = {dimension!r}; s.dispatchEvent(new Event('change')); }})()"
+    )
+
+
+def test_breakdown_selector_switches_the_table(ru_report):
+    page = ReportPage(ru_report.path.read_text(encoding="utf-8"))
+    tables = {where: list(t.rows) for (where, key), t in page.tables.items() if key == "breakdown"}
+    assert set(tables) == {"tag", "channel", "city"}
+    with HeadlessChromium() as browser:
+        browser.open(ru_report.path)
+        options = browser.evaluate("Array.from(document.getElementById('breakdown').options).map(o => o.value)")
+        assert options == ["tag", "channel", "city"]  # built-in dimensions first, then the configured fields
+        assert browser.evaluate(VISIBLE_BREAKDOWN) == [["tag", tables["tag"]]]
+        for dimension in ("city", "channel", "tag"):
+            choose_breakdown(browser, dimension)
+            assert browser.evaluate(VISIBLE_BREAKDOWN) == [[dimension, tables[dimension]]]
+        choose(browser, "m:101")  # the page's own filter leaves the chosen dimension alone
+        assert browser.evaluate(VISIBLE_BREAKDOWN) == [["tag", tables["tag"]]]
+    assert browser.errors == []
 
 
 def test_the_check_sees_console_errors_exceptions_and_network_use(tmp_path):

@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import pytest
 
-from pipelines.report.format import Formatter, language_of
+from pipelines.report.format import NBSP, Formatter, language_of
 
 RU, EN = Formatter("ru"), Formatter("en")
 NB = "\u00a0"
@@ -46,7 +46,7 @@ def test_rounding_is_half_up_and_never_shows_minus_zero():
     assert EN.number(-0.0001, 1) == "0.0"
 
 
-@pytest.mark.parametrize("method", ["number", "money", "compact", "percent", "days", "hours_as_days", "date"])
+@pytest.mark.parametrize("method", ["number", "money", "compact", "percent", "days", "hours_as_days", "minutes", "date"])
 def test_missing_values_show_a_dash(method):
     assert getattr(RU, method)(None) == "—" and getattr(EN, method)(None) == "—"
 
@@ -56,3 +56,9 @@ def test_language_choice():
     assert language_of("en") == "en" and language_of("es") == "en" and language_of(None) == "en"
     with pytest.raises(ValueError, match="unsupported report language"):
         Formatter("de")
+
+
+def test_response_times_read_in_the_unit_that_fits():
+    assert RU.minutes(12.34) == f"12,3{NBSP}мин" and EN.minutes(119.9) == f"119.9{NBSP}min"
+    assert RU.minutes(120) == f"2,0{NBSP}ч" and EN.minutes(2879) == f"48.0{NBSP}h"
+    assert RU.minutes(2880) == f"2,0{NBSP}дн." and EN.minutes(3600) == f"2.5{NBSP}d"

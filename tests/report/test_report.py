@@ -16,6 +16,7 @@ from report_page import ReportPage
 from pipelines.report import build_report
 from pipelines.report.__main__ import main
 from pipelines.report.data import MAX_MANAGERS, MAX_PIPELINES
+from pipelines.report.morning.breakdowns import MAX_VALUES
 from pipelines.report.tables import MANAGER_ROWS
 
 NBSP = "\u00a0"
@@ -160,6 +161,10 @@ def test_a_large_account_stays_small_and_its_totals_stay_whole(tmp_path):
         assert_losses(page, con, "all", date(2026, 10, 1), "ru")
         assert_cac(page, con, date(2026, 10, 1))
     assert "other" in page.tables[("all", "losses-reason")].rows and "other" in page.tables[(None, "cac")].rows
+    # the morning sections: every manager in the checklist, the busiest pipelines per day, 30 values per breakdown
+    assert len(page.tables[(None, "hygiene")].rows) == 120 + 1
+    assert len([key for key in page.tables if key[1] == "pipeline-daily"]) == MAX_PIPELINES
+    assert {len(page.tables[(d, "breakdown")].rows) for d in ("tag", "channel", "город")} == {MAX_VALUES}
 
 
 def test_cli_builds_the_report_and_prints_its_path(marts_db, tmp_path, capsys):

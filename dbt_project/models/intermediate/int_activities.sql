@@ -1,7 +1,7 @@
 {{
     config(
         materialized='incremental',
-        unique_key='activity_id',
+        unique_key=['account_id', 'activity_id'],
         incremental_strategy='delete+insert',
         on_schema_change='fail',
         post_hook="{{ record_processed_loads() }}"
@@ -35,6 +35,7 @@ tasks as (
 
 note_activities as (
     select
+        account_id,
         'note:' || note_id as activity_id,
         'note' as source,
         case when note_type = 'amomail_message' then 'email' else 'call' end as activity_type,
@@ -58,6 +59,7 @@ note_activities as (
 
 event_activities as (
     select
+        account_id,
         'event:' || event_id as activity_id,
         'event' as source,
         'chat_message' as activity_type,
@@ -76,6 +78,7 @@ event_activities as (
 
 task_activities as (
     select
+        account_id,
         'task:' || task_id as activity_id,
         'task' as source,
         'task' as activity_type,

@@ -7,13 +7,14 @@ with activities as (
 ),
 
 meeting_types as (
-    select task_type_id
+    select account_id, task_type_id
     from {{ ref('stg_amocrm__task_types') }}
     where task_type_code = '{{ var("amocrm_meeting_task_code") }}'
 ),
 
 chat_events as (
     select
+        account_id,
         event_id,
         event_type,
         entity_type,
@@ -27,24 +28,24 @@ chat_events as (
 
 -- Current owner and deletion flag of every entity an activity can hang on.
 entities as (
-    select 'lead' as entity_type, lead_id as entity_id, responsible_user_id, is_deleted
+    select account_id, 'lead' as entity_type, lead_id as entity_id, responsible_user_id, is_deleted
     from {{ ref('stg_amocrm__leads') }}
     union all
-    select 'contact', contact_id, responsible_user_id, is_deleted
+    select account_id, 'contact', contact_id, responsible_user_id, is_deleted
     from {{ ref('stg_amocrm__contacts') }}
     union all
-    select 'company', company_id, responsible_user_id, is_deleted
+    select account_id, 'company', company_id, responsible_user_id, is_deleted
     from {{ ref('stg_amocrm__companies') }}
 ),
 
 -- Tasks and notes deleted in amoCRM: they leave its lists, so the warehouse keeps their last version;
 -- only the deletion events say they are gone (amoCRM cannot restore them).
 deleted_activities as (
-    select 'task:' || entity_id as activity_id
+    select account_id, 'task:' || entity_id as activity_id
     from {{ ref('stg_amocrm__events') }}
     where event_type = 'task_deleted'
     union
-    select 'note:' || note_id
+    select account_id, 'note:' || note_id
     from {{ ref('stg_amocrm__events') }}
     where event_type = 'common_note_deleted'
         and note_id is not null
@@ -54,13 +55,14 @@ deleted_activities as (
 -- a deleted lead's messages as its contact's, and the talk is then the only link back (latest wins).
 talk_entities as (
     select
+        account_id,
         talk_id,
         arg_max(entity_type, created_at) as talk_entity_type,
         arg_max(entity_id, created_at) as talk_entity_id
     from chat_events
     where entity_type in ('lead', 'customer')
         and talk_id is not null
-    group by talk_id
+    group by account_id, talk_id
 ),
 
 -- The entity each activity is about: a chat message's talk entity when it was served on a contact.
@@ -82,12 +84,16 @@ located as (
     from activities
     left join chat_events
         on activities.source = 'event'
+        and chat_events.account_id = activities.account_id
         and 'event:' || chat_events.event_id = activities.activity_id
-    left join talk_entities on talk_entities.talk_id = chat_events.talk_id
+    left join talk_entities
+        on talk_entities.account_id = chat_events.account_id
+        and talk_entities.talk_id = chat_events.talk_id
 ),
 
 attributed as (
     select
+        located.account_id,
         located.activity_id,
         located.source,
         located.activity_type,
@@ -114,14 +120,20 @@ attributed as (
         end as exclusion_reason
     from located
     left join entities
-        on entities.entity_type = located.about_type
+        on entities.account_id = located.account_id
+        and entities.entity_type = located.about_type
         and entities.entity_id = located.about_id
-    left join meeting_types on meeting_types.task_type_id = located.task_type_id
-    left join deleted_activities on deleted_activities.activity_id = located.activity_id
+    left join meeting_types
+        on meeting_types.account_id = located.account_id
+        and meeting_types.task_type_id = located.task_type_id
+    left join deleted_activities
+        on deleted_activities.account_id = located.account_id
+        and deleted_activities.activity_id = located.activity_id
 ),
 
 final as (
     select
+        account_id,
         activity_id,
         source,
         activity_type,

@@ -1,5 +1,6 @@
 with won_deals as (
     select
+        account_id,
         lead_id,
         closed_at,
         closed_date,
@@ -16,13 +17,14 @@ with won_deals as (
 ranked as (
     select
         *,
-        row_number() over (partition by customer_type, customer_id order by closed_at, lead_id) as won_number,
-        count(*) over (partition by customer_type, customer_id) as won_deals
+        row_number() over (partition by account_id, customer_type, customer_id order by closed_at, lead_id) as won_number,
+        count(*) over (partition by account_id, customer_type, customer_id) as won_deals
     from won_deals
 ),
 
 final as (
     select
+        account_id,
         customer_type,
         customer_id,
         lead_id as first_won_lead_id,

@@ -1,7 +1,7 @@
 {{
     config(
         materialized='incremental',
-        unique_key='event_id',
+        unique_key=['account_id', 'event_id'],
         incremental_strategy='delete+insert',
         on_schema_change='fail',
         post_hook="{{ record_processed_loads() }}"
@@ -17,6 +17,7 @@ with events as (
 
 lead_events as (
     select
+        account_id,
         event_id,
         event_type,
         entity_id as lead_id,

@@ -3,6 +3,7 @@
 
 with leads as (
     select
+        account_id,
         lead_id,
         pipeline_id,
         responsible_user_id as manager_id,
@@ -13,15 +14,16 @@ with leads as (
 ),
 
 touches as (
-    select lead_id, occurred_at from {{ ref('int_lead_touches') }}
+    select account_id, lead_id, occurred_at from {{ ref('int_lead_touches') }}
 ),
 
 extraction as (
-    select extracted_at from {{ ref('int_extraction') }}
+    select account_id, extracted_at from {{ ref('int_extraction') }}
 ),
 
 per_lead as (
     select
+        leads.account_id,
         leads.lead_id,
         min(touches.occurred_at) as first_response_at,
         count(touches.occurred_at) filter (
@@ -32,13 +34,15 @@ per_lead as (
         ) as touches_14d
     from leads
     left join touches
-        on touches.lead_id = leads.lead_id
+        on touches.account_id = leads.account_id
+        and touches.lead_id = leads.lead_id
         and touches.occurred_at >= leads.created_at
-    group by leads.lead_id
+    group by leads.account_id, leads.lead_id
 ),
 
 final as (
     select
+        leads.account_id,
         leads.lead_id,
         leads.pipeline_id,
         leads.manager_id,
@@ -58,8 +62,10 @@ final as (
         per_lead.touches_24h,
         per_lead.touches_14d
     from leads
-    inner join per_lead on per_lead.lead_id = leads.lead_id
-    cross join extraction
+    inner join per_lead
+        on per_lead.account_id = leads.account_id
+        and per_lead.lead_id = leads.lead_id
+    inner join extraction on extraction.account_id = leads.account_id
 )
 
 select * from final

@@ -1,22 +1,23 @@
 -- Completed stays of live leads in an active status (not 142/143): when each was left, in the account
 -- timezone, and how long it lasted. The basis of the "stuck" thresholds (int_stage_stuck_thresholds).
 with history as (
-    select lead_id, pipeline_id, status_id, entered_at, left_at, hours_in_status
+    select account_id, lead_id, pipeline_id, status_id, entered_at, left_at, hours_in_status
     from {{ ref('int_lead_status_history') }}
     where left_at is not null
         and status_id not in (142, 143)
 ),
 
 deleted_leads as (
-    select lead_id from {{ ref('stg_amocrm__leads') }} where is_deleted
+    select account_id, lead_id from {{ ref('stg_amocrm__leads') }} where is_deleted
 ),
 
 account as (
-    select timezone from {{ ref('stg_amocrm__account') }}
+    select account_id, timezone from {{ ref('stg_amocrm__account') }}
 ),
 
 final as (
     select
+        history.account_id,
         history.lead_id,
         history.pipeline_id,
         history.status_id,
@@ -25,8 +26,10 @@ final as (
         {{ local_date('history.left_at') }} as left_date,
         history.hours_in_status
     from history
-    cross join account
-    anti join deleted_leads on deleted_leads.lead_id = history.lead_id
+    inner join account on account.account_id = history.account_id
+    anti join deleted_leads
+        on deleted_leads.account_id = history.account_id
+        and deleted_leads.lead_id = history.lead_id
 )
 
 select * from final

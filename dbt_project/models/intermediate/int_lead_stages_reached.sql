@@ -3,7 +3,7 @@ with history as (
 ),
 
 stages as (
-    select pipeline_id, status_id, stage_order
+    select account_id, pipeline_id, status_id, stage_order
     from {{ ref('int_pipeline_stages') }}
     where stage_order is not null
 ),
@@ -12,15 +12,17 @@ stages as (
 -- so per pipeline it visited, the furthest path stage it was ever in is all the funnel needs.
 furthest as (
     select
+        history.account_id,
         history.lead_id,
         history.pipeline_id,
         max(stages.stage_order) as furthest_stage_order,
         min(history.entered_at) as first_entered_at
     from history
     inner join stages
-        on stages.pipeline_id = history.pipeline_id
+        on stages.account_id = history.account_id
+        and stages.pipeline_id = history.pipeline_id
         and stages.status_id = history.status_id
-    group by history.lead_id, history.pipeline_id
+    group by history.account_id, history.lead_id, history.pipeline_id
 )
 
 select * from furthest

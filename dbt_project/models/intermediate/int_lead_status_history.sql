@@ -1,7 +1,7 @@
 {{
     config(
         materialized='incremental',
-        unique_key='lead_id',
+        unique_key=['account_id', 'lead_id'],
         incremental_strategy='delete+insert',
         on_schema_change='fail',
         post_hook="{{ record_processed_loads(upstream=['int_lead_events', 'stg_amocrm__leads']) }}"
@@ -9,7 +9,7 @@
 }}
 
 -- Incremental by lead: a run rebuilds the whole history of every lead whose row or status-change
--- events came in a dlt load not read here yet (delete+insert on lead_id), so it equals a full
+-- events came in a dlt load not read here yet (delete+insert on account_id and lead_id), so it equals a full
 -- rebuild while touching only the leads of the new loads. The new loads are those both its inputs,
 -- int_lead_events and stg_amocrm__leads, have read and this model has not: a load either input has
 -- not taken in yet (a build that selected this model without it) waits for it.
@@ -18,7 +18,7 @@
 {%- set new_loads = unprocessed_loads(upstream=['int_lead_events', 'stg_amocrm__leads']) %}
 
 with all_leads as (
-    select lead_id, pipeline_id, status_id, created_at, load_id
+    select account_id, lead_id, pipeline_id, status_id, created_at, load_id
     from {{ ref('stg_amocrm__leads') }}
     where created_at is not null
 ),
@@ -32,22 +32,23 @@ all_status_changes as (
 {%- if is_incremental() %}
 
 changed_leads as (
-    select lead_id from all_leads where load_id in {{ new_loads }}
+    select account_id, lead_id from all_leads where load_id in {{ new_loads }}
     union
-    select lead_id from all_status_changes where load_id in {{ new_loads }}
+    select account_id, lead_id from all_status_changes where load_id in {{ new_loads }}
 ),
 {%- endif %}
 
 leads as (
-    select * from all_leads
+    select all_leads.* from all_leads
     {%- if is_incremental() %}
-    where lead_id in (select lead_id from changed_leads)
+    semi join changed_leads using (account_id, lead_id)
     {%- endif %}
 ),
 
 status_changes as (
     select
-        lead_id,
+        all_status_changes.account_id,
+        all_status_changes.lead_id,
         event_id,
         created_at as changed_at,
         created_by as changed_by,
@@ -56,10 +57,11 @@ status_changes as (
         pipeline_id_after,
         status_id_after,
         load_id,
-        row_number() over (partition by lead_id order by created_at, event_id) as change_number
+        row_number() over (partition by all_status_changes.account_id, all_status_changes.lead_id order by created_at, event_id)
+            as change_number
     from all_status_changes
     {%- if is_incremental() %}
-    where lead_id in (select lead_id from changed_leads)
+    semi join changed_leads using (account_id, lead_id)
     {%- endif %}
 ),
 
@@ -67,6 +69,7 @@ status_changes as (
 -- or its current status when it never changed.
 created_in as (
     select
+        leads.account_id,
         leads.lead_id,
         1 as stay_number,
         coalesce(first_change.pipeline_id_before, leads.pipeline_id) as pipeline_id,
@@ -77,12 +80,14 @@ created_in as (
         leads.load_id
     from leads
     left join status_changes as first_change
-        on first_change.lead_id = leads.lead_id
+        on first_change.account_id = leads.account_id
+        and first_change.lead_id = leads.lead_id
         and first_change.change_number = 1
 ),
 
 changed_to as (
     select
+        status_changes.account_id,
         status_changes.lead_id,
         status_changes.change_number + 1 as stay_number,
         status_changes.pipeline_id_after as pipeline_id,
@@ -92,7 +97,9 @@ changed_to as (
         status_changes.event_id as entered_event_id,
         status_changes.load_id
     from status_changes
-    inner join leads on leads.lead_id = status_changes.lead_id
+    inner join leads
+        on leads.account_id = status_changes.account_id
+        and leads.lead_id = status_changes.lead_id
 ),
 
 stays as (
@@ -103,6 +110,7 @@ stays as (
 
 final as (
     select
+        account_id,
         lead_id,
         stay_number,
         pipeline_id,
@@ -117,7 +125,7 @@ final as (
         (epoch(lead(entered_at) over stay_order) - epoch(entered_at)) / 3600.0 as hours_in_status,
         load_id
     from stays
-    window stay_order as (partition by lead_id order by stay_number)
+    window stay_order as (partition by account_id, lead_id order by stay_number)
 )
 
 select * from final

@@ -11,12 +11,13 @@ with attributed as (
 
 -- int_activities names a note's responsible user when its author is 0; a touch needs a real author.
 note_authors as (
-    select 'note:' || note_id as activity_id, created_by
+    select account_id, 'note:' || note_id as activity_id, created_by
     from {{ ref('stg_amocrm__notes') }}
 ),
 
 leads as (
     select
+        account_id,
         lead_id,
         created_at,
         case when status_id in (142, 143) then closed_at end as closed_at
@@ -25,19 +26,21 @@ leads as (
 ),
 
 lead_contacts as (
-    select lead_id, contact_id from {{ ref('stg_amocrm__lead_contacts') }}
+    select account_id, lead_id, contact_id from {{ ref('stg_amocrm__lead_contacts') }}
 ),
 
 touches as (
     select attributed.*
     from attributed
-    left join note_authors on note_authors.activity_id = attributed.activity_id
+    left join note_authors
+        on note_authors.account_id = attributed.account_id
+        and note_authors.activity_id = attributed.activity_id
     where attributed.source <> 'note' or coalesce(note_authors.created_by, 0) > 0
 ),
 
 -- A touch on the lead itself, or a chat message put back on its lead by the talk.
 on_leads as (
-    select activity_id, activity_type, lead_id, occurred_at, manager_id, 'lead' as touched_entity_type
+    select account_id, activity_id, activity_type, lead_id, occurred_at, manager_id, 'lead' as touched_entity_type
     from touches
     where lead_id is not null
 ),
@@ -46,6 +49,7 @@ on_leads as (
 -- keeps no link history) that already existed and was not yet closed at the time of the touch.
 on_contacts as (
     select
+        touches.account_id,
         touches.activity_id,
         touches.activity_type,
         leads.lead_id,
@@ -53,8 +57,12 @@ on_contacts as (
         touches.manager_id,
         'contact' as touched_entity_type
     from touches
-    inner join lead_contacts on lead_contacts.contact_id = touches.entity_id
-    inner join leads on leads.lead_id = lead_contacts.lead_id
+    inner join lead_contacts
+        on lead_contacts.account_id = touches.account_id
+        and lead_contacts.contact_id = touches.entity_id
+    inner join leads
+        on leads.account_id = lead_contacts.account_id
+        and leads.lead_id = lead_contacts.lead_id
     where touches.lead_id is null
         and touches.entity_type = 'contact'
         and leads.created_at <= touches.occurred_at

@@ -8,6 +8,7 @@ with spend as (
 
 sources as (
     select
+        account_id,
         source_id,
         lower(trim(source_name)) as name_key
     from {{ ref('int_lead_sources') }}
@@ -15,23 +16,27 @@ sources as (
 ),
 
 utm_channels as (
-    select distinct lower(trim(utm_source)) as channel
+    select distinct account_id, lower(trim(utm_source)) as channel
     from {{ ref('stg_amocrm__leads') }}
     where utm_source is not null
 ),
 
 named as (
     select
+        spend.account_id,
         spend.source_line,
         count(distinct sources.source_id) as named_sources,
         min(sources.source_id) as source_id
     from spend
-    inner join sources on sources.name_key = spend.channel
-    group by spend.source_line
+    inner join sources
+        on sources.account_id = spend.account_id
+        and sources.name_key = spend.channel
+    group by spend.account_id, spend.source_line
 ),
 
 resolved as (
     select
+        spend.account_id,
         spend.month,
         spend.channel as channel_as_written,
         case
@@ -43,8 +48,12 @@ resolved as (
         spend.amount,
         spend.source_line
     from spend
-    left join named on named.source_line = spend.source_line
-    left join utm_channels on utm_channels.channel = spend.channel
+    left join named
+        on named.account_id = spend.account_id
+        and named.source_line = spend.source_line
+    left join utm_channels
+        on utm_channels.account_id = spend.account_id
+        and utm_channels.channel = spend.channel
 )
 
 select * from resolved

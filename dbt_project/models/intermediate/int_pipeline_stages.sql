@@ -8,12 +8,13 @@ with statuses as (
 ),
 
 history as (
-    select lead_id, stay_number, pipeline_id, status_id
+    select account_id, lead_id, stay_number, pipeline_id, status_id
     from {{ ref('int_lead_status_history') }}
 ),
 
 listed as (
     select
+        account_id,
         pipeline_id,
         status_id,
         status_name,
@@ -29,16 +30,18 @@ listed as (
 ),
 
 deleted as (
-    select distinct history.pipeline_id, history.status_id
+    select distinct history.account_id, history.pipeline_id, history.status_id
     from history
     anti join listed
-        on listed.pipeline_id = history.pipeline_id
+        on listed.account_id = history.account_id
+        and listed.pipeline_id = history.pipeline_id
         and listed.status_id = history.status_id
 ),
 
 -- Where leads came from into a deleted status: the listed active stage of the stay before, same pipeline.
 entered_from as (
     select
+        deleted.account_id,
         deleted.pipeline_id,
         deleted.status_id,
         came_from.path_rank,
@@ -47,37 +50,41 @@ entered_from as (
         count(*) as entries
     from deleted
     inner join history as stay
-        on stay.pipeline_id = deleted.pipeline_id
+        on stay.account_id = deleted.account_id
+        and stay.pipeline_id = deleted.pipeline_id
         and stay.status_id = deleted.status_id
     inner join history as before
-        on before.lead_id = stay.lead_id
+        on before.account_id = stay.account_id
+        and before.lead_id = stay.lead_id
         and before.stay_number = stay.stay_number - 1
         and before.pipeline_id = stay.pipeline_id
     inner join listed as came_from
-        on came_from.pipeline_id = before.pipeline_id
+        on came_from.account_id = before.account_id
+        and came_from.pipeline_id = before.pipeline_id
         and came_from.status_id = before.status_id
         and came_from.status_id not in (142, 143)
     group by all
 ),
 
 anchors as (
-    select pipeline_id, status_id, path_rank, path_sort
+    select account_id, pipeline_id, status_id, path_rank, path_sort
     from entered_from
     qualify row_number() over (
-        partition by pipeline_id, status_id
+        partition by account_id, pipeline_id, status_id
         order by entries desc, path_rank desc, path_sort desc, came_from_status_id desc
     ) = 1
 ),
 
 incoming as (
-    select pipeline_id, min(status_sort) as path_sort
+    select account_id, pipeline_id, min(status_sort) as path_sort
     from listed
     where is_incoming
-    group by pipeline_id
+    group by account_id, pipeline_id
 ),
 
 deleted_stages as (
     select
+        deleted.account_id,
         deleted.pipeline_id,
         deleted.status_id,
         'deleted status ' || deleted.status_id as status_name,
@@ -91,9 +98,12 @@ deleted_stages as (
         coalesce(anchors.path_sort, incoming.path_sort, -1) as path_sort
     from deleted
     left join anchors
-        on anchors.pipeline_id = deleted.pipeline_id
+        on anchors.account_id = deleted.account_id
+        and anchors.pipeline_id = deleted.pipeline_id
         and anchors.status_id = deleted.status_id
-    left join incoming on incoming.pipeline_id = deleted.pipeline_id
+    left join incoming
+        on incoming.account_id = deleted.account_id
+        and incoming.pipeline_id = deleted.pipeline_id
 ),
 
 all_stages as (
@@ -104,10 +114,11 @@ all_stages as (
 
 path_stages as (
     select
+        account_id,
         pipeline_id,
         status_id,
         row_number() over (
-            partition by pipeline_id
+            partition by account_id, pipeline_id
             order by path_rank, path_sort, is_deleted, status_id
         ) as stage_order
     from all_stages
@@ -117,13 +128,14 @@ path_stages as (
 ordered as (
     select
         path_stages.*,
-        lead(status_id) over (partition by pipeline_id order by stage_order) as next_status_id,
-        stage_order = max(stage_order) over (partition by pipeline_id) as is_last_stage
+        lead(status_id) over (partition by account_id, pipeline_id order by stage_order) as next_status_id,
+        stage_order = max(stage_order) over (partition by account_id, pipeline_id) as is_last_stage
     from path_stages
 ),
 
 final as (
     select
+        all_stages.account_id,
         all_stages.pipeline_id,
         all_stages.status_id,
         all_stages.status_name,
@@ -138,7 +150,8 @@ final as (
         coalesce(ordered.is_last_stage, false) as is_last_stage
     from all_stages
     left join ordered
-        on ordered.pipeline_id = all_stages.pipeline_id
+        on ordered.account_id = all_stages.account_id
+        and ordered.pipeline_id = all_stages.pipeline_id
         and ordered.status_id = all_stages.status_id
 )
 

@@ -3,12 +3,13 @@ with targets as (
 ),
 
 users as (
-    select user_id, user_name from {{ ref('stg_amocrm__users') }}
+    select account_id, user_id, user_name from {{ ref('stg_amocrm__users') }}
 ),
 
 -- The file names a manager by amoCRM user id or by exact user name.
 resolved as (
     select
+        targets.account_id,
         targets.month,
         targets.manager,
         coalesce(by_id.user_id, by_name.user_id) as manager_id,
@@ -16,8 +17,12 @@ resolved as (
         targets.target_deals,
         targets.source_line
     from targets
-    left join users as by_id on cast(by_id.user_id as varchar) = targets.manager
-    left join users as by_name on by_name.user_name = targets.manager
+    left join users as by_id
+        on by_id.account_id = targets.account_id
+        and cast(by_id.user_id as varchar) = targets.manager
+    left join users as by_name
+        on by_name.account_id = targets.account_id
+        and by_name.user_name = targets.manager
 )
 
 select * from resolved

@@ -3,21 +3,22 @@
 -- ratings (nps_rate_added) count on whatever they rate: a lead, a contact, or a customer.
 
 with leads as (
-    select lead_id, responsible_user_id, status_id, closed_at, closed_date, is_deleted, satisfaction_score
+    select account_id, lead_id, responsible_user_id, status_id, closed_at, closed_date, is_deleted, satisfaction_score
     from {{ ref('stg_amocrm__leads') }}
 ),
 
 contacts as (
-    select contact_id, responsible_user_id, updated_at, is_deleted
+    select account_id, contact_id, responsible_user_id, updated_at, is_deleted
     from {{ ref('stg_amocrm__contacts') }}
 ),
 
 account as (
-    select timezone from {{ ref('stg_amocrm__account') }}
+    select account_id, timezone from {{ ref('stg_amocrm__account') }}
 ),
 
 nps_ratings as (
     select
+        account_id,
         'nps_event' as response_source,
         event_id as response_id,
         'lead' as entity_type,
@@ -32,6 +33,7 @@ nps_ratings as (
 
 people_nps_ratings as (
     select
+        account_id,
         'nps_event' as response_source,
         event_id as response_id,
         entity_type,
@@ -47,6 +49,7 @@ people_nps_ratings as (
 
 lead_field_scores as (
     select
+        account_id,
         'custom_field' as response_source,
         cast(lead_id as varchar) as response_id,
         'lead' as entity_type,
@@ -67,6 +70,7 @@ contact_field_values as (
 -- amoCRM keeps no time for a field value: the contact's last change is when the score was given.
 contact_field_scores as (
     select
+        contacts.account_id,
         'contact_field' as response_source,
         cast(contacts.contact_id as varchar) as response_id,
         'contact' as entity_type,
@@ -75,8 +79,10 @@ contact_field_scores as (
         {{ local_date('contacts.updated_at') }} as response_date,
         contact_field_values.satisfaction_score as score
     from contact_field_values
-    inner join contacts on contacts.contact_id = contact_field_values.contact_id
-    cross join account
+    inner join contacts
+        on contacts.account_id = contact_field_values.account_id
+        and contacts.contact_id = contact_field_values.contact_id
+    inner join account on account.account_id = contacts.account_id
     where contact_field_values.satisfaction_score is not null
 ),
 
@@ -93,13 +99,14 @@ responses as (
 -- Whose score it is: the current responsible user of the rated lead or contact. amoCRM customers are not
 -- extracted: their ratings count with no manager (null), as does a rating of an entity not loaded.
 rated as (
-    select 'lead' as entity_type, lead_id as entity_id, responsible_user_id, is_deleted from leads
+    select account_id, 'lead' as entity_type, lead_id as entity_id, responsible_user_id, is_deleted from leads
     union all
-    select 'contact', contact_id, responsible_user_id, is_deleted from contacts
+    select account_id, 'contact', contact_id, responsible_user_id, is_deleted from contacts
 ),
 
 final as (
     select
+        responses.account_id,
         responses.response_source,
         responses.response_id,
         responses.entity_type,
@@ -112,7 +119,8 @@ final as (
         responses.score <= 6 as is_detractor
     from responses
     left join rated
-        on rated.entity_type = responses.entity_type
+        on rated.account_id = responses.account_id
+        and rated.entity_type = responses.entity_type
         and rated.entity_id = responses.entity_id
     where not coalesce(rated.is_deleted, false)
         and responses.score between 0 and 10

@@ -60,21 +60,27 @@ def window_quantiles(left: np.ndarray, hours: np.ndarray, days: np.ndarray) -> t
 def model(dbt, session):
     dbt.config(materialized="table")
     calendar = dbt.ref("int_pipeline_calendar").df()
-    stays = dbt.ref("int_lead_stage_stays").project("pipeline_id, status_id, left_date, hours_in_status").df()
-    known = not calendar.empty and not pd.isna(calendar["first_day"].iat[0])
-    first, last = _day_numbers(calendar[["first_day", "last_day"]].iloc[0].tolist()) if known else (0, -1)
-    days = np.arange(first, last + 1)
-    parts = [pd.DataFrame({"pipeline_id": [], "status_id": [], "day": [], "stays_in_window": [], "hours_p90": []})]
-    for (pipeline, status), group in stays.groupby(["pipeline_id", "status_id"], sort=True):
+    stays = dbt.ref("int_lead_stage_stays").project("account_id, pipeline_id, status_id, left_date, hours_in_status").df()
+    # each account's own days (its calendar, in its timezone)
+    account_days = {}
+    for row in calendar.itertuples():
+        known = not pd.isna(row.first_day)
+        first, last = _day_numbers([row.first_day, row.last_day]) if known else (0, -1)
+        account_days[row.account_id] = np.arange(first, last + 1)
+    parts = [pd.DataFrame({"account_id": [], "pipeline_id": [], "status_id": [], "day": [], "stays_in_window": [],
+                           "hours_p90": []})]
+    for (account, pipeline, status), group in stays.groupby(["account_id", "pipeline_id", "status_id"], sort=True):
+        days = account_days.get(account, np.arange(0, 0))
         counts, lines = window_quantiles(_day_numbers(group["left_date"]),
                                          group["hours_in_status"].to_numpy(dtype="float64"), days)
-        parts.append(pd.DataFrame({"pipeline_id": pipeline, "status_id": status, "day": days,
+        parts.append(pd.DataFrame({"account_id": account, "pipeline_id": pipeline, "status_id": status, "day": days,
                                    "stays_in_window": counts, "hours_p90": lines}))
-    out = pd.concat(parts, ignore_index=True).astype({"pipeline_id": "int64", "status_id": "int64", "day": "int64",
+    out = pd.concat(parts, ignore_index=True).astype({"account_id": "int64", "pipeline_id": "int64",
+                                                      "status_id": "int64", "day": "int64",
                                                       "stays_in_window": "int64", "hours_p90": "float64"})
     session.register("stuck_thresholds_frame", out)
     # a day with no stay in its window has no line: null, not NaN (DuckDB orders NaN above every number)
     return session.sql(
-        "select pipeline_id, status_id, cast(date '1970-01-01' + cast(day as integer) as date) as threshold_date, "
+        "select account_id, pipeline_id, status_id, cast(date '1970-01-01' + cast(day as integer) as date) as threshold_date, "
         "stays_in_window, case when isnan(hours_p90) then null else hours_p90 end as hours_p90 "
         "from stuck_thresholds_frame")

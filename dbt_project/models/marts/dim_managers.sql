@@ -8,6 +8,7 @@ groups as (
 
 final as (
     select
+        users.account_id,
         users.user_id as manager_id,
         users.user_name as manager_name,
         users.email,
@@ -16,7 +17,9 @@ final as (
         users.is_active,
         users.is_admin
     from users
-    left join groups on groups.group_id = users.group_id
+    left join groups
+        on groups.account_id = users.account_id
+        and groups.group_id = users.group_id
 )
 
 select * from final

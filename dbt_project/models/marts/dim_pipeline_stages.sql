@@ -8,6 +8,7 @@ pipelines as (
 
 final as (
     select
+        stages.account_id,
         stages.pipeline_id,
         pipelines.pipeline_name,
         pipelines.pipeline_sort,
@@ -23,7 +24,9 @@ final as (
         stages.is_lost,
         stages.is_deleted
     from stages
-    left join pipelines on pipelines.pipeline_id = stages.pipeline_id
+    left join pipelines
+        on pipelines.account_id = stages.account_id
+        and pipelines.pipeline_id = stages.pipeline_id
 )
 
 select * from final

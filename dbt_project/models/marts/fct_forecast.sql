@@ -1,5 +1,6 @@
 with extraction as (
     select
+        account_id,
         extracted_at,
         extracted_date,
         cast(date_trunc('month', extracted_date) as date) as month_start,
@@ -16,7 +17,7 @@ leads as (
 ),
 
 stages as (
-    select pipeline_id, status_id, stage_order
+    select account_id, pipeline_id, status_id, stage_order
     from {{ ref('int_pipeline_stages') }}
     where stage_order is not null
 ),
@@ -24,9 +25,9 @@ stages as (
 -- History for the win probabilities: leads closed (won or lost) in the trailing window before the
 -- extraction. Open leads are left out: they would drag the rate down while they wait.
 window_leads as (
-    select leads.lead_id, leads.pipeline_id, leads.is_won
+    select leads.account_id, leads.lead_id, leads.pipeline_id, leads.is_won
     from leads
-    cross join extraction
+    inner join extraction on extraction.account_id = leads.account_id
     -- whole 24-hour days: an interval of days would follow the session timezone's daylight saving
     where (leads.is_won or leads.is_lost)
         and leads.closed_at > extraction.extracted_at - to_seconds({{ var('amocrm_forecast_window_days') }} * 86400)
@@ -35,30 +36,37 @@ window_leads as (
 
 window_reached as (
     select
+        reached.account_id,
         reached.pipeline_id,
         reached.furthest_stage_order,
         window_leads.is_won and window_leads.pipeline_id = reached.pipeline_id as is_won_here
     from {{ ref('int_lead_stages_reached') }} as reached
-    inner join window_leads on window_leads.lead_id = reached.lead_id
+    inner join window_leads
+        on window_leads.account_id = reached.account_id
+        and window_leads.lead_id = reached.lead_id
 ),
 
 -- Win probability of a stage = won / closed: of the window's leads that reached it, the share won there.
 -- Kept as the two counts, so the weighted value stays exact.
 stage_probabilities as (
     select
+        stages.account_id,
         stages.pipeline_id,
         stages.status_id,
         count(*) filter (where window_reached.is_won_here) as won,
         count(window_reached.pipeline_id) as closed
     from stages
     left join window_reached
-        on window_reached.pipeline_id = stages.pipeline_id
+        on window_reached.account_id = stages.account_id
+        and window_reached.pipeline_id = stages.pipeline_id
         and window_reached.furthest_stage_order >= stages.stage_order
     group by all
 ),
 
 open_deals as (
     select
+        leads.account_id,
+        leads.currency,
         leads.pipeline_id,
         leads.manager_id,
         count(*) as open_deals,
@@ -74,7 +82,8 @@ open_deals as (
         ) as weighted_pico_cents
     from leads
     left join stage_probabilities
-        on stage_probabilities.pipeline_id = leads.pipeline_id
+        on stage_probabilities.account_id = leads.account_id
+        and stage_probabilities.pipeline_id = leads.pipeline_id
         and stage_probabilities.status_id = leads.status_id
     where not leads.is_won
         and not leads.is_lost
@@ -83,11 +92,13 @@ open_deals as (
 
 month_to_date as (
     select
+        leads.account_id,
+        leads.currency,
         leads.pipeline_id,
         leads.manager_id,
         sum(leads.price) as month_to_date_revenue
     from leads
-    cross join extraction
+    inner join extraction on extraction.account_id = leads.account_id
     where leads.is_won
         and leads.closed_date >= extraction.month_start
         and leads.closed_at <= extraction.extracted_at
@@ -96,6 +107,8 @@ month_to_date as (
 
 final as (
     select
+        cast(extraction.account_id as bigint) as account_id,
+        cast(coalesce(open_deals.currency, month_to_date.currency) as varchar) as currency,
         cast(coalesce(open_deals.pipeline_id, month_to_date.pipeline_id) as bigint) as pipeline_id,
         cast(coalesce(open_deals.manager_id, month_to_date.manager_id) as bigint) as manager_id,
         cast(coalesce(open_deals.open_deals, 0) as bigint) as open_deals,
@@ -114,9 +127,10 @@ final as (
         extraction.extracted_at as as_of
     from open_deals
     full outer join month_to_date
-        on month_to_date.pipeline_id = open_deals.pipeline_id
+        on month_to_date.account_id = open_deals.account_id
+        and month_to_date.pipeline_id = open_deals.pipeline_id
         and month_to_date.manager_id = open_deals.manager_id
-    cross join extraction
+    inner join extraction on extraction.account_id = coalesce(open_deals.account_id, month_to_date.account_id)
 )
 
 select * from final

@@ -2,16 +2,20 @@ with leads as (
     select * from {{ ref('stg_amocrm__leads') }}
 ),
 
+account as (
+    select account_id, currency from {{ ref('stg_amocrm__account') }}
+),
+
 users as (
-    select user_id, group_id from {{ ref('stg_amocrm__users') }}
+    select account_id, user_id, group_id from {{ ref('stg_amocrm__users') }}
 ),
 
 loss_reasons as (
-    select loss_reason_id, loss_reason_name from {{ ref('stg_amocrm__loss_reasons') }}
+    select account_id, loss_reason_id, loss_reason_name from {{ ref('stg_amocrm__loss_reasons') }}
 ),
 
 sources as (
-    select source_id, source_name from {{ ref('int_lead_sources') }}
+    select account_id, source_id, source_name from {{ ref('int_lead_sources') }}
 ),
 
 lost_at as (
@@ -19,11 +23,13 @@ lost_at as (
 ),
 
 first_won as (
-    select first_won_lead_id from {{ ref('int_customer_first_won') }}
+    select account_id, first_won_lead_id from {{ ref('int_customer_first_won') }}
 ),
 
 final as (
     select
+        leads.account_id,
+        account.currency,
         leads.lead_id,
         leads.lead_name,
         leads.pipeline_id,
@@ -59,11 +65,22 @@ final as (
         first_won.first_won_lead_id is not null as is_first_won_of_customer,
         leads.satisfaction_score
     from leads
-    left join users on users.user_id = leads.responsible_user_id
-    left join loss_reasons on loss_reasons.loss_reason_id = leads.loss_reason_id
-    left join sources on sources.source_id = leads.source_id
-    left join lost_at on lost_at.lead_id = leads.lead_id
-    left join first_won on first_won.first_won_lead_id = leads.lead_id
+    inner join account on account.account_id = leads.account_id
+    left join users
+        on users.account_id = leads.account_id
+        and users.user_id = leads.responsible_user_id
+    left join loss_reasons
+        on loss_reasons.account_id = leads.account_id
+        and loss_reasons.loss_reason_id = leads.loss_reason_id
+    left join sources
+        on sources.account_id = leads.account_id
+        and sources.source_id = leads.source_id
+    left join lost_at
+        on lost_at.account_id = leads.account_id
+        and lost_at.lead_id = leads.lead_id
+    left join first_won
+        on first_won.account_id = leads.account_id
+        and first_won.first_won_lead_id = leads.lead_id
 )
 
 select * from final

@@ -7,6 +7,8 @@ with lost as (
 
 aggregated as (
     select
+        lost.account_id,
+        lost.currency,
         period_grains.period_grain,
         {{ period_start('period_grains.period_grain', 'lost.closed_date') }} as period_start,
         lost.pipeline_id,
@@ -24,6 +26,8 @@ aggregated as (
 
 final as (
     select
+        cast(account_id as bigint) as account_id,
+        cast(currency as varchar) as currency,
         cast(period_grain as varchar) as period_grain,
         cast(period_start as date) as period_start,
         cast(pipeline_id as bigint) as pipeline_id,

@@ -5,11 +5,12 @@ with attributed as (
 ),
 
 extraction as (
-    select extracted_at from {{ ref('int_extraction') }}
+    select account_id, extracted_at from {{ ref('int_extraction') }}
 ),
 
 daily as (
     select
+        attributed.account_id,
         attributed.activity_date,
         attributed.manager_id,
         count(*) filter (where activity_type = 'call' and direction = 'out') as calls_outgoing,
@@ -25,12 +26,13 @@ daily as (
             where activity_type = 'chat_message' or (activity_type = 'email' and direction = 'out')
         ) as messages_sent
     from attributed
-    cross join extraction
+    inner join extraction on extraction.account_id = attributed.account_id
     group by all
 ),
 
 aggregated as (
     select
+        daily.account_id,
         period_grains.period_grain,
         {{ period_start('period_grains.period_grain', 'daily.activity_date') }} as period_start,
         daily.manager_id,
@@ -49,6 +51,7 @@ aggregated as (
 
 final as (
     select
+        cast(account_id as bigint) as account_id,
         cast(period_grain as varchar) as period_grain,
         cast(period_start as date) as period_start,
         cast(manager_id as bigint) as manager_id,

@@ -19,21 +19,23 @@
 -- depends_on: {{ source('raw_amocrm', 'deletions') }}
 
 with calendar as (
-    select first_day, last_day, as_of_limit, timezone from {{ ref('int_pipeline_calendar') }}
+    select account_id, first_day, last_day, as_of_limit, timezone from {{ ref('int_pipeline_calendar') }}
 ),
 
 -- Deleted leads count on no day: "deleted leads are excluded from every KPI", and a lead deleted before
 -- the warehouse first saw it is a stub without history, so "until its deletion" would depend on when
 -- the extraction happened to run.
 leads as (
-    select lead_id, manager_id, price, created_date
+    select account_id, lead_id, manager_id, price, created_date
     from {{ ref('fct_leads') }}
     where not is_deleted
 ),
 
 bounds as (
     select
-        {{ pipeline_daily_from_date() }} as from_date,
+        calendar.account_id,
+        -- one first day for every account (the pre-hook deletes from it), never before the account's own
+        greatest({{ pipeline_daily_from_date() }}, calendar.first_day) as from_date,
         calendar.last_day as to_date,
         calendar.as_of_limit,
         calendar.timezone
@@ -44,22 +46,25 @@ bounds as (
 -- (or the newest status change, when later: see int_pipeline_calendar).
 days as (
     select
+        account_id,
         cast(unnest(generate_series(from_date, to_date, interval 1 day)) as date) as snapshot_date
     from bounds
 ),
 
 days_as_of as (
     select
+        days.account_id,
         days.snapshot_date,
         least(timezone(bounds.timezone, cast(days.snapshot_date + 1 as timestamp)), bounds.as_of_limit) as as_of
     from days
-    cross join bounds
+    inner join bounds on bounds.account_id = days.account_id
 ),
 
 -- Stays in an active status, as local dates: a stay holds the lead at the end of day D when it was
 -- entered on or before D and left after D (or not left).
 open_stays as (
     select
+        history.account_id,
         history.lead_id,
         history.pipeline_id,
         history.status_id,
@@ -68,13 +73,14 @@ open_stays as (
         -- the first day it no longer holds the lead (after the last day built when it was not left)
         coalesce({{ local_date('history.left_at', 'bounds.timezone') }}, bounds.to_date + 1) as left_date
     from {{ ref('int_lead_status_history') }} as history
-    cross join bounds
+    inner join bounds on bounds.account_id = history.account_id
     where history.status_id not in (142, 143)
         and (history.left_at is null or {{ local_date('history.left_at', 'bounds.timezone') }} > bounds.from_date)
 ),
 
 lead_days as (
     select
+        open_stays.account_id,
         days_as_of.snapshot_date,
         open_stays.pipeline_id,
         open_stays.status_id,
@@ -83,13 +89,17 @@ lead_days as (
         (epoch(days_as_of.as_of) - epoch(open_stays.entered_at)) / 3600.0 as hours_in_stage
     from open_stays
     inner join days_as_of
-        on days_as_of.snapshot_date >= open_stays.entered_date
+        on days_as_of.account_id = open_stays.account_id
+        and days_as_of.snapshot_date >= open_stays.entered_date
         and days_as_of.snapshot_date < open_stays.left_date
-    inner join leads on leads.lead_id = open_stays.lead_id
+    inner join leads
+        on leads.account_id = open_stays.account_id
+        and leads.lead_id = open_stays.lead_id
 ),
 
 aggregated as (
     select
+        lead_days.account_id,
         lead_days.snapshot_date,
         lead_days.pipeline_id,
         lead_days.status_id,
@@ -99,7 +109,8 @@ aggregated as (
         count(*) filter (where lead_days.hours_in_stage > thresholds.hours_p90) as stuck_deals
     from lead_days
     left join {{ ref('int_stage_stuck_thresholds') }} as thresholds
-        on thresholds.pipeline_id = lead_days.pipeline_id
+        on thresholds.account_id = lead_days.account_id
+        and thresholds.pipeline_id = lead_days.pipeline_id
         and thresholds.status_id = lead_days.status_id
         and thresholds.threshold_date = lead_days.snapshot_date
     group by all
@@ -107,6 +118,7 @@ aggregated as (
 
 final as (
     select
+        cast(account_id as bigint) as account_id,
         cast(snapshot_date as date) as snapshot_date,
         cast(pipeline_id as bigint) as pipeline_id,
         cast(status_id as bigint) as status_id,

@@ -4,6 +4,7 @@ with leads as (
 
 aggregated as (
     select
+        leads.account_id,
         period_grains.period_grain,
         {{ period_start('period_grains.period_grain', 'leads.created_date') }} as period_start,
         leads.pipeline_id,
@@ -24,6 +25,7 @@ aggregated as (
 
 final as (
     select
+        cast(account_id as bigint) as account_id,
         cast(period_grain as varchar) as period_grain,
         cast(period_start as date) as period_start,
         cast(pipeline_id as bigint) as pipeline_id,

@@ -3,56 +3,60 @@
 {%- set fields = (fields or []) | reject('none') | map('string') | map('trim') | reject('equalto', '') | unique | list %}
 
 with leads as (
-    select lead_id, pipeline_id, created_date, closed_date, is_won, is_lost, price, channel
+    select account_id, currency, lead_id, pipeline_id, created_date, closed_date, is_won, is_lost, price, channel
     from {{ ref('fct_leads') }}
     where not is_deleted
 ),
 
 tags as (
-    select distinct lead_id, nullif(trim(tag_name), '') as tag_name
+    select distinct account_id, lead_id, nullif(trim(tag_name), '') as tag_name
     from {{ ref('stg_amocrm__lead_tags') }}
 ),
 
 field_values as (
-    select lead_id, field_id, field_name, field_code, nullif(trim(value), '') as value
+    select account_id, lead_id, field_id, field_name, field_code, nullif(trim(value), '') as value
     from {{ ref('stg_amocrm__lead_custom_field_values') }}
 ),
 
 -- Every lead under each value it has of each dimension (several tags or a multi-select: under each);
 -- a lead with none counts under 'not specified'.
 lead_values as (
-    select leads.lead_id, 'tag' as dimension, coalesce(tags.tag_name, 'not specified') as dimension_value
+    select leads.account_id, leads.lead_id, 'tag' as dimension, coalesce(tags.tag_name, 'not specified') as dimension_value
     from leads
-    left join tags on tags.lead_id = leads.lead_id
+    left join tags
+        on tags.account_id = leads.account_id
+        and tags.lead_id = leads.lead_id
 
     union all
 
-    select lead_id, 'channel', channel
+    select account_id, lead_id, 'channel', channel
     from leads
     {%- for field in fields %}
 
     union all
 
-    select leads.lead_id, '{{ field | replace("'", "''") }}', coalesce(chosen.value, 'not specified')
+    select leads.account_id, leads.lead_id, '{{ field | replace("'", "''") }}', coalesce(chosen.value, 'not specified')
     from leads
     left join (
-        select distinct lead_id, value
+        select distinct account_id, lead_id, value
         from field_values
         where {{ custom_field_matches(field) }}
             and value is not null
-    ) as chosen on chosen.lead_id = leads.lead_id
+    ) as chosen
+        on chosen.account_id = leads.account_id
+        and chosen.lead_id = leads.lead_id
     {%- endfor %}
 ),
 
 -- As in fct_sales_kpi: a lead counts on the day it was created and, once closed, on the day it closed.
 lead_days as (
-    select created_date as local_day, lead_id, pipeline_id, 1 as leads_created, 0 as deals_won, 0 as deals_lost,
+    select account_id, currency, created_date as local_day, lead_id, pipeline_id, 1 as leads_created, 0 as deals_won, 0 as deals_lost,
         0 as revenue_won
     from leads
 
     union all
 
-    select closed_date, lead_id, pipeline_id, 0, case when is_won then 1 else 0 end, case when is_lost then 1 else 0 end,
+    select account_id, currency, closed_date, lead_id, pipeline_id, 0, case when is_won then 1 else 0 end, case when is_lost then 1 else 0 end,
         case when is_won then price else 0 end
     from leads
     where (is_won or is_lost)
@@ -61,6 +65,8 @@ lead_days as (
 
 aggregated as (
     select
+        lead_days.account_id,
+        lead_days.currency,
         period_grains.period_grain,
         {{ period_start('period_grains.period_grain', 'lead_days.local_day') }} as period_start,
         lead_days.pipeline_id,
@@ -71,13 +77,17 @@ aggregated as (
         sum(lead_days.revenue_won) as revenue_won,
         sum(lead_days.deals_lost) as deals_lost
     from lead_days
-    inner join lead_values on lead_values.lead_id = lead_days.lead_id
+    inner join lead_values
+        on lead_values.account_id = lead_days.account_id
+        and lead_values.lead_id = lead_days.lead_id
     cross join {{ period_grains() }}
     group by all
 ),
 
 final as (
     select
+        cast(account_id as bigint) as account_id,
+        cast(currency as varchar) as currency,
         cast(period_grain as varchar) as period_grain,
         cast(period_start as date) as period_start,
         cast(pipeline_id as bigint) as pipeline_id,

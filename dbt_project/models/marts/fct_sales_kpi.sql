@@ -7,6 +7,8 @@ with leads as (
 -- on the day it was closed; both in the account timezone.
 lead_days as (
     select
+        account_id,
+        currency,
         created_date as local_day,
         pipeline_id,
         manager_id,
@@ -21,6 +23,8 @@ lead_days as (
     union all
 
     select
+        account_id,
+        currency,
         closed_date as local_day,
         pipeline_id,
         manager_id,
@@ -37,6 +41,8 @@ lead_days as (
 
 aggregated as (
     select
+        lead_days.account_id,
+        lead_days.currency,
         period_grains.period_grain,
         {{ period_start('period_grains.period_grain', 'lead_days.local_day') }} as period_start,
         lead_days.pipeline_id,
@@ -56,6 +62,8 @@ aggregated as (
 
 final as (
     select
+        cast(account_id as bigint) as account_id,
+        cast(currency as varchar) as currency,
         cast(period_grain as varchar) as period_grain,
         cast(period_start as date) as period_start,
         cast(pipeline_id as bigint) as pipeline_id,

@@ -4,6 +4,7 @@ with responses as (
 
 daily as (
     select
+        account_id,
         response_date,
         manager_id,
         count(*) as responses,
@@ -16,6 +17,7 @@ daily as (
 
 aggregated as (
     select
+        daily.account_id,
         period_grains.period_grain,
         {{ period_start('period_grains.period_grain', 'daily.response_date') }} as period_start,
         daily.manager_id,
@@ -30,6 +32,7 @@ aggregated as (
 
 final as (
     select
+        cast(account_id as bigint) as account_id,
         cast(period_grain as varchar) as period_grain,
         cast(period_start as date) as period_start,
         cast(manager_id as bigint) as manager_id,

@@ -1,4 +1,4 @@
-// Filters by pipeline / manager and switches the trend step. Without script the page shows the
+// Filters by pipeline / manager, switches the trend step and the breakdown dimension. Without script the page shows the
 // whole account by month, so a mail client that strips scripts still gets a complete report.
 (function () {
   var scope = document.getElementById("scope");
@@ -19,6 +19,11 @@
   each("[data-grain-choice]", function (el) {
     el.addEventListener("click", function () { grain = el.dataset.grainChoice; apply(); });
   });
+  var breakdown = document.getElementById("breakdown");
+  function applyBreakdown() {
+    each("[data-dimension]", function (el) { el.hidden = el.dataset.dimension !== breakdown.value; });
+  }
+  if (breakdown) { breakdown.addEventListener("change", applyBreakdown); applyBreakdown(); }
   document.getElementById("controls").hidden = false;
   apply();
 })();

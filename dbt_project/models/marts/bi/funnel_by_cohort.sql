@@ -3,11 +3,12 @@ with funnel as (
 ),
 
 stages as (
-    select pipeline_id, pipeline_name, status_id, status_name from {{ ref('dim_pipeline_stages') }}
+    select account_id, pipeline_id, pipeline_name, status_id, status_name from {{ ref('dim_pipeline_stages') }}
 ),
 
 final as (
     select
+        funnel.account_id,
         funnel.cohort_month,
         funnel.pipeline_id,
         stages.pipeline_name,
@@ -26,7 +27,8 @@ final as (
         funnel.days_in_stage_p90
     from funnel
     left join stages
-        on stages.pipeline_id = funnel.pipeline_id
+        on stages.account_id = funnel.account_id
+        and stages.pipeline_id = funnel.pipeline_id
         and stages.status_id = funnel.status_id
 )
 

@@ -4,6 +4,7 @@ with source as (
 
 renamed as (
     select
+        cast(account_id as bigint) as account_id,
         cast(contact_id as bigint) as contact_id,
         cast(tag_id as bigint) as tag_id,
         name as tag_name

@@ -3,11 +3,12 @@ with source as (
 ),
 
 account as (
-    select timezone from {{ ref('stg_amocrm__account') }}
+    select account_id, timezone from {{ ref('stg_amocrm__account') }}
 ),
 
 renamed as (
     select
+        cast(source.account_id as bigint) as account_id,
         cast(source.id as bigint) as contact_id,
         source.name as contact_name,
         source.first_name,
@@ -23,7 +24,8 @@ renamed as (
         coalesce(cast(source.is_deleted as boolean), false) as is_deleted,
         {{ from_unix('source.deleted_at') }} as deleted_at
     from source
-    cross join account
+    -- each account's dates in its own timezone
+    inner join account on account.account_id = source.account_id
 )
 
 select * from renamed

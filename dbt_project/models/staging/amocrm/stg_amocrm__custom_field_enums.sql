@@ -4,6 +4,7 @@ with source as (
 
 renamed as (
     select
+        cast(account_id as bigint) as account_id,
         cast(field_id as bigint) as field_id,
         cast(id as bigint) as enum_id,
         value as enum_value,

@@ -4,6 +4,7 @@ with source as (
 
 renamed as (
     select
+        cast(account_id as bigint) as account_id,
         cast(id as bigint) as field_id,
         {{ singular_entity_type('entity_type') }} as entity_type,
         name as field_name,

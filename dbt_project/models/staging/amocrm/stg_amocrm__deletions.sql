@@ -4,6 +4,7 @@ with source as (
 
 renamed as (
     select
+        cast(account_id as bigint) as account_id,
         entity_type,
         cast(id as bigint) as entity_id,
         {{ from_unix('deleted_at') }} as deleted_at,

@@ -3,11 +3,12 @@ with source as (
 ),
 
 account as (
-    select timezone from {{ ref('stg_amocrm__account') }}
+    select account_id, timezone from {{ ref('stg_amocrm__account') }}
 ),
 
 renamed as (
     select
+        cast(source.account_id as bigint) as account_id,
         source.id as event_id,
         source.type as event_type,
         {{ singular_entity_type('source.entity_type') }} as entity_type,
@@ -31,7 +32,8 @@ renamed as (
         source.value_after_json,
         source._dlt_load_id as load_id
     from source
-    cross join account
+    -- each account's dates in its own timezone
+    inner join account on account.account_id = source.account_id
 )
 
 select * from renamed

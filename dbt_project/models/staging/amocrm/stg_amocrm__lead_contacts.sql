@@ -4,6 +4,7 @@ with source as (
 
 renamed as (
     select
+        cast(account_id as bigint) as account_id,
         cast(lead_id as bigint) as lead_id,
         cast(contact_id as bigint) as contact_id,
         coalesce(cast(is_main as boolean), false) as is_main

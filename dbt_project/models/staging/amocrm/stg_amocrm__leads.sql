@@ -10,7 +10,7 @@ with source as (
 ),
 
 account as (
-    select timezone from {{ ref('stg_amocrm__account') }}
+    select account_id, timezone from {{ ref('stg_amocrm__account') }}
 ),
 
 custom_field_values as (
@@ -19,11 +19,12 @@ custom_field_values as (
 
 utm as (
     select
+        account_id,
         lead_id,
         min(nullif(trim(value), '')) as utm_source
     from custom_field_values
     where {{ custom_field_matches(var('amocrm_utm_field')) }}
-    group by lead_id
+    group by account_id, lead_id
 ),
 
 satisfaction as (
@@ -33,28 +34,32 @@ satisfaction as (
 -- A raw link is the API's view when the lead last changed: a company or contact deleted since
 -- is still linked there, though amoCRM no longer shows it. Only live ones count.
 deleted_companies as (
-    select company_id from {{ ref('stg_amocrm__companies') }} where is_deleted
+    select account_id, company_id from {{ ref('stg_amocrm__companies') }} where is_deleted
 ),
 
 deleted_contacts as (
-    select contact_id from {{ ref('stg_amocrm__contacts') }} where is_deleted
+    select account_id, contact_id from {{ ref('stg_amocrm__contacts') }} where is_deleted
 ),
 
 contacts as (
     select
+        lead_contacts.account_id,
         lead_contacts.lead_id,
         coalesce(
             min(lead_contacts.contact_id) filter (where lead_contacts.is_main),
             min(lead_contacts.contact_id)
         ) as main_contact_id
     from {{ ref('stg_amocrm__lead_contacts') }} as lead_contacts
-    left join deleted_contacts on deleted_contacts.contact_id = lead_contacts.contact_id
+    left join deleted_contacts
+        on deleted_contacts.account_id = lead_contacts.account_id
+        and deleted_contacts.contact_id = lead_contacts.contact_id
     where deleted_contacts.contact_id is null
-    group by lead_contacts.lead_id
+    group by lead_contacts.account_id, lead_contacts.lead_id
 ),
 
 renamed as (
     select
+        cast(source.account_id as bigint) as account_id,
         cast(source.id as bigint) as lead_id,
         source.name as lead_name,
         cast(source.price as bigint) as price,
@@ -85,11 +90,14 @@ renamed as (
         satisfaction.satisfaction_score,
         source._dlt_load_id as load_id
     from source
-    cross join account
-    left join utm on utm.lead_id = source.id
-    left join satisfaction on satisfaction.lead_id = source.id
-    left join contacts on contacts.lead_id = source.id
-    left join deleted_companies on deleted_companies.company_id = source.company_id
+    -- each account's dates in its own timezone
+    inner join account on account.account_id = source.account_id
+    left join utm on utm.account_id = source.account_id and utm.lead_id = source.id
+    left join satisfaction on satisfaction.account_id = source.account_id and satisfaction.lead_id = source.id
+    left join contacts on contacts.account_id = source.account_id and contacts.lead_id = source.id
+    left join deleted_companies
+        on deleted_companies.account_id = source.account_id
+        and deleted_companies.company_id = source.company_id
 )
 
 select * from renamed

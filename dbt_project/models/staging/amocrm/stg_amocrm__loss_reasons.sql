@@ -4,6 +4,7 @@ with source as (
 
 renamed as (
     select
+        cast(account_id as bigint) as account_id,
         cast(id as bigint) as loss_reason_id,
         name as loss_reason_name,
         cast(sort as integer) as loss_reason_sort,

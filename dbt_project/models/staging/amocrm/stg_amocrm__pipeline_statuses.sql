@@ -4,6 +4,7 @@ with source as (
 
 renamed as (
     select
+        cast(account_id as bigint) as account_id,
         cast(pipeline_id as bigint) as pipeline_id,
         cast(id as bigint) as status_id,
         name as status_name,

@@ -4,6 +4,7 @@ with source as (
 
 renamed as (
     select
+        cast(account_id as bigint) as account_id,
         cast(id as bigint) as pipeline_id,
         name as pipeline_name,
         cast(sort as integer) as pipeline_sort,

@@ -3,11 +3,12 @@ with source as (
 ),
 
 account as (
-    select timezone from {{ ref('stg_amocrm__account') }}
+    select account_id, timezone from {{ ref('stg_amocrm__account') }}
 ),
 
 renamed as (
     select
+        cast(source.account_id as bigint) as account_id,
         cast(source.id as bigint) as task_id,
         {{ singular_entity_type('source.entity_type') }} as entity_type,
         cast(source.entity_id as bigint) as entity_id,
@@ -26,7 +27,8 @@ renamed as (
         source.result_text,
         source._dlt_load_id as load_id
     from source
-    cross join account
+    -- each account's dates in its own timezone
+    inner join account on account.account_id = source.account_id
 )
 
 select * from renamed

@@ -4,10 +4,11 @@ with source as (
 
 renamed as (
     select
-        cast(month as date) as month,
-        lower(trim(channel)) as channel,
-        cast(amount as decimal(18, 2)) as amount,
-        cast(source_line as integer) as source_line
+        {{ input_account_id(source('raw_inputs', 'marketing_spend')) }},
+        cast(source.month as date) as month,
+        lower(trim(source.channel)) as channel,
+        cast(source.amount as decimal(18, 2)) as amount,
+        cast(source.source_line as integer) as source_line
     from source
 )
 

@@ -4,11 +4,12 @@ with source as (
 
 renamed as (
     select
-        cast(month as date) as month,
-        trim(manager) as manager,
-        cast(target_revenue as decimal(18, 2)) as target_revenue,
-        cast(target_deals as integer) as target_deals,
-        cast(source_line as integer) as source_line
+        {{ input_account_id(source('raw_inputs', 'sales_targets')) }},
+        cast(source.month as date) as month,
+        trim(source.manager) as manager,
+        cast(source.target_revenue as decimal(18, 2)) as target_revenue,
+        cast(source.target_deals as integer) as target_deals,
+        cast(source.source_line as integer) as source_line
     from source
 )
 

@@ -1,0 +1,51 @@
+{#-
+  One-time upgrade of a warehouse built before every model carried account_id (on-run-start). The
+  incremental models keep their rows between builds and refuse a schema change (on_schema_change
+  'fail'), so without this the first build after the upgrade would stop on them:
+  - the intermediate incremental models and fct_pipeline_daily are dropped, with their entries in the
+    ledger int_processed_loads, so this build re-reads every load into them (they are derived from
+    the raw tables alone);
+  - fct_crm_hygiene's daily snapshots cannot be rebuilt: its rows get the column, filled with the id of
+    the account the warehouse held, which is the only one a warehouse of that version could hold.
+  Each step is logged. Nothing happens once the tables have the column.
+-#}
+{% macro upgrade_keys_to_accounts() -%}
+    {%- if execute -%}
+        {%- set rebuilt = [('intermediate', 'int_lead_events'), ('intermediate', 'int_activities'),
+                           ('intermediate', 'int_lead_status_history'), ('marts', 'fct_pipeline_daily')] -%}
+        {%- set ledger = adapter.get_relation(database=target.database, schema='intermediate',
+                                              identifier='int_processed_loads') -%}
+        {%- for schema, name in rebuilt -%}
+            {%- set relation = adapter.get_relation(database=target.database, schema=schema, identifier=name) -%}
+            {%- if relation is not none and not _has_account_id(relation) -%}
+                {%- do log("Upgrading to account_id keys: " ~ relation ~ " is rebuilt from every load.", info=true) -%}
+                {%- do run_query("drop table " ~ relation) -%}
+                {%- do adapter.cache_dropped(relation) -%}
+                {%- if ledger is not none -%}
+                    {%- do run_query("delete from " ~ ledger ~ " where model_name = '" ~ name ~ "'") -%}
+                {%- endif -%}
+            {%- endif -%}
+        {%- endfor -%}
+        {%- set hygiene = adapter.get_relation(database=target.database, schema='marts', identifier='fct_crm_hygiene') -%}
+        {%- if hygiene is not none and not _has_account_id(hygiene) -%}
+            {%- set accounts = run_query("select distinct cast(id as bigint) from " ~ source('raw_amocrm', 'account')).columns[0].values() -%}
+            {%- if accounts | length != 1 -%}
+                {{ exceptions.raise_compiler_error(
+                    "marts.fct_crm_hygiene was built before tables carried account_id, and the warehouse now "
+                    ~ "holds " ~ (accounts | length) ~ " accounts, so which account its past daily snapshots "
+                    ~ "belong to is unknown. Build once with only the original account loaded, or drop "
+                    ~ "marts.fct_crm_hygiene to give up its history.") }}
+            {%- endif -%}
+            {%- do log("Upgrading to account_id keys: the rows of " ~ hygiene ~ " are account " ~ accounts[0] ~ "'s.", info=true) -%}
+            {%- do run_query("alter table " ~ hygiene ~ " add column account_id bigint") -%}
+            {%- do run_query("update " ~ hygiene ~ " set account_id = " ~ accounts[0]) -%}
+        {%- endif -%}
+        {#- the model threads read through other connections: they must see the upgrade -#}
+        {%- do run_query("select 1") -%}
+        {%- do adapter.commit() -%}
+    {%- endif -%}
+{%- endmacro %}
+
+{% macro _has_account_id(relation) -%}
+    {{ return('account_id' in (adapter.get_columns_in_relation(relation) | map(attribute='name') | map('lower') | list)) }}
+{%- endmacro %}

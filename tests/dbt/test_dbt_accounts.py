@@ -1,0 +1,157 @@
+"""Several amoCRM accounts in one warehouse: every mart equals each account's own reference.
+
+Three simulated accounts (Europe/Moscow RUB, Asia/Vladivostok USD, Europe/Berlin EUR; other seeds, the
+same id ranges) are each extracted with the single-account path and their raw tables unioned
+(accounts_warehouse.py), then the user inputs (with their `account` column) loaded and `dbt build` run:
+first with two accounts, then again with the third added.
+Overlapping ids must not collide, each account's calendar must be its own timezone's, and each money
+table must carry its account's currency.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from accounts_warehouse import simulated_accounts, union_raw
+from kpi_reference import MARTS, KpiReference, MultiReference, assert_frames_match, assert_mart_matches
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("warehouse")]
+
+LEADS = 150
+# what an account added later must leave as it was for the others: the incremental models' rows and the
+# ledger of the loads they read
+KEPT = ("intermediate.int_lead_events", "intermediate.int_activities", "intermediate.int_lead_status_history",
+        "intermediate.int_processed_loads")
+
+
+@pytest.fixture(scope="module")
+def accounts(tmp_path_factory):
+    """(warehouse, MultiReference, truths by account_id) of three accounts built together."""
+    from pipelines.simulator import Simulator
+    from tests.conftest import Warehouse, example_inputs
+
+    root = tmp_path_factory.mktemp("accounts")
+    now = int(time.time())
+    parts, truths, extracted = [], {}, {}
+    for n, account in enumerate(simulated_accounts(3, seed=11, leads=LEADS, now=now)):
+        with Simulator(account, rate_limit=None) as sim:
+            part = Warehouse(data_dir=root / f"part{n}", sim=sim)
+            part.data_dir.mkdir()
+            part.extract()
+            account_id = int(part.truth.account["id"])
+            truths[account_id], extracted[account_id] = part.truth, part.extracted_at
+            parts.append(part.path)
+    inputs = {}
+    for account_id, truth in truths.items():
+        spend, targets = example_inputs(truth, now)
+        subdomain = truth.account["subdomain"]
+        inputs[account_id] = ([{**row, "account": subdomain} for row in spend],
+                              [{**row, "account": str(account_id)} for row in targets])
+    # the first two accounts built, then the third added
+    warehouse = Warehouse(data_dir=root / "all", sim=None)
+    warehouse.data_dir.mkdir()
+    first_two = list(truths)[:2]
+    union_raw(parts[:2], warehouse.path)
+    warehouse.spend = [row for a in first_two for row in inputs[a][0]]
+    warehouse.targets = [row for a in first_two for row in inputs[a][1]]
+    warehouse.load_inputs()
+    warehouse.dbt("build")
+    warehouse.before_third = {name: warehouse.query(f"select * from {name}") for name in KEPT}
+    union_raw(parts, warehouse.path)
+    warehouse.spend = [row for a in truths for row in inputs[a][0]]
+    warehouse.targets = [row for a in truths for row in inputs[a][1]]
+    warehouse.load_inputs()
+    warehouse.build_result = warehouse.dbt("build")
+    reference = MultiReference({
+        account_id: KpiReference(truth, extracted_at=extracted[account_id], spend=inputs[account_id][0],
+                                 targets=inputs[account_id][1])
+        for account_id, truth in truths.items()})
+    return warehouse, reference, truths
+
+
+def test_the_accounts_differ_and_their_ids_overlap(accounts):
+    warehouse, _, truths = accounts
+    zones = {truth.account["timezone"] for truth in truths.values()}
+    currencies = {truth.account["currency"] for truth in truths.values()}
+    assert len(zones) == len(currencies) == 3
+    shared = set.intersection(*(set(truth.leads["id"]) for truth in truths.values()))
+    assert len(shared) > LEADS / 2, "the accounts' lead ids overlap"
+    leads = warehouse.query("select account_id, count(*) as n from marts.fct_leads group by all")
+    assert dict(zip(leads["account_id"], leads["n"])) == {a: len(t.leads) for a, t in truths.items()}
+
+
+@pytest.mark.parametrize("table", MARTS)
+def test_mart_matches_each_accounts_reference(accounts, table):
+    warehouse, reference, _ = accounts
+    assert_mart_matches(warehouse.query(f"select * from marts.{table}"), reference, table)
+
+
+def test_fct_leads_match_each_account(accounts):
+    warehouse, reference, _ = accounts
+    columns = ["account_id", "currency", "lead_id", "pipeline_id", "status_id", "manager_id", "price",
+               "created_date", "closed_date", "is_won", "is_lost", "channel", "loss_reason_id",
+               "lost_at_status_id", "sales_cycle_days", "customer_id", "is_first_won_of_customer"]
+    expected = reference.leads
+    actual = warehouse.query("select * from marts.fct_leads")
+    assert_frames_match(actual[["account_id", "lead_id", "is_deleted"]], expected[["account_id", "lead_id", "is_deleted"]],
+                        ["account_id", "lead_id"])
+    live = ~expected["is_deleted"].astype(bool)
+    assert_frames_match(actual[~actual["is_deleted"].astype(bool)], expected.loc[live, columns],
+                        ["account_id", "lead_id"], approx=("sales_cycle_days",))
+
+
+def test_dim_accounts_has_one_row_per_account(accounts):
+    warehouse, reference, truths = accounts
+    actual = warehouse.query("select * from marts.dim_accounts order by account_id")
+    assert list(actual["account_id"]) == sorted(truths)
+    for row in actual.itertuples():
+        account = truths[row.account_id].account
+        assert (row.name, row.subdomain, row.timezone, row.currency, row.currency_symbol) == (
+            account["name"], account["subdomain"], account["timezone"], account["currency"],
+            account["currency_symbol"])
+        assert abs(row.extracted_at.timestamp() - reference[row.account_id].extracted_at) < 1e-3
+
+
+def test_dimensions_are_per_account(accounts):
+    warehouse, _, truths = accounts
+    managers = warehouse.query("select account_id, manager_id from marts.dim_managers")
+    stages = warehouse.query("select account_id, status_id from marts.dim_pipeline_stages")
+    for account_id, truth in truths.items():
+        assert sorted(managers.loc[managers["account_id"] == account_id, "manager_id"]) == sorted(truth.users["id"])
+        assert (stages["account_id"] == account_id).sum() == len(truth.statuses)
+
+
+def test_inputs_without_an_account_column_are_refused_with_several_accounts(accounts, tmp_path: Path):
+    from pipelines.inputs import InputFileError, load_user_inputs
+
+    warehouse, _, truths = accounts
+    (tmp_path / "marketing_spend.csv").write_text("month,channel,amount\n2026-01,yandex,100\n", encoding="utf-8")
+    with pytest.raises(InputFileError, match="holds 3 amoCRM accounts.*subdomain or id"):
+        load_user_inputs(tmp_path, warehouse=warehouse.copy(tmp_path / "copy").path)
+    (tmp_path / "marketing_spend.csv").write_text("account,month,channel,amount\nnowhere,2026-01,yandex,100\n",
+                                                  encoding="utf-8")
+    with pytest.raises(InputFileError, match="'nowhere' is not an account in the warehouse"):
+        load_user_inputs(tmp_path, warehouse=warehouse.copy(tmp_path / "copy2").path)
+
+
+def test_an_account_added_later_leaves_the_others_rows_and_ledger_alone(accounts):
+    warehouse, _, truths = accounts
+    first_two = sorted(truths)[:2]
+    for name, before in warehouse.before_third.items():
+        after = warehouse.query(f"select * from {name}")
+        if "account_id" in before.columns:
+            assert set(before["account_id"]) == set(first_two), name
+            after = after[after["account_id"].isin(first_two)]
+            key = [c for c in ("account_id", "event_id", "activity_id", "lead_id", "stay_number") if c in before]
+        else:  # the ledger: the incremental models' entries for the first two accounts' loads stay
+            before = before[before["model_name"].isin([n.split(".")[1] for n in KEPT[:3]] + ["fct_pipeline_daily"])]
+            after = after[after["model_name"].isin(set(before["model_name"])) & after["load_id"].isin(set(before["load_id"]))]
+            key = ["model_name", "load_id"]
+        sort = lambda frame: frame.sort_values(key).reset_index(drop=True)  # noqa: E731
+        assert len(before) and sort(after).equals(sort(before)), name
+    loads = warehouse.query("select model_name, count(*) as n from intermediate.int_processed_loads "
+                            "where model_name = 'int_lead_events' group by all")
+    assert loads["n"].iat[0] == 3, "the third account's load was read"

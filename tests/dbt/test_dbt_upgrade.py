@@ -1,0 +1,45 @@
+"""A warehouse built before every model carried account_id is upgraded by the next `dbt build`
+(macros/upgrade.sql): the incremental models are rebuilt from every load, the hygiene snapshots kept."""
+
+from __future__ import annotations
+
+import pytest
+
+from kpi_reference import MARTS
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("warehouse")]
+
+# the models that keep rows between builds, so would refuse the new column
+INCREMENTAL = ["intermediate.int_lead_events", "intermediate.int_activities", "intermediate.int_lead_status_history",
+               "marts.fct_pipeline_daily", "marts.fct_crm_hygiene"]
+
+
+def test_a_warehouse_without_account_id_columns_is_upgraded(kpi_warehouse, tmp_path):
+    import duckdb
+
+    warehouse = kpi_warehouse.copy(tmp_path)
+    before = {table: warehouse.query(f"select * from marts.{table}") for table in [*MARTS, "fct_leads"]}
+    with duckdb.connect(str(warehouse.path)) as connection:
+        for table in INCREMENTAL:
+            connection.execute(f"alter table {table} drop column account_id")
+
+    result = warehouse.dbt("build")
+    for table in INCREMENTAL[:-1]:
+        assert f'Upgrading to account_id keys: "warehouse".{_quoted(table)} is rebuilt' in result.stdout
+    assert "fct_crm_hygiene\" are account" in result.stdout
+    account_id = int(kpi_warehouse.truth.account["id"])
+    for table, rows in before.items():
+        key = MARTS[table][1] if table in MARTS else ["account_id", "lead_id"]
+        after = warehouse.query(f"select * from marts.{table}")
+        sort = lambda frame: frame.sort_values(key).reset_index(drop=True)  # noqa: E731
+        assert sort(after)[list(rows.columns)].equals(sort(rows)), table
+    hygiene = warehouse.query("select distinct account_id from marts.fct_crm_hygiene")
+    assert list(hygiene["account_id"]) == [account_id]
+
+    again = warehouse.dbt("build")
+    assert "Upgrading" not in again.stdout, "the upgrade happens once"
+
+
+def _quoted(table: str) -> str:
+    schema, name = table.split(".")
+    return f'"{schema}"."{name}"'

@@ -1,0 +1,51 @@
+"""`make test`'s workers (`-n 3 --dist loadgroup`) keep each xdist group on one worker and start the
+longest group first (tests/xdist_schedule.py). Without it, on pytest 9, every group was spread over
+all workers and each built its own copy of the shared warehouses."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+TESTS_DIR = Path(__file__).resolve().parent
+
+SUITE = '''
+import os
+import pytest
+
+def _record(name):
+    with open(os.environ["RECORD"], "a") as out:
+        out.write(f"{os.environ['PYTEST_XDIST_WORKER']} {name}\\n")
+
+@pytest.mark.parametrize("n", range(4))
+def test_alone(n):
+    _record(f"alone{n}")
+
+@pytest.mark.xdist_group("shared")
+@pytest.mark.parametrize("n", range(6))
+def test_shared(n):
+    _record(f"shared{n}")
+
+@pytest.mark.xdist_group("warehouse")
+def test_long():
+    _record("long")
+'''
+
+
+def test_a_group_runs_on_one_worker_and_the_longest_starts_first(tmp_path):
+    (tmp_path / "test_suite.py").write_text(SUITE)
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    record = tmp_path / "record.txt"
+    env = {**os.environ, "PYTHONPATH": str(TESTS_DIR), "RECORD": str(record)}
+    done = subprocess.run([sys.executable, "-m", "pytest", "-p", "xdist_schedule", "-p", "no:cacheprovider",
+                           "-n", "2", "--dist", "loadgroup", "-q", "-c", str(tmp_path / "pytest.ini"),
+                           "--rootdir", str(tmp_path), str(tmp_path / "test_suite.py")],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    runs = [line.split() for line in record.read_text().splitlines()]
+    assert len(runs) == 11
+    assert len({worker for worker, name in runs if name.startswith("shared")}) == 1, runs
+    long_worker = next(worker for worker, name in runs if name == "long")
+    assert [name for worker, name in runs if worker == long_worker][0] == "long", runs  # "warehouse" is heaviest

@@ -1,0 +1,89 @@
+"""How `pytest -n 3 --dist loadgroup` hands work to its workers: whole xdist groups, longest first.
+
+Groups. pytest-xdist 3.8 marks a grouped test by appending `@<group>` to `item._nodeid`, which pytest 9
+no longer reads (a node's id is `item._id` now), so every group was silently spread over all workers:
+each worker built its own session warehouse, and a module's fixtures were set up once per worker that
+ran one of its tests. `add_group_suffix` (called by tests/conftest.py) names the tests as xdist meant.
+
+Order. xdist hands out the groups (and each test outside a group) by how many tests they hold, so a
+group of three tests that runs for minutes (the chaos campaign) could start last, and the suite waited
+for it alone. `LongestFirstScheduling` weighs each group by the seconds it takes (`GROUP_SECONDS`,
+measured in CI), heaviest first; the short tests fill the gaps. A group missing there counts as
+`NEW_GROUP_SECONDS` (groups exist for costly fixtures), a test outside any group one second. Numbers
+only order the work: a stale one makes the suite slower, never wrong. Refresh them from
+`pytest -n 3 --dist loadgroup --durations=0`.
+
+tests/conftest.py imports the two hooks below; `pytest -p xdist_schedule` loads them alone.
+"""
+
+from __future__ import annotations
+
+import pytest
+from xdist.scheduler import LoadGroupScheduling
+
+# Seconds per xdist group on the 2-core CI machine with three workers (setup + calls, all its files),
+# scaled from a run on a loaded machine (December 2026): only their order matters.
+GROUP_SECONDS = {
+    "dagster": 450,
+    "warehouse": 380,
+    "day_later": 350,
+    "postgres": 300,
+    "chaos": 160,
+    "crash": 130,
+    "reconciliation": 100,
+    "chats": 90,
+    "response": 90,
+    "hygiene": 80,
+    "fidelity": 70,
+    "legacy_warehouse": 60,
+}
+NEW_GROUP_SECONDS = 90
+UNGROUPED_SECONDS = 1
+
+
+def weight(scope: str) -> int:
+    """Expected seconds of a work unit: an xdist group's name, or the node id of a test outside any."""
+    if "::" in scope:
+        return UNGROUPED_SECONDS
+    return GROUP_SECONDS.get(scope, NEW_GROUP_SECONDS)
+
+
+class LongestFirstScheduling(LoadGroupScheduling):
+    """`--dist loadgroup`, with the work queue sorted by `weight` (stable: ties keep xdist's order)."""
+
+    _sorted = False
+
+    def _assign_work_unit(self, node) -> None:
+        if not self._sorted:
+            ordered = sorted(self.workqueue.items(), key=lambda item: -weight(item[0]))
+            self.workqueue.clear()
+            self.workqueue.update(ordered)
+            self._sorted = True
+        super()._assign_work_unit(node)
+
+
+def add_group_suffix(items: list[pytest.Item]) -> None:
+    """`<nodeid>@<group>` for every test in an xdist group (what xdist 3.8 does, for pytest 9)."""
+    from _pytest.nodeid import NodeId  # pytest 9's structured node id
+
+    for item in items:
+        if item.nodeid.rfind("@") > item.nodeid.rfind("]"):
+            continue  # an xdist that already does it
+        names = {str(m.args[0] if m.args else m.kwargs.get("name", "default")) for m in item.iter_markers("xdist_group")}
+        if names:
+            item._id = NodeId.parse(f"{item.nodeid}@{'_'.join(sorted(names))}")
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """In an xdist worker of `--dist loadgroup`: keep each xdist group together."""
+    if getattr(config.option, "loadgroup", False):
+        add_group_suffix(items)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """`--dist loadgroup` hands out the longest groups first."""
+    if config.getvalue("dist") == "loadgroup":
+        return LongestFirstScheduling(config, log)
+    return None
