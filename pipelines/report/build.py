@@ -88,7 +88,7 @@ def morning_lines(serving_db: Path | None = None, language: str = "en", today: d
     With several accounts: one block per account, headed by its name.
     """
     serving_db = serving_db or paths.serving_path()
-    lines: list[str] = []
+    blocks: list[tuple[AccountInfo | None, list[str]]] = []
     for info, con in _connections(serving_db):
         with con:
             account = read_account(con)
@@ -97,9 +97,10 @@ def morning_lines(serving_db: Path | None = None, language: str = "en", today: d
             periods = {grain: trend_periods(today or datetime.now(tz).date(), grain) for grain in GRAINS}
             data = morning.load(con, periods)
         fmt = Formatter(language, account.currency or DEFAULT_CURRENCY, account.currency_symbol)
-        block = summary.lines(data, periods["month"][-1], LABELS[fmt.language], fmt)
-        lines += ([f"{info.label}:"] + [f"  {line}" for line in block]) if info else block
-    return lines
+        blocks.append((info, summary.lines(data, periods["month"][-1], LABELS[fmt.language], fmt)))
+    if len(blocks) == 1:
+        return blocks[0][1]
+    return [line for info, block in blocks for line in [f"{info.label}:", *(f"  {x}" for x in block)]]
 
 
 @dataclass(frozen=True)
