@@ -31,8 +31,8 @@ def _account_view(info: AccountInfo, presenter: Presenter, now: datetime) -> dic
     tz = now.tzinfo
     freshness = MISSING
     if info.extracted_at is not None:
-        at = info.extracted_at
-        freshness = presenter.fmt.datetime(at.astimezone(tz) if at.tzinfo else at.replace(tzinfo=ZoneInfo("UTC")).astimezone(tz))
+        at = info.extracted_at if info.extracted_at.tzinfo else info.extracted_at.replace(tzinfo=ZoneInfo("UTC"))
+        freshness = presenter.fmt.datetime(at.astimezone(tz))
     t = presenter.t
     return {
         "id": str(info.account_id),

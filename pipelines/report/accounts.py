@@ -47,7 +47,8 @@ def list_accounts(con: duckdb.DuckDBPyConnection) -> list[AccountInfo]:
     rows = dict_rows(con, f"select {', '.join(['account_id', *wanted])} from marts.dim_accounts order by account_id")
     ids = [r["account_id"] for r in rows]
     if len(set(ids)) != len(ids) or None in ids:
-        raise ValueError(f"marts.dim_accounts must list each account once; it has account_id {ids}: republish the marts")
+        raise ValueError(f"marts.dim_accounts must list each account once, but has account_id {ids}: "
+                         "rebuild and republish the marts")
     return [AccountInfo(**r) for r in rows]
 
 

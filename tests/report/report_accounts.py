@@ -20,10 +20,10 @@ ACCOUNTS = [
 EXTRACTED_AT = datetime(2026, 10, 15, 4, 30, tzinfo=timezone.utc)
 
 
-def build_accounts(folder: Path) -> tuple[Path, dict[int, Path]]:
-    """(the two-account serving copy, each account's single-account marts file by account_id)."""
+def build_accounts(folder: Path, accounts: list[tuple] = ACCOUNTS) -> tuple[Path, dict[int, Path]]:
+    """(the serving copy of `accounts`, each account's single-account marts file by account_id)."""
     alone: dict[int, Path] = {}
-    for account_id, name, _, tz, currency, symbol, seed, leads in ACCOUNTS:
+    for account_id, name, _, tz, currency, symbol, seed, leads in accounts:
         path = build_marts(folder / f"alone_{account_id}.duckdb", seed=seed, leads=leads)
         with duckdb.connect(str(path)) as con:
             con.execute("create table marts.dim_account (name varchar, timezone varchar, currency varchar, "
@@ -44,7 +44,7 @@ def build_accounts(folder: Path) -> tuple[Path, dict[int, Path]]:
             con.execute(f"create table marts.{table} as {union}")
         con.execute("create table marts.dim_accounts (account_id bigint, name varchar, subdomain varchar, "
                     "timezone varchar, currency varchar, currency_symbol varchar, extracted_at timestamptz)")
-        for account_id, name, subdomain, tz, currency, symbol, *_ in ACCOUNTS:
+        for account_id, name, subdomain, tz, currency, symbol, *_ in accounts:
             con.execute("insert into marts.dim_accounts values (?, ?, ?, ?, ?, ?, ?)",
                         [account_id, name, subdomain, tz, currency, symbol, EXTRACTED_AT])
     return both, alone

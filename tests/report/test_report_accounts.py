@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 import re
 
-from report_accounts import ACCOUNTS
+from report_accounts import ACCOUNTS, build_accounts
 from report_marts import TODAY
 
 from pipelines.report import build_report
@@ -48,8 +48,9 @@ def test_header_names_each_accounts_currency_timezone_and_freshness(two_accounts
     report, _ = two_accounts
     page = report.path.read_text(encoding="utf-8")
     assert '<select id="account">' in page
-    assert 'data-account-meta="31001">Валюта RUB · часовой пояс Europe/Moscow · данные на 15.10.2026 07:30' in page
-    assert 'data-account-meta="31002">Валюта USD · часовой пояс Asia/Yekaterinburg · данные на 15.10.2026 09:30' in page
+    meta = dict(re.findall(r'data-account-meta="(\d+)">([^<]*)<', page))
+    assert meta == {"31001": "Валюта RUB · часовой пояс Europe/Moscow · данные на 15.10.2026 07:30",
+                    "31002": "Валюта USD · часовой пояс Asia/Yekaterinburg · данные на 15.10.2026 09:30"}
     beta = embedded(page)[31002]
     assert "$" in beta and "₽" not in beta  # each account's money in its own currency
 
@@ -66,3 +67,14 @@ def test_summary_and_console_have_one_named_block_per_account(two_accounts):
     lines = morning_lines(report.path.parent.parent / "amocrm_kpi.duckdb", today=TODAY)
     assert lines[0] == "Альфа:" and "Beta Ltd:" in lines
     assert all(line.startswith("  ") for line in lines if not line.endswith(":"))
+
+
+def test_one_account_in_dim_accounts_is_the_plain_page_with_its_own_settings(two_accounts, tmp_path):
+    _, singles = two_accounts
+    serving, _ = build_accounts(tmp_path, ACCOUNTS[1:])
+    report = build_report(serving, tmp_path / "reports", today=TODAY)
+    page = report.path.read_text(encoding="utf-8")
+    assert 'id="account"' not in page and "srcdoc" not in page  # no selector
+    assert "Beta Ltd" in page and "Asia/Yekaterinburg" in page and "$" in page
+    assert figures(page) == figures(singles[31002].path.read_text(encoding="utf-8"))
+    assert "### " not in report.summary
