@@ -160,7 +160,10 @@ def test_accounts_share_one_warehouse_without_touching_each_other(hub, monkeypat
 
     before = {key: _account_rows(ids[key]) for key in ("acc1", "acc3")}
     assert amocrm_main(["reconcile-ids", "--account", "acc2"]) == 0
-    assert {key: _account_rows(ids[key]) for key in ("acc1", "acc3")} == before
+    for key in ("acc1", "acc3"):
+        after = _account_rows(ids[key])
+        for name, rows in after.items():  # a table the reconciliation made holds none of theirs
+            assert rows == before[key].get(name, []), (key, name)
     live = {row[0] for row in _query(f"select id from raw_amocrm.leads where account_id = {ids['acc2']} "
                                      "and is_deleted is distinct from true")}
     truth = hub["acc2"].truth().leads
