@@ -52,7 +52,6 @@ def test_each_account_of_a_real_warehouse_shows_its_own_marts(tmp_path):
                        for row in spend]
     warehouse.targets = [{**row, "account": str(a)} for a, (_, targets) in zip(truths, inputs) for row in targets]
     warehouse.load_inputs()
-    # the single-account guard of main's dbt project is left out until it is removed (issue 14, step 3)
     warehouse.dbt("build")
     serving = publish_marts(warehouse.path, tmp_path / "serving" / "amocrm_kpi.duckdb").path
     report = build_report(serving, tmp_path / "reports")
