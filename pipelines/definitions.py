@@ -7,12 +7,15 @@ copy, report and, when configured, the PostgreSQL marts (publish). Load it with
 
 import dagster as dg
 
-from pipelines.defs import alerts, checks, ingest, postgres, publish, reconcile, recovery, report, schedules, transform
+from pipelines.defs import (accounts, alerts, checks, freshness, ingest, postgres, publish, reconcile, recovery, report,
+                            schedules, transform)
 
 defs = dg.Definitions.merge(
+    accounts.defs,
     ingest.defs,
     transform.defs,
     checks.defs,
+    freshness.defs,
     publish.defs,
     postgres.defs,
     report.defs,

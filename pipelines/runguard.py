@@ -17,6 +17,9 @@ a process is given back when it dies, so the single-writer guard is here:
   `AMOCRM_KPI_LOCK_TIMEOUT_SECONDS` (default 3600) naming that run. Then it waits
   for any other process that still has the warehouse file open (a dbt left
   running by a killed run), so two writers never meet.
+- `warehouse_writes()`: the same lock for one short write phase (an account's
+  load while other accounts still extract), re-entrant: a no-op when this
+  process holds it already (a second flock on another fd would wait for itself).
 - `remove_stale_temp_files()`: temp files that carry the pid of a dead writer.
 
 Dagster-free; the run-level glue is in `pipelines.defs.recovery`.
@@ -32,6 +35,7 @@ import re
 import socket
 import struct
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -48,6 +52,11 @@ RUNS_DIR = ".runs"
 DEFAULT_LOCK_TIMEOUT_SECONDS = 3600
 _POLL_SECONDS = 1.0
 _PROC = Path("/proc")
+# how many warehouse locks this process holds now (flock is per open file: held by the process, not a thread)
+_held = 0
+_held_guard = threading.Lock()
+# one writer thread at a time inside this process while it holds the flock (warehouse_writes)
+_writers = threading.RLock()
 
 
 class WarehouseBusy(RuntimeError):
@@ -168,12 +177,42 @@ def warehouse_lock(holder: dict, say: Callable[[str], None] = log.info, timeout:
         os.pwrite(fd, json.dumps({**holder, "since": _now()}, sort_keys=True).encode(), 0)
         os.fsync(fd)
         _wait_for_other_openers(paths.warehouse_path(), deadline, timeout, say)
+        _count_held(+1)
         try:
             yield lock_path
         finally:
+            _count_held(-1)
             os.ftruncate(fd, 0)
     finally:
         os.close(fd)  # releases the flock; the kernel does the same when the process dies
+
+
+def _count_held(step: int) -> None:
+    global _held
+    with _held_guard:
+        _held += step
+
+
+def holds_warehouse() -> bool:
+    """Whether this process holds the warehouse lock now (a run's guard, or a write phase)."""
+    return _held > 0
+
+
+@contextmanager
+def warehouse_writes(holder: dict, say: Callable[[str], None] = log.info, timeout: float | None = None) -> Iterator[None]:
+    """Hold the warehouse for one write phase (state sync, load, post-load SQL), not for a whole run.
+
+    Several accounts extract at once, each in its own process, and take turns for these phases only.
+    Re-entrant: where this process holds the lock already (the Dagster run guard, or an outer write
+    phase) it only keeps this process's threads one at a time. flock belongs to the open file, so
+    taking it again on a new fd would make the process wait for itself until the timeout.
+    """
+    with _writers:  # threads of one process: one write phase at a time, whoever holds the flock
+        if holds_warehouse():
+            yield
+            return
+        with warehouse_lock(holder, say=say, timeout=timeout):
+            yield
 
 
 def _now() -> str:
@@ -207,7 +246,8 @@ def _describe_holder(lock_path: Path) -> str:
     except (OSError, ValueError):
         data = {}
     identity = ProcessIdentity.from_json(json.dumps(data.get("process"))) if data.get("process") else None
-    parts = [f"run {data['run_id']}" if data.get("run_id") else "another process",
+    who = f"run {data['run_id']}" if data.get("run_id") else data.get("command") or "another process"
+    parts = [who,
              f"({identity.describe()})" if identity else "", f"since {data['since']}" if data.get("since") else ""]
     return " ".join(p for p in parts if p)
 

@@ -6,7 +6,7 @@
     python -m pipelines.amocrm authorize --code CODE         trade an authorization code for the first
         [--account KEY]                                      OAuth2 token pair (or after losing it)
     python -m pipelines.amocrm reconcile-ids [--accept]      mark leads, contacts and companies amoCRM no
-                                                             longer has as deleted (id_reconciliation.py)
+        [--account KEY]                                      longer has as deleted (id_reconciliation.py)
 """
 
 from __future__ import annotations
@@ -119,13 +119,13 @@ def _authorize(code: str, key: str | None = None) -> int:
     return 0
 
 
-def _reconcile(accept: bool) -> int:
+def _reconcile(accept: bool, key: str | None = None) -> int:
     """Exit 0 when every entity was reconciled, 3 when one was refused (nothing of it marked), 1/2 on errors."""
     from pipelines.amocrm.id_reconciliation import run_reconciliation
     from pipelines.runguard import warehouse_lock
 
     try:
-        target = configured_target()
+        target = configured_target() if key is None else accounts.account(key).base_url
     except SettingsError as exc:
         print(f"id reconciliation not started: {exc}", file=sys.stderr)
         return 2
@@ -133,7 +133,7 @@ def _reconcile(accept: bool) -> int:
           f"{paths.warehouse_path()}", file=sys.stderr, flush=True)
     try:
         with warehouse_lock({"command": "reconcile-ids"}, say=lambda m: print(m, file=sys.stderr, flush=True)):
-            result = run_reconciliation(accept=accept)
+            result = run_reconciliation(accept=accept, account_key=key)
     except (AmoError, ValueError) as exc:
         print(f"id reconciliation failed, nothing was marked: {exc}", file=sys.stderr)
         return 1
@@ -168,12 +168,14 @@ def main(argv: list[str] | None = None) -> int:
     reconcile = sub.add_parser("reconcile-ids", help="mark records amoCRM no longer has as deleted")
     reconcile.add_argument("--accept", action="store_true",
                            help="mark them even when more are missing than the safety limit (after checking)")
+    reconcile.add_argument("--account", metavar="KEY", dest="reconcile_account",
+                           help="the account to reconcile (optional when one account is configured)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if args.command == "authorize":
         return _authorize(args.code, args.authorize_account or args.account)
     if args.command == "reconcile-ids":
-        return _reconcile(args.accept)
+        return _reconcile(args.accept, args.reconcile_account or args.account)
     resources = args.resources.split(",") if args.resources else None
     return _extract_all(resources) if args.all else _extract(resources, args.account)
 

@@ -262,15 +262,16 @@ def _record(sql_client: Any, dataset: str, account_id: int, run_at: int, results
 
 
 def run_reconciliation(base_url: str | None = None, access_token: str | None = None, *, accept: bool = False,
-                       pipeline: Any = None, **settings: Any) -> Reconciliation:
-    """Reconcile the configured account (as the extraction connects: `base_url`/`access_token` None = dlt
-    config, none at all = the embedded simulator) with the warehouse's `raw_amocrm`. The caller holds the
-    warehouse lock (Dagster's run guard, the CLI)."""
+                       pipeline: Any = None, account_key: str | None = None, **settings: Any) -> Reconciliation:
+    """Reconcile the configured account `account_key` (None: the one configured; several are refused, by
+    name) with its rows in the warehouse's `raw_amocrm`, connecting as the extraction does
+    (`base_url`/`access_token` None = dlt config, none at all = the embedded simulator). The caller holds
+    the warehouse lock (Dagster's run guard, the CLI)."""
     from pipelines.amocrm import accounts, connect, embedded, migrate, origin
     from pipelines.amocrm.run import CONNECTION, make_pipeline
     from pipelines.amocrm.source import fetch_account
 
-    chosen = accounts.the_account()  # one account (several: refused, by name)
+    chosen = accounts.the_account() if account_key is None else accounts.account(account_key)
     values = {**chosen.values,
               **{k: v for k, v in {"base_url": base_url, "access_token": access_token, **settings}.items()
                  if k in CONNECTION and v is not None}}

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from dataclasses import asdict
+from typing import Any, Callable, ContextManager, Iterable
 
 import dlt
 
-from pipelines import paths
+from pipelines import paths, runguard
 from pipelines.amocrm import accounts, connect, deletions, embedded, migrate, origin, reference_prune, restored
 from pipelines.amocrm.client import AmoClient
 from pipelines.amocrm.settings import CONNECTION_KEYS
@@ -86,11 +87,17 @@ def run_extraction(
     stats: ExtractionStats | None = None,
     on_start: Callable[[ExtractionStats], None] | None = None,
     account_key: str | None = None,
+    write_lock: Callable[[], ContextManager[Any]] | None = None,
     **settings: Any,
 ) -> Summary:
     """Extract one account and load it, then apply deletions. `account_key` None = the one configured
     account (several: refused, accounts.the_account). `base_url`/`access_token` None = dlt config
-    (and no configured `base_url` = the embedded simulator); `settings` are other source arguments."""
+    (and no configured `base_url` = the embedded simulator); `settings` are other source arguments.
+
+    Three phases, so accounts can extract in parallel processes into one warehouse (single writer):
+    A (sync dlt's state, stamp a legacy warehouse) and C (load, post-load SQL) hold the warehouse lock
+    (`write_lock`, default runguard.warehouse_writes: a no-op inside a run that holds it already);
+    B (extract and normalize: the API and local files) holds nothing, and takes the minutes."""
     stats = stats or ExtractionStats()
     chosen = accounts.the_account() if account_key is None else accounts.account(account_key)
     explicit = {**accounts.source_arguments(chosen),
@@ -99,16 +106,33 @@ def run_extraction(
     if resources:
         source = source.with_resources(*resources, "extractions")  # the run's account row goes with any subset
     pipeline = pipeline or make_pipeline(chosen.key)
-    migrate.prepare(pipeline)  # a warehouse from before account_id: stamped before the first keyed merge
-    if on_start:
-        on_start(stats)
+    writes = write_lock or _writes_of(chosen.key)
     started = time.monotonic()
-    info = pipeline.run(source)
-    info.raise_on_failed_jobs()
-    applied = finish_load(pipeline, chosen.key, loaded=info.loads_ids, reference=stats.read_whole)
-    trace = pipeline.last_trace  # of the main run: complete_restored may run the pipeline again
-    row_counts = trace.last_normalize_info.row_counts if trace.last_normalize_info else {}
-    completed = complete_restored(pipeline, stats, **explicit)
+    with writes():  # phase A: what dlt and migrate read from the warehouse before extracting
+        migrate.prepare(pipeline)  # a warehouse from before account_id: stamped before the first keyed merge
+        pipeline.sync_destination()  # run() would do it during extract, i.e. outside the lock
+        pending = pipeline.has_pending_data
+        if pending:  # a package a failed run left: loaded first, alone, as dlt's run() does
+            if on_start:
+                on_start(stats)
+            info = pipeline.run(source)
+    if not pending:  # phase B: the API and local files only, alongside other accounts' processes
+        if on_start:
+            on_start(stats)
+        extract_started = time.monotonic()
+        pipeline.extract(source)
+        extract_seconds = time.monotonic() - extract_started
+        row_counts = pipeline.normalize().row_counts
+    with writes():  # phase C: load and post-load SQL, one process at a time
+        if not pending:
+            info = pipeline.load()
+        info.raise_on_failed_jobs()
+        applied = finish_load(pipeline, chosen.key, loaded=info.loads_ids, reference=stats.read_whole)
+        if pending:
+            trace = pipeline.last_trace  # of the main run: complete_restored may run the pipeline again
+            row_counts = trace.last_normalize_info.row_counts if trace.last_normalize_info else {}
+            extract_seconds = sum((s.finished_at - s.started_at).total_seconds() for s in trace.steps if s.step == "extract")
+        completed = complete_restored(pipeline, stats, **explicit)
     elapsed = time.monotonic() - started
     return Summary(
         rows={t: n for t, n in row_counts.items() if not t.startswith("_dlt")},
@@ -118,13 +142,19 @@ def run_extraction(
         elapsed=elapsed,
         deletions_applied=applied,
         items=sum(c.rows for c in stats.resources.values()),
-        extract_seconds=sum((s.finished_at - s.started_at).total_seconds() for s in trace.steps if s.step == "extract"),
+        extract_seconds=extract_seconds,
         outside_window=sum(c.outside_window for c in stats.resources.values()),
         fallback=sorted(name for name, c in stats.resources.items() if c.fallback),
         new_fields={name: sorted(fields) for name, fields in sorted(stats.new_fields.items())},
         source=held.label() if (held := origin.held_origin(paths.account_dir(chosen.key))) else "",
         restored_records=completed,
     )
+
+
+def _writes_of(key: str) -> Callable[[], ContextManager[None]]:
+    """The warehouse lock for one write phase of account `key`'s extraction, naming it to whoever waits."""
+    holder = {"command": f"extraction of account '{key}'", "process": asdict(runguard.ProcessIdentity.current())}
+    return lambda: runguard.warehouse_writes(holder)
 
 
 # the source arguments that reach the client: the connection settings, and how hard to pull and retry

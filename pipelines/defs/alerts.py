@@ -10,13 +10,17 @@ import os
 import dagster as dg
 
 from pipelines.alerting import Alert, send_alert
+from pipelines.defs.accounts import describe_account, run_account
 
 # Set on a run whose alert went out already (a dead run's reaper sends it itself: no daemon may run).
 ALERT_SENT_TAG = "amocrm_kpi/alert_sent"
 
 
 def send_run_alert(run: dg.DagsterRun, severity: str, title: str, failures: list[dict]) -> None:
-    """The alert for a run, with a link to it in the Dagster UI."""
+    """The alert for a run, with a link to it in the Dagster UI; a run of one account names it (key and
+    amoCRM origin), since with several accounts on-call must know whose extraction broke."""
+    if (key := run_account(run)) is not None:
+        title = f"{title}, {describe_account(key)}"
     base = os.environ.get("DAGSTER_WEBSERVER_URL", "http://127.0.0.1:3000").rstrip("/")
     send_alert(Alert(title=title, severity=severity, job=run.job_name, run_id=run.run_id,
                      run_url=f"{base}/runs/{run.run_id}", failures=failures))

@@ -26,6 +26,7 @@ import duckdb
 
 from pipelines import paths
 from pipelines.amocrm.endpoints import CURSORS, MERGED_RESOURCES
+from pipelines.defs.accounts import reconcile_scope
 from pipelines.defs.ingest import DLT_SPECS, RAW_DATASET, RAW_TABLE_BY_KEY
 from pipelines.defs.kpi_checks import KPI_CHECKS
 from pipelines.defs.transform import DUCKDB_POOL
@@ -109,15 +110,17 @@ def _data_fresh(table: str, cursor: str) -> dg.AssetChecksDefinition:
 @dg.asset_check(asset=_key("leads"), name="matches_amocrm", blocking=True, pool=DUCKDB_POOL,
                 description=f"Every lead amoCRM reports as changed in the last {RECONCILE_DAYS} days "
                             "(up to the warehouse cursor) is in the warehouse with that version or newer.")
-def leads_match_amocrm() -> dg.AssetCheckResult:
+def leads_match_amocrm(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
     from pipelines.amocrm.reconcile import changed_leads
 
-    hi = _query(f"select max(updated_at) from {RAW_DATASET}.leads")[0][0]
+    client, where, params = reconcile_scope(context.run)  # a partitioned run: its account only
+    hi = _query(f"select max(updated_at) from {RAW_DATASET}.leads where true{where}", params)[0][0]
     if hi is None:
         return dg.AssetCheckResult(passed=True, description="no leads loaded yet")
     lo = hi - RECONCILE_DAYS * 86_400
-    warehouse = dict(_query(f"select id, updated_at from {RAW_DATASET}.leads where updated_at >= ?", [lo]))
-    in_amocrm = changed_leads(lo, hi)
+    warehouse = dict(_query(f"select id, updated_at from {RAW_DATASET}.leads where updated_at >= ?{where}",
+                            [lo, *params]))
+    in_amocrm = changed_leads(lo, hi, client)
     missing = sorted(i for i, updated in in_amocrm.items() if warehouse.get(i, -1) < updated)
     return dg.AssetCheckResult(
         passed=not missing,
@@ -129,11 +132,13 @@ def leads_match_amocrm() -> dg.AssetCheckResult:
 @dg.asset_check(asset=_key("users"), name="reference_counts_match_amocrm", blocking=True, pool=DUCKDB_POOL,
                 additional_deps=[_key("pipelines"), _key("pipeline_statuses"), _key("loss_reasons")],
                 description="Users, pipelines, statuses and loss reasons: same count in amoCRM and the warehouse.")
-def reference_counts_match_amocrm() -> dg.AssetCheckResult:
+def reference_counts_match_amocrm(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
     from pipelines.amocrm.reconcile import reference_counts
 
-    source = reference_counts()
-    warehouse = {table: _query(f"select count(*) from {RAW_DATASET}.{table}")[0][0] for table in source}
+    client, where, params = reconcile_scope(context.run)  # a partitioned run: its account only
+    source = reference_counts(client)
+    warehouse = {table: _query(f"select count(*) from {RAW_DATASET}.{table} where true{where}", params)[0][0]
+                 for table in source}
     differ = {t: {"amocrm": source[t], "warehouse": warehouse[t]} for t in source if source[t] != warehouse[t]}
     return dg.AssetCheckResult(
         passed=not differ,

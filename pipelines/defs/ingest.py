@@ -12,10 +12,12 @@ from dagster_dlt import DagsterDltResource, DagsterDltTranslator, build_dlt_asse
 from dagster_dlt.translator import DltResourceTranslatorData
 
 from pipelines.amocrm import amocrm_source, make_pipeline, migrate
+from pipelines.amocrm import accounts
 from pipelines.amocrm.accounts import source_arguments
 from pipelines.amocrm.client import amo_cause
 from pipelines.amocrm.run import complete_restored, finish_load
 from pipelines.amocrm.source import ExtractionStats
+from pipelines.defs.accounts import ACCOUNTS
 from pipelines.defs.recovery import RunGuard
 from pipelines.defs.transform import DUCKDB_POOL
 from pipelines.inputs import InputFileError, create_missing_tables, load_user_inputs
@@ -47,6 +49,7 @@ RAW_TABLE_BY_KEY = {spec.key: spec.key.path[-1].removeprefix("dlt_amocrm_") for 
 @dg.multi_asset(
     name="amocrm_extract",
     specs=DLT_SPECS,
+    partitions_def=ACCOUNTS,  # one run per account: one account failing leaves the others' runs alone
     can_subset=True,
     pool=DUCKDB_POOL,
     # amoCRM hiccups (timeouts, 5xx bursts, a lock held by a reader) usually pass; the
@@ -55,10 +58,14 @@ RAW_TABLE_BY_KEY = {spec.key: spec.key.path[-1].removeprefix("dlt_amocrm_") for 
     retry_policy=dg.RetryPolicy(max_retries=2, delay=30, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS),
 )
 def amocrm_extract(context: dg.AssetExecutionContext, dlt: DagsterDltResource, run_guard: RunGuard):
-    """Incremental load of the selected amoCRM entities, then deletions applied."""
+    """Incremental load of the selected amoCRM entities of one account, then deletions applied.
+
+    A partitioned run extracts its partition's account; a run without one (`amocrm_daily`, `make demo`)
+    the one configured account (several: refused, by name)."""
     stats = ExtractionStats()
     try:
-        arguments = source_arguments()  # the one configured account (several: refused, by name)
+        key = context.partition_key if context.has_partition_key else None
+        arguments = source_arguments(None if key is None else accounts.account(key))
         pipeline = make_pipeline(arguments["account_key"])
         source = amocrm_source(stats=stats, **arguments)
         migrate.prepare(pipeline)  # a warehouse from before account_id: stamped before the first keyed merge

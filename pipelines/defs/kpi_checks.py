@@ -8,6 +8,8 @@
 Both are WARN checks: the run still publishes, and `alert_on_failed_checks` sends the
 description (the share, the threshold, who is off and what to do) to on-call. A threshold
 that is not a share in 0..1 stops Dagster from loading the definitions, naming the variable.
+Each account is judged on its own yesterday and its own latest snapshot; with several accounts the
+names are prefixed with the account's subdomain.
 """
 
 from __future__ import annotations
@@ -25,9 +27,12 @@ NO_TASK_SHARE_CEILING = ("AMOCRM_KPI_NO_TASK_SHARE_CEILING", 0.2)
 RESPONSE = dg.AssetKey(["marts", "fct_response"])
 HYGIENE = dg.AssetKey(["marts", "fct_crm_hygiene"])
 NAMES = """
-with managers as (select manager_id as id, max(manager_name) as name from marts.dim_managers group by all),
-pipelines as (select pipeline_id as id, max(pipeline_name) as name from marts.dim_pipeline_stages group by all)
+with accounts as (select account_id, subdomain, count(*) over () as accounts from marts.dim_accounts),
+managers as (select account_id, manager_id as id, max(manager_name) as name from marts.dim_managers group by all),
+pipelines as (select account_id, pipeline_id as id, max(pipeline_name) as name from marts.dim_pipeline_stages group by all)
 """
+# a name is prefixed with its account's subdomain only when the warehouse holds several accounts
+ACCOUNT_PREFIX = "case when accounts.accounts > 1 then accounts.subdomain || ': ' else '' end"
 
 
 class ThresholdError(ValueError):
@@ -52,9 +57,12 @@ def share_setting(setting: tuple[str, float]) -> float:
     return value
 
 
-def _query(sql: str, params: list | None = None) -> list[tuple]:
+def _query(sql: str, params: list | None = None) -> list[dict]:
+    """Rows as dicts, read by column name."""
     with duckdb.connect(str(paths.warehouse_path()), read_only=True) as con:
-        return con.execute(sql, params or []).fetchall()
+        cursor = con.execute(sql, params or [])
+        names = [column[0] for column in cursor.description]
+        return [dict(zip(names, row)) for row in cursor.fetchall()]
 
 
 def _pct(part: float, whole: float) -> str:
@@ -66,22 +74,26 @@ def _pct(part: float, whole: float) -> str:
                             f"{SLA_SHARE_FLOOR[0]} (default {SLA_SHARE_FLOOR[1]}).")
 def sla_share_above_floor() -> dg.AssetCheckResult:
     floor = share_setting(SLA_SHARE_FLOOR)
-    day = _query("select max(extracted_date) - 1 from intermediate.int_extraction")[0][0]
-    rows = _query(NAMES + """
-        select coalesce(managers.name, 'manager ' || r.manager_id, 'no manager') as manager,
-               coalesce(pipelines.name, 'pipeline ' || r.pipeline_id) as pipeline,
-               r.responded_within_sla, r.leads_sla_elapsed
+    rows = _query(NAMES + f"""
+        , yesterday as (select account_id, extracted_date - 1 as day from intermediate.int_extraction)
+        select {ACCOUNT_PREFIX} || coalesce(managers.name, 'manager ' || r.manager_id, 'no manager') as manager,
+               {ACCOUNT_PREFIX} || coalesce(pipelines.name, 'pipeline ' || r.pipeline_id) as pipeline,
+               yesterday.day, r.responded_within_sla as on_time, r.leads_sla_elapsed as elapsed
         from marts.fct_response as r
-        left join managers on managers.id = r.manager_id
-        left join pipelines on pipelines.id = r.pipeline_id
-        where r.period_grain = 'day' and r.period_start = ? and r.leads_sla_elapsed > 0
-        """, [day])
-    on_time, elapsed = sum(r[2] for r in rows), sum(r[3] for r in rows)
+        inner join yesterday on yesterday.account_id = r.account_id and r.period_start = yesterday.day
+        inner join accounts on accounts.account_id = r.account_id
+        left join managers on managers.account_id = r.account_id and managers.id = r.manager_id
+        left join pipelines on pipelines.account_id = r.account_id and pipelines.id = r.pipeline_id
+        where r.period_grain = 'day' and r.leads_sla_elapsed > 0
+        """)
+    day = max((r["day"] for r in rows), default=None) or _query(
+        "select max(extracted_date) - 1 as day from intermediate.int_extraction")[0]["day"]
+    on_time, elapsed = sum(r["on_time"] for r in rows), sum(r["elapsed"] for r in rows)
     metadata = {"day": str(day), "floor": floor, "leads": elapsed, "answered_within_sla": on_time}
     if not elapsed:
         return dg.AssetCheckResult(passed=True, metadata=metadata, description=f"no new leads on {day}")
     share = on_time / elapsed
-    below = {kind: _below(rows, column, floor) for kind, column in (("managers", 0), ("pipelines", 1))}
+    below = {kind: _below(rows, kind[:-1], floor) for kind in ("managers", "pipelines")}
     passed = share >= floor
     metadata |= {"share": round(share, 4), **{f"{kind}_below_floor": v for kind, v in below.items()}}
     description = None if passed else (
@@ -95,13 +107,13 @@ def sla_share_above_floor() -> dg.AssetCheckResult:
                                description=description)
 
 
-def _below(rows: list[tuple], column: int, floor: float) -> dict[str, str]:
+def _below(rows: list[dict], column: str, floor: float) -> dict[str, str]:
     """`{name: "40% (2 of 5)"}` of the managers or pipelines whose own share is below the floor."""
     totals: dict[str, list[int]] = {}
     for row in rows:
         total = totals.setdefault(row[column], [0, 0])
-        total[0] += row[2]
-        total[1] += row[3]
+        total[0] += row["on_time"]
+        total[1] += row["elapsed"]
     return {name: _pct(ok, n) for name, (ok, n) in sorted(totals.items(), key=lambda t: t[1][0] / t[1][1])
             if ok / n < floor}
 
@@ -115,20 +127,24 @@ def _listed(named: dict[str, str]) -> str:
                             f"{NO_TASK_SHARE_CEILING[0]} (default {NO_TASK_SHARE_CEILING[1]}).")
 def open_deals_without_task_below_ceiling() -> dg.AssetCheckResult:
     ceiling = share_setting(NO_TASK_SHARE_CEILING)
-    rows = _query(NAMES + """
-        select coalesce(managers.name, 'manager ' || h.manager_id, 'no manager'), h.snapshot_date,
-               h.open_without_next_task, h.open_deals
+    rows = _query(NAMES + f"""
+        select {ACCOUNT_PREFIX} || coalesce(managers.name, 'manager ' || h.manager_id, 'no manager') as manager,
+               h.snapshot_date, h.open_without_next_task as without_task, h.open_deals
         from marts.fct_crm_hygiene as h
-        left join managers on managers.id = h.manager_id
-        where h.snapshot_date = (select max(snapshot_date) from marts.fct_crm_hygiene) and h.open_deals > 0
+        inner join accounts on accounts.account_id = h.account_id
+        left join managers on managers.account_id = h.account_id and managers.id = h.manager_id
+        where h.open_deals > 0 and h.snapshot_date = (
+            select max(latest.snapshot_date) from marts.fct_crm_hygiene as latest where latest.account_id = h.account_id)
         """)
-    without, open_deals = sum(r[2] for r in rows), sum(r[3] for r in rows)
-    day = str(rows[0][1]) if rows else None
+    without, open_deals = sum(r["without_task"] for r in rows), sum(r["open_deals"] for r in rows)
+    day = str(max(r["snapshot_date"] for r in rows)) if rows else None
     metadata = {"snapshot_date": day, "ceiling": ceiling, "open_deals": open_deals, "without_next_task": without}
     if not open_deals:
         return dg.AssetCheckResult(passed=True, metadata=metadata, description="no open deals")
     share = without / open_deals
-    above = {r[0]: _pct(r[2], r[3]) for r in sorted(rows, key=lambda r: -r[2] / r[3]) if r[2] / r[3] > ceiling}
+    ranked = sorted(rows, key=lambda r: -r["without_task"] / r["open_deals"])
+    above = {r["manager"]: _pct(r["without_task"], r["open_deals"])
+             for r in ranked if r["without_task"] / r["open_deals"] > ceiling}
     passed = share <= ceiling
     metadata |= {"share": round(share, 4), "managers_above_ceiling": above}
     description = None if passed else (

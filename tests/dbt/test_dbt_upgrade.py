@@ -1,5 +1,6 @@
 """A warehouse built before every model carried account_id is upgraded by the next `dbt build`
-(macros/upgrade.sql): the incremental models are rebuilt from every load, the hygiene snapshots kept."""
+(macros/upgrade.sql): the incremental models are rebuilt from every load, the hygiene snapshots kept;
+one extracted before `raw_amocrm.extractions` existed still knows its extraction time."""
 
 from __future__ import annotations
 
@@ -22,6 +23,8 @@ def test_a_warehouse_without_account_id_columns_is_upgraded(kpi_warehouse, tmp_p
     with duckdb.connect(str(warehouse.path)) as connection:
         for table in INCREMENTAL:
             connection.execute(f"alter table {table} drop column account_id")
+        # nor `extractions` yet (the next extraction makes it): int_extraction reads the account rows
+        connection.execute("drop table raw_amocrm.extractions")
 
     result = warehouse.dbt("build")
     for table in INCREMENTAL[:-1]:
@@ -35,6 +38,9 @@ def test_a_warehouse_without_account_id_columns_is_upgraded(kpi_warehouse, tmp_p
         assert sort(after)[list(rows.columns)].equals(sort(rows)), table
     hygiene = warehouse.query("select distinct account_id from marts.fct_crm_hygiene")
     assert list(hygiene["account_id"]) == [account_id]
+    extracted = warehouse.query("select account_id, epoch(extracted_at) as at from marts.dim_accounts")
+    assert list(extracted["account_id"]) == [account_id]
+    assert abs(extracted["at"].iat[0] - kpi_warehouse.extracted_at) < 1e-3
 
     again = warehouse.dbt("build")
     assert "Upgrading" not in again.stdout, "the upgrade happens once"

@@ -112,3 +112,34 @@ def test_cli_saves_a_screenshot(marts_db, tmp_path):
     assert main(["--serving-db", str(marts_db), "--out-dir", str(tmp_path), "--today", "2026-10-15",
                  "--screenshot", str(png)]) == 0
     assert png_size(png) == SCREENSHOT_SIZE
+
+
+SHOWN_ACCOUNT = """(() => {
+  const shown = Array.from(document.querySelectorAll('[data-account],[data-account-meta]')).filter(e => e.offsetParent);
+  const frame = shown.find(e => e.dataset.account).querySelector('iframe');
+  const tile = frame.contentDocument.querySelector('[data-scope="all"] [data-kpi="revenue_won"]');
+  return {sections: shown.map(e => e.dataset.account || 'meta:' + e.dataset.accountMeta),
+          meta: shown.find(e => e.dataset.accountMeta).textContent, revenue: tile.dataset.value,
+          frameHeight: frame.getBoundingClientRect().height};
+})()"""
+
+
+def test_account_selector_switches_header_and_figures(two_accounts):
+    report, singles = two_accounts
+    revenue = {a: str(next(t.value for t in s.headline if t.key == "revenue_won")) for a, s in singles.items()}
+    with HeadlessChromium() as browser:
+        browser.open(report.path)
+        assert browser.evaluate("Array.from(document.getElementById('account').options).map(o => o.text)") == [
+            "Альфа", "Beta Ltd"]
+        first = browser.evaluate(SHOWN_ACCOUNT)
+        assert first["sections"] == ["meta:31001", "31001"] and "RUB" in first["meta"]
+        assert first["revenue"] == revenue[31001]
+        assert first["frameHeight"] > 2000  # the account's whole page, not a box with its own scroll bar
+        browser.evaluate("(() => { const s = document.getElementById('account'); s.value = '31002'; "
+                         "s.dispatchEvent(new Event('change')); })()")
+        second = browser.evaluate(SHOWN_ACCOUNT)
+        assert second["sections"] == ["meta:31002", "31002"]
+        assert "USD" in second["meta"] and "Asia/Yekaterinburg" in second["meta"]
+        assert second["revenue"] == revenue[31002] != first["revenue"]
+    assert browser.errors == []
+    assert browser.requests == [report.path.as_uri()]
