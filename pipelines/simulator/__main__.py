@@ -7,6 +7,7 @@ at once, one port each from `--port` on, and print the extractor's environment f
 from __future__ import annotations
 
 import argparse
+import signal
 
 from . import SimulatedAccount, Simulator
 from .hub import Simulators
@@ -83,6 +84,10 @@ def _serve_many(args, specs: list[AccountSpec]) -> None:
 
 
 def _wait(serve_forever, stop) -> None:
+    """Serve until Ctrl-C or SIGTERM. Both are handled explicitly: a process started in the background
+    (`&` in a script, some test runners) inherits SIGINT ignored and would otherwise never stop."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     print("serving; Ctrl-C to stop", flush=True)
     try:
         serve_forever()

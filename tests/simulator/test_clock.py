@@ -102,10 +102,17 @@ def test_clock_stays_within_the_timeline(fresh_sim):
     assert fresh_sim.clock.now == NOW + 60 * 86_400
 
 
-def test_command_line_serves_until_interrupted(tmp_path):
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@pytest.mark.parametrize("started", [None, _ignore_sigint], ids=["foreground", "background_sigint_ignored"])
+def test_command_line_serves_until_interrupted(tmp_path, started):
+    """Ctrl-C stops it, also when it was started in the background (`&` in a script starts a process with
+    SIGINT ignored, and a simulator that never stops blocks the script)."""
     process = subprocess.Popen(
         [sys.executable, "-m", "pipelines.simulator", "--port", "0", "--leads", "50", "--rate-limit", "0",
-         "--now", str(NOW)], stdout=subprocess.PIPE, text=True, cwd=os.getcwd())
+         "--now", str(NOW)], stdout=subprocess.PIPE, text=True, cwd=os.getcwd(), preexec_fn=started)
     try:
         lines = [process.stdout.readline() for _ in range(7)]
         base_url = lines[0].split()[2]
