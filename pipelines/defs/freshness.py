@@ -58,7 +58,7 @@ def account_freshness(context: dg.SensorEvaluationContext):
         base = os.environ.get("DAGSTER_WEBSERVER_URL", "http://127.0.0.1:3000").rstrip("/")
         send_alert(Alert(
             title=f"amocrm-kpi: no fresh amoCRM data for {', '.join(new)}", severity="warning",
-            job="amocrm_extract", run_id="", run_url=f"{base}/assets/{EXTRACTION_KEY.to_user_string()}",
+            job="amocrm_extract_account", run_id="", run_url=f"{base}/assets/{EXTRACTION_KEY.to_user_string()}",
             failures=[{"account": describe_account(key),
                        "error": f"last successful extraction {stale[key]:.1f} h ago (limit {stale_after_hours():g} h): "
                                 f"see its failed runs, fix the cause and materialize its partition"}

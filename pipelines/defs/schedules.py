@@ -1,10 +1,10 @@
 """The jobs and the daily schedule: each amoCRM account extracted in its own run, then one transform.
 
-- `amocrm_extract`: the dlt assets (and their raw checks) of one account, a partition of `ACCOUNTS`.
+- `amocrm_extract_account`: the dlt assets (op `amocrm_extract`) and their raw checks, of one account, a partition of `ACCOUNTS`.
 - `amocrm_transform`: everything else (user inputs, dbt, serving copy, report, PostgreSQL).
 - `amocrm_daily`: everything in one run, for one account (`make demo`, the CLI, tests), as before.
 
-The daily tick requests one `amocrm_extract` run per configured account, all tagged with the tick's
+The daily tick requests one `amocrm_extract_account` run per configured account, all tagged with the tick's
 batch; the `transform_after_extractions` sensor requests `amocrm_transform` once every run of the batch
 has ended, failed ones included: an account whose extraction failed keeps its last loaded raw data, the
 others' fresh data is still built and published, and the failure was alerted naming the account.
@@ -41,7 +41,7 @@ amocrm_daily = dg.define_asset_job(
 )
 
 amocrm_extract_job = dg.define_asset_job(
-    name="amocrm_extract",
+    name="amocrm_extract_account",  # not "amocrm_extract": that is the multi-asset's op, and names must differ
     selection=dg.AssetSelection.assets(amocrm_extract),
     description="Extract one amoCRM account (the run's partition) into raw_amocrm.",
     executor_def=dg.in_process_executor,

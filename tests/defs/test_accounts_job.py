@@ -59,7 +59,7 @@ def _truth_leads(sim) -> set[int]:
 
 
 def _extract(defs, instance, request: dg.RunRequest):
-    return defs.resolve_job_def("amocrm_extract").execute_in_process(
+    return defs.resolve_job_def("amocrm_extract_account").execute_in_process(
         instance=instance, partition_key=request.partition_key, tags=request.tags, raise_on_error=False)
 
 
