@@ -122,8 +122,17 @@ def summary(result: Any, log_path: Path) -> str:
     if totals:
         lines.append(f"dbt build: {totals}")
     lines += [f"  check {'FAILED' if c in blocking else 'warning'}: {c.asset_key.to_user_string()} "
-              f"{c.check_name}: {c.description or ''}".rstrip() for c in failed]
+              f"{c.check_name}: {_why(c)}" for c in failed]
     return "\n".join(lines)
+
+
+def _why(check: Any) -> str:
+    """The check's own words; a dbt test has none, so its failing row count and where to read the rule."""
+    if check.description:
+        return check.description
+    rows = check.metadata.get("dagster_dbt/failed_row_count")
+    counted = f"{rows.value} rows break it" if rows is not None else "it failed"
+    return f"{counted} (dbt test: its rule and why it matters are in the dbt project's YAML and docs)"
 
 
 def failure(result: Any, log_path: Path) -> str:
