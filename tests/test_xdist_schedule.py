@@ -49,3 +49,43 @@ def test_a_group_runs_on_one_worker_and_the_longest_starts_first(tmp_path):
     assert len({worker for worker, name in runs if name.startswith("shared")}) == 1, runs
     long_worker = next(worker for worker, name in runs if name == "long")
     assert [name for worker, name in runs if worker == long_worker][0] == "long", runs  # "warehouse" is heaviest
+
+
+MODULE = '''
+import os
+import pytest
+
+pytestmark = pytest.mark.xdist_group("dagster")
+
+@pytest.fixture(scope="module")
+def built():
+    with open(os.environ["RECORD"], "a") as out:
+        out.write(f"{os.environ['PYTEST_XDIST_WORKER']} {__name__} fixture\\n")
+
+@pytest.mark.parametrize("n", range(3))
+def test_one(built, n, request):
+    with open(os.environ["RECORD"], "a") as out:
+        out.write(f"{os.environ['PYTEST_XDIST_WORKER']} {__name__} {request.node.nodeid}\\n")
+'''
+
+
+def test_each_module_of_a_per_module_group_is_a_unit_of_its_own(tmp_path):
+    """"dagster" tests share no session fixture: each module is one work unit (its module fixture built
+    once, on one worker), named `dagster.<module>`, so two modules need not wait for each other."""
+    for name in ("test_first", "test_second"):
+        (tmp_path / f"{name}.py").write_text(MODULE)
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    record = tmp_path / "record.txt"
+    env = {**os.environ, "PYTHONPATH": str(TESTS_DIR), "RECORD": str(record)}
+    done = subprocess.run([sys.executable, "-m", "pytest", "-p", "xdist_schedule", "-p", "no:cacheprovider",
+                           "-n", "2", "--dist", "loadgroup", "-q", "-c", str(tmp_path / "pytest.ini"),
+                           "--rootdir", str(tmp_path), str(tmp_path)],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    runs = [line.split() for line in record.read_text().splitlines()]
+    for module in ("test_first", "test_second"):
+        mine = [(worker, what) for worker, name, what in runs if name == module]
+        assert [what for _, what in mine].count("fixture") == 1, runs  # the module fixture, once
+        assert len({worker for worker, _ in mine}) == 1, runs  # the module's tests on one worker
+        tests = [what for _, what in mine if what != "fixture"]
+        assert len(tests) == 3 and all(t.endswith(f"@dagster.{module}") for t in tests), tests

@@ -13,10 +13,19 @@ measured in CI), heaviest first; the short tests fill the gaps. A group missing 
 only order the work: a stale one makes the suite slower, never wrong. Refresh them from
 `pytest -n 3 --dist loadgroup --durations=0`.
 
+Modules. A group in `PER_MODULE_GROUPS` shares no session fixture, only a kind (Dagster jobs run
+in-process, PostgreSQL): each of its modules is a work unit of its own, `<group>.<module>`, as with
+`--dist loadscope`, so a module's fixtures are still built once while the modules spread over the
+workers. (Dagster's manifest preparation takes a lock of its own; the PostgreSQL tests each use
+schemas, roles and databases of their own.) One "dagster" unit of every Dagster module ran for
+twelve minutes alone and would have been the suite's critical path as the modules grew.
+
 tests/conftest.py imports the two hooks below; `pytest -p xdist_schedule` loads them alone.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 from xdist.scheduler import LoadGroupScheduling
@@ -38,6 +47,7 @@ GROUP_SECONDS = {
     "legacy_warehouse": 60,
 }
 NEW_GROUP_SECONDS = 90
+PER_MODULE_GROUPS = frozenset({"dagster", "postgres"})
 UNGROUPED_SECONDS = 1
 
 
@@ -62,6 +72,18 @@ class LongestFirstScheduling(LoadGroupScheduling):
         super()._assign_work_unit(node)
 
 
+def group_of(item: pytest.Item) -> str | None:
+    """The work unit of a test in an xdist group: the group's name, `<group>.<module>` for a group in
+    `PER_MODULE_GROUPS`; None for a test outside any group."""
+    names = {str(m.args[0] if m.args else m.kwargs.get("name", "default")) for m in item.iter_markers("xdist_group")}
+    if not names:
+        return None
+    group = "_".join(sorted(names))
+    if group in PER_MODULE_GROUPS:
+        group = f"{group}.{Path(str(item.path)).stem}"
+    return group
+
+
 def add_group_suffix(items: list[pytest.Item]) -> None:
     """`<nodeid>@<group>` for every test in an xdist group (what xdist 3.8 does, for pytest 9)."""
     from _pytest.nodeid import NodeId  # pytest 9's structured node id
@@ -69,9 +91,9 @@ def add_group_suffix(items: list[pytest.Item]) -> None:
     for item in items:
         if item.nodeid.rfind("@") > item.nodeid.rfind("]"):
             continue  # an xdist that already does it
-        names = {str(m.args[0] if m.args else m.kwargs.get("name", "default")) for m in item.iter_markers("xdist_group")}
-        if names:
-            item._id = NodeId.parse(f"{item.nodeid}@{'_'.join(sorted(names))}")
+        group = group_of(item)
+        if group:
+            item._id = NodeId.parse(f"{item.nodeid}@{group}")
 
 
 @pytest.hookimpl(trylast=True)

@@ -18,7 +18,7 @@ import pytest
 from accounts_warehouse import simulated_accounts, union_raw
 from kpi_reference import MARTS, KpiReference, MultiReference, assert_frames_match, assert_mart_matches
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("warehouse")]
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("dbt_accounts")]  # its own warehouse, not the shared one
 
 LEADS = 150
 # what an account added later must leave as it was for the others: the incremental models' rows and the

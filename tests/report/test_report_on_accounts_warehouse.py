@@ -16,7 +16,7 @@ from accounts_warehouse import simulated_accounts, union_raw
 from pipelines.publish import publish_marts
 from pipelines.report import build_report
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("warehouse")]
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("report_accounts")]  # its own warehouse, not the shared one
 FRAME = re.compile(r'data-account="(\d+)">.*?srcdoc="([^"]*)"', re.S)
 
 
