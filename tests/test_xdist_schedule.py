@@ -89,3 +89,25 @@ def test_each_module_of_a_per_module_group_is_a_unit_of_its_own(tmp_path):
         assert len({worker for worker, _ in mine}) == 1, runs  # the module's tests on one worker
         tests = [what for _, what in mine if what != "fixture"]
         assert len(tests) == 3 and all(t.endswith(f"@dagster.{module}") for t in tests), tests
+
+
+def test_the_weights_are_measured_from_pytest_durations():
+    """`pytest --durations=0 | python tests/xdist_schedule.py`: a group's seconds are all its steps, a
+    test outside any group counts alone (its longest parameter) and only when it is long."""
+    from xdist_schedule import measured
+
+    lines = """============================= slowest durations ==============================
+150.04s call     tests/defs/test_a.py::test_one@dagster.test_a
+52.26s setup    tests/defs/test_a.py::test_two@dagster.test_a
+1.00s teardown tests/defs/test_a.py::test_two@dagster.test_a
+40.00s setup    tests/dbt/test_k.py::test_mart[fct_leads]@warehouse
+30.00s call     tests/amocrm/test_x.py::test_slow[2]
+25.00s call     tests/amocrm/test_x.py::test_slow[1]
+5.00s setup    tests/amocrm/test_x.py::test_slow[1]
+3.00s call     tests/amocrm/test_x.py::test_quick
+(120 durations < 0.005s hidden.)
+""".splitlines()
+    groups, tests = measured(lines)
+    assert groups == {"dagster.test_a": 203, "warehouse": 40}
+    assert list(groups) == ["dagster.test_a", "warehouse"]  # longest first
+    assert tests == {"tests/amocrm/test_x.py::test_slow": 30}

@@ -9,9 +9,10 @@ Order. xdist hands out the groups (and each test outside a group) by how many te
 group of three tests that runs for minutes (the chaos campaign) could start last, and the suite waited
 for it alone. `LongestFirstScheduling` weighs each group by the seconds it takes (`GROUP_SECONDS`,
 measured in CI), heaviest first; the short tests fill the gaps. A group missing there counts as
-`NEW_GROUP_SECONDS` (groups exist for costly fixtures), a test outside any group one second. Numbers
-only order the work: a stale one makes the suite slower, never wrong. Refresh them from
-`pytest -n 3 --dist loadgroup --durations=0`.
+`NEW_GROUP_SECONDS` (groups exist for costly fixtures), a test outside any group one second unless
+`TEST_SECONDS` names it. Numbers only order the work: a stale one makes the suite slower, never wrong.
+Refresh them from a CI run: `pytest -n 3 --dist loadgroup --durations=0 | python tests/xdist_schedule.py`
+prints both tables, measured.
 
 Modules. A group in `PER_MODULE_GROUPS` shares no session fixture, only a kind (Dagster jobs run
 in-process, PostgreSQL): each of its modules is a work unit of its own, `<group>.<module>`, as with
@@ -25,6 +26,8 @@ tests/conftest.py imports the two hooks below; `pytest -p xdist_schedule` loads 
 
 from __future__ import annotations
 
+import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -49,12 +52,19 @@ GROUP_SECONDS = {
 NEW_GROUP_SECONDS = 90
 PER_MODULE_GROUPS = frozenset({"dagster", "postgres"})
 UNGROUPED_SECONDS = 1
+# Tests outside any group that run long (node id without parameters): weighed like a group, they start
+# early, instead of last, where a worker would run one while the others have nothing left to do.
+TEST_SECONDS = {
+    "tests/amocrm/test_accounts_raw.py::test_accounts_share_one_warehouse_without_touching_each_other": 80,
+    "tests/amocrm/test_failures.py::test_429_storm_and_5xx_burst_end_complete": 60,
+    "tests/amocrm/test_extraction.py::test_deletions_and_restores_are_applied_run_by_run": 50,
+}
 
 
 def weight(scope: str) -> int:
     """Expected seconds of a work unit: an xdist group's name, or the node id of a test outside any."""
     if "::" in scope:
-        return UNGROUPED_SECONDS
+        return TEST_SECONDS.get(scope.split("[", 1)[0], UNGROUPED_SECONDS)
     return GROUP_SECONDS.get(scope, NEW_GROUP_SECONDS)
 
 
@@ -109,3 +119,35 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log):
     if config.getvalue("dist") == "loadgroup":
         return LongestFirstScheduling(config, log)
     return None
+
+
+_DURATION = re.compile(r"^\s*([\d.]+)s (?:setup|call|teardown)\s+(\S+)\s*$")
+LONG_TEST = 20  # seconds: a test outside any group that runs longer goes into TEST_SECONDS
+
+
+def measured(lines) -> tuple[dict[str, int], dict[str, int]]:
+    """(seconds per group, seconds of each long test outside any group) from `--durations=0` lines."""
+    units: dict[str, float] = {}
+    for line in lines:
+        if match := _DURATION.match(line):
+            units[match[2]] = units.get(match[2], 0.0) + float(match[1])
+    groups: dict[str, float] = {}
+    tests: dict[str, float] = {}
+    for nodeid, seconds in units.items():
+        if nodeid.rfind("@") > nodeid.rfind("]"):
+            group = nodeid.rsplit("@", 1)[1]
+            groups[group] = groups.get(group, 0.0) + seconds
+        elif seconds >= LONG_TEST:
+            name = nodeid.split("[", 1)[0]  # each parameter is a unit of its own: the longest counts
+            tests[name] = max(tests.get(name, 0.0), seconds)
+    return _by_size(groups), _by_size(tests)
+
+
+def _by_size(table: dict[str, float]) -> dict[str, int]:
+    return {key: round(value) for key, value in sorted(table.items(), key=lambda kv: -kv[1])}
+
+
+if __name__ == "__main__":
+    measured_groups, measured_tests = measured(sys.stdin)
+    print("GROUP_SECONDS = {\n" + "".join(f"    {k!r}: {v},\n" for k, v in measured_groups.items()) + "}")
+    print("TEST_SECONDS = {\n" + "".join(f"    {k!r}: {v},\n" for k, v in measured_tests.items()) + "}")
