@@ -66,6 +66,10 @@ class WarehouseBusy(RuntimeError):
     """The warehouse stayed in use by someone else for longer than this run may wait."""
 
 
+class AccountBusy(WarehouseBusy):
+    """Another process extracts the account, for longer than this one may wait."""
+
+
 def _boot_id() -> str:
     try:
         return (_PROC / "sys/kernel/random/boot_id").read_text().strip()
@@ -191,17 +195,18 @@ def account_lock(key: str, holder: dict, say: Callable[[str], None] = log.info,
     timeout = lock_timeout_seconds() if timeout is None else timeout
     lock_path = paths.data_dir() / ACCOUNTS_DIR / f"{key}.lock"
     lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with _named_flock(lock_path, holder, time.monotonic() + timeout, timeout, say, f"amoCRM account '{key}'"):
+    with _named_flock(lock_path, holder, time.monotonic() + timeout, timeout, say, f"amoCRM account '{key}'",
+                      busy=AccountBusy):
         yield lock_path
 
 
 @contextmanager
 def _named_flock(lock_path: Path, holder: dict, deadline: float, timeout: float, say: Callable[[str], None],
-                 what: str) -> Iterator[None]:
+                 what: str, busy: type[WarehouseBusy] = WarehouseBusy) -> Iterator[None]:
     """flock on `lock_path` with `holder` written into the file while held (emptied when let go)."""
     fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        _flock(fd, lock_path, deadline, timeout, say, what)
+        _flock(fd, lock_path, deadline, timeout, say, what, busy)
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps({**holder, "since": _now()}, sort_keys=True).encode(), 0)
         os.fsync(fd)
@@ -246,7 +251,7 @@ def _now() -> str:
 
 
 def _flock(fd: int, lock_path: Path, deadline: float, timeout: float, say: Callable[[str], None],
-           what: str = "the warehouse") -> None:
+           what: str = "the warehouse", busy: type[WarehouseBusy] = WarehouseBusy) -> None:
     told = False
     while True:
         try:
@@ -255,7 +260,7 @@ def _flock(fd: int, lock_path: Path, deadline: float, timeout: float, say: Calla
         except BlockingIOError:
             holder = _describe_holder(lock_path)
             if time.monotonic() >= deadline:
-                raise WarehouseBusy(
+                raise busy(
                     f"Gave up after {timeout:g} s waiting for {what}: {holder} still holds it "
                     f"({lock_path}). If that run is stuck, terminate it (Dagster UI -> Runs) or stop its "
                     "process, then run the job again; a run killed outright releases the lock by itself."

@@ -71,7 +71,10 @@ def amocrm_extract(context: dg.AssetExecutionContext, dlt: DagsterDltResource, r
     try:
         key = context.partition_key if context.has_partition_key else None
         chosen = accounts.the_account() if key is None else accounts.account(key)
-        with runguard.account_lock(chosen.key, run_guard.holder, say=context.log.info):
+        # A run holding the whole warehouse must not wait for the account: its other extraction needs the
+        # warehouse to load (each would wait for the other). It fails at once, naming that run.
+        wait = 0 if run_guard.whole_run else None
+        with runguard.account_lock(chosen.key, run_guard.holder, say=context.log.info, timeout=wait):
             pipeline = make_pipeline(chosen.key)
             pipeline.drop()  # as dagster-dlt does: what a failed run left goes, the state comes from the warehouse
             summary = run_extraction(account_key=chosen.key, pipeline=pipeline, stats=stats,
@@ -82,6 +85,8 @@ def amocrm_extract(context: dg.AssetExecutionContext, dlt: DagsterDltResource, r
         counts = _table_row_counts(pipeline)
     except Exception as exc:
         run_guard.let_go()  # a retry extracts without the lock, as the first attempt did
+        if isinstance(exc, runguard.AccountBusy):  # another run extracts it now: run this one after it
+            raise dg.Failure(description=str(exc), allow_retries=False) from exc
         final = amo_cause(exc)
         if final is not None and not final.retryable:  # a config mistake, rejected credentials, a block
             raise dg.Failure(description=f"amoCRM extraction failed, not retried: {final}", allow_retries=False,
