@@ -168,3 +168,49 @@ def test_two_accounts_extract_at_once_and_their_loads_wait_for_the_warehouse(dep
         done = instance.get_runs()
         assert sorted(run.tags["dagster/partition"] for run in done) == ["acc1", "acc2"]
         assert all(run.status == dg.DagsterRunStatus.SUCCESS for run in done), [run.status for run in done]
+
+
+def test_an_extraction_run_killed_while_reading_amocrm_is_failed_alerted_and_leaves_no_lock(deployment):
+    """Killed in the middle of reading amoCRM (no warehouse lock held then, its account's lock held):
+    the reaper fails it once with the step named, alerts naming the account, and every lock is free."""
+    from pipelines import paths
+    from pipelines.defs.recovery import reap_dead_runs
+    from pipelines.runguard import account_lock, warehouse_lock
+
+    hub, env, tmp = deployment
+    with dg.DagsterInstance.get() as instance:
+        instance.add_dynamic_partitions("amocrm_account", ["acc1"])
+    reading, never = threading.Event(), threading.Event()
+    handle = hub["acc1"].handle
+
+    def held(method, target, headers, body):
+        reading.set()
+        never.wait(RUN_TIMEOUT)  # answered only after the run is gone
+        return handle(method, target, headers, body)
+
+    hub["acc1"].handle = held
+    log = tmp / "run_acc1.log"
+    run = _launch("acc1", env, log)
+    try:
+        _wait_for(reading.is_set, RENDEZVOUS_SECONDS + 60, "the run's first request", [log])
+        os.kill(run.pid, 9)  # only the run's own process, as the OOM killer does
+        run.wait(timeout=30)
+    finally:
+        never.set()
+        if run.poll() is None:
+            os.killpg(run.pid, 9)
+
+    with dg.DagsterInstance.get() as instance:
+        said: list[str] = []
+        reaped = reap_dead_runs(instance, "the test", said.append)
+        assert len(reaped) == 1 and f"pid {run.pid}" in said[0], said
+        assert reap_dead_runs(instance, "the test", said.append) == []  # once
+        dead = instance.get_run_by_id(reaped[0])
+        assert dead.status == dg.DagsterRunStatus.FAILURE
+        failure = instance.all_logs(dead.run_id, of_type=dg.DagsterEventType.RUN_FAILURE)[-1].message
+        assert "during step amocrm_extract" in failure, failure
+    alerts = [json.loads(p.read_text()) for p in sorted(paths.alerts_dir().glob("*_error_*.json"))]
+    assert len(alerts) == 1 and "account acc1" in alerts[0]["title"], alerts
+    with warehouse_lock({"command": "the next run"}, timeout=0), \
+            account_lock("acc1", {"command": "the next run"}, timeout=0):
+        pass  # neither is left taken: the kernel let go of both with the process
