@@ -48,10 +48,11 @@ _SOURCE = amocrm_source()  # its resources, for the specs and dagster-dlt's meta
 DLT_SPECS = build_dlt_asset_specs(dlt_source=_SOURCE, dlt_pipeline=make_pipeline(), dagster_dlt_translator=translator)
 RAW_TABLE_BY_KEY = {spec.key: spec.key.path[-1].removeprefix("dlt_amocrm_") for spec in DLT_SPECS}
 EXTRACT_KEYS = frozenset(RAW_TABLE_BY_KEY)
+EXTRACT_STEP = "amocrm_extract"  # the multi-asset's op, the one step of a run that extracts
 
 
 @dg.multi_asset(
-    name="amocrm_extract",
+    name=EXTRACT_STEP,
     specs=DLT_SPECS,
     partitions_def=ACCOUNTS,  # one run per account: one account failing leaves the others' runs alone
     can_subset=True,

@@ -135,12 +135,15 @@ def _step_in_progress(instance: dg.DagsterInstance, run_id: str) -> str | None:
 
 
 def extraction_only(run: dg.DagsterRun) -> bool:
-    """A run that only extracts (and checks raw tables): the extraction job's, or a materialization of
-    extraction assets alone from the asset graph. Every other run holds the warehouse whole."""
+    """A run that extracts and then checks the raw tables: the extraction job's, or a materialization of
+    extraction assets alone from the asset graph. Every other run holds the warehouse whole, and so does
+    one that re-executes only checks (no extraction step to take the lock for them)."""
+    from pipelines.defs.ingest import EXTRACT_KEYS, EXTRACT_STEP  # ingest imports this module
+
+    if run.step_keys_to_execute is not None and EXTRACT_STEP not in run.step_keys_to_execute:
+        return False
     if run.tags.get(KIND_TAG) == EXTRACT_KIND:
         return True
-    from pipelines.defs.ingest import EXTRACT_KEYS  # ingest imports this module
-
     return bool(run.asset_selection) and run.asset_selection <= EXTRACT_KEYS
 
 
