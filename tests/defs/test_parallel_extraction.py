@@ -214,3 +214,30 @@ def test_an_extraction_run_killed_while_reading_amocrm_is_failed_alerted_and_lea
     with warehouse_lock({"command": "the next run"}, timeout=0), \
             account_lock("acc1", {"command": "the next run"}, timeout=0):
         pass  # neither is left taken: the kernel let go of both with the process
+
+
+def test_the_run_queue_starts_other_accounts_but_never_one_account_twice(tmp_path, monkeypatch):
+    """The project's dagster.yaml, through the counter the daemon's run queue uses to pick queued runs."""
+    from dagster._utils.tags import TagConcurrencyLimitsCounter
+
+    from pipelines.definitions import defs
+
+    (tmp_path / "dagster.yaml").write_bytes((PROJECT_ROOT / "dagster.yaml").read_bytes())
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+    with dg.DagsterInstance.from_config(str(tmp_path)) as instance:
+        queue = instance.get_concurrency_config().run_queue_config
+
+    def run(job: str, partition: str | None = None) -> dg.DagsterRun:
+        tags = {**defs.resolve_job_def(job).tags, **({"dagster/partition": partition} if partition else {})}
+        return dg.DagsterRun(job_name=job, tags=tags)
+
+    started = [run("amocrm_extract_account", "acc1"), run("amocrm_transform")]
+    counter = TagConcurrencyLimitsCounter(queue.tag_concurrency_limits, started)
+    assert not counter.is_blocked(run("amocrm_extract_account", "acc2"))  # another account: at once
+    assert counter.is_blocked(run("amocrm_extract_account", "acc1"))  # the same account: after the first
+    assert counter.is_blocked(run("amocrm_transform"))  # one transform at a time
+    assert not counter.is_blocked(run("amocrm_daily"))
+    for key in ("acc2", "acc3", "acc4"):
+        counter.update_counters_with_launched_item(run("amocrm_extract_account", key))
+    assert counter.is_blocked(run("amocrm_extract_account", "acc5"))  # at most 4 extractions at once
+    assert queue.max_concurrent_runs >= len(started) + 3
