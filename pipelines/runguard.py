@@ -20,6 +20,8 @@ a process is given back when it dies, so the single-writer guard is here:
 - `warehouse_writes()`: the same lock for one short write phase (an account's
   load while other accounts still extract), re-entrant: a no-op when this
   process holds it already (a second flock on another fd would wait for itself).
+- `account_lock()`: one extraction of an account at a time (its own flock), so
+  parallel runs never share an account's dlt folder or double its rate limit.
 - `remove_stale_temp_files()`: temp files that carry the pid of a dead writer.
 
 Dagster-free; the run-level glue is in `pipelines.defs.recovery`.
@@ -49,6 +51,7 @@ log = logging.getLogger(__name__)
 
 LOCK_NAME = ".warehouse.lock"
 RUNS_DIR = ".runs"
+ACCOUNTS_DIR = ".accounts"  # <data>/.accounts/<key>.lock: one extraction per account at a time
 DEFAULT_LOCK_TIMEOUT_SECONDS = 3600
 _POLL_SECONDS = 1.0
 _PROC = Path("/proc")
@@ -61,6 +64,10 @@ _writers = threading.RLock()
 
 class WarehouseBusy(RuntimeError):
     """The warehouse stayed in use by someone else for longer than this run may wait."""
+
+
+class AccountBusy(WarehouseBusy):
+    """Another process extracts the account, for longer than this one may wait."""
 
 
 def _boot_id() -> str:
@@ -170,18 +177,42 @@ def warehouse_lock(holder: dict, say: Callable[[str], None] = log.info, timeout:
     timeout = lock_timeout_seconds() if timeout is None else timeout
     deadline = time.monotonic() + timeout
     lock_path = paths.data_dir() / LOCK_NAME
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        _flock(fd, lock_path, deadline, timeout, say)
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, json.dumps({**holder, "since": _now()}, sort_keys=True).encode(), 0)
-        os.fsync(fd)
+    with _named_flock(lock_path, holder, deadline, timeout, say, "the warehouse"):
         _wait_for_other_openers(paths.warehouse_path(), deadline, timeout, say)
         _count_held(+1)
         try:
             yield lock_path
         finally:
             _count_held(-1)
+
+
+@contextmanager
+def account_lock(key: str, holder: dict, say: Callable[[str], None] = log.info,
+                 timeout: float | None = None) -> Iterator[Path]:
+    """One extraction of account `key` at a time, whoever starts it (its partition's run, `amocrm_daily`,
+    the CLI): two would share its dlt pipeline folder and pull twice its rate limit from amoCRM.
+    The second waits, naming the first, as for the warehouse (`AMOCRM_KPI_LOCK_TIMEOUT_SECONDS`)."""
+    timeout = lock_timeout_seconds() if timeout is None else timeout
+    lock_path = paths.data_dir() / ACCOUNTS_DIR / f"{key}.lock"
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with _named_flock(lock_path, holder, time.monotonic() + timeout, timeout, say, f"amoCRM account '{key}'",
+                      busy=AccountBusy):
+        yield lock_path
+
+
+@contextmanager
+def _named_flock(lock_path: Path, holder: dict, deadline: float, timeout: float, say: Callable[[str], None],
+                 what: str, busy: type[WarehouseBusy] = WarehouseBusy) -> Iterator[None]:
+    """flock on `lock_path` with `holder` written into the file while held (emptied when let go)."""
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        _flock(fd, lock_path, deadline, timeout, say, what, busy)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps({**holder, "since": _now()}, sort_keys=True).encode(), 0)
+        os.fsync(fd)
+        try:
+            yield
+        finally:
             os.ftruncate(fd, 0)
     finally:
         os.close(fd)  # releases the flock; the kernel does the same when the process dies
@@ -219,7 +250,8 @@ def _now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def _flock(fd: int, lock_path: Path, deadline: float, timeout: float, say: Callable[[str], None]) -> None:
+def _flock(fd: int, lock_path: Path, deadline: float, timeout: float, say: Callable[[str], None],
+           what: str = "the warehouse", busy: type[WarehouseBusy] = WarehouseBusy) -> None:
     told = False
     while True:
         try:
@@ -228,13 +260,13 @@ def _flock(fd: int, lock_path: Path, deadline: float, timeout: float, say: Calla
         except BlockingIOError:
             holder = _describe_holder(lock_path)
             if time.monotonic() >= deadline:
-                raise WarehouseBusy(
-                    f"Gave up after {timeout:g} s waiting for the warehouse: {holder} still holds it "
+                raise busy(
+                    f"Gave up after {timeout:g} s waiting for {what}: {holder} still holds it "
                     f"({lock_path}). If that run is stuck, terminate it (Dagster UI -> Runs) or stop its "
                     "process, then run the job again; a run killed outright releases the lock by itself."
                 ) from None
             if not told:
-                say(f"Waiting for the warehouse: {holder} is using it (lock {lock_path}); "
+                say(f"Waiting for {what}: {holder} is using it (lock {lock_path}); "
                     f"this run waits up to {timeout:g} s (AMOCRM_KPI_LOCK_TIMEOUT_SECONDS).")
                 told = True
             time.sleep(_POLL_SECONDS)

@@ -52,6 +52,7 @@ class Summary:
     new_fields: dict[str, list[str]] = field(default_factory=dict)  # list -> fields amoCRM sent, not loaded
     source: str = ""  # the account the rows came from (origin.Origin.label)
     restored_records: restored.Restored = field(default_factory=restored.Restored)  # live stubs read again by id
+    load_info: Any = None  # dlt's LoadInfo of the load (Dagster's asset metadata is made from it)
 
     def format(self) -> str:
         lines = [f"source: {self.source}"] if self.source else []
@@ -148,6 +149,7 @@ def run_extraction(
         new_fields={name: sorted(fields) for name, fields in sorted(stats.new_fields.items())},
         source=held.label() if (held := origin.held_origin(paths.account_dir(chosen.key))) else "",
         restored_records=completed,
+        load_info=info,
     )
 
 

@@ -1,21 +1,25 @@
 """amoCRM -> `raw_amocrm`: one Dagster asset per dlt resource, plus the user's CSV inputs.
 
-The assets run the same dlt source as `python -m pipelines.amocrm`. Source and
-pipeline are built again at run time, because the data folder (and so the
-warehouse path) is read from the environment of the run, not of the process
-that loaded the definitions.
+The assets run the same phased extraction as `python -m pipelines.amocrm` (run.py::run_extraction):
+the API and dlt's normalize hold no lock, so extraction runs of different accounts read amoCRM at
+the same time, each within its own rate limit; the state sync and the load take turns on the
+warehouse lock (`run_guard`). dagster-dlt's `DagsterDltResource.run` is one `pipeline.run()` and
+cannot be split, so the asset metadata is made here with its `extract_resource_metadata`. Source
+and pipeline are built again at run time, because the data folder (and so the warehouse path) is
+read from the environment of the run, not of the process that loaded the definitions.
 """
 
+from types import SimpleNamespace
 
 import dagster as dg
 from dagster_dlt import DagsterDltResource, DagsterDltTranslator, build_dlt_asset_specs
 from dagster_dlt.translator import DltResourceTranslatorData
 
-from pipelines.amocrm import amocrm_source, make_pipeline, migrate
+from pipelines import runguard
+from pipelines.amocrm import amocrm_source, make_pipeline
 from pipelines.amocrm import accounts
-from pipelines.amocrm.accounts import source_arguments
 from pipelines.amocrm.client import amo_cause
-from pipelines.amocrm.run import complete_restored, finish_load
+from pipelines.amocrm.run import Summary, run_extraction
 from pipelines.amocrm.source import ExtractionStats
 from pipelines.defs.accounts import ACCOUNTS
 from pipelines.defs.recovery import RunGuard
@@ -40,18 +44,20 @@ class AmoDltTranslator(DagsterDltTranslator):
 
 
 translator = AmoDltTranslator()
-DLT_SPECS = build_dlt_asset_specs(
-    dlt_source=amocrm_source(), dlt_pipeline=make_pipeline(), dagster_dlt_translator=translator
-)
+_SOURCE = amocrm_source()  # its resources, for the specs and dagster-dlt's metadata helper
+DLT_SPECS = build_dlt_asset_specs(dlt_source=_SOURCE, dlt_pipeline=make_pipeline(), dagster_dlt_translator=translator)
 RAW_TABLE_BY_KEY = {spec.key: spec.key.path[-1].removeprefix("dlt_amocrm_") for spec in DLT_SPECS}
+EXTRACT_KEYS = frozenset(RAW_TABLE_BY_KEY)
+EXTRACT_STEP = "amocrm_extract"  # the multi-asset's op, the one step of a run that extracts
 
 
 @dg.multi_asset(
-    name="amocrm_extract",
+    name=EXTRACT_STEP,
     specs=DLT_SPECS,
     partitions_def=ACCOUNTS,  # one run per account: one account failing leaves the others' runs alone
     can_subset=True,
-    pool=DUCKDB_POOL,
+    # No pool: runs of different accounts extract at the same time. The warehouse writes take turns on
+    # its lock (run_guard), and the raw checks after this step are in pool `duckdb`.
     # amoCRM hiccups (timeouts, 5xx bursts, a lock held by a reader) usually pass; the
     # client already retries single requests, this retries the whole extraction. Errors that
     # a retry cannot fix (config, auth, a 403 block, 429s past the budget) bypass it: see below.
@@ -65,25 +71,34 @@ def amocrm_extract(context: dg.AssetExecutionContext, dlt: DagsterDltResource, r
     stats = ExtractionStats()
     try:
         key = context.partition_key if context.has_partition_key else None
-        arguments = source_arguments(None if key is None else accounts.account(key))
-        pipeline = make_pipeline(arguments["account_key"])
-        source = amocrm_source(stats=stats, **arguments)
-        migrate.prepare(pipeline)  # a warehouse from before account_id: stamped before the first keyed merge
-        events = list(dlt.run(context=context, dlt_source=source, dlt_pipeline=pipeline, dagster_dlt_translator=translator))
+        chosen = accounts.the_account() if key is None else accounts.account(key)
+        # A run holding the whole warehouse must not wait for the account: its other extraction needs the
+        # warehouse to load (each would wait for the other). It fails at once, naming that run.
+        wait = 0 if run_guard.whole_run else None
+        with runguard.account_lock(chosen.key, run_guard.holder, say=context.log.info, timeout=wait):
+            pipeline = make_pipeline(chosen.key)
+            pipeline.drop()  # as dagster-dlt does: what a failed run left goes, the state comes from the warehouse
+            summary = run_extraction(account_key=chosen.key, pipeline=pipeline, stats=stats,
+                                     resources=[RAW_TABLE_BY_KEY[k] for k in context.selected_asset_keys]
+                                     if context.is_subset else None,
+                                     write_lock=lambda: run_guard.phase(context.log.info))
+        run_guard.keep(context.log.info)  # to the run's end: the row counts and the raw checks read under it
+        counts = _table_row_counts(pipeline)
     except Exception as exc:
+        run_guard.let_go()  # a retry extracts without the lock, as the first attempt did
+        if isinstance(exc, runguard.AccountBusy):  # another run extracts it now: run this one after it
+            raise dg.Failure(description=str(exc), allow_retries=False) from exc
         final = amo_cause(exc)
         if final is not None and not final.retryable:  # a config mistake, rejected credentials, a block
             raise dg.Failure(description=f"amoCRM extraction failed, not retried: {final}", allow_retries=False,
                              metadata={"error": type(final).__name__}) from exc
         raise
-    finish_load(pipeline, reference=stats.read_whole)  # reference lists read whole: rows they lost are pruned
-    restored = complete_restored(pipeline, stats)  # restored records known only from the trash, read by id
+    restored = summary.restored_records  # restored records known only from the trash, read by id
     if warning := restored.warning():
         context.log.warning(warning)
-    counts = _table_row_counts(pipeline)
-    for event in events:
-        table = RAW_TABLE_BY_KEY.get(event.asset_key)
-        metadata = {**(event.metadata or {}), "dagster/row_count": counts.get(table, 0)}
+    for key in context.selected_asset_keys:
+        table = RAW_TABLE_BY_KEY[key]
+        metadata = {**_dlt_metadata(context, dlt, table, pipeline, summary), "dagster/row_count": counts.get(table, 0)}
         if restored.fetched.get(table):
             metadata["restored_read_by_id"] = restored.fetched[table]
         if restored.missing.get(table):  # restored, yet amoCRM did not return them: stubs without data
@@ -93,7 +108,16 @@ def amocrm_extract(context: dg.AssetExecutionContext, dlt: DagsterDltResource, r
         if table in stats.new_fields:  # amoCRM sends fields the raw table does not keep: worth a look
             metadata["new_api_fields"] = sorted(stats.new_fields[table])
             context.log.warning(f"amoCRM sends {table} fields that are not loaded: {metadata['new_api_fields']}")
-        yield event._replace(metadata=metadata)
+        yield dg.MaterializeResult(asset_key=key, metadata=metadata)
+
+
+def _dlt_metadata(context: dg.AssetExecutionContext, dlt: DagsterDltResource, table: str, pipeline,
+                  summary: Summary) -> dict:
+    """dagster-dlt's own metadata of one resource (load info, jobs, rows loaded, column schema). It reads
+    the normalize counts from the pipeline's last trace, and dlt keeps one trace per phase: given here."""
+    phased = SimpleNamespace(default_schema=pipeline.default_schema,
+                             last_trace=SimpleNamespace(last_normalize_info=SimpleNamespace(row_counts=summary.rows)))
+    return dict(dlt.extract_resource_metadata(context, _SOURCE.resources[table], summary.load_info, phased))
 
 
 def _table_row_counts(pipeline) -> dict[str, int]:

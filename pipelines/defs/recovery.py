@@ -4,14 +4,15 @@ A killed run stays STARTED in Dagster's database, keeps its `duckdb` pool slot
 and (under the daemon) the run queue's only place: the next run would wait
 forever and nobody would hear of it. So:
 
-- every run of `amocrm_daily` holds a marker that dies with its process
+- every run holds a marker that dies with its process
   (`<data>/.runs/<run id>.lock`), records its process (`amocrm_kpi/process`
   tag: host, pid, start time) and holds the warehouse lock (`pipelines.runguard`)
   through the `run_guard` resource, which Dagster sets up once per run before
   any step asks for a pool slot (the `hold_run_guard` hook makes the whole job
   need it; the assets that write take it as a parameter too, so a
   materialization started from the asset graph, Dagster's implicit job, is
-  guarded as well);
+  guarded as well). An extraction run (`WarehouseGuard`) holds the lock only
+  from its write phases on, so runs of different accounts read amoCRM at once;
 - right there, before it waits for anything, a run reaps dead runs: each is
   marked FAILURE with a plain message, its pool slots are freed and on-call is
   alerted once (directly: the CLI and `make demo` have no daemon);
@@ -23,20 +24,50 @@ from __future__ import annotations
 
 import fcntl
 from collections.abc import Callable
-from dataclasses import asdict
+from contextlib import AbstractContextManager, ExitStack
+from dataclasses import asdict, dataclass, field
 
 import dagster as dg
 
 from pipelines import paths
 from pipelines.defs.alerts import ALERT_SENT_TAG, send_run_alert
-from pipelines.runguard import (ProcessIdentity, forget_run, remove_dead_markers, run_is_alive, run_marker,
-                                warehouse_lock)
+from pipelines.runguard import (ProcessIdentity, forget_run, holds_warehouse, remove_dead_markers, run_is_alive,
+                                run_marker, warehouse_lock, warehouse_writes)
 
 PROCESS_TAG = "amocrm_kpi/process"
+KIND_TAG = "amocrm_kpi/kind"  # set by the jobs (defs/schedules.py); dagster.yaml's run queue limits read it
+EXTRACT_KIND = "extract"
 RUN_GUARD_KEY = "run_guard"
-# The parameter an asset that writes the warehouse takes (`run_guard: RunGuard`), unused in its body:
-# asking for it is what makes the run hold the warehouse lock, in whatever job the asset runs.
-RunGuard = dg.ResourceParam[None]
+
+
+@dataclass
+class WarehouseGuard:
+    """The run's hold on the warehouse, as the assets see it.
+
+    A whole-run guard holds the lock from set-up to the run's end. An extraction run's guard (tag
+    `amocrm_kpi/kind=extract`, or a run of extraction assets only) starts without it, so extraction
+    runs of different accounts read amoCRM at the same time: the step takes the lock for each write
+    phase (`phase`: state sync, load) and `keep`s it from its row counts to the run's end, so the raw
+    checks that follow in the run read under it too; `let_go` on failure (a retry waits without it)."""
+
+    holder: dict
+    whole_run: bool
+    _kept: ExitStack = field(default_factory=ExitStack)
+
+    def phase(self, say: Callable[[str], None]) -> AbstractContextManager[None]:
+        return warehouse_writes(self.holder, say=say)
+
+    def keep(self, say: Callable[[str], None]) -> None:
+        if not holds_warehouse():  # a whole-run guard, or kept already
+            self._kept.enter_context(warehouse_lock(self.holder, say=say))
+
+    def let_go(self) -> None:
+        self._kept.close()
+
+
+# The parameter an asset that writes the warehouse takes (`run_guard: RunGuard`), often unused in its
+# body: asking for it is what makes the run hold the warehouse lock, in whatever job the asset runs.
+RunGuard = dg.ResourceParam[WarehouseGuard]
 _REAPABLE = [dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]
 
 
@@ -103,17 +134,39 @@ def _step_in_progress(instance: dg.DagsterInstance, run_id: str) -> str | None:
     return running[-1] if running else None
 
 
-@dg.resource(description="Records the run's process, reaps dead runs, holds the warehouse lock for the run.")
+def extraction_only(run: dg.DagsterRun) -> bool:
+    """A run that extracts and then checks the raw tables: the extraction job's, or a materialization of
+    extraction assets alone from the asset graph. Every other run holds the warehouse whole, and so does
+    one that re-executes only checks (no extraction step to take the lock for them)."""
+    from pipelines.defs.ingest import EXTRACT_KEYS, EXTRACT_STEP  # ingest imports this module
+
+    if run.step_keys_to_execute is not None and EXTRACT_STEP not in run.step_keys_to_execute:
+        return False
+    if run.tags.get(KIND_TAG) == EXTRACT_KIND:
+        return True
+    return bool(run.asset_selection) and run.asset_selection <= EXTRACT_KEYS
+
+
+@dg.resource(description="Records the run's process, reaps dead runs, holds the warehouse lock for the run "
+                         "(an extraction run: for its write phases).")
 def run_guard(context: dg.InitResourceContext):
     instance, run = context.instance, context.run
     identity = ProcessIdentity.current()
     found_by = f"run {run.run_id}"
+    holder = {"run_id": run.run_id, "process": asdict(identity)}
     with run_marker(run.run_id):
         instance.add_run_tags(run.run_id, {PROCESS_TAG: identity.to_json()})
         reap_dead_runs(instance, found_by, context.log.warning)
-        with warehouse_lock({"run_id": run.run_id, "process": asdict(identity)}, say=context.log.info):
+        if extraction_only(run):
+            context.log.info("An extraction run: it reads amoCRM without the warehouse lock (runs of other "
+                             "accounts may do the same) and takes the lock to sync its state and to load.")
+            guard = WarehouseGuard(holder, whole_run=False)
+            with guard._kept:  # what `keep` took is let go when the run ends
+                yield guard
+            return
+        with warehouse_lock(holder, say=context.log.info):
             reap_dead_runs(instance, found_by, context.log.warning)  # one that died while this run waited
-            yield
+            yield WarehouseGuard(holder, whole_run=True)
 
 
 @dg.failure_hook(required_resource_keys={RUN_GUARD_KEY})

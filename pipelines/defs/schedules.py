@@ -38,6 +38,7 @@ amocrm_daily = dg.define_asset_job(
     description="One account end to end: extract amoCRM, build the marts, check them, publish, report.",
     executor_def=dg.in_process_executor,
     hooks={hold_run_guard},
+    tags={"amocrm_kpi/kind": "daily"},  # dagster.yaml's run queue: one such run at a time
 )
 
 amocrm_extract_job = dg.define_asset_job(
