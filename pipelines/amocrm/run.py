@@ -127,7 +127,7 @@ def _extract(chosen: accounts.AccountSettings, base_url: str | None, access_toke
         pipeline.sync_destination()  # run() would do it during extract, i.e. outside the lock
         pending = pipeline.has_pending_data
         if pending:  # a package a failed run left: loaded first, alone, as dlt's run() does
-            load_ids.refuse_known(pipeline, chosen.key)
+            load_ids.refuse_known(pipeline, chosen.key, resumed=True)
             if on_start:
                 on_start(stats)
             info = pipeline.run(source)
