@@ -97,8 +97,8 @@ def known_accounts() -> dict[str, set[int]]:
 
 def plan(key: str) -> Plan:
     """What forgetting `key` removes; `UnknownAccount` (listing the known keys) for a key nobody knows."""
-    known = known_accounts() if settings.ACCOUNT_KEY.fullmatch(key) else {}
-    if key not in known:
+    known = known_accounts()
+    if key not in known or not settings.ACCOUNT_KEY.fullmatch(key):  # never a path outside the data folder
         listed = ", ".join(f"{k} ({', '.join(map(str, sorted(ids))) or 'no account id yet'})"
                            for k, ids in sorted(known.items())) or "none"
         raise UnknownAccount(f"no account '{key}' is known here (data folder {paths.data_dir()}), so nothing was "
