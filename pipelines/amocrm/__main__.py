@@ -7,6 +7,9 @@
         [--account KEY]                                      OAuth2 token pair (or after losing it)
     python -m pipelines.amocrm reconcile-ids [--accept]      mark leads, contacts and companies amoCRM no
         [--account KEY]                                      longer has as deleted (id_reconciliation.py)
+    python -m pipelines.amocrm forget --account KEY [--yes]  remove one account from the warehouse and the
+                                                             data folder (forget.py); without --yes: only
+                                                             say what would be removed
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import time
 
 from pipelines import paths
 from pipelines.amocrm import accounts
+from pipelines.amocrm.account_lock import AccountBusy
 from pipelines.amocrm.accounts import AccountSettings, the_account
 from pipelines.amocrm.auth import exchange_code
 from pipelines.amocrm.client import AmoAuthError, AmoError, amo_cause
@@ -81,6 +85,9 @@ def _extract_account(chosen: AccountSettings, resources: list[str] | None, named
     reporter.start()
     try:
         summary = run_extraction(resources=resources, stats=stats, account_key=chosen.key if named else None)
+    except AccountBusy as exc:
+        print(f"amoCRM extraction of {who}not started: {exc}", file=sys.stderr)
+        return 1
     except Exception as exc:  # dlt wraps resource errors; show the amoCRM one if there is one
         cause = exc if isinstance(exc, AmoError) else amo_cause(exc)
         print(f"amoCRM extraction of {who}failed, nothing of this run was loaded for it: {cause or exc}", file=sys.stderr)
@@ -152,6 +159,28 @@ def _reconcile(accept: bool, key: str | None = None) -> int:
     return 0
 
 
+def _forget(key: str, yes: bool) -> int:
+    """Exit 0 when done (or only listed, without --yes), 2 for an unknown key, 1 when it could not run."""
+    import duckdb
+
+    from pipelines.amocrm import forget
+    from pipelines.runguard import WarehouseBusy
+
+    try:
+        if yes:  # plans inside the locks: a run may be writing the warehouse now
+            removing = forget.forget(key, say=lambda m: print(m, file=sys.stderr, flush=True))
+        else:
+            removing = forget.plan(key)
+    except forget.UnknownAccount as exc:
+        print(f"forget: {exc}", file=sys.stderr)
+        return 2
+    except (AccountBusy, WarehouseBusy, duckdb.Error) as exc:
+        print(f"forget: nothing was removed: {exc}", file=sys.stderr)
+        return 1
+    print(removing.format(done=yes))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pipelines.amocrm", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -170,10 +199,18 @@ def main(argv: list[str] | None = None) -> int:
                            help="mark them even when more are missing than the safety limit (after checking)")
     reconcile.add_argument("--account", metavar="KEY", dest="reconcile_account",
                            help="the account to reconcile (optional when one account is configured)")
+    forget = sub.add_parser("forget", help="remove one account's rows, loads, state and files (see forget.py)")
+    forget.add_argument("--account", metavar="KEY", dest="forget_account",
+                        help="the account key to remove (`default` = [sources.amocrm])")
+    forget.add_argument("--yes", action="store_true", help="remove it; without: only list what would be removed")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if args.command == "authorize":
         return _authorize(args.code, args.authorize_account or args.account)
+    if args.command == "forget":
+        if not (args.forget_account or args.account):
+            parser.error("forget needs --account KEY: the account to remove")
+        return _forget(args.forget_account or args.account, args.yes)
     if args.command == "reconcile-ids":
         return _reconcile(args.accept, args.reconcile_account or args.account)
     resources = args.resources.split(",") if args.resources else None

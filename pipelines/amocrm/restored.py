@@ -29,7 +29,7 @@ from typing import Any, Callable, Iterator
 
 import dlt
 
-from pipelines.amocrm import deletions, endpoints, merges
+from pipelines.amocrm import accounts, deletions, endpoints, load_ids, merges
 from pipelines.amocrm.client import AmoClient, AmoHTTPError, AmoPayloadError
 from pipelines.amocrm.paging import read_page
 
@@ -192,6 +192,9 @@ def _load(pipeline: dlt.Pipeline, rows: dict[str, list[dict]]) -> None:
                                           primary_key=list(spec.primary_key),
                                           file_format=endpoints.FILE_FORMAT, columns=spec.columns,
                                           nested_hints=spec.nested or None))
-    if resources:
-        pipeline.run(resources).raise_on_failed_jobs()
+    if resources:  # run()'s steps, with the load-id check before the load (load_ids.py)
+        pipeline.extract(resources)
+        pipeline.normalize()
+        load_ids.refuse_known(pipeline, accounts.key_of_pipeline(pipeline.pipeline_name))
+        pipeline.load().raise_on_failed_jobs()
 

@@ -10,7 +10,8 @@ from typing import Any, Callable, ContextManager, Iterable
 import dlt
 
 from pipelines import paths, runguard
-from pipelines.amocrm import accounts, connect, deletions, embedded, migrate, origin, reference_prune, restored
+from pipelines.amocrm import (account_lock, accounts, connect, deletions, embedded, load_ids, migrate, origin,
+                              reference_prune, restored)
 from pipelines.amocrm.client import AmoClient
 from pipelines.amocrm.settings import CONNECTION_KEYS
 from pipelines.amocrm.source import (
@@ -89,6 +90,7 @@ def run_extraction(
     on_start: Callable[[ExtractionStats], None] | None = None,
     account_key: str | None = None,
     write_lock: Callable[[], ContextManager[Any]] | None = None,
+    holder: dict | None = None,
     **settings: Any,
 ) -> Summary:
     """Extract one account and load it, then apply deletions. `account_key` None = the one configured
@@ -98,9 +100,21 @@ def run_extraction(
     Three phases, so accounts can extract in parallel processes into one warehouse (single writer):
     A (sync dlt's state, stamp a legacy warehouse) and C (load, post-load SQL) hold the warehouse lock
     (`write_lock`, default runguard.warehouse_writes: a no-op inside a run that holds it already);
-    B (extract and normalize: the API and local files) holds nothing, and takes the minutes."""
-    stats = stats or ExtractionStats()
+    B (extract and normalize: the API and local files) holds nothing, and takes the minutes.
+    The whole run holds the account's own lock (account_lock: a second extraction of the same account
+    fails at once with AccountBusy, naming `holder`, e.g. {"run_id": ...}); a package whose load id the
+    warehouse holds already is refused before loading (load_ids.DuplicateLoadId)."""
     chosen = accounts.the_account() if account_key is None else accounts.account(account_key)
+    with account_lock.holding(chosen.key, holder):
+        return _extract(chosen, base_url, access_token, pipeline, resources, stats, on_start, write_lock, settings)
+
+
+def _extract(chosen: accounts.AccountSettings, base_url: str | None, access_token: str | None,
+             pipeline: dlt.Pipeline | None, resources: list[str] | None, stats: ExtractionStats | None,
+             on_start: Callable[[ExtractionStats], None] | None,
+             write_lock: Callable[[], ContextManager[Any]] | None, settings: dict[str, Any]) -> Summary:
+    """run_extraction's three phases, for the account `chosen` (its lock held)."""
+    stats = stats or ExtractionStats()
     explicit = {**accounts.source_arguments(chosen),
                 **{k: v for k, v in {"base_url": base_url, "access_token": access_token, **settings}.items() if v is not None}}
     source = amocrm_source(stats=stats, **{k: v for k, v in explicit.items() if v is not None})
@@ -114,6 +128,7 @@ def run_extraction(
         pipeline.sync_destination()  # run() would do it during extract, i.e. outside the lock
         pending = pipeline.has_pending_data
         if pending:  # a package a failed run left: loaded first, alone, as dlt's run() does
+            load_ids.refuse_known(pipeline, chosen.key, resumed=True)
             if on_start:
                 on_start(stats)
             info = pipeline.run(source)
@@ -126,6 +141,7 @@ def run_extraction(
         row_counts = pipeline.normalize().row_counts
     with writes():  # phase C: load and post-load SQL, one process at a time
         if not pending:
+            load_ids.refuse_known(pipeline, chosen.key)  # only now does no other load come in between
             info = pipeline.load()
         info.raise_on_failed_jobs()
         applied = finish_load(pipeline, chosen.key, loaded=info.loads_ids, reference=stats.read_whole)

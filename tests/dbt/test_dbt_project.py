@@ -14,7 +14,8 @@ from tests.conftest import DBT_PROJECT_DIR
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("warehouse")]
 
 PUBLISHED = {
-    "dim_accounts": ["account_id", "name", "subdomain", "timezone", "currency", "currency_symbol", "extracted_at"],
+    "dim_accounts": ["account_id", "name", "subdomain", "timezone", "currency", "currency_symbol", "extracted_at",
+                     "last_extracted_at", "is_stale", "stale_after_hours", "freshness_checked_at"],
     "dim_managers": ["manager_id", "manager_name", "group_id", "group_name", "is_active"],
     "dim_pipeline_stages": ["pipeline_id", "pipeline_name", "status_id", "status_name", "stage_order", "is_won",
                             "is_lost"],
