@@ -20,8 +20,6 @@ a process is given back when it dies, so the single-writer guard is here:
 - `warehouse_writes()`: the same lock for one short write phase (an account's
   load while other accounts still extract), re-entrant: a no-op when this
   process holds it already (a second flock on another fd would wait for itself).
-- `account_lock()`: one extraction of an account at a time (its own flock), so
-  parallel runs never share an account's dlt folder or double its rate limit.
 - `remove_stale_temp_files()`: temp files that carry the pid of a dead writer.
 
 Dagster-free; the run-level glue is in `pipelines.defs.recovery`.
@@ -51,7 +49,6 @@ log = logging.getLogger(__name__)
 
 LOCK_NAME = ".warehouse.lock"
 RUNS_DIR = ".runs"
-ACCOUNTS_DIR = ".accounts"  # <data>/.accounts/<key>.lock: one extraction per account at a time
 DEFAULT_LOCK_TIMEOUT_SECONDS = 3600
 _POLL_SECONDS = 1.0
 _PROC = Path("/proc")
@@ -64,10 +61,6 @@ _writers = threading.RLock()
 
 class WarehouseBusy(RuntimeError):
     """The warehouse stayed in use by someone else for longer than this run may wait."""
-
-
-class AccountBusy(WarehouseBusy):
-    """Another process extracts the account, for longer than this one may wait."""
 
 
 def _boot_id() -> str:
@@ -184,20 +177,6 @@ def warehouse_lock(holder: dict, say: Callable[[str], None] = log.info, timeout:
             yield lock_path
         finally:
             _count_held(-1)
-
-
-@contextmanager
-def account_lock(key: str, holder: dict, say: Callable[[str], None] = log.info,
-                 timeout: float | None = None) -> Iterator[Path]:
-    """One extraction of account `key` at a time, whoever starts it (its partition's run, `amocrm_daily`,
-    the CLI): two would share its dlt pipeline folder and pull twice its rate limit from amoCRM.
-    The second waits, naming the first, as for the warehouse (`AMOCRM_KPI_LOCK_TIMEOUT_SECONDS`)."""
-    timeout = lock_timeout_seconds() if timeout is None else timeout
-    lock_path = paths.data_dir() / ACCOUNTS_DIR / f"{key}.lock"
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with _named_flock(lock_path, holder, time.monotonic() + timeout, timeout, say, f"amoCRM account '{key}'",
-                      busy=AccountBusy):
-        yield lock_path
 
 
 @contextmanager

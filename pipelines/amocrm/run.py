@@ -91,6 +91,7 @@ def run_extraction(
     account_key: str | None = None,
     write_lock: Callable[[], ContextManager[Any]] | None = None,
     holder: dict | None = None,
+    drop_local: bool = False,
     **settings: Any,
 ) -> Summary:
     """Extract one account and load it, then apply deletions. `account_key` None = the one configured
@@ -103,9 +104,12 @@ def run_extraction(
     B (extract and normalize: the API and local files) holds nothing, and takes the minutes.
     The whole run holds the account's own lock (account_lock: a second extraction of the same account
     fails at once with AccountBusy, naming `holder`, e.g. {"run_id": ...}); a package whose load id the
-    warehouse holds already is refused before loading (load_ids.DuplicateLoadId)."""
+    warehouse holds already is refused before loading (load_ids.DuplicateLoadId). `drop_local` first drops
+    the pipeline's local folder (under the account's lock), so its state comes from the warehouse only."""
     chosen = accounts.the_account() if account_key is None else accounts.account(account_key)
     with account_lock.holding(chosen.key, holder):
+        if drop_local:
+            (pipeline or make_pipeline(chosen.key)).drop()
         return _extract(chosen, base_url, access_token, pipeline, resources, stats, on_start, write_lock, settings)
 
 

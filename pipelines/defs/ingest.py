@@ -15,9 +15,9 @@ import dagster as dg
 from dagster_dlt import DagsterDltResource, DagsterDltTranslator, build_dlt_asset_specs
 from dagster_dlt.translator import DltResourceTranslatorData
 
-from pipelines import runguard
 from pipelines.amocrm import amocrm_source, make_pipeline
 from pipelines.amocrm import accounts
+from pipelines.amocrm.account_lock import AccountBusy
 from pipelines.amocrm.client import amo_cause
 from pipelines.amocrm.run import Summary, run_extraction
 from pipelines.amocrm.source import ExtractionStats
@@ -72,21 +72,19 @@ def amocrm_extract(context: dg.AssetExecutionContext, dlt: DagsterDltResource, r
     try:
         key = context.partition_key if context.has_partition_key else None
         chosen = accounts.the_account() if key is None else accounts.account(key)
-        # A run holding the whole warehouse must not wait for the account: its other extraction needs the
-        # warehouse to load (each would wait for the other). It fails at once, naming that run.
-        wait = 0 if run_guard.whole_run else None
-        with runguard.account_lock(chosen.key, run_guard.holder, say=context.log.info, timeout=wait):
-            pipeline = make_pipeline(chosen.key)
-            pipeline.drop()  # as dagster-dlt does: what a failed run left goes, the state comes from the warehouse
-            summary = run_extraction(account_key=chosen.key, pipeline=pipeline, stats=stats,
-                                     resources=[RAW_TABLE_BY_KEY[k] for k in context.selected_asset_keys]
-                                     if context.is_subset else None,
-                                     write_lock=lambda: run_guard.phase(context.log.info))
+        pipeline = make_pipeline(chosen.key)
+        # run_extraction holds the account's own lock (pipelines.amocrm.account_lock): a second extraction of
+        # one account fails at once, naming this run. The run queue keeps partition runs of one account apart.
+        summary = run_extraction(account_key=chosen.key, pipeline=pipeline, stats=stats, holder=run_guard.holder,
+                                 resources=[RAW_TABLE_BY_KEY[k] for k in context.selected_asset_keys]
+                                 if context.is_subset else None,
+                                 write_lock=lambda: run_guard.phase(context.log.info),
+                                 drop_local=True)  # as dagster-dlt does: the state comes from the warehouse
         run_guard.keep(context.log.info)  # to the run's end: the row counts and the raw checks read under it
         counts = _table_row_counts(pipeline)
     except Exception as exc:
         run_guard.let_go()  # a retry extracts without the lock, as the first attempt did
-        if isinstance(exc, runguard.AccountBusy):  # another run extracts it now: run this one after it
+        if isinstance(exc, AccountBusy):  # another run extracts it now: run this one after it
             raise dg.Failure(description=str(exc), allow_retries=False) from exc
         final = amo_cause(exc)
         if final is not None and not final.retryable:  # a config mistake, rejected credentials, a block

@@ -175,7 +175,8 @@ def test_an_extraction_run_killed_while_reading_amocrm_is_failed_alerted_and_lea
     the reaper fails it once with the step named, alerts naming the account, and every lock is free."""
     from pipelines import paths
     from pipelines.defs.recovery import reap_dead_runs
-    from pipelines.runguard import account_lock, warehouse_lock
+    from pipelines.amocrm import account_lock
+    from pipelines.runguard import warehouse_lock
 
     hub, env, tmp = deployment
     with dg.DagsterInstance.get() as instance:
@@ -212,7 +213,7 @@ def test_an_extraction_run_killed_while_reading_amocrm_is_failed_alerted_and_lea
     alerts = [json.loads(p.read_text()) for p in sorted(paths.alerts_dir().glob("*_error_*.json"))]
     assert len(alerts) == 1 and "account acc1" in alerts[0]["title"], alerts
     with warehouse_lock({"command": "the next run"}, timeout=0), \
-            account_lock("acc1", {"command": "the next run"}, timeout=0):
+            account_lock.holding("acc1", {"command": "the next run"}):
         pass  # neither is left taken: the kernel let go of both with the process
 
 
