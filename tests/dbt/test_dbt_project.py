@@ -132,3 +132,16 @@ def test_shared_columns_use_their_doc_block():
                 if column["name"] in SHARED_DOC_BLOCKS and not (used and used.group(1) in SHARED_DOC_BLOCKS[column["name"]]):
                     problems.append(f"{model['name']}.{column['name']}: describe it with its shared doc block")
     assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("setting, threads", [(None, 1), ("2", 2)])
+def test_dbt_threads_come_from_the_environment(tmp_path, monkeypatch, setting, threads):
+    """The profile runs 1 dbt thread unless AMOCRM_KPI_DBT_THREADS says otherwise (README: a busy 2-core
+    machine gained nothing from 2; a bigger machine may)."""
+    from tests.conftest import run_dbt
+
+    monkeypatch.delenv("AMOCRM_KPI_DBT_THREADS", raising=False)
+    if setting is not None:
+        monkeypatch.setenv("AMOCRM_KPI_DBT_THREADS", setting)
+    result = run_dbt(tmp_path, "run", "--select", "int_processed_loads")
+    assert f"Concurrency: {threads} threads" in result.stdout, result.stdout[-2000:]
