@@ -13,6 +13,8 @@ wall time and the peak resident memory of each dbt process, the time each model 
 in it (run_results.json `execution_time`) and their sum, and a PASS/MISS line for the incremental
 daily build against its 20 s target. Last figures: README "Tests and benchmarks" (fct_pipeline_daily's
 incremental run at 100k leads: 0.35 s CPU against 1.14 s for its full build).
+The three builds share one target folder, so only the first parses the project in full (dbt's partial
+parsing); dbt's threads are the profile's (`AMOCRM_KPI_DBT_THREADS`, default 1), e.g. to compare 1 and 2.
 
     .venv/bin/python -m benchmarks dbt_build            # both sizes
     .venv/bin/python -m benchmarks.dbt_build 20000      # other sizes, e.g. for a quick look

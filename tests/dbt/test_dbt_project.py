@@ -9,7 +9,7 @@ import re
 import pytest
 import yaml
 
-from tests.conftest import DBT_PROJECT_DIR
+from tests.conftest import DBT_PROJECT_DIR, run_dbt
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("warehouse")]
 
@@ -133,3 +133,11 @@ def test_shared_columns_use_their_doc_block():
                 if column["name"] in SHARED_DOC_BLOCKS and not (used and used.group(1) in SHARED_DOC_BLOCKS[column["name"]]):
                     problems.append(f"{model['name']}.{column['name']}: describe it with its shared doc block")
     assert not problems, "\n".join(problems)
+
+
+def test_dbt_threads_come_from_the_environment(tmp_path, monkeypatch):
+    """AMOCRM_KPI_DBT_THREADS sets dbt's threads (the profile's default is 1: README, a busy 2-core machine
+    gained nothing from 2; a bigger machine may)."""
+    monkeypatch.setenv("AMOCRM_KPI_DBT_THREADS", "2")
+    result = run_dbt(tmp_path, "run", "--select", "int_processed_loads")
+    assert "Concurrency: 2 threads" in result.stdout, result.stdout[-2000:]
