@@ -162,7 +162,8 @@ def test_pipeline_daily_swapped_shares_equal_a_full_rebuild(day_later, tmp_path)
     """The lead-by-lead swap equals a full rebuild in the hard cases: an old long-open lead's manager and
     price change (its share of every past day moves), a lead with completed stays is deleted (the stuck
     lines of the 180 days after them move), the mart skips a build in between (the superseded version it
-    counted must be the one subtracted) and the same lead changes again."""
+    counted must be the one subtracted), the same lead changes again and the deleted lead is restored
+    (its old completed stays come back: the stuck lines move the other way)."""
     warehouse = day_later[0].copy(tmp_path / "incremental")
     stays = warehouse.query(
         "select lead_id, count(*) filter (where left_at is not null) as completed, min(entered_date) as since "
@@ -186,6 +187,10 @@ def test_pipeline_daily_swapped_shares_equal_a_full_rebuild(day_later, tmp_path)
     from_date = date.fromisoformat(re.search(r"greatest\(date '([\d-]+)', calendar.first_day\) as from_date", compiled).group(1))
     assert from_date == warehouse.query("select max(snapshot_date) from marts.fct_pipeline_daily").iat[0, 0], \
         "only the last day was recomputed in full"
+    with duckdb.connect(str(warehouse.path)) as connection:
+        _new_load(connection, "2000000000.3", {completed: "is_deleted = false"})
+    warehouse.dbt("run")
+    assert not warehouse.query(f"select is_deleted from marts.fct_leads where lead_id = {completed}").iat[0, 0]
     rebuilt = warehouse.copy(tmp_path / "full")
     rebuilt.dbt("run", "--full-refresh", "--select", "int_pipeline_daily_stays+")
     for table in ["marts.fct_pipeline_daily", "intermediate.int_pipeline_daily_stays"]:

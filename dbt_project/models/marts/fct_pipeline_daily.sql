@@ -87,11 +87,23 @@ stays as (
     where not is_deleted
 ),
 
--- Current stays on the days recomputed in full: from from_date on, and the moved stage-days.
+-- The span of days each stage's moved lines cover: the stays expanded for them are cut to it.
+moved_spans as (
+    select account_id, pipeline_id, status_id, min(snapshot_date) as first_moved, max(snapshot_date) as last_moved
+    from moved_lines
+    group by all
+),
+
+-- Current stays on the days recomputed in full: from from_date on, and the moved stage-days. Each stay
+-- is expanded into its days (generate_series) rather than joined to the calendar on a range: a range
+-- join next to the account_id equality compares every stay with every day (a billion pairs at a million
+-- leads), while the stays that reach from_date are few (the open ones and those left since).
 recomputed_days as (
     select
         stays.account_id,
-        all_days.snapshot_date,
+        cast(unnest(generate_series(greatest(stays.entered_date, bounds.from_date),
+                                    least(coalesce(stays.left_date, bounds.to_date + 1), bounds.to_date + 1) - 1,
+                                    interval 1 day)) as date) as snapshot_date,
         stays.pipeline_id,
         stays.status_id,
         stays.manager_id,
@@ -100,29 +112,43 @@ recomputed_days as (
         1 as sign
     from stays
     inner join bounds on bounds.account_id = stays.account_id
-    inner join all_days
-        on all_days.account_id = stays.account_id
-        and all_days.snapshot_date >= greatest(stays.entered_date, bounds.from_date)
-        and all_days.snapshot_date < coalesce(stays.left_date, bounds.to_date + 1)
     where not stays.is_superseded
+        and coalesce(stays.left_date, date '9999-12-31') > {{ from_date }}
     union all
     select
-        stays.account_id,
-        moved_lines.snapshot_date,
-        stays.pipeline_id,
-        stays.status_id,
-        stays.manager_id,
-        stays.price,
-        stays.entered_at,
+        stay_days.account_id,
+        stay_days.snapshot_date,
+        stay_days.pipeline_id,
+        stay_days.status_id,
+        stay_days.manager_id,
+        stay_days.price,
+        stay_days.entered_at,
         1 as sign
-    from stays
-    inner join moved_lines
-        on moved_lines.account_id = stays.account_id
-        and moved_lines.pipeline_id = stays.pipeline_id
-        and moved_lines.status_id = stays.status_id
-        and moved_lines.snapshot_date >= stays.entered_date
-        and moved_lines.snapshot_date < coalesce(stays.left_date, date '9999-12-31')
-    where not stays.is_superseded
+    from (
+        select
+            stays.account_id,
+            cast(unnest(generate_series(greatest(stays.entered_date, moved_spans.first_moved),
+                                        least(coalesce(stays.left_date, date '9999-12-31') - 1, moved_spans.last_moved),
+                                        interval 1 day)) as date) as snapshot_date,
+            stays.pipeline_id,
+            stays.status_id,
+            stays.manager_id,
+            stays.price,
+            stays.entered_at
+        from stays
+        inner join moved_spans
+            on moved_spans.account_id = stays.account_id
+            and moved_spans.pipeline_id = stays.pipeline_id
+            and moved_spans.status_id = stays.status_id
+        where not stays.is_superseded
+            and stays.entered_date <= moved_spans.last_moved
+            and coalesce(stays.left_date, date '9999-12-31') > moved_spans.first_moved
+    ) as stay_days
+    semi join moved_lines
+        on moved_lines.account_id = stay_days.account_id
+        and moved_lines.pipeline_id = stay_days.pipeline_id
+        and moved_lines.status_id = stay_days.status_id
+        and moved_lines.snapshot_date = stay_days.snapshot_date
 ),
 
 {%- if is_incremental() %}
@@ -131,26 +157,35 @@ recomputed_days as (
 -- when not left) take their share away, its new stays add theirs.
 changed_days as (
     select
-        stays.account_id,
-        all_days.snapshot_date,
-        stays.pipeline_id,
-        stays.status_id,
-        stays.manager_id,
-        stays.price,
-        stays.entered_at,
-        case when stays.is_superseded then -1 else 1 end as sign
-    from stays
-    inner join bounds on bounds.account_id = stays.account_id
-    inner join all_days
-        on all_days.account_id = stays.account_id
-        and all_days.snapshot_date >= stays.entered_date
-        and all_days.snapshot_date < least(coalesce(stays.left_date, bounds.from_date), bounds.from_date)
+        stay_days.account_id,
+        stay_days.snapshot_date,
+        stay_days.pipeline_id,
+        stay_days.status_id,
+        stay_days.manager_id,
+        stay_days.price,
+        stay_days.entered_at,
+        stay_days.sign
+    from (
+        select
+            stays.account_id,
+            cast(unnest(generate_series(greatest(stays.entered_date, bounds.first_day),
+                                        least(coalesce(stays.left_date, bounds.from_date), bounds.from_date) - 1,
+                                        interval 1 day)) as date) as snapshot_date,
+            stays.pipeline_id,
+            stays.status_id,
+            stays.manager_id,
+            stays.price,
+            stays.entered_at,
+            case when stays.is_superseded then -1 else 1 end as sign
+        from stays
+        inner join bounds on bounds.account_id = stays.account_id
+        where stays.is_superseded or stays.is_new
+    ) as stay_days
     anti join moved_lines
-        on moved_lines.account_id = stays.account_id
-        and moved_lines.pipeline_id = stays.pipeline_id
-        and moved_lines.status_id = stays.status_id
-        and moved_lines.snapshot_date = all_days.snapshot_date
-    where stays.is_superseded or stays.is_new
+        on moved_lines.account_id = stay_days.account_id
+        and moved_lines.pipeline_id = stay_days.pipeline_id
+        and moved_lines.status_id = stay_days.status_id
+        and moved_lines.snapshot_date = stay_days.snapshot_date
 ),
 {%- endif %}
 

@@ -63,12 +63,13 @@ lead_days as (
         and closed_date is not null
 ),
 
-aggregated as (
+-- Summed per day first (many leads share a day and a value), then rolled up to the three grains: the
+-- same sums (integers and decimals, exact) as grouping the lead rows per grain, from far fewer rows.
+daily as (
     select
         lead_days.account_id,
         lead_days.currency,
-        period_grains.period_grain,
-        {{ period_start('period_grains.period_grain', 'lead_days.local_day') }} as period_start,
+        lead_days.local_day,
         lead_days.pipeline_id,
         lead_values.dimension,
         lead_values.dimension_value,
@@ -80,6 +81,23 @@ aggregated as (
     inner join lead_values
         on lead_values.account_id = lead_days.account_id
         and lead_values.lead_id = lead_days.lead_id
+    group by all
+),
+
+aggregated as (
+    select
+        daily.account_id,
+        daily.currency,
+        period_grains.period_grain,
+        {{ period_start('period_grains.period_grain', 'daily.local_day') }} as period_start,
+        daily.pipeline_id,
+        daily.dimension,
+        daily.dimension_value,
+        sum(daily.leads_created) as leads_created,
+        sum(daily.deals_won) as deals_won,
+        sum(daily.revenue_won) as revenue_won,
+        sum(daily.deals_lost) as deals_lost
+    from daily
     cross join {{ period_grains() }}
     group by all
 ),
