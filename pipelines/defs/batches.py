@@ -49,6 +49,7 @@ class Batch:
     size: int  # how many runs it expects
     expected: list[str] | None  # the accounts it expects, when known
     open: bool = False  # more runs may come (a backfill still launching)
+    builds_marts: bool = False  # a backfill whose selection takes in the marts builds them itself
     runs: list[dg.DagsterRun] = field(default_factory=list)
     last_ended: float = 0.0  # epoch s
 
@@ -77,7 +78,7 @@ class Batch:
         return [f"{gap} of {self.size} accounts (not named: a batch started by an older version)"] if gap > 0 else []
 
     def ready(self, now: float, grace: float) -> bool:
-        if not self.runs or not self.ended or self.open:
+        if not self.runs or not self.ended or self.open or self.builds_marts:
             return False
         return not self.short or now - self.last_ended >= grace
 
@@ -101,7 +102,7 @@ def _epoch(stamp: datetime) -> float:
 
 
 def group_batches(instance: dg.DagsterInstance, runs: list[tuple[dg.DagsterRun, float]],
-                  asset_graph=None) -> dict[str, Batch]:
+                  extract_keys: set[dg.AssetKey], asset_graph=None) -> dict[str, Batch]:
     """{batch key: Batch}: a tick's runs by their batch tag, a backfill's by its id, any other run alone."""
     members: dict[str, list[tuple[dg.DagsterRun, float]]] = defaultdict(list)
     for run, ended_at in runs:
@@ -116,7 +117,7 @@ def group_batches(instance: dg.DagsterInstance, runs: list[tuple[dg.DagsterRun, 
             expected = named.split(",") if named else None
             batch = Batch(key, int(first.tags.get(BATCH_SIZE_TAG, "1")), expected)
         elif key.startswith("backfill/"):
-            batch = _backfill_batch(instance, key, first.tags[BACKFILL_TAG], asset_graph)
+            batch = _backfill_batch(instance, key, first.tags[BACKFILL_TAG], extract_keys, asset_graph)
         else:
             batch = Batch(key, 1, None)
         batch.runs = [run for run, _ in group]
@@ -125,7 +126,8 @@ def group_batches(instance: dg.DagsterInstance, runs: list[tuple[dg.DagsterRun, 
     return batches
 
 
-def _backfill_batch(instance: dg.DagsterInstance, key: str, backfill_id: str, asset_graph) -> Batch:
+def _backfill_batch(instance: dg.DagsterInstance, key: str, backfill_id: str, extract_keys: set[dg.AssetKey],
+                    asset_graph) -> Batch:
     """A backfill expects one run per partition it targets; while it still launches runs it stays open."""
     backfill = instance.get_backfill(backfill_id)
     if backfill is None:  # deleted from the instance: judge by its runs alone
@@ -141,7 +143,8 @@ def _backfill_batch(instance: dg.DagsterInstance, key: str, backfill_id: str, as
         names = backfill.partition_names
     expected = list(names) if names is not None else None
     return Batch(key, len(expected) if expected is not None else 0, expected,
-                 open=backfill.status not in BULK_ACTION_TERMINAL_STATUSES)
+                 open=backfill.status not in BULK_ACTION_TERMINAL_STATUSES,
+                 builds_marts=bool(backfill.asset_selection) and not set(backfill.asset_selection) <= extract_keys)
 
 
 def transformed_batches(instance: dg.DagsterInstance, transform_job: str, limit: int = 200) -> set[str]:

@@ -2,12 +2,14 @@
 
 - `amocrm_extract_account`: the dlt assets (op `amocrm_extract`) and their raw checks, of one account, a partition of `ACCOUNTS`.
 - `amocrm_transform`: everything else (user inputs, dbt, serving copy, report, PostgreSQL).
-- `amocrm_daily`: everything in one run, for one account (`make demo`, the CLI, tests), as before.
+- `amocrm_daily`: everything in one run, for one account (`make demo` with one account, tests), as before.
 
 The daily tick requests one `amocrm_extract_account` run per configured account, all tagged with the tick's
 batch; the `transform_after_extractions` sensor requests `amocrm_transform` once every run of the batch
 has ended, failed ones included: an account whose extraction failed keeps its last loaded raw data, the
-others' fresh data is still built and published, and the failure was alerted naming the account.
+others' fresh data is still built and published, and the failure was alerted naming the account. What a
+batch is (a tick, a backfill, one run by hand) and when a run missing from it stops being waited for:
+`pipelines.defs.batches`. `make demo` with several accounts runs the same batch itself (`pipelines.demo_batch`).
 Every run is one process, one step at a time: the warehouse is a single DuckDB file that only one process
 may write (the `run_guard` lock keeps runs apart, see `pipelines.defs.recovery`; the run queue in
 `dagster.yaml` and the `duckdb` pool show the waiting in the UI).
@@ -87,12 +89,14 @@ def ready_batches(instance: dg.DagsterInstance, asset_graph=None, at: float | No
     """(batches to transform now, batches still waiting), oldest first; batches a transform run already
     names (the sensor's before, `make demo`'s) are neither."""
     at, grace = batches.now() if at is None else at, batches.grace_seconds() if grace is None else grace
-    runs = batches.extraction_runs(instance, amocrm_extract_job.name, set(amocrm_extract.keys))
-    found = batches.group_batches(instance, runs, asset_graph)
+    extract_keys = set(amocrm_extract.keys)
+    runs = batches.extraction_runs(instance, amocrm_extract_job.name, extract_keys)
+    found = batches.group_batches(instance, runs, extract_keys, asset_graph)
     done = batches.transformed_batches(instance, amocrm_transform.name)
     pending = [batch for key, batch in sorted(found.items()) if key not in done]
     ready = [batch for batch in pending if batch.ready(at, grace)]
-    waiting = [batch for batch in pending if batch not in ready and batch.ended and batch.short and not batch.open]
+    waiting = [batch for batch in pending if not batch.ready(at, grace) and batch.runs and batch.ended
+               and batch.short and not batch.open and not batch.builds_marts]
     return ready, waiting
 
 
