@@ -6,7 +6,9 @@ command; with an account configured, on that account (`data/`). The terminal
 shows one line per step, a count of what was built and checked, and on a failure
 the root cause; the full log goes to `<data>/logs/demo-<time>.log`. The run is
 recorded in the project's Dagster instance (`.dagster_home/`), so `make ui`
-shows it afterwards.
+shows it afterwards. With several accounts configured, each is extracted in its
+own run, then the marts are built once (`pipelines.demo_batch`), as the daily
+schedule does.
 """
 
 from __future__ import annotations
