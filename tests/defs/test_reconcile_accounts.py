@@ -37,7 +37,7 @@ def hub(tmp_path, monkeypatch):
 
 def _reconciled(account_id: int) -> list[tuple]:
     with duckdb.connect(str(paths.warehouse_path()), read_only=True) as con:
-        return con.execute("select entity, refused from raw_amocrm.reconciliations where account_id = ? "
+        return con.execute("select entity, refused_reason from raw_amocrm.reconciliations where account_id = ? "
                            "order by entity", [account_id]).fetchall()
 
 
