@@ -24,7 +24,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 NOW = 1_767_000_000
 
 
-def test_demo_extracts_each_account_builds_once_and_names_the_failed_one(tmp_path):
+def test_demo_extracts_each_account_builds_once_and_names_the_failed_one(tmp_path, monkeypatch):
     env = {k: v for k, v in os.environ.items() if "AMO" not in k.upper() and k != "DAGSTER_HOME"}
     home = tmp_path / "dagster_home"
     env |= {"PYTHONPATH": str(PROJECT_ROOT), "AMOCRM_KPI_DATA_DIR": str(tmp_path / "data"),
@@ -52,6 +52,7 @@ def test_demo_extracts_each_account_builds_once_and_names_the_failed_one(tmp_pat
         leads = con.execute("select account_id, count(*) from marts.fct_leads group by 1").fetchall()
     assert leads == [(acc2, len(truth["acc2"].leads))]
 
+    monkeypatch.setenv("DAGSTER_HOME", str(home))  # its dagster.yaml names its folders by this variable
     with dg.DagsterInstance.from_config(str(home)) as instance:  # the runs are in the project's instance
         extracts = instance.get_runs(dg.RunsFilter(job_name="amocrm_extract_account"))
         (transform,) = instance.get_runs(dg.RunsFilter(job_name="amocrm_transform"))
