@@ -6,7 +6,9 @@ command; with an account configured, on that account (`data/`). The terminal
 shows one line per step, a count of what was built and checked, and on a failure
 the root cause; the full log goes to `<data>/logs/demo-<time>.log`. The run is
 recorded in the project's Dagster instance (`.dagster_home/`), so `make ui`
-shows it afterwards.
+shows it afterwards. With several accounts configured, each is extracted in its
+own run, then the marts are built once (`pipelines.demo_batch`), as the daily
+schedule does.
 """
 
 from __future__ import annotations
@@ -29,24 +31,39 @@ def dagster_home() -> Path:
     return install_instance()
 
 
-def kpi_summary(serving_db: Path) -> str:
-    """Headline numbers of the last two months, read from the published copy like a BI tool would."""
+def kpi_summary(serving_db: Path, account_id: int | None = None) -> str:
+    """Headline numbers of the last two months, read from the published copy like a BI tool would
+    (of one account when `account_id` is given: money is never added across accounts)."""
+    where = "and account_id = ?" if account_id is not None else ""
     with duckdb.connect(str(serving_db), read_only=True) as con:
         rows = con.execute(
-            """
+            f"""
             select period_start, sum(deals_won), sum(revenue_won), sum(deals_lost), sum(leads_created)
             from marts.fct_sales_kpi
-            where period_grain = 'month'
+            where period_grain = 'month' {where}
             group by period_start
             order by period_start desc
             limit 2
-            """
+            """, [] if account_id is None else [account_id]
         ).fetchall()
     lines = [f"{'month':<10} {'leads':>7} {'won':>6} {'lost':>6} {'win rate':>9} {'revenue':>16}"]
     for month, won, revenue, lost, created in rows:
         rate = f"{won / (won + lost):.0%}" if won + lost else "n/a"
         lines.append(f"{month:%Y-%m}    {created:>7} {won:>6} {lost:>6} {rate:>9} {revenue:>16,}")
     return "\n".join(lines)
+
+
+def results_lines(home: Path, publish) -> str:
+    """Where the results are: warehouse, serving copy, PostgreSQL (when configured), report, run history."""
+    from pipelines.postgres import settings as pg
+
+    report = paths.reports_dir() / "kpi_report.html"
+    return (f"  warehouse (dlt + dbt, read-write): {paths.warehouse_path()}\n"
+            f"  serving copy for BI (read-only):   {paths.serving_path()}\n"
+            + (f"  PostgreSQL for BI (read-only):     schema {publish.schema} at {pg.PUBLISH_URL}, role {publish.reader}\n"
+               if publish else "")
+            + f"  HTML report:                       {report}\n"
+            f"  Dagster run history:               {home}  (open it with: make ui)")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -59,13 +76,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    from pipelines.amocrm.connect import configured_target
+    from pipelines.amocrm.accounts import configured_accounts
     from pipelines.amocrm.settings import SettingsError
     from pipelines.postgres import settings as pg
     from pipelines.postgres.instance import check_reachable
 
     try:  # a settings mistake stops here, before any run or file
-        target = configured_target()
+        chosen = configured_accounts()
+        target = chosen[0].base_url
         home = dagster_home()
         publish = pg.publish_settings() if pg.publish_configured() else None
         if publish:
@@ -79,6 +97,10 @@ def main(argv: list[str] | None = None) -> int:
     from pipelines.definitions import defs
 
     log_path = paths.logs_dir() / f"demo-{time.strftime('%Y%m%d-%H%M%S')}.log"
+    if len(chosen) > 1:  # every account extracted in its own run, then one transform: as the schedule does
+        from pipelines.demo_batch import run_several
+
+        return run_several(chosen, log_path, args.verbose, results_lines(home, publish))
     account = ("the embedded amoCRM simulator (demo: simulated account)" if target is None
                else f"the amoCRM account at {target}")
     if target is None:
@@ -100,20 +122,12 @@ def main(argv: list[str] | None = None) -> int:
     from pipelines.report.build import morning_lines
 
     held = held_origin(paths.account_dir(the_account().key))  # one account: the job ran, so the_account() did
-    report = paths.reports_dir() / "kpi_report.html"
     print("\nKPI summary (all pipelines and managers):")
     print(kpi_summary(paths.serving_path()))
     print("\nMorning checks (whole account):")
     print("\n".join(f"  {line}" for line in morning_lines(paths.serving_path())).replace("\u00a0", " "))
-    print(
-        f"\nResults (from {held.label() if held else 'an unrecorded account'}; table marts.meta_source says so too):\n"
-        f"  warehouse (dlt + dbt, read-write): {paths.warehouse_path()}\n"
-        f"  serving copy for BI (read-only):   {paths.serving_path()}\n"
-        + (f"  PostgreSQL for BI (read-only):     schema {publish.schema} at {pg.PUBLISH_URL}, role {publish.reader}\n"
-           if publish else "")
-        + f"  HTML report:                       {report}\n"
-        f"  Dagster run history:               {home}  (open it with: make ui)"
-    )
+    print(f"\nResults (from {held.label() if held else 'an unrecorded account'}; table marts.meta_source says so too):\n"
+          + results_lines(home, publish))
     return 0
 
 

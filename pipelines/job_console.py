@@ -51,6 +51,8 @@ class _TerminalFilter(logging.Filter):
         message = str(meta.get("orig_message", ""))
         if message.startswith("Dependencies for step"):  # steps skipped after a failure: the failure says why
             return False
+        if "was yielded which is not selected" in message:  # a dbt source test of a raw asset the transform
+            return False  # job does not select: recorded all the same, nothing for a person to do
         if record.levelno >= logging.WARNING:
             record.short = f"warning ({meta.get('step_key') or 'run'}): {message or record.getMessage()}"
             return True
@@ -58,11 +60,17 @@ class _TerminalFilter(logging.Filter):
 
 
 class _ShortFormatter(logging.Formatter):
+    def __init__(self, label: str = ""):
+        super().__init__()
+        self.label = f"[{label}] " if label else ""  # which account, when several extract at once
+
     def format(self, record: logging.LogRecord) -> str:
-        return f"{self.formatTime(record, '%H:%M:%S')}  {getattr(record, 'short', None) or record.getMessage()}"
+        text = getattr(record, 'short', None) or record.getMessage()
+        return f"{self.formatTime(record, '%H:%M:%S')}  {self.label}{text}"
 
 
-@dg.logger(config_schema={"log_path": str, "verbose": bool, "steps": [str]},
+@dg.logger(config_schema={"log_path": str, "verbose": bool, "steps": [str],
+                          "label": dg.Field(str, is_required=False, default_value="")},
            description="terminal summary + full log file")
 def terminal_and_file_logger(init_context: dg.InitLoggerContext) -> logging.Logger:
     config = init_context.logger_config
@@ -73,21 +81,23 @@ def terminal_and_file_logger(init_context: dg.InitLoggerContext) -> logging.Logg
     to_terminal = logging.StreamHandler(sys.__stdout__)  # sys.stdout is the log file while the job runs
     to_terminal.addFilter(_TerminalFilter(config["verbose"], set(config["steps"])))
     if not config["verbose"]:
-        to_terminal.setFormatter(_ShortFormatter())
+        to_terminal.setFormatter(_ShortFormatter(config["label"]))
     logger.addHandler(to_terminal)
     return logger
 
 
-def run_job(job: dg.JobDefinition, instance: dg.DagsterInstance, log_path: Path, verbose: bool):
-    """Run `job` in this process; the terminal gets step lines, `log_path` everything (with `verbose`,
-    the terminal too). dagster-dbt prints dbt's lines to sys.stdout: they go to the file."""
+def run_job(job: dg.JobDefinition, instance: dg.DagsterInstance, log_path: Path, verbose: bool,
+            partition_key: Optional[str] = None, tags: Optional[dict[str, str]] = None, label: str = ""):
+    """Run `job` in this process; the terminal gets step lines (prefixed `[label]`), `log_path` everything
+    (with `verbose`, the terminal too). dagster-dbt prints dbt's lines to sys.stdout: they go to the file."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     steps = sorted({a.node_def.name for a in job.asset_layer.asset_graph.assets_defs if a.is_executable and a.keys})
-    config = {"log_path": str(log_path), "verbose": verbose, "steps": steps}
+    config = {"log_path": str(log_path), "verbose": verbose, "steps": steps, "label": label}
     with open(log_path, "a", encoding="utf-8") as raw_output, _library_logs_to(log_path):
         with contextlib.redirect_stdout(sys.stdout if verbose else raw_output):
             return job.with_logger_defs({"terminal": terminal_and_file_logger}).execute_in_process(
-                instance=instance, run_config={"loggers": {"terminal": {"config": config}}}, raise_on_error=False)
+                instance=instance, run_config={"loggers": {"terminal": {"config": config}}}, raise_on_error=False,
+                partition_key=partition_key, tags=tags)
 
 
 @contextlib.contextmanager
@@ -137,14 +147,19 @@ def _why(check: Any) -> str:
 
 def failure(result: Any, log_path: Path) -> str:
     """Which steps failed and why, the root cause last (the traceback is in the log file)."""
-    causes = [(event.step_key, root_cause(event.step_failure_data)) for event in result.all_events
-              if event.is_step_failure and event.step_failure_data]
     lines = [f"\nThe run failed. Full log with tracebacks: {log_path}   (run history: make ui -> Runs)"]
-    if not causes:
-        run_failures = [e.message for e in result.all_events if e.event_type == DagsterEventType.RUN_FAILURE]
-        causes = [("run", run_failures[-1] if run_failures else "see the log file")]
-    lines += [f"Failed step {step}: {cause}" for step, cause in causes]
+    lines += [f"Failed step {step}: {cause}" for step, cause in causes(result)]
     return "\n".join(lines)
+
+
+def causes(result: Any) -> list[tuple[str, str]]:
+    """(failed step, its root cause) of a failed run; ("run", why) when no step failed."""
+    found = [(event.step_key, root_cause(event.step_failure_data)) for event in result.all_events
+             if event.is_step_failure and event.step_failure_data]
+    if not found:
+        run_failures = [e.message for e in result.all_events if e.event_type == DagsterEventType.RUN_FAILURE]
+        found = [("run", run_failures[-1] if run_failures else "see the log file")]
+    return found
 
 
 def root_cause(failure_data: Any) -> str:

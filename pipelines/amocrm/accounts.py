@@ -68,8 +68,10 @@ def the_account(found: Optional[settings.Found] = None) -> AccountSettings:
         keys = ", ".join(account.key for account in accounts)
         raise SettingsError(
             f"{len(accounts)} amoCRM accounts are configured ({keys}), so nothing was extracted: this path "
-            f"extracts one account. Run `python -m pipelines.amocrm --all` (or `--account KEY`) to load each "
-            f"into the shared warehouse, or keep one account's settings.")
+            f"extracts one account. `make demo` extracts every account, then builds their marts (in Dagster: "
+            f"the schedule amocrm_daily_schedule, or a run of amocrm_extract_account per account, then "
+            f"amocrm_transform); `python -m pipelines.amocrm --all` (or `--account KEY`) loads each into the "
+            f"shared warehouse; or keep one account's settings.")
     return accounts[0]
 
 
