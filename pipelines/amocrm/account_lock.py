@@ -35,11 +35,12 @@ def lock_path(key: str) -> Path:
 
 
 @contextmanager
-def holding(key: str, holder: dict | None = None) -> Iterator[Path]:
+def holding(key: str, holder: dict | None = None, doing: str = "extraction") -> Iterator[Path]:
     """Hold account `key`'s extraction lock for the block, or raise `AccountBusy` at once.
 
     `holder` (say `{"run_id": ...}`) is written into the lock file with this process's identity and
-    command line, so the process that is turned away can say who has the account."""
+    command line, so the process that is turned away can say who has the account. `doing` names what the
+    turned-away process is (an extraction, or the id reconciliation, which reads amoCRM at the same rate)."""
     path = lock_path(key)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -48,8 +49,8 @@ def holding(key: str, holder: dict | None = None) -> Iterator[Path]:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise AccountBusy(
-                f"amoCRM account '{key}' is being extracted already, by {describe_holder(path)}; this extraction "
-                f"did not start and loaded nothing. Two extractions of one account would send amoCRM twice its "
+                f"amoCRM account '{key}' is being extracted already, by {describe_holder(path)}; this {doing} "
+                f"did not start and changed nothing. Two readers of one account would send amoCRM twice its "
                 f"7 requests/s (it blocks accounts for that) and race on its cursors. Let that one finish "
                 f"(or stop it: a stopped or killed process releases {path} by itself), then run again."
             ) from None

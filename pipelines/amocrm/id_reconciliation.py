@@ -267,20 +267,23 @@ def run_reconciliation(base_url: str | None = None, access_token: str | None = N
     name) with its rows in the warehouse's `raw_amocrm`, connecting as the extraction does
     (`base_url`/`access_token` None = dlt config, none at all = the embedded simulator). The caller holds
     the warehouse lock (Dagster's run guard, the CLI)."""
-    from pipelines.amocrm import accounts, connect, embedded, migrate, origin
+    from pipelines.amocrm import account_lock, accounts, connect, embedded, migrate, origin
     from pipelines.amocrm.run import CONNECTION, make_pipeline
     from pipelines.amocrm.source import fetch_account
 
     chosen = accounts.the_account() if account_key is None else accounts.account(account_key)
-    values = {**chosen.values,
-              **{k: v for k, v in {"base_url": base_url, "access_token": access_token, **settings}.items()
-                 if k in CONNECTION and v is not None}}
-    client = connect.connect(**values, account_key=chosen.key)
-    account = fetch_account(client)
-    origin.claim(account, client.base_url, embedded.is_embedded(client.base_url), key=chosen.key)  # the account held
-    honoured = account.get("is_api_filter_enabled") is not False
-    pipeline = pipeline or make_pipeline(chosen.key)
-    migrate.prepare(pipeline)  # a warehouse from before account_id: its rows stamped before they are matched
-    with pipeline.sql_client() as sql_client:
-        return reconcile(sql_client, pipeline.dataset_name, client, account_id=account["id"], accept=accept,
-                         filters=lambda _: honoured)
+    # the account's own lock: an extraction of it meanwhile would send amoCRM twice its request rate
+    with account_lock.holding(chosen.key, {"command": f"reconcile-ids --account {chosen.key}"},
+                              doing="id reconciliation"):
+        values = {**chosen.values,
+                  **{k: v for k, v in {"base_url": base_url, "access_token": access_token, **settings}.items()
+                     if k in CONNECTION and v is not None}}
+        client = connect.connect(**values, account_key=chosen.key)
+        account = fetch_account(client)
+        origin.claim(account, client.base_url, embedded.is_embedded(client.base_url), key=chosen.key)  # the account held
+        honoured = account.get("is_api_filter_enabled") is not False
+        pipeline = pipeline or make_pipeline(chosen.key)
+        migrate.prepare(pipeline)  # a warehouse from before account_id: its rows stamped before they are matched
+        with pipeline.sql_client() as sql_client:
+            return reconcile(sql_client, pipeline.dataset_name, client, account_id=account["id"], accept=accept,
+                             filters=lambda _: honoured)

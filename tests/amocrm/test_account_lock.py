@@ -92,3 +92,13 @@ def test_the_same_account_is_refused_within_one_process_and_other_accounts_are_n
             pass
     with account_lock.holding("acc1"):  # released on exit
         pass
+
+
+def test_id_reconciliation_is_refused_while_its_account_is_extracted(clean_env):
+    """The reconciliation reads every id from amoCRM: beside an extraction of the same account it would send
+    amoCRM twice the account's rate. It stops before its first request, saying what it is and who holds it."""
+    from pipelines.amocrm.id_reconciliation import run_reconciliation
+
+    with account_lock.holding("default", {"run_id": "r-ext"}):
+        with pytest.raises(AccountBusy, match=r"by run r-ext .*this id reconciliation did not start"):
+            run_reconciliation()
