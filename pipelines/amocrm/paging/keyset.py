@@ -7,8 +7,8 @@ the next step starts after its last row. A chain ends only on a step that brings
 nothing new: an empty page, or only rows already seen on a page shorter than the
 longest seen or than `ServedSize` trusts (a page cannot hold only rows seen
 before and be full, unless the page before was all in one second too). A page that is one single second is read by offset inside that
-second (`read_second`). Parallel: the range is cut into slices, and a slice is
-split again whenever a worker is idle.
+second (`read_second`). Parallel: whenever workers are idle, what is left of a
+slice is cut into as many slices at once.
 """
 
 from __future__ import annotations
@@ -21,10 +21,11 @@ from pipelines.amocrm.paging.stream import PageStream, ScanCounters
 
 
 def keyset_scan(
-    client: AmoClient, endpoint: Endpoint, lo: int, now: int | None, workers: int, counters: ScanCounters
-) -> Iterator[list[Any]]:
-    """All items with `cursor >= lo`, as shaped pages (see the module docstring)."""
-    stream = PageStream(workers)
+    client: AmoClient, endpoint: Endpoint, lo: int, now: int | None, workers: int, counters: ScanCounters,
+    poll: bool = False,
+) -> Iterator[list[Any] | None]:
+    """All items with `cursor >= lo`, as shaped pages (see the module docstring); `poll`: PageStream's."""
+    stream = PageStream(workers, poll=poll)
     served = ServedSize(endpoint.page_size)
     stream.submit(_KeysetChain(client, stream, endpoint, counters, served, lo, None, now).run)
     yield from stream
@@ -71,19 +72,22 @@ class _KeysetChain:
             raise FiltersIgnored(self.endpoint.path)
 
     def _maybe_split(self, values: list[int]) -> None:
-        """Hand the upper half of what is left to an idle worker, if it is worth a page or two."""
+        """Cut what is left into equal spans, one for each idle worker at once, each worth a page or more:
+        a chain is one request in flight, and at ~400 ms an answer 7 requests/s need three."""
         end = self.hi if self.hi is not None else self.now
-        if end is None or self.stream.idle_workers() <= 0:
+        idle = self.stream.idle_workers()
+        if end is None or idle <= 0:
             return
         span = max(1, values[-1] - values[0])
         remaining = end - self.pos
-        if remaining < 2 or remaining * len(values) / span < 2 * self.endpoint.page_size:
+        parts = min(idle + 1, int(remaining * len(values) / span / self.endpoint.page_size), remaining)
+        if parts < 2:
             return
-        mid = self.pos + remaining // 2
-        upper = _KeysetChain(self.client, self.stream, self.endpoint, self.counters, self.served, mid + 1, self.hi,
-                             self.now)
-        self.hi = mid
-        self.stream.submit(upper.run)
+        cuts = [self.pos + remaining * k // parts for k in range(1, parts)]
+        hi, self.hi = self.hi, cuts[0]
+        for lo, part_hi in zip([cut + 1 for cut in cuts], [*cuts[1:], hi]):  # the last part keeps this chain's end
+            self.stream.submit(_KeysetChain(self.client, self.stream, self.endpoint, self.counters, self.served,
+                                            lo, part_hi, self.now).run)
 
 
 def read_second(
