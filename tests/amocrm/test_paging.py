@@ -11,6 +11,7 @@ import pytest
 from amocrm_checks import NOW
 from pipelines.amocrm.client import Page
 from pipelines.amocrm.client import AmoPayloadError
+from pipelines.amocrm.pacing import RateLimiter
 from pipelines.amocrm.paging import (
     Endpoint, PageStream, ScanCounters, all_pages, keyset_scan, striped_scan, window_keep, window_scan,
 )
@@ -163,9 +164,9 @@ class EventList:
         return Page(self.rows[(page - 1) * size:page * size], False)
 
 
-def stripe(events: EventList) -> list[int]:
+def stripe(events: EventList, workers: int = 3) -> list[int]:
     endpoint = Endpoint("/api/v4/events", "events", "created_at", lambda items, page: items, page_size=250)
-    pages = striped_scan(events, endpoint, {}, 3, ScanCounters(), window_keep(endpoint, None, None))
+    pages = striped_scan(events, endpoint, {}, workers, ScanCounters(), window_keep(endpoint, None, None))
     return sorted(row["id"] for rows in pages for row in rows)
 
 
@@ -214,3 +215,35 @@ def test_a_keyset_scan_gives_every_idle_worker_a_slice_after_its_first_page():
     got = [row["id"] for rows in keyset_scan(leads, endpoint, 0, NOW, 4, ScanCounters()) for row in rows]
     assert sorted(got) == list(range(5_000))
     assert leads.sent_after_first == 4  # the chain's next page and three new slices
+
+
+class SlowEvents(EventList):
+    """Events behind a client's rate limiter, each answer held until `together` requests are in flight
+    (or `hold` seconds passed); records the most ever in flight."""
+
+    def __init__(self, n: int, served: int, together: int, hold: float = 0.5):
+        super().__init__(n, served)
+        self.limiter = RateLimiter(None)
+        self.together, self.hold = together, hold
+        self.in_flight = self.most = 0
+        self._cv = threading.Condition()
+
+    def get_page(self, path: str, collection: str, params: dict) -> Page:
+        self.limiter.acquire()
+        with self._cv:
+            self.in_flight += 1
+            self.most = max(self.most, self.in_flight)
+            self._cv.notify_all()
+            self._cv.wait_for(lambda: self.in_flight >= self.together, self.hold)
+        try:
+            return super().get_page(path, collection, params)
+        finally:
+            with self._cv:
+                self.in_flight -= 1
+
+
+def test_a_striped_scan_takes_more_threads_while_the_rate_has_room():
+    """Events are the longest list: when the other lists are done, its threads alone must keep the rate busy."""
+    events = SlowEvents(2_000, 100, together=4)
+    assert stripe(events, workers=2) == list(range(2_000))
+    assert events.most == 4  # two threads more joined, and no more than twice the workers

@@ -101,6 +101,7 @@ def test_a_429_widens_the_margin_for_the_rest_of_the_run_up_to_its_cap(caplog):
     limiter = RateLimiter(7, clock=clock.monotonic, sleep=clock.sleep)
     assert limiter.window == pytest.approx(1.03)
     in_flight = [limiter.acquire() for _ in range(3)]
+    clock.sleep(0.2)  # the first 429 comes back
     limiter.penalize(1, in_flight[0])
     assert limiter.window == pytest.approx(1.06)  # the requests reached the server less evenly than they left
     assert "7 per 1.06 s from now on" in caplog.text
