@@ -39,11 +39,12 @@ def striped_scan(
     """Offset pages 1, 2, ... fetched by `workers` threads at once, up to the first empty page.
 
     `keep(items, cursor values, page)` returns the items to emit and whether this
-    page ends the scan. While the client's rate limiter has slots to spare (no
-    request waiting for one: the other lists are done, or answers come slowly), a
-    thread more joins, up to `2 * workers`: the longest list (events) must not end
-    the run alone at a fraction of the rate. At most that many requests less one
-    are spent past the end. `poll`: PageStream's.
+    page ends the scan. On a long list (from page `2 * workers` on), while the
+    client's rate limiter has slots to spare (no request waiting for one: the
+    other lists are done, or answers come slowly), a thread more joins, up to
+    `2 * workers`: the longest list (events) must not end the run alone at a
+    fraction of the rate. At most that many requests less one are spent past the
+    end (`workers - 1` on a short list, as in a daily run). `poll`: PageStream's.
     """
     stream = PageStream(2 * max(1, workers), poll=poll)
     limiter = getattr(client, "limiter", None)
@@ -78,7 +79,7 @@ def striped_scan(
             if not page.items or stop:
                 with lock:
                     end[:] = [min(end + [page_no])]
-            else:
+            elif page_no >= stream.workers:
                 more()
 
     for _ in range(jobs[0]):
