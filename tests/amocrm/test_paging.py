@@ -13,7 +13,7 @@ from pipelines.amocrm.client import Page
 from pipelines.amocrm.client import AmoPayloadError
 from pipelines.amocrm.pacing import RateLimiter
 from pipelines.amocrm.paging import (
-    Endpoint, PageStream, ScanCounters, all_pages, keyset_scan, striped_scan, window_keep, window_scan,
+    Endpoint, PageStream, ScanCounters, all_pages, striped_scan, window_keep, window_scan,
 )
 
 
@@ -177,44 +177,6 @@ def test_events_capped_without_next_are_read_to_the_end():
 def test_pages_cut_shorter_than_any_page_size_fail_naming_the_page():
     with pytest.raises(AmoPayloadError, match=r"/api/v4/events page 1: 20 rows where other pages had 50"):
         stripe(EventList(1_234, served=20))
-
-
-class KeysetList:
-    """Leads as the API serves them to a keyset scan, each request held until `together` are in flight
-    (or `hold` seconds passed) once the first page was answered; counts the requests sent meanwhile."""
-
-    def __init__(self, rows: list[dict], together: int, hold: float = 5.0):
-        self.rows, self.together, self.hold = rows, together, hold
-        self.in_flight = self.answered = self.sent_after_first = 0
-        self._cv = threading.Condition()
-
-    def get_page(self, path: str, collection: str, params: dict) -> Page:
-        with self._cv:
-            if self.answered == 1:
-                self.sent_after_first += 1
-            self.in_flight += 1
-            self._cv.notify_all()
-            if self.answered:
-                self._cv.wait_for(lambda: self.in_flight >= self.together or self.answered > 1, self.hold)
-        lo, hi = params.get("filter[updated_at][from]", 0), params.get("filter[updated_at][to]", 2**62)
-        matching = [row for row in self.rows if lo <= row["updated_at"] <= hi]
-        items = matching[(params["page"] - 1) * params["limit"]:params["page"] * params["limit"]]
-        with self._cv:
-            self.in_flight -= 1
-            self.answered += 1
-            self._cv.notify_all()
-        return Page(items, len(items) == params["limit"])
-
-
-def test_a_keyset_scan_gives_every_idle_worker_a_slice_after_its_first_page():
-    """One chain is one request in flight; at ~400 ms an answer, 7 requests/s need three. So once the first
-    page tells the density, every idle worker gets a slice at once, not one more per round trip."""
-    rows = [{"id": i, "updated_at": NOW - 100_000 + 10 * i} for i in range(5_000)]
-    leads = KeysetList(rows, together=4)
-    endpoint = Endpoint("/api/v4/leads", "leads", "updated_at", lambda items, page: items, page_size=250)
-    got = [row["id"] for rows in keyset_scan(leads, endpoint, 0, NOW, 4, ScanCounters()) for row in rows]
-    assert sorted(got) == list(range(5_000))
-    assert leads.sent_after_first == 4  # the chain's next page and three new slices
 
 
 class SlowEvents(EventList):

@@ -7,10 +7,8 @@ the next step starts after its last row. A chain ends only on a step that brings
 nothing new: an empty page, or only rows already seen on a page shorter than the
 longest seen or than `ServedSize` trusts (a page cannot hold only rows seen
 before and be full, unless the page before was all in one second too). A page that is one single second is read by offset inside that
-second (`read_second`). Parallel: whenever workers are idle, what is left of a
-slice is cut into as many slices at once. The open-ended last slice ends only
-after the others did (a row edited meanwhile moves up into it), reading on once
-if it had to wait for them.
+second (`read_second`). Parallel: the range is cut into slices, and a slice is
+split again whenever a worker is idle.
 """
 
 from __future__ import annotations
@@ -55,8 +53,6 @@ class _KeysetChain:
             emit(self.stream, ep, fresh, page_no, self.counters)
             if not page.items or (not fresh and (len(page.items) < self.served.largest
                                                  or self.served.trusts_short(len(page.items)))):
-                if self.hi is None and self.stream.wait_alone():
-                    continue  # rows edited while the other slices were read moved past here: read on
                 return
             last = values[-1]
             if last == self.pos:
@@ -76,22 +72,19 @@ class _KeysetChain:
             raise FiltersIgnored(self.endpoint.path)
 
     def _maybe_split(self, values: list[int]) -> None:
-        """Cut what is left into equal spans, one for each idle worker at once, each worth a page or more:
-        a chain is one request in flight, and at ~400 ms an answer 7 requests/s need three."""
+        """Hand the upper half of what is left to an idle worker, if it is worth a page or two."""
         end = self.hi if self.hi is not None else self.now
-        idle = self.stream.idle_workers()
-        if end is None or idle <= 0:
+        if end is None or self.stream.idle_workers() <= 0:
             return
         span = max(1, values[-1] - values[0])
         remaining = end - self.pos
-        parts = min(idle + 1, int(remaining * len(values) / span / self.endpoint.page_size), remaining)
-        if parts < 2:
+        if remaining < 2 or remaining * len(values) / span < 2 * self.endpoint.page_size:
             return
-        cuts = [self.pos + remaining * k // parts for k in range(1, parts)]
-        hi, self.hi = self.hi, cuts[0]
-        for lo, part_hi in zip([cut + 1 for cut in cuts], [*cuts[1:], hi]):  # the last part keeps this chain's end
-            self.stream.submit(_KeysetChain(self.client, self.stream, self.endpoint, self.counters, self.served,
-                                            lo, part_hi, self.now).run)
+        mid = self.pos + remaining // 2
+        upper = _KeysetChain(self.client, self.stream, self.endpoint, self.counters, self.served, mid + 1, self.hi,
+                             self.now)
+        self.hi = mid
+        self.stream.submit(upper.run)
 
 
 def read_second(
