@@ -11,6 +11,7 @@ import pytest
 from amocrm_checks import NOW
 from pipelines.amocrm.client import Page
 from pipelines.amocrm.client import AmoPayloadError
+from pipelines.amocrm.pacing import RateLimiter
 from pipelines.amocrm.paging import (
     Endpoint, PageStream, ScanCounters, all_pages, striped_scan, window_keep, window_scan,
 )
@@ -120,6 +121,37 @@ def test_a_failing_job_reaches_the_consumer():
         list(stream)
 
 
+def test_a_resource_waiting_for_its_page_does_not_hold_dlt_from_the_others():
+    """dlt's one thread takes an item from each resource in turn. A stream that made it wait for a slow
+    page would hold it there, and the other resources, their queues full, would stop requesting."""
+    import dlt
+
+    fast_done = threading.Event()
+
+    def resource(job_of):
+        def gen():
+            stream = PageStream(1, buffer_pages=1, poll=True)
+            stream.submit(lambda: job_of(stream))
+            yield from stream
+        return gen
+
+    def slow_job(stream: PageStream) -> None:
+        if not fast_done.wait(10):
+            raise TimeoutError("the fast resource was held while the slow one waited for its page")
+        stream.emit([{"id": 0}])
+
+    def fast_job(stream: PageStream) -> None:
+        for i in range(1, 6):
+            stream.emit([{"id": i}])
+        fast_done.set()
+
+    @dlt.source
+    def both():
+        return [dlt.resource(resource(slow_job), name="slow"), dlt.resource(resource(fast_job), name="fast")]
+
+    assert sorted(row["id"] for row in both()) == list(range(6))
+
+
 class EventList:
     """Events as offset pages, newest first: at most `served` a page whatever `limit` asked, never `next`."""
 
@@ -132,9 +164,9 @@ class EventList:
         return Page(self.rows[(page - 1) * size:page * size], False)
 
 
-def stripe(events: EventList) -> list[int]:
+def stripe(events: EventList, workers: int = 3) -> list[int]:
     endpoint = Endpoint("/api/v4/events", "events", "created_at", lambda items, page: items, page_size=250)
-    pages = striped_scan(events, endpoint, {}, 3, ScanCounters(), window_keep(endpoint, None, None))
+    pages = striped_scan(events, endpoint, {}, workers, ScanCounters(), window_keep(endpoint, None, None))
     return sorted(row["id"] for rows in pages for row in rows)
 
 
@@ -145,3 +177,35 @@ def test_events_capped_without_next_are_read_to_the_end():
 def test_pages_cut_shorter_than_any_page_size_fail_naming_the_page():
     with pytest.raises(AmoPayloadError, match=r"/api/v4/events page 1: 20 rows where other pages had 50"):
         stripe(EventList(1_234, served=20))
+
+
+class SlowEvents(EventList):
+    """Events behind a client's rate limiter, each answer held until `together` requests are in flight
+    (or `hold` seconds passed); records the most ever in flight."""
+
+    def __init__(self, n: int, served: int, together: int, hold: float = 0.5):
+        super().__init__(n, served)
+        self.limiter = RateLimiter(None)
+        self.together, self.hold = together, hold
+        self.in_flight = self.most = 0
+        self._cv = threading.Condition()
+
+    def get_page(self, path: str, collection: str, params: dict) -> Page:
+        self.limiter.acquire()
+        with self._cv:
+            self.in_flight += 1
+            self.most = max(self.most, self.in_flight)
+            self._cv.notify_all()
+            self._cv.wait_for(lambda: self.in_flight >= self.together, self.hold)
+        try:
+            return super().get_page(path, collection, params)
+        finally:
+            with self._cv:
+                self.in_flight -= 1
+
+
+def test_a_striped_scan_takes_more_threads_while_the_rate_has_room():
+    """Events are the longest list: when the other lists are done, its threads alone must keep the rate busy."""
+    events = SlowEvents(2_000, 100, together=4)
+    assert stripe(events, workers=2) == list(range(2_000))
+    assert events.most == 4  # two threads more joined, and no more than twice the workers

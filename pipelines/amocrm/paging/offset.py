@@ -34,17 +34,35 @@ Keep = Callable[[list[Item], list[int], int], tuple[list[Item], bool]]
 
 def striped_scan(
     client: AmoClient, endpoint: Endpoint, params: dict[str, Any], workers: int, counters: ScanCounters, keep: Keep,
-) -> Iterator[list[Any]]:
+    poll: bool = False,
+) -> Iterator[list[Any] | None]:
     """Offset pages 1, 2, ... fetched by `workers` threads at once, up to the first empty page.
 
     `keep(items, cursor values, page)` returns the items to emit and whether this
-    page ends the scan. At most `workers - 1` requests are spent past the end.
+    page ends the scan. On a long list (from page `2 * workers` on), while the
+    client's rate limiter has slots to spare (no request waiting for one: the
+    other lists are done, or answers come slowly), a thread more joins, up to
+    `2 * workers`: the longest list (events) must not end the run alone at a
+    fraction of the rate. At most that many requests less one are spent past the
+    end (`workers - 1` on a short list, as in a daily run). `poll`: PageStream's.
     """
-    stream = PageStream(workers)
+    stream = PageStream(2 * max(1, workers), poll=poll)
+    limiter = getattr(client, "limiter", None)
     lock = threading.Lock()
     pages = itertools.count(1)
     end: list[int] = []
     lengths: dict[int, int] = {}
+    jobs = [max(1, workers)]
+
+    def more() -> None:
+        """One job more, if the rate has room and the end is not known yet."""
+        if limiter is None or not limiter.spare():
+            return
+        with lock:
+            if end or jobs[0] >= stream.workers:
+                return
+            jobs[0] += 1
+        stream.submit(job)
 
     def job() -> None:
         while True:
@@ -61,8 +79,10 @@ def striped_scan(
             if not page.items or stop:
                 with lock:
                     end[:] = [min(end + [page_no])]
+            elif page_no >= stream.workers:
+                more()
 
-    for _ in range(stream.workers):
+    for _ in range(jobs[0]):
         stream.submit(job)
     yield from stream
     if end:
@@ -81,8 +101,9 @@ def window_keep(endpoint: Endpoint, lo: int | None, hi: int | None) -> Keep:
 
 
 def fallback_scan(
-    client: AmoClient, endpoint: Endpoint, lo: int, workers: int, counters: ScanCounters, order_desc: bool
-) -> Iterator[list[Any]]:
+    client: AmoClient, endpoint: Endpoint, lo: int, workers: int, counters: ScanCounters, order_desc: bool,
+    poll: bool = False,
+) -> Iterator[list[Any] | None]:
     """Without server-side filters: read newest first and stop at the first page that reaches below `lo`,
     dropping rows before `lo` on the client.
 
@@ -105,7 +126,7 @@ def fallback_scan(
                         "(enable amoCRM's API filter add-on to read only what changed)", endpoint.path)
         return kept, bool(newest_first and values and values[-1] < lo)
 
-    yield from striped_scan(client, endpoint, params, workers, counters, keep)
+    yield from striped_scan(client, endpoint, params, workers, counters, keep, poll)
 
 
 def all_pages(client: AmoClient, path: str, collection: str, params: dict[str, Any] | None = None,
