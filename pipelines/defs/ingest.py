@@ -11,10 +11,12 @@ import dagster as dg
 from dagster_dlt import DagsterDltResource, DagsterDltTranslator, build_dlt_asset_specs
 from dagster_dlt.translator import DltResourceTranslatorData
 
+from pipelines import paths
 from pipelines.amocrm import amocrm_source, make_pipeline, migrate
 from pipelines.amocrm import accounts
 from pipelines.amocrm.accounts import source_arguments
 from pipelines.amocrm.client import amo_cause
+from pipelines.amocrm.origin import held_origin
 from pipelines.amocrm.run import complete_restored, finish_load
 from pipelines.amocrm.source import ExtractionStats
 from pipelines.defs.accounts import ACCOUNTS
@@ -80,10 +82,13 @@ def amocrm_extract(context: dg.AssetExecutionContext, dlt: DagsterDltResource, r
     restored = complete_restored(pipeline, stats)  # restored records known only from the trash, read by id
     if warning := restored.warning():
         context.log.warning(warning)
-    counts = _table_row_counts(pipeline)
+    account_id = None if key is None else held_origin(paths.account_dir(key)).account_id
+    counts = _table_row_counts(pipeline, account_id)  # a partition's rows only: its checks compare these
     for event in events:
         table = RAW_TABLE_BY_KEY.get(event.asset_key)
         metadata = {**(event.metadata or {}), "dagster/row_count": counts.get(table, 0)}
+        if account_id is not None:
+            metadata["account_id"] = account_id
         if restored.fetched.get(table):
             metadata["restored_read_by_id"] = restored.fetched[table]
         if restored.missing.get(table):  # restored, yet amoCRM did not return them: stubs without data
@@ -96,13 +101,21 @@ def amocrm_extract(context: dg.AssetExecutionContext, dlt: DagsterDltResource, r
         yield event._replace(metadata=metadata)
 
 
-def _table_row_counts(pipeline) -> dict[str, int]:
-    """Rows per raw table after the load (the volume checks compare these between runs)."""
+def _table_row_counts(pipeline, account_id: int | None = None) -> dict[str, int]:
+    """Rows per raw table after the load (the volume checks compare these between runs): with `account_id`,
+    that account's rows only, so one account's counts never mix with another's."""
     with pipeline.sql_client() as client:
         names = [row[0] for row in client.execute_sql(
             "select table_name from information_schema.tables where table_schema = %s", pipeline.dataset_name)]
-        return {name: client.execute_sql(f"select count(*) from {client.make_qualified_table_name(name)}")[0][0]
-                for name in names}
+        keyed = {row[0] for row in client.execute_sql(
+            "select table_name from information_schema.columns where table_schema = %s and column_name = 'account_id'",
+            pipeline.dataset_name)}
+        counts = {}
+        for name in names:
+            own = account_id is not None and name in keyed
+            sql = f"select count(*) from {client.make_qualified_table_name(name)}" + (" where account_id = %s" if own else "")
+            counts[name] = client.execute_sql(sql, *([account_id] if own else []))[0][0]
+        return counts
 
 
 INPUTS_CHECK = "input_files_valid"
