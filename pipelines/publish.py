@@ -121,9 +121,9 @@ def _keep_previous_rows(serving: duckdb.DuckDBPyConnection, previous: Path | Non
 
 def _columns(serving: duckdb.DuckDBPyConnection, catalog: str | None) -> dict[str, list[str]]:
     """{table: its columns in order} of the published schema in `catalog` (None: the copy being written)."""
+    catalog = catalog or serving.execute("select current_database()").fetchone()[0]
     rows = serving.execute(
-        "select table_name, column_name from information_schema.columns "
-        "where table_catalog = coalesce(?, current_database()) and table_schema = ? "
+        "select table_name, column_name from information_schema.columns where table_catalog = ? and table_schema = ? "
         "order by table_name, ordinal_position", [catalog, PUBLISHED_SCHEMA]).fetchall()
     found: dict[str, list[str]] = {}
     for table, column in rows:

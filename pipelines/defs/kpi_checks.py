@@ -124,8 +124,9 @@ def _by_account(rows: list[dict]) -> dict[str, list[dict]]:
 
 
 def _per_account_metadata(judged: dict[str, tuple[dict, str | None]], **settings) -> dict:
-    """One account: its figures at the top level; several: `accounts` {name: figures} (never added up)."""
-    if len(judged) == 1:
+    """One account in the warehouse: its figures at the top level; several: `accounts` {name: figures}, never
+    added up (a name is empty only when the warehouse holds one account)."""
+    if list(judged) == [""]:
         ((metadata, _),) = judged.values()
         return {**settings, **metadata}
     return {**settings, "accounts": {name.removesuffix(": "): m for name, (m, _) in judged.items()},
