@@ -8,6 +8,10 @@ the account back until a later extraction of it passes. Chosen over a warehouse 
 the checks only read the warehouse, the state is the one the UI shows for the partition, and a good
 extraction clears it with no cleanup step. An extraction without a partition (`amocrm_daily`, one account)
 that is newer supersedes: that job publishes only after its own blocking checks passed.
+
+Held back is "until the account's next extraction passes its checks", not "until the data is repaired":
+`rows_never_shrink` of the next run compares with the shrunk count and passes. The failed run's error
+alert (and this step's warning) is what asks for the repair.
 """
 
 from __future__ import annotations

@@ -37,6 +37,7 @@ def hub(tmp_path, monkeypatch):
     monkeypatch.setenv("AMOCRM_KPI_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("SOURCES__AMOCRM__REQUESTS_PER_SECOND", "1000")
     monkeypatch.setenv("AMOCRM_KPI_NO_TASK_SHARE_CEILING", "0")  # every account with a deal without a task warns
+    monkeypatch.setenv("AMOCRM_KPI_FRESHNESS_HOURS", "1000000")  # the simulated clock is fixed in the past
     with Simulators.generate(derived_specs(2, seed=7, leads=60), now=NOW, horizon_days=30, rate_limit=None) as running:
         for name, value in running.env().items():
             monkeypatch.setenv(name, value)
