@@ -7,7 +7,6 @@ keeps its previous rows in the copy; the check `every_account_published` (WARN) 
 naming it, so `alert_on_failed_checks` tells on-call, and the run goes on for the other accounts.
 """
 
-from __future__ import annotations
 
 import dagster as dg
 
