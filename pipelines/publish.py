@@ -7,12 +7,19 @@ and renames it over the old one. The rename is atomic: a reader sees either
 the previous complete copy or the new complete copy, a reader holding the old
 file open keeps reading it undisturbed (it holds the old inode), and a failed
 run never touches the last good copy.
+
+Accounts held back (their latest extraction loaded rows a blocking raw check
+failed, see `pipelines.defs.held_back`) keep their rows of the previous copy in
+every published table, while the other accounts get the fresh ones; with no
+previous copy (or no rows of the account in it) nothing of that account is
+published. The PostgreSQL publication copies this file, so the same holds there.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from collections.abc import Collection
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
@@ -30,12 +37,20 @@ SLA_VAR = "amocrm_response_sla_minutes"  # published in meta_source as response_
 class PublishedCopy:
     path: Path
     tables: dict[str, int]  # table -> row count
+    held_back: dict[int, dict[str, int]] = field(default_factory=dict)  # account_id -> table -> previous rows kept
+
+    def without_previous_rows(self) -> list[int]:
+        """Held-back accounts of which nothing is published: the previous copy had no rows of theirs."""
+        return sorted(account for account, kept in self.held_back.items() if not any(kept.values()))
 
 
-def publish_marts(warehouse: Path | None = None, target: Path | None = None) -> PublishedCopy:
-    """Copy every table of `marts` from the warehouse into `target`, atomically."""
+def publish_marts(warehouse: Path | None = None, target: Path | None = None,
+                  held_back: Collection[int] = ()) -> PublishedCopy:
+    """Copy every table of `marts` from the warehouse into `target`, atomically; the accounts (`account_id`)
+    in `held_back` keep their rows of the copy `target` replaces."""
     warehouse = warehouse or paths.warehouse_path()
     target = target or paths.serving_path()
+    previous = target if target.exists() else None
     target.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temp_files(target)  # a publish killed midway leaves its temp copy; its pid tells it is dead
     staging = temp_name(target)
@@ -64,6 +79,9 @@ def publish_marts(warehouse: Path | None = None, target: Path | None = None) -> 
                 tables[name] = serving.execute(f'select count(*) from {PUBLISHED_SCHEMA}."{name}"').fetchone()[0]
             tables.update(_publish_source_meta(serving))
             serving.execute("detach warehouse")
+            kept = _keep_previous_rows(serving, previous, sorted(set(held_back))) if held_back else {}
+            tables = {name: serving.execute(f'select count(*) from {PUBLISHED_SCHEMA}."{name}"').fetchone()[0]
+                      for name in tables}
             serving.execute("checkpoint")
         _fsync(staging)
         os.replace(staging, target)
@@ -71,7 +89,46 @@ def publish_marts(warehouse: Path | None = None, target: Path | None = None) -> 
     finally:
         staging.unlink(missing_ok=True)
         staging.with_name(staging.name + ".wal").unlink(missing_ok=True)
-    return PublishedCopy(path=target, tables=tables)
+    return PublishedCopy(path=target, tables=tables, held_back=kept)
+
+
+def _keep_previous_rows(serving: duckdb.DuckDBPyConnection, previous: Path | None,
+                        accounts: list[int]) -> dict[int, dict[str, int]]:
+    """Replace the `accounts`' fresh rows in every published table by their rows of the `previous` copy:
+    {account_id: {table: rows kept}}. A column the previous copy lacks is null in the kept rows."""
+    kept: dict[int, dict[str, int]] = {account: {} for account in accounts}
+    if previous is not None:
+        serving.execute(f"attach '{previous}' as previous (read_only)")
+    old = _columns(serving, "previous") if previous is not None else {}
+    listed = ", ".join("?" for _ in accounts)
+    for name, columns in _columns(serving, None).items():
+        if "account_id" not in columns:  # every mart is keyed by account (dbt tests it); refuse to guess
+            raise RuntimeError(f"{PUBLISHED_SCHEMA}.{name} has no account_id column, so the rows of held-back "
+                               f"accounts {accounts} cannot be kept out of it; the previous copy stays published")
+        serving.execute(f'delete from {PUBLISHED_SCHEMA}."{name}" where account_id in ({listed})', accounts)
+        if "account_id" not in old.get(name, []):
+            continue
+        select = ", ".join(f'"{c}"' if c in old[name] else "null" for c in columns)
+        serving.execute(f'insert into {PUBLISHED_SCHEMA}."{name}" select {select} from previous.{PUBLISHED_SCHEMA}."{name}" '
+                        f"where account_id in ({listed})", accounts)
+        for account, rows in serving.execute(f'select account_id, count(*) from {PUBLISHED_SCHEMA}."{name}" '
+                                             f"where account_id in ({listed}) group by all", accounts).fetchall():
+            kept[account][name] = rows
+    if previous is not None:
+        serving.execute("detach previous")
+    return kept
+
+
+def _columns(serving: duckdb.DuckDBPyConnection, catalog: str | None) -> dict[str, list[str]]:
+    """{table: its columns in order} of the published schema in `catalog` (None: the copy being written)."""
+    catalog = catalog or serving.execute("select current_database()").fetchone()[0]
+    rows = serving.execute(
+        "select table_name, column_name from information_schema.columns where table_catalog = ? and table_schema = ? "
+        "order by table_name, ordinal_position", [catalog, PUBLISHED_SCHEMA]).fetchall()
+    found: dict[str, list[str]] = {}
+    for table, column in rows:
+        found.setdefault(table, []).append(column)
+    return found
 
 
 def _publish_source_meta(serving: duckdb.DuckDBPyConnection) -> dict[str, int]:

@@ -158,3 +158,61 @@ def test_temp_files_of_a_live_writer_are_left_alone(tmp_path):
         publish_marts(warehouse, target)
         assert busy.exists()
         live.kill()
+
+
+def _accounts_warehouse(path, version: str, accounts=(1, 2), added_column: bool = False):
+    """Two marts keyed by account: 3 rows per account in fct_a, one in dim_b; `version` marks the build."""
+    with duckdb.connect(str(path)) as con:
+        con.execute("create schema if not exists marts")
+        added = ", 'new' as added" if added_column else ""
+        con.execute(f"create or replace table marts.fct_a as select a.account_id, range as id, ? as version{added} "
+                    "from (select unnest(?) as account_id) as a, range(3)", [version, list(accounts)])
+        con.execute("create or replace table marts.dim_b as select unnest(?) as account_id, ? as version",
+                    [list(accounts), version])
+
+
+def _rows(target, table):
+    with duckdb.connect(str(target), read_only=True) as con:
+        return con.execute(f"select * from marts.{table} order by all").fetchall()
+
+
+def test_a_held_back_account_keeps_its_previous_rows_in_every_table(tmp_path):
+    warehouse, target = tmp_path / "w.duckdb", tmp_path / "s.duckdb"
+    _accounts_warehouse(warehouse, "day1")
+    publish_marts(warehouse, target)
+    _accounts_warehouse(warehouse, "day2", added_column=True)  # the new build has a column the old copy lacks
+    published = publish_marts(warehouse, target, held_back=[1])
+    assert published.held_back == {1: {"dim_b": 1, "fct_a": 3}} and published.without_previous_rows() == []
+    assert published.tables == {"dim_b": 2, "fct_a": 6}
+    assert _rows(target, "fct_a") == [(1, i, "day1", None) for i in range(3)] + [(2, i, "day2", "new") for i in range(3)]
+    assert _rows(target, "dim_b") == [(1, "day1"), (2, "day2")]
+
+    _accounts_warehouse(warehouse, "day3", added_column=True)  # held back again: still the rows of day 1
+    publish_marts(warehouse, target, held_back=[1])
+    assert _rows(target, "dim_b") == [(1, "day1"), (2, "day3")]
+    publish_marts(warehouse, target)  # released: fresh again
+    assert _rows(target, "dim_b") == [(1, "day3"), (2, "day3")]
+
+
+def test_a_held_back_account_without_previous_rows_is_not_published(tmp_path):
+    warehouse, target = tmp_path / "w.duckdb", tmp_path / "s.duckdb"
+    _accounts_warehouse(warehouse, "day1")
+    published = publish_marts(warehouse, target, held_back=[1])  # the first publish: no previous copy
+    assert published.held_back == {1: {}} and published.without_previous_rows() == [1]
+    assert _rows(target, "dim_b") == [(2, "day1")]
+    _accounts_warehouse(warehouse, "day2", accounts=(1, 2, 3))  # account 3 is new: nothing of it published before
+    published = publish_marts(warehouse, target, held_back=[3])
+    assert published.without_previous_rows() == [3]
+    assert _rows(target, "dim_b") == [(1, "day2"), (2, "day2")]
+
+
+def test_a_mart_without_account_id_cannot_hold_an_account_back_and_keeps_the_copy(tmp_path):
+    warehouse, target = tmp_path / "w.duckdb", tmp_path / "s.duckdb"
+    _accounts_warehouse(warehouse, "day1")
+    publish_marts(warehouse, target)
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("create table marts.fct_c as select 1 as id")
+    with pytest.raises(RuntimeError, match=r"marts.fct_c has no account_id column.*previous copy stays published"):
+        publish_marts(warehouse, target, held_back=[1])
+    assert _rows(target, "dim_b") == [(1, "day1"), (2, "day1")]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.duckdb", "w.duckdb"]

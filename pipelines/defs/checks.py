@@ -13,6 +13,13 @@ Warnings on the KPIs themselves (SLA share, open deals without a task) are in `k
 
 Blocking checks that fail stop the run before dbt and the serving copy, so BI
 keeps the last good data and on-call gets the failure alert.
+
+In a run of one account partition (`amocrm_extract_account`) every raw check looks at that account's rows
+only (`account_id` of the partition's amoCRM account), compares with that partition's own earlier
+materializations (the extraction writes the account's row count, not the table's), and its description
+starts with the account. Its rows are in the warehouse already when a blocking check fails there: the
+transform run then publishes the other accounts and keeps this account's previous serving rows
+(`pipelines.defs.held_back`). A run without a partition (`amocrm_daily`, one account) checks whole tables.
 """
 
 
@@ -20,13 +27,15 @@ import os
 import statistics
 import time
 import warnings
+from dataclasses import dataclass
 
 import dagster as dg
 import duckdb
 
 from pipelines import paths
 from pipelines.amocrm.endpoints import CURSORS, MERGED_RESOURCES
-from pipelines.defs.accounts import reconcile_scope
+from pipelines.amocrm.origin import held_origin
+from pipelines.defs.accounts import reconcile_scope, run_account
 from pipelines.defs.ingest import DLT_SPECS, RAW_DATASET, RAW_TABLE_BY_KEY
 from pipelines.defs.kpi_checks import KPI_CHECKS
 from pipelines.defs.transform import DUCKDB_POOL
@@ -43,11 +52,55 @@ def _query(sql: str, params: list | None = None) -> list[tuple]:
         return con.execute(sql, params or []).fetchall()
 
 
-def _recent_row_counts(instance: dg.DagsterInstance, key: dg.AssetKey, metadata_key: str, limit: int = 15) -> list[int]:
-    """`metadata_key` of the latest materializations, newest first."""
+@dataclass(frozen=True)
+class Scope:
+    """What a raw check of a run looks at: one account partition's rows, or (no partition) whole tables."""
+
+    partition: str | None = None
+    account_id: int | None = None
+
+    @property
+    def where(self) -> str:
+        return "" if self.account_id is None else " and account_id = ?"
+
+    @property
+    def params(self) -> list:
+        return [] if self.account_id is None else [self.account_id]
+
+    def named(self, text: str) -> str:
+        """`text`, prefixed with the account when the run extracted one partition."""
+        return text if self.partition is None else f"account {self.partition} (amoCRM account {self.account_id}): {text}"
+
+    def metadata(self) -> dict:
+        return {} if self.partition is None else {"account": self.partition, "account_id": self.account_id}
+
+
+def run_scope(run: dg.DagsterRun) -> Scope:
+    """The account a check of `run` judges: its partition's amoCRM account (held in the data folder since
+    its first extraction), else the whole warehouse (`amocrm_daily`)."""
+    key = run_account(run)
+    if key is None:
+        return Scope()
+    held = held_origin(paths.account_dir(key))
+    if held is None:
+        raise RuntimeError(f"account {key} has no amoCRM account recorded in its data folder, so its raw rows "
+                           f"cannot be told from other accounts' rows: run its extraction (partition {key}) first.")
+    return Scope(key, held.account_id)
+
+
+def _recent_values(instance: dg.DagsterInstance, key: dg.AssetKey, metadata_key: str, scope: Scope,
+                   limit: int = 15) -> list[int]:
+    """`metadata_key` of the latest materializations, newest first: the partition's own, and of those only
+    the ones counted for its account (older ones counted the whole table, mixing accounts)."""
+    records = instance.fetch_materializations(
+        key if scope.partition is None else dg.AssetRecordsFilter(asset_key=key, asset_partitions=[scope.partition]),
+        limit=limit).records
     values = []
-    for record in instance.fetch_materializations(key, limit=limit).records:
-        value = record.asset_materialization.metadata.get(metadata_key)
+    for record in records:
+        metadata = record.asset_materialization.metadata
+        if scope.partition is not None and getattr(metadata.get("account_id"), "value", None) != scope.account_id:
+            continue
+        value = metadata.get(metadata_key)
         if value is not None and isinstance(value.value, int):
             values.append(value.value)
     return values
@@ -55,15 +108,20 @@ def _recent_row_counts(instance: dg.DagsterInstance, key: dg.AssetKey, metadata_
 
 def _rows_never_shrink(table: str) -> dg.AssetChecksDefinition:
     @dg.asset_check(asset=_key(table), name="rows_never_shrink", blocking=True, pool=DUCKDB_POOL,
-                    description="Merged tables only grow: a deleted record is flagged, never removed.")
+                    description="Merged tables only grow: a deleted record is flagged, never removed "
+                                "(per account in a run of one account partition).")
     def check(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
-        counts = _recent_row_counts(context.instance, _key(table), "dagster/row_count", limit=2)
+        scope = run_scope(context.run)
+        counts = _recent_values(context.instance, _key(table), "dagster/row_count", scope, limit=2)
         current, previous = (counts + [None, None])[:2]
         passed = current is None or previous is None or current >= previous
         return dg.AssetCheckResult(
             passed=passed,
-            metadata={"rows": current, "rows_before": previous},
-            description=None if passed else f"{RAW_DATASET}.{table} shrank from {previous} to {current} rows",
+            metadata={"rows": current, "rows_before": previous, **scope.metadata()},
+            description=None if passed else scope.named(
+                f"{RAW_DATASET}.{table} shrank from {previous} to {current} rows: rows were removed from the "
+                "warehouse (amoCRM deletions are flags, never removed rows). Find what removed them; a full "
+                "re-extraction of the account brings them back."),
         )
 
     return check
@@ -71,19 +129,21 @@ def _rows_never_shrink(table: str) -> dg.AssetChecksDefinition:
 
 def _load_volume_normal(table: str) -> dg.AssetChecksDefinition:
     @dg.asset_check(asset=_key(table), name="load_volume_normal", blocking=False,
-                    description="Rows loaded this run compared with the median of recent runs.")
+                    description="Rows loaded this run compared with the median of recent runs (of the same account).")
     def check(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
-        loaded = _recent_row_counts(context.instance, _key(table), "rows_loaded")
+        scope = run_scope(context.run)
+        loaded = _recent_values(context.instance, _key(table), "rows_loaded", scope)
         if len(loaded) < 4:
-            return dg.AssetCheckResult(passed=True, metadata={"runs_seen": len(loaded)}, description="not enough history yet")
+            return dg.AssetCheckResult(passed=True, metadata={"runs_seen": len(loaded), **scope.metadata()},
+                                       description=scope.named("not enough history yet"))
         current, norm = loaded[0], statistics.median(loaded[1:])
         too_many = current > 10 * norm + 1000
         too_few = current == 0 and norm >= 100
         problem = "far more rows than usual" if too_many else "no rows where there usually are many" if too_few else None
         return dg.AssetCheckResult(
             passed=problem is None, severity=dg.AssetCheckSeverity.WARN,
-            metadata={"rows_loaded": current, "recent_median": norm},
-            description=problem and f"{table}: {problem} ({current} vs median {norm})",
+            metadata={"rows_loaded": current, "recent_median": norm, **scope.metadata()},
+            description=problem and scope.named(f"{table}: {problem} ({current} vs median {norm})"),
         )
 
     return check
@@ -91,17 +151,20 @@ def _load_volume_normal(table: str) -> dg.AssetChecksDefinition:
 
 def _data_fresh(table: str, cursor: str) -> dg.AssetChecksDefinition:
     @dg.asset_check(asset=_key(table), name="data_fresh", blocking=False, pool=DUCKDB_POOL,
-                    description=f"The newest `{cursor}` in {RAW_DATASET}.{table} is recent.")
-    def check() -> dg.AssetCheckResult:
+                    description=f"The newest `{cursor}` in {RAW_DATASET}.{table} (of the run's account) is recent.")
+    def check(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+        scope = run_scope(context.run)
         limit_hours = float(os.environ.get("AMOCRM_KPI_FRESHNESS_HOURS", "48"))
-        newest = _query(f"select max({cursor}) from {RAW_DATASET}.{table}")[0][0]
+        newest = _query(f"select max({cursor}) from {RAW_DATASET}.{table} where true{scope.where}", scope.params)[0][0]
         age_hours = None if newest is None else (time.time() - newest) / 3600
         passed = age_hours is not None and age_hours <= limit_hours
         return dg.AssetCheckResult(
             passed=passed, severity=dg.AssetCheckSeverity.WARN,
-            metadata={"newest": newest, "age_hours": round(age_hours, 1) if age_hours is not None else None},
-            description=None if passed else f"{table}: newest {cursor} is "
-            + (f"{age_hours:.0f} h old" if age_hours is not None else "missing") + f" (limit {limit_hours:g} h)",
+            metadata={"newest": newest, "age_hours": round(age_hours, 1) if age_hours is not None else None,
+                      **scope.metadata()},
+            description=None if passed else scope.named(
+                f"{table}: newest {cursor} is " + (f"{age_hours:.0f} h old" if age_hours is not None else "missing")
+                + f" (limit {limit_hours:g} h)"),
         )
 
     return check
@@ -114,9 +177,10 @@ def leads_match_amocrm(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckR
     from pipelines.amocrm.reconcile import changed_leads
 
     client, where, params = reconcile_scope(context.run)  # a partitioned run: its account only
+    scope = run_scope(context.run)
     hi = _query(f"select max(updated_at) from {RAW_DATASET}.leads where true{where}", params)[0][0]
     if hi is None:
-        return dg.AssetCheckResult(passed=True, description="no leads loaded yet")
+        return dg.AssetCheckResult(passed=True, metadata=scope.metadata(), description=scope.named("no leads loaded yet"))
     lo = hi - RECONCILE_DAYS * 86_400
     warehouse = dict(_query(f"select id, updated_at from {RAW_DATASET}.leads where updated_at >= ?{where}",
                             [lo, *params]))
@@ -124,8 +188,9 @@ def leads_match_amocrm(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckR
     missing = sorted(i for i, updated in in_amocrm.items() if warehouse.get(i, -1) < updated)
     return dg.AssetCheckResult(
         passed=not missing,
-        metadata={"checked": len(in_amocrm), "missing_or_stale": len(missing), "examples": missing[:20]},
-        description=None if not missing else f"{len(missing)} leads changed in amoCRM are missing or stale",
+        metadata={"checked": len(in_amocrm), "missing_or_stale": len(missing), "examples": missing[:20],
+                  **scope.metadata()},
+        description=None if not missing else scope.named(f"{len(missing)} leads changed in amoCRM are missing or stale"),
     )
 
 
@@ -136,14 +201,15 @@ def reference_counts_match_amocrm(context: dg.AssetCheckExecutionContext) -> dg.
     from pipelines.amocrm.reconcile import reference_counts
 
     client, where, params = reconcile_scope(context.run)  # a partitioned run: its account only
+    scope = run_scope(context.run)
     source = reference_counts(client)
     warehouse = {table: _query(f"select count(*) from {RAW_DATASET}.{table} where true{where}", params)[0][0]
                  for table in source}
     differ = {t: {"amocrm": source[t], "warehouse": warehouse[t]} for t in source if source[t] != warehouse[t]}
     return dg.AssetCheckResult(
         passed=not differ,
-        metadata={"amocrm": source, "warehouse": warehouse},
-        description=None if not differ else f"counts differ: {differ}",
+        metadata={"amocrm": source, "warehouse": warehouse, **scope.metadata()},
+        description=None if not differ else scope.named(f"counts differ: {differ}"),
     )
 
 

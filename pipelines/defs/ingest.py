@@ -15,10 +15,12 @@ import dagster as dg
 from dagster_dlt import DagsterDltResource, DagsterDltTranslator, build_dlt_asset_specs
 from dagster_dlt.translator import DltResourceTranslatorData
 
+from pipelines import paths
 from pipelines.amocrm import amocrm_source, make_pipeline
 from pipelines.amocrm import accounts
 from pipelines.amocrm.account_lock import AccountBusy
 from pipelines.amocrm.client import amo_cause
+from pipelines.amocrm.origin import held_origin
 from pipelines.amocrm.run import Summary, run_extraction
 from pipelines.amocrm.source import ExtractionStats
 from pipelines.defs.accounts import ACCOUNTS
@@ -81,7 +83,8 @@ def amocrm_extract(context: dg.AssetExecutionContext, dlt: DagsterDltResource, r
                                  write_lock=lambda: run_guard.phase(context.log.info),
                                  drop_local=True)  # as dagster-dlt does: the state comes from the warehouse
         run_guard.keep(context.log.info)  # to the run's end: the row counts and the raw checks read under it
-        counts = _table_row_counts(pipeline)
+        account_id = None if key is None else _account_id(key)
+        counts = _table_row_counts(pipeline, account_id)  # a partition's rows only: its checks compare these
     except Exception as exc:
         run_guard.let_go()  # a retry extracts without the lock, as the first attempt did
         if isinstance(exc, AccountBusy):  # another run extracts it now: run this one after it
@@ -94,9 +97,11 @@ def amocrm_extract(context: dg.AssetExecutionContext, dlt: DagsterDltResource, r
     restored = summary.restored_records  # restored records known only from the trash, read by id
     if warning := restored.warning():
         context.log.warning(warning)
-    for key in context.selected_asset_keys:
-        table = RAW_TABLE_BY_KEY[key]
+    for asset_key in context.selected_asset_keys:
+        table = RAW_TABLE_BY_KEY[asset_key]
         metadata = {**_dlt_metadata(context, dlt, table, pipeline, summary), "dagster/row_count": counts.get(table, 0)}
+        if account_id is not None:
+            metadata["account_id"] = account_id
         if restored.fetched.get(table):
             metadata["restored_read_by_id"] = restored.fetched[table]
         if restored.missing.get(table):  # restored, yet amoCRM did not return them: stubs without data
@@ -106,7 +111,17 @@ def amocrm_extract(context: dg.AssetExecutionContext, dlt: DagsterDltResource, r
         if table in stats.new_fields:  # amoCRM sends fields the raw table does not keep: worth a look
             metadata["new_api_fields"] = sorted(stats.new_fields[table])
             context.log.warning(f"amoCRM sends {table} fields that are not loaded: {metadata['new_api_fields']}")
-        yield dg.MaterializeResult(asset_key=key, metadata=metadata)
+        yield dg.MaterializeResult(asset_key=asset_key, metadata=metadata)
+
+
+def _account_id(key: str) -> int:
+    """The amoCRM account id the partition `key` reached (recorded by the extraction that just ran)."""
+    held = held_origin(paths.account_dir(key))
+    if held is None:
+        raise RuntimeError(f"account {key} was extracted, yet no amoCRM account is recorded in "
+                           f"{paths.account_dir(key)}, so its raw checks cannot tell its rows: run it again; "
+                           f"if it persists, the data folder is not writable or was changed during the run.")
+    return held.account_id
 
 
 def _dlt_metadata(context: dg.AssetExecutionContext, dlt: DagsterDltResource, table: str, pipeline,
@@ -118,13 +133,21 @@ def _dlt_metadata(context: dg.AssetExecutionContext, dlt: DagsterDltResource, ta
     return dict(dlt.extract_resource_metadata(context, _SOURCE.resources[table], summary.load_info, phased))
 
 
-def _table_row_counts(pipeline) -> dict[str, int]:
-    """Rows per raw table after the load (the volume checks compare these between runs)."""
+def _table_row_counts(pipeline, account_id: int | None = None) -> dict[str, int]:
+    """Rows per raw table after the load (the volume checks compare these between runs): with `account_id`,
+    that account's rows only, so one account's counts never mix with another's."""
     with pipeline.sql_client() as client:
         names = [row[0] for row in client.execute_sql(
             "select table_name from information_schema.tables where table_schema = %s", pipeline.dataset_name)]
-        return {name: client.execute_sql(f"select count(*) from {client.make_qualified_table_name(name)}")[0][0]
-                for name in names}
+        keyed = {row[0] for row in client.execute_sql(
+            "select table_name from information_schema.columns where table_schema = %s and column_name = 'account_id'",
+            pipeline.dataset_name)}
+        counts = {}
+        for name in names:
+            own = account_id is not None and name in keyed
+            sql = f"select count(*) from {client.make_qualified_table_name(name)}" + (" where account_id = %s" if own else "")
+            counts[name] = client.execute_sql(sql, *([account_id] if own else []))[0][0]
+        return counts
 
 
 INPUTS_CHECK = "input_files_valid"

@@ -8,8 +8,9 @@
 Both are WARN checks: the run still publishes, and `alert_on_failed_checks` sends the
 description (the share, the threshold, who is off and what to do) to on-call. A threshold
 that is not a share in 0..1 stops Dagster from loading the definitions, naming the variable.
-Each account is judged on its own yesterday and its own latest snapshot; with several accounts the
-names are prefixed with the account's subdomain.
+Each account is judged alone, on its own yesterday and its own latest snapshot (shares are never
+added across accounts): the check warns when any account is off, and with several accounts the text
+names each such account (subdomain and amoCRM id) and the metadata has one entry per account.
 """
 
 from __future__ import annotations
@@ -31,8 +32,9 @@ with accounts as (select account_id, subdomain, count(*) over () as accounts fro
 managers as (select account_id, manager_id as id, max(manager_name) as name from marts.dim_managers group by all),
 pipelines as (select account_id, pipeline_id as id, max(pipeline_name) as name from marts.dim_pipeline_stages group by all)
 """
-# a name is prefixed with its account's subdomain only when the warehouse holds several accounts
-ACCOUNT_PREFIX = "case when accounts.accounts > 1 then accounts.subdomain || ': ' else '' end"
+# each account is judged alone; with several in the warehouse its part of the text starts with its name
+ACCOUNT_LABEL = ("case when accounts.accounts > 1 then 'Account ' || coalesce(accounts.subdomain, 'without subdomain') "
+                 "|| ' (amoCRM account ' || accounts.account_id || '): ' else '' end")
 
 
 class ThresholdError(ValueError):
@@ -71,13 +73,14 @@ def _pct(part: float, whole: float) -> str:
 
 @dg.asset_check(asset=RESPONSE, name="sla_share_above_floor", blocking=False, pool=DUCKDB_POOL,
                 description=f"Yesterday's share of new leads answered within the SLA is at least "
-                            f"{SLA_SHARE_FLOOR[0]} (default {SLA_SHARE_FLOOR[1]}).")
+                            f"{SLA_SHARE_FLOOR[0]} (default {SLA_SHARE_FLOOR[1]}), in each account.")
 def sla_share_above_floor() -> dg.AssetCheckResult:
     floor = share_setting(SLA_SHARE_FLOOR)
     rows = _query(NAMES + f"""
         , yesterday as (select account_id, extracted_date - 1 as day from intermediate.int_extraction)
-        select {ACCOUNT_PREFIX} || coalesce(managers.name, 'manager ' || r.manager_id, 'no manager') as manager,
-               {ACCOUNT_PREFIX} || coalesce(pipelines.name, 'pipeline ' || r.pipeline_id) as pipeline,
+        select {ACCOUNT_LABEL} as account,
+               coalesce(managers.name, 'manager ' || r.manager_id, 'no manager') as manager,
+               coalesce(pipelines.name, 'pipeline ' || r.pipeline_id) as pipeline,
                yesterday.day, r.responded_within_sla as on_time, r.leads_sla_elapsed as elapsed
         from marts.fct_response as r
         inner join yesterday on yesterday.account_id = r.account_id and r.period_start = yesterday.day
@@ -86,25 +89,48 @@ def sla_share_above_floor() -> dg.AssetCheckResult:
         left join pipelines on pipelines.account_id = r.account_id and pipelines.id = r.pipeline_id
         where r.period_grain = 'day' and r.leads_sla_elapsed > 0
         """)
-    day = max((r["day"] for r in rows), default=None) or _query(
-        "select max(extracted_date) - 1 as day from intermediate.int_extraction")[0]["day"]
+    judged = {account: _sla_of_account(part, floor) for account, part in _by_account(rows).items()}
+    if not judged:
+        day = _query("select max(extracted_date) - 1 as day from intermediate.int_extraction")[0]["day"]
+        return dg.AssetCheckResult(passed=True, description=f"no new leads on {day}",
+                                   metadata={"day": str(day), "floor": floor, "leads": 0, "answered_within_sla": 0})
+    failing = [text for _, text in judged.values() if text]
+    description = None if not failing else " ".join(failing) + (
+        " What to do: ask these managers to answer new leads sooner and check how leads are assigned to them "
+        "(fct_response shows the leads per day, manager and pipeline).")
+    return dg.AssetCheckResult(passed=not failing, severity=dg.AssetCheckSeverity.WARN,
+                               metadata=_per_account_metadata(judged, floor=floor), description=description)
+
+
+def _sla_of_account(rows: list[dict], floor: float) -> tuple[dict, str | None]:
+    """One account's yesterday: (its metadata, the sentence when it is below the floor)."""
+    day, account = max(r["day"] for r in rows), rows[0]["account"]
     on_time, elapsed = sum(r["on_time"] for r in rows), sum(r["elapsed"] for r in rows)
-    metadata = {"day": str(day), "floor": floor, "leads": elapsed, "answered_within_sla": on_time}
-    if not elapsed:
-        return dg.AssetCheckResult(passed=True, metadata=metadata, description=f"no new leads on {day}")
-    share = on_time / elapsed
     below = {kind: _below(rows, kind[:-1], floor) for kind in ("managers", "pipelines")}
-    passed = share >= floor
-    metadata |= {"share": round(share, 4), **{f"{kind}_below_floor": v for kind, v in below.items()}}
-    description = None if passed else (
-        f"On {day} only {_pct(on_time, elapsed)} of new leads were answered within the SLA "
+    metadata = {"day": str(day), "leads": elapsed, "answered_within_sla": on_time, "share": round(on_time / elapsed, 4),
+                **{f"{kind}_below_floor": v for kind, v in below.items()}}
+    text = None if on_time / elapsed >= floor else (
+        f"{account}On {day} only {_pct(on_time, elapsed)} of new leads were answered within the SLA "
         f"(dbt var amocrm_response_sla_minutes); the floor is {floor:.0%} ({SLA_SHARE_FLOOR[0]}). "
-        f"Below the floor: managers {_listed(below['managers'])}; pipelines {_listed(below['pipelines'])}. "
-        "What to do: ask these managers to answer new leads sooner and check how leads are assigned to them "
-        "(fct_response shows the leads per day, manager and pipeline)."
-    )
-    return dg.AssetCheckResult(passed=passed, severity=dg.AssetCheckSeverity.WARN, metadata=metadata,
-                               description=description)
+        f"Below the floor: managers {_listed(below['managers'])}; pipelines {_listed(below['pipelines'])}.")
+    return metadata, text
+
+
+def _by_account(rows: list[dict]) -> dict[str, list[dict]]:
+    grouped: dict[str, list[dict]] = {}
+    for row in rows:
+        grouped.setdefault(row["account"], []).append(row)
+    return grouped
+
+
+def _per_account_metadata(judged: dict[str, tuple[dict, str | None]], **settings) -> dict:
+    """One account in the warehouse: its figures at the top level; several: `accounts` {name: figures}, never
+    added up (a name is empty only when the warehouse holds one account)."""
+    if list(judged) == [""]:
+        ((metadata, _),) = judged.values()
+        return {**settings, **metadata}
+    return {**settings, "accounts": {name.removesuffix(": "): m for name, (m, _) in judged.items()},
+            "accounts_off": [name.removesuffix(": ") for name, (_, text) in judged.items() if text]}
 
 
 def _below(rows: list[dict], column: str, floor: float) -> dict[str, str]:
@@ -124,11 +150,12 @@ def _listed(named: dict[str, str]) -> str:
 
 @dg.asset_check(asset=HYGIENE, name="open_deals_without_task_below_ceiling", blocking=False, pool=DUCKDB_POOL,
                 description=f"In the latest snapshot, the share of open deals without a next task is at most "
-                            f"{NO_TASK_SHARE_CEILING[0]} (default {NO_TASK_SHARE_CEILING[1]}).")
+                            f"{NO_TASK_SHARE_CEILING[0]} (default {NO_TASK_SHARE_CEILING[1]}), in each account.")
 def open_deals_without_task_below_ceiling() -> dg.AssetCheckResult:
     ceiling = share_setting(NO_TASK_SHARE_CEILING)
     rows = _query(NAMES + f"""
-        select {ACCOUNT_PREFIX} || coalesce(managers.name, 'manager ' || h.manager_id, 'no manager') as manager,
+        select {ACCOUNT_LABEL} as account,
+               coalesce(managers.name, 'manager ' || h.manager_id, 'no manager') as manager,
                h.snapshot_date, h.open_without_next_task as without_task, h.open_deals
         from marts.fct_crm_hygiene as h
         inner join accounts on accounts.account_id = h.account_id
@@ -136,25 +163,31 @@ def open_deals_without_task_below_ceiling() -> dg.AssetCheckResult:
         where h.open_deals > 0 and h.snapshot_date = (
             select max(latest.snapshot_date) from marts.fct_crm_hygiene as latest where latest.account_id = h.account_id)
         """)
+    judged = {account: _hygiene_of_account(part, ceiling) for account, part in _by_account(rows).items()}
+    if not judged:
+        return dg.AssetCheckResult(passed=True, description="no open deals", metadata={
+            "snapshot_date": None, "ceiling": ceiling, "open_deals": 0, "without_next_task": 0})
+    failing = [text for _, text in judged.values() if text]
+    description = None if not failing else " ".join(failing) + (
+        " What to do: ask these managers to set a next task on each open deal, or to close the deals that are "
+        "dead (fct_crm_hygiene shows the counts per manager).")
+    return dg.AssetCheckResult(passed=not failing, severity=dg.AssetCheckSeverity.WARN,
+                               metadata=_per_account_metadata(judged, ceiling=ceiling), description=description)
+
+
+def _hygiene_of_account(rows: list[dict], ceiling: float) -> tuple[dict, str | None]:
+    """One account's latest snapshot: (its metadata, the sentence when it is above the ceiling)."""
+    account, day = rows[0]["account"], str(max(r["snapshot_date"] for r in rows))
     without, open_deals = sum(r["without_task"] for r in rows), sum(r["open_deals"] for r in rows)
-    day = str(max(r["snapshot_date"] for r in rows)) if rows else None
-    metadata = {"snapshot_date": day, "ceiling": ceiling, "open_deals": open_deals, "without_next_task": without}
-    if not open_deals:
-        return dg.AssetCheckResult(passed=True, metadata=metadata, description="no open deals")
-    share = without / open_deals
     ranked = sorted(rows, key=lambda r: -r["without_task"] / r["open_deals"])
     above = {r["manager"]: _pct(r["without_task"], r["open_deals"])
              for r in ranked if r["without_task"] / r["open_deals"] > ceiling}
-    passed = share <= ceiling
-    metadata |= {"share": round(share, 4), "managers_above_ceiling": above}
-    description = None if passed else (
-        f"On {day} {_pct(without, open_deals)} of open deals have no next task; the ceiling is {ceiling:.0%} "
-        f"({NO_TASK_SHARE_CEILING[0]}). Above the ceiling: managers {_listed(above)}. "
-        "What to do: ask these managers to set a next task on each open deal, or to close the deals that are "
-        "dead (fct_crm_hygiene shows the counts per manager)."
-    )
-    return dg.AssetCheckResult(passed=passed, severity=dg.AssetCheckSeverity.WARN, metadata=metadata,
-                               description=description)
+    metadata = {"snapshot_date": day, "open_deals": open_deals, "without_next_task": without,
+                "share": round(without / open_deals, 4), "managers_above_ceiling": above}
+    text = None if without / open_deals <= ceiling else (
+        f"{account}On {day} {_pct(without, open_deals)} of open deals have no next task; the ceiling is {ceiling:.0%} "
+        f"({NO_TASK_SHARE_CEILING[0]}). Above the ceiling: managers {_listed(above)}.")
+    return metadata, text
 
 
 # Fail fast: a mistyped threshold stops the definitions from loading, not a run at 05:00.
