@@ -68,25 +68,10 @@ class RateLimiter:
         self.penalty_started = float("-inf")  # when the latest penalty began (clock time)
         self.penalty_total = 0.0  # seconds of waiting the server imposed on this run, overlaps counted once
         self._gc_seen = 0.0
-        self._waiting = 0  # threads inside `acquire`
         self._lock = threading.Lock()
-
-    def spare(self) -> bool:
-        """No request is waiting for a slot: the run sends fewer than it may (too few requests in flight)."""
-        with self._lock:
-            return self._waiting == 0
 
     def acquire(self) -> float:
         """Wait for a slot; returns the time the request leaves (pass it to `penalize` on a 429)."""
-        with self._lock:
-            self._waiting += 1
-        try:
-            return self._acquire()
-        finally:
-            with self._lock:
-                self._waiting -= 1
-
-    def _acquire(self) -> float:
         while True:
             with self._lock:
                 now = self._clock()

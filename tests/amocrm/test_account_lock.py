@@ -71,7 +71,7 @@ def test_a_second_extraction_of_the_same_account_fails_at_once_and_the_lock_dies
         assert second.returncode == 1, err
         assert time.monotonic() - started < 60  # it did not wait for the first one
         assert "amoCRM account 'acc1' is being extracted already" in err
-        assert f"pid {first.pid}" in err and "loaded nothing" in err
+        assert f"pid {first.pid}" in err and "changed nothing" in err
         assert first.poll() is None, "the first extraction must still be running, or the test proves nothing"
         out, err = other_account.communicate(timeout=600)
         assert other_account.returncode == 0, err[-3000:]

@@ -177,35 +177,3 @@ def test_events_capped_without_next_are_read_to_the_end():
 def test_pages_cut_shorter_than_any_page_size_fail_naming_the_page():
     with pytest.raises(AmoPayloadError, match=r"/api/v4/events page 1: 20 rows where other pages had 50"):
         stripe(EventList(1_234, served=20))
-
-
-class SlowEvents(EventList):
-    """Events behind a client's rate limiter, each answer held until `together` requests are in flight
-    (or `hold` seconds passed); records the most ever in flight."""
-
-    def __init__(self, n: int, served: int, together: int, hold: float = 0.5):
-        super().__init__(n, served)
-        self.limiter = RateLimiter(None)
-        self.together, self.hold = together, hold
-        self.in_flight = self.most = 0
-        self._cv = threading.Condition()
-
-    def get_page(self, path: str, collection: str, params: dict) -> Page:
-        self.limiter.acquire()
-        with self._cv:
-            self.in_flight += 1
-            self.most = max(self.most, self.in_flight)
-            self._cv.notify_all()
-            self._cv.wait_for(lambda: self.in_flight >= self.together, self.hold)
-        try:
-            return super().get_page(path, collection, params)
-        finally:
-            with self._cv:
-                self.in_flight -= 1
-
-
-def test_a_striped_scan_takes_more_threads_while_the_rate_has_room():
-    """Events are the longest list: when the other lists are done, its threads alone must keep the rate busy."""
-    events = SlowEvents(2_000, 100, together=4)
-    assert stripe(events, workers=2) == list(range(2_000))
-    assert events.most == 4  # two threads more joined, and no more than twice the workers

@@ -39,30 +39,16 @@ def striped_scan(
     """Offset pages 1, 2, ... fetched by `workers` threads at once, up to the first empty page.
 
     `keep(items, cursor values, page)` returns the items to emit and whether this
-    page ends the scan. On a long list (from page `2 * workers` on), while the
-    client's rate limiter has slots to spare (no request waiting for one: the
-    other lists are done, or answers come slowly), a thread more joins, up to
-    `2 * workers`: the longest list (events) must not end the run alone at a
-    fraction of the rate. At most that many requests less one are spent past the
-    end (`workers - 1` on a short list, as in a daily run). `poll`: PageStream's.
+    page ends the scan. At most `workers - 1` requests are spent past the end.
+    (More threads while the rate has room were tried: the requests sent, and their
+    number, then depend on timing, so a run cannot be compared with the last one.)
+    `poll`: PageStream's.
     """
-    stream = PageStream(2 * max(1, workers), poll=poll)
-    limiter = getattr(client, "limiter", None)
+    stream = PageStream(max(1, workers), poll=poll)
     lock = threading.Lock()
     pages = itertools.count(1)
     end: list[int] = []
     lengths: dict[int, int] = {}
-    jobs = [max(1, workers)]
-
-    def more() -> None:
-        """One job more, if the rate has room and the end is not known yet."""
-        if limiter is None or not limiter.spare():
-            return
-        with lock:
-            if end or jobs[0] >= stream.workers:
-                return
-            jobs[0] += 1
-        stream.submit(job)
 
     def job() -> None:
         while True:
@@ -79,10 +65,8 @@ def striped_scan(
             if not page.items or stop:
                 with lock:
                     end[:] = [min(end + [page_no])]
-            elif page_no >= stream.workers:
-                more()
 
-    for _ in range(jobs[0]):
+    for _ in range(stream.workers):
         stream.submit(job)
     yield from stream
     if end:
