@@ -38,14 +38,16 @@ from xdist.scheduler import LoadGroupScheduling
 # their order matters. The Dagster and PostgreSQL modules are units of their own (PER_MODULE_GROUPS).
 GROUP_SECONDS = {
     "day_later": 350,
+    "dagster.test_held_back": 330,
+    "crash": 300,
+    "dagster.test_accounts_job": 300,
     "warehouse": 260,
-    "dagster.test_accounts_job": 245,
-    "dagster.test_daily_job": 230,
-    "postgres.test_postgres_job": 220,
-    "chaos": 215,
+    "postgres.test_postgres_job": 260,
+    "chaos": 250,
+    "dagster.test_daily_job": 250,
     "dbt_accounts": 175,
-    "crash": 130,
-    "dagster.test_kpi_warnings": 120,
+    "dagster.test_demo_accounts": 170,
+    "dagster.test_kpi_warnings": 130,
     "reconciliation": 100,
     "chats": 90,
     "response": 90,
@@ -64,7 +66,7 @@ UNGROUPED_SECONDS = 1
 # Tests outside any group that run long (node id without parameters): weighed like a group, they start
 # early, instead of last, where a worker would run one while the others have nothing left to do.
 TEST_SECONDS = {
-    "tests/amocrm/test_accounts_raw.py::test_accounts_share_one_warehouse_without_touching_each_other": 80,
+    "tests/amocrm/test_accounts_raw.py::test_accounts_share_one_warehouse_without_touching_each_other": 100,
     "tests/amocrm/test_failures.py::test_429_storm_and_5xx_burst_end_complete": 60,
     "tests/amocrm/test_extraction.py::test_deletions_and_restores_are_applied_run_by_run": 50,
 }
