@@ -34,17 +34,13 @@ Keep = Callable[[list[Item], list[int], int], tuple[list[Item], bool]]
 
 def striped_scan(
     client: AmoClient, endpoint: Endpoint, params: dict[str, Any], workers: int, counters: ScanCounters, keep: Keep,
-    poll: bool = False,
-) -> Iterator[list[Any] | None]:
+) -> Iterator[list[Any]]:
     """Offset pages 1, 2, ... fetched by `workers` threads at once, up to the first empty page.
 
     `keep(items, cursor values, page)` returns the items to emit and whether this
     page ends the scan. At most `workers - 1` requests are spent past the end.
-    (More threads while the rate has room were tried: the requests sent, and their
-    number, then depend on timing, so a run cannot be compared with the last one.)
-    `poll`: PageStream's.
     """
-    stream = PageStream(max(1, workers), poll=poll)
+    stream = PageStream(workers)
     lock = threading.Lock()
     pages = itertools.count(1)
     end: list[int] = []
@@ -85,9 +81,8 @@ def window_keep(endpoint: Endpoint, lo: int | None, hi: int | None) -> Keep:
 
 
 def fallback_scan(
-    client: AmoClient, endpoint: Endpoint, lo: int, workers: int, counters: ScanCounters, order_desc: bool,
-    poll: bool = False,
-) -> Iterator[list[Any] | None]:
+    client: AmoClient, endpoint: Endpoint, lo: int, workers: int, counters: ScanCounters, order_desc: bool
+) -> Iterator[list[Any]]:
     """Without server-side filters: read newest first and stop at the first page that reaches below `lo`,
     dropping rows before `lo` on the client.
 
@@ -110,7 +105,7 @@ def fallback_scan(
                         "(enable amoCRM's API filter add-on to read only what changed)", endpoint.path)
         return kept, bool(newest_first and values and values[-1] < lo)
 
-    yield from striped_scan(client, endpoint, params, workers, counters, keep, poll)
+    yield from striped_scan(client, endpoint, params, workers, counters, keep)
 
 
 def all_pages(client: AmoClient, path: str, collection: str, params: dict[str, Any] | None = None,

@@ -19,23 +19,21 @@ INCREMENTAL_SCANS = ("keyset", "window", "stripe")
 
 
 def scan(client: AmoClient, endpoint: Endpoint, kind: str, lo: int, *, filters: bool, now: Callable[[], int | None],
-         workers: int, counters: ScanCounters, poll: bool = False) -> Iterator[list | None]:
+         workers: int, counters: ScanCounters) -> Iterator[list]:
     """Read one endpoint from `lo` with the scan `kind`; when the account does not honour filters
-    (`filters` False, or rows outside the window came back), read it in full and filter here.
-    `poll`: yield None while no page is ready (paging.stream.PageStream)."""
+    (`filters` False, or rows outside the window came back), read it in full and filter here."""
     if kind not in INCREMENTAL_SCANS:
         raise ValueError(f"{endpoint.path}: {kind!r} is not an incremental scan ({', '.join(INCREMENTAL_SCANS)})")
     if filters:
         try:
             if kind == "keyset":
-                yield from keyset_scan(client, endpoint, lo, now(), workers, counters, poll)
+                yield from keyset_scan(client, endpoint, lo, now(), workers, counters)
             elif kind == "window":
-                yield from window_scan(client, endpoint, lo, now(), workers, counters, poll)
+                yield from window_scan(client, endpoint, lo, now(), workers, counters)
             else:
                 params = {f"filter[{endpoint.cursor}][from]": lo}
-                yield from striped_scan(client, endpoint, params, workers, counters, window_keep(endpoint, lo, None),
-                                        poll)
+                yield from striped_scan(client, endpoint, params, workers, counters, window_keep(endpoint, lo, None))
             return
         except FiltersIgnored:
             log.warning("%s ignores filters: reading it in full and filtering here", endpoint.path)
-    yield from fallback_scan(client, endpoint, lo, workers, counters, order_desc=kind == "keyset", poll=poll)
+    yield from fallback_scan(client, endpoint, lo, workers, counters, order_desc=kind == "keyset")
