@@ -170,28 +170,18 @@ def warehouse_lock(holder: dict, say: Callable[[str], None] = log.info, timeout:
     timeout = lock_timeout_seconds() if timeout is None else timeout
     deadline = time.monotonic() + timeout
     lock_path = paths.data_dir() / LOCK_NAME
-    with _named_flock(lock_path, holder, deadline, timeout, say, "the warehouse"):
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        _flock(fd, lock_path, deadline, timeout, say)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps({**holder, "since": _now()}, sort_keys=True).encode(), 0)
+        os.fsync(fd)
         _wait_for_other_openers(paths.warehouse_path(), deadline, timeout, say)
         _count_held(+1)
         try:
             yield lock_path
         finally:
             _count_held(-1)
-
-
-@contextmanager
-def _named_flock(lock_path: Path, holder: dict, deadline: float, timeout: float, say: Callable[[str], None],
-                 what: str, busy: type[WarehouseBusy] = WarehouseBusy) -> Iterator[None]:
-    """flock on `lock_path` with `holder` written into the file while held (emptied when let go)."""
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        _flock(fd, lock_path, deadline, timeout, say, what, busy)
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, json.dumps({**holder, "since": _now()}, sort_keys=True).encode(), 0)
-        os.fsync(fd)
-        try:
-            yield
-        finally:
             os.ftruncate(fd, 0)
     finally:
         os.close(fd)  # releases the flock; the kernel does the same when the process dies
@@ -229,8 +219,7 @@ def _now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def _flock(fd: int, lock_path: Path, deadline: float, timeout: float, say: Callable[[str], None],
-           what: str = "the warehouse", busy: type[WarehouseBusy] = WarehouseBusy) -> None:
+def _flock(fd: int, lock_path: Path, deadline: float, timeout: float, say: Callable[[str], None]) -> None:
     told = False
     while True:
         try:
@@ -239,13 +228,13 @@ def _flock(fd: int, lock_path: Path, deadline: float, timeout: float, say: Calla
         except BlockingIOError:
             holder = _describe_holder(lock_path)
             if time.monotonic() >= deadline:
-                raise busy(
-                    f"Gave up after {timeout:g} s waiting for {what}: {holder} still holds it "
+                raise WarehouseBusy(
+                    f"Gave up after {timeout:g} s waiting for the warehouse: {holder} still holds it "
                     f"({lock_path}). If that run is stuck, terminate it (Dagster UI -> Runs) or stop its "
                     "process, then run the job again; a run killed outright releases the lock by itself."
                 ) from None
             if not told:
-                say(f"Waiting for {what}: {holder} is using it (lock {lock_path}); "
+                say(f"Waiting for the warehouse: {holder} is using it (lock {lock_path}); "
                     f"this run waits up to {timeout:g} s (AMOCRM_KPI_LOCK_TIMEOUT_SECONDS).")
                 told = True
             time.sleep(_POLL_SECONDS)
