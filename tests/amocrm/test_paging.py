@@ -12,7 +12,7 @@ from amocrm_checks import NOW
 from pipelines.amocrm.client import Page
 from pipelines.amocrm.client import AmoPayloadError
 from pipelines.amocrm.paging import (
-    Endpoint, PageStream, ScanCounters, all_pages, striped_scan, window_keep, window_scan,
+    Endpoint, PageStream, ScanCounters, all_pages, head_safe_stripe, striped_scan, window_keep, window_scan,
 )
 
 
@@ -145,3 +145,44 @@ def test_events_capped_without_next_are_read_to_the_end():
 def test_pages_cut_shorter_than_any_page_size_fail_naming_the_page():
     with pytest.raises(AmoPayloadError, match=r"/api/v4/events page 1: 20 rows where other pages had 50"):
         stripe(EventList(1_234, served=20))
+
+
+class GrowingEvents:
+    """Events newest first, `filter[created_at]` honoured. A new event lands at the head right after the
+    first page 2 is served, and a page 1 of older events waits for that (5 s at most): parallel pages
+    served out of order."""
+
+    def __init__(self, n: int):
+        self.rows = [{"id": i, "created_at": NOW - i} for i in range(n)]
+        self.page2_served = threading.Event()
+        self._lock = threading.Lock()
+
+    def get_page(self, path: str, collection: str, params: dict) -> Page:
+        page, limit = params["page"], params["limit"]
+        lo, hi = params.get("filter[created_at][from]", 0), params.get("filter[created_at][to]", 2**62)
+        if page == 1 and lo <= NOW:
+            self.page2_served.wait(5)
+        with self._lock:
+            items = [row for row in self.rows if lo <= row["created_at"] <= hi][(page - 1) * limit:page * limit]
+            if page == 2 and not self.page2_served.is_set():
+                self.rows.insert(0, {"id": -1, "created_at": NOW + 1})  # a user acts meanwhile
+                self.page2_served.set()
+        return Page(items, False)
+
+
+def test_events_added_while_striping_shift_no_row_out_of_the_scan():
+    """Offsets of a newest-first list move by one with every new event: page 1 served after the insert and
+    page 2 before it skip the row at their boundary (the plain stripe below). The events scan stripes only
+    rows older than the server's clock, where nothing is added, and reads the newer ones page by page."""
+    endpoint = Endpoint("/api/v4/events", "events", "created_at", lambda items, page: items, page_size=50)
+    plain = striped_scan(GrowingEvents(200), endpoint, {}, 3, ScanCounters(), window_keep(endpoint, None, None))
+    assert 49 not in {row["id"] for rows in plain for row in rows}  # the race this guards against
+    pages = head_safe_stripe(GrowingEvents(200), endpoint, NOW - 500, NOW, 3, ScanCounters())
+    assert set(range(200)) <= {row["id"] for rows in pages for row in rows}
+
+
+def test_without_the_server_clock_every_event_is_still_read():
+    endpoint = Endpoint("/api/v4/events", "events", "created_at", lambda items, page: items, page_size=50)
+    events = EventList(120, served=50)
+    assert sorted(row["id"] for rows in head_safe_stripe(events, endpoint, 0, None, 3, ScanCounters())
+                  for row in rows) == list(range(120))

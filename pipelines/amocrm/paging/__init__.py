@@ -11,7 +11,8 @@ changes it can meet cannot cause that:
 * `window_scan` (`windows.py`; tasks: filterable by `updated_at`, not orderable
   by it): one page per `updated_at` window, each a consistent snapshot.
 * `striped_scan` (`offset.py`; events, fallbacks): offset pages fetched in
-  parallel by page number, for sets where offsets are stable enough.
+  parallel by page number, for sets where offsets are stable enough;
+  `head_safe_stripe` (events) stripes only what is older than the server's clock.
 * `strategy.scan` picks one of these for an incremental table (`EntitySpec.scan`
   in endpoints.py); `reference.reference_rows` reads the small reference lists.
 * Every row is checked against the requested window. A row outside it means the
@@ -51,12 +52,12 @@ through a bounded queue (`stream.py`), so memory does not grow with the account.
 """
 
 from pipelines.amocrm.paging.keyset import keyset_scan, read_second
-from pipelines.amocrm.paging.offset import all_pages, fallback_scan, striped_scan, window_keep
+from pipelines.amocrm.paging.offset import all_pages, fallback_scan, head_safe_stripe, striped_scan, window_keep
 from pipelines.amocrm.paging.pages import Endpoint, FiltersIgnored, ServedSize, read_page
 from pipelines.amocrm.paging.stream import PageStream, ScanCounters
 from pipelines.amocrm.paging.windows import window_scan
 
 __all__ = [
     "Endpoint", "FiltersIgnored", "PageStream", "ScanCounters", "ServedSize", "all_pages", "fallback_scan",
-    "keyset_scan", "read_page", "read_second", "striped_scan", "window_keep", "window_scan",
+    "head_safe_stripe", "keyset_scan", "read_page", "read_second", "striped_scan", "window_keep", "window_scan",
 ]

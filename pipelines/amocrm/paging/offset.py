@@ -1,9 +1,13 @@
 """Offset scans: `striped_scan` (events, fallbacks), `fallback_scan`, and `all_pages` (small reference lists).
 
 Offset pages suit sets where offsets are stable enough: events are immutable and
-only ever added. An offset scan ends only on an empty page (204, or an empty
-`_embedded` list), never on a short one: a page capped below `limit` (events) or
-cut short looks the same. Once it ended, every page but the last with rows must
+only ever added, but added at the head of a newest-first list, which shifts every
+offset by one. Pages read in parallel can then miss a row at a page boundary (a
+later page served before the insert, an earlier one after it), so `head_safe_stripe`
+reads in parallel only what is older than the server's clock, and the newer rows one
+page after another (a shift then only repeats a row, merged away on its key).
+An offset scan ends only on an empty page (204, or an empty `_embedded` list),
+never on a short one: a page capped below `limit` (events) or cut short looks the same. Once it ended, every page but the last with rows must
 be as long as the longest (`check_offset_pages`), or the resource fails.
 """
 
@@ -24,6 +28,7 @@ from pipelines.amocrm.paging.pages import (
     emit,
     fetch,
     read_page,
+    window_params,
 )
 from pipelines.amocrm.paging.stream import PageStream, ScanCounters
 
@@ -67,6 +72,23 @@ def striped_scan(
     yield from stream
     if end:
         check_offset_pages(endpoint.path, lengths, end[0], endpoint.page_size)
+
+
+def head_safe_stripe(
+    client: AmoClient, endpoint: Endpoint, lo: int, now: int | None, workers: int, counters: ScanCounters,
+) -> Iterator[list[Any]]:
+    """All rows with `cursor >= lo` of a newest-first list that grows at its head (events): those newer
+    than `now` one page at a time (first: their few requests overlap the other lists instead of ending
+    the run), then `[lo, now]` striped over `workers`, where no row can be added any more.
+    `now` is the server's clock a second back (the `Date` of its latest answer); without it all is read
+    one page at a time."""
+    split = now is not None and now >= lo
+    newer = now + 1 if split else lo
+    yield from striped_scan(client, endpoint, window_params(endpoint, newer, None), 1, counters,
+                            window_keep(endpoint, newer, None))
+    if split:
+        yield from striped_scan(client, endpoint, window_params(endpoint, lo, now), workers, counters,
+                                window_keep(endpoint, lo, now))
 
 
 def window_keep(endpoint: Endpoint, lo: int | None, hi: int | None) -> Keep:

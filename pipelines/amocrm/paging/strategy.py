@@ -8,7 +8,7 @@ from typing import Callable, Iterator
 
 from pipelines.amocrm.client import AmoClient
 from pipelines.amocrm.paging.keyset import keyset_scan
-from pipelines.amocrm.paging.offset import fallback_scan, striped_scan, window_keep
+from pipelines.amocrm.paging.offset import fallback_scan, head_safe_stripe
 from pipelines.amocrm.paging.pages import Endpoint, FiltersIgnored
 from pipelines.amocrm.paging.stream import ScanCounters
 from pipelines.amocrm.paging.windows import window_scan
@@ -31,8 +31,7 @@ def scan(client: AmoClient, endpoint: Endpoint, kind: str, lo: int, *, filters: 
             elif kind == "window":
                 yield from window_scan(client, endpoint, lo, now(), workers, counters)
             else:
-                params = {f"filter[{endpoint.cursor}][from]": lo}
-                yield from striped_scan(client, endpoint, params, workers, counters, window_keep(endpoint, lo, None))
+                yield from head_safe_stripe(client, endpoint, lo, now(), workers, counters)
             return
         except FiltersIgnored:
             log.warning("%s ignores filters: reading it in full and filtering here", endpoint.path)
