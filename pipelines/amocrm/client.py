@@ -233,9 +233,15 @@ class AmoClient:
         attempt = 0
         while True:
             header = self.auth.header()  # may refresh the token: before the slot, which must be the last step
-            sent_at = self.limiter.acquire()
+            session = self._session()
             try:
-                response = self._session().get(url, params=params, headers={"Authorization": header}, timeout=self.timeout)
+                # prepared before the slot too: the limiter counts a request when it leaves, and every
+                # millisecond between the slot and the socket narrows the margin amoCRM sees
+                request = session.prepare_request(requests.Request("GET", url, params=params,
+                                                                   headers={"Authorization": header}))
+                settings = session.merge_environment_settings(request.url, {}, None, None, None)
+                sent_at = self.limiter.acquire()
+                response = session.send(request, timeout=self.timeout, allow_redirects=True, **settings)
             except requests.RequestException as exc:
                 self._connection_failed(exc, path, attempt)
                 self._sleep(self._backoff(attempt))

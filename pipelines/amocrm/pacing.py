@@ -4,17 +4,23 @@ amoCRM allows 7 requests/s per integration, answers 429 with `retry_after: 300`
 when that is exceeded, and blocks the account (403) when the 429s go on. So one
 `RateLimiter` paces every thread of a run just under the limit, and a 429 holds
 all of them until the server's `retry_after` has passed, not just the one that
-got it.
+got it. A 429 also means the requests reached amoCRM less evenly than they left
+(network or CPU delays ate the margin), so the margin doubles for the rest of the run.
 """
 
 from __future__ import annotations
 
 import gc
+import logging
 import threading
 import time
 from collections import deque
 from typing import Callable
 
+log = logging.getLogger(__name__)
+
+MARGIN = 0.03  # 7 requests per 1.03 s: 97% of the limit
+MAX_MARGIN = 0.24  # after 429s the margin doubles up to this: 7 per 1.24 s (81%)
 GC_SEND_SLACK = 0.05  # seconds a thread may take from being counted to reaching its socket
 _gc_started = 0.0
 _gc_pause = (0.0, 0.0)  # time.monotonic() at the start and the end of the latest collection that stood out
@@ -43,7 +49,7 @@ class RateLimiter:
     counted just before or during a collection may reach its socket only when
     the collection ends, so it counts from then. Requests are at least half an
     even spacing apart (no bursts), so the time a pause costs is caught up within
-    the window. The margin absorbs network jitter.
+    the window. The margin absorbs network jitter; a 429 doubles it (up to `max_margin`).
 
     `penalize` holds every thread after a 429 until the server's wait has passed;
     `acquire` is the last step before a request leaves, and re-checks the penalty
@@ -51,11 +57,11 @@ class RateLimiter:
     injectable so a test can let a 300 s penalty pass in no real time.
     """
 
-    def __init__(self, rate: float | None, margin: float = 0.03, *,
+    def __init__(self, rate: float | None, margin: float = MARGIN, *, max_margin: float = MAX_MARGIN,
                  clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep):
-        count = max(1, int(rate)) if rate else 0
-        self.window = (1.0 + margin) * count / rate if rate else 0.0
-        self._gap = self.window / count / 2 if rate else 0.0
+        self.rate, self.max_margin = rate, max(margin, max_margin)
+        self._count = count = max(1, int(rate)) if rate else 0
+        self._set_margin(margin)
         self._sent: deque[float] = deque(maxlen=count or None)
         self._clock, self._sleep = clock, sleep
         self._paused_until = 0.0
@@ -94,7 +100,19 @@ class RateLimiter:
             self.penalty_total += max(0.0, until - max(now, self._paused_until))
             self._paused_until = max(self._paused_until, until)
             self.penalty_started = now
+            if self.window and self.margin < self.max_margin:
+                before = self.window
+                self._set_margin(min(self.max_margin, 2 * self.margin))
+                log.warning("429 although this run sent at most %d requests per %.2f s: they reach amoCRM less "
+                            "evenly than they leave (network or CPU delays); %d per %.2f s from now on",
+                            self._count, before, self._count, self.window)
             return self.penalty_total
+
+    def _set_margin(self, margin: float) -> None:
+        """`rate` requests per `window` = (1 + margin) s, at least half an even spacing apart."""
+        self.margin = margin
+        self.window = (1.0 + margin) * self._count / self.rate if self.rate else 0.0
+        self._gap = self.window / self._count / 2 if self.rate else 0.0
 
     def _after_gc(self) -> None:
         """Requests counted just before or during the latest collection left when it ended."""

@@ -94,3 +94,29 @@ def test_a_429_holds_threads_even_without_a_rate():
     start = limiter.acquire()
     limiter.penalize(300, start)
     assert limiter.acquire() >= start + 300
+
+
+def test_a_429_widens_the_margin_for_the_rest_of_the_run_up_to_its_cap(caplog):
+    clock = ManualTime()
+    limiter = RateLimiter(7, clock=clock.monotonic, sleep=clock.sleep)
+    assert limiter.window == pytest.approx(1.03)
+    in_flight = [limiter.acquire() for _ in range(3)]
+    clock.sleep(0.2)  # the first 429 comes back
+    limiter.penalize(1, in_flight[0])
+    assert limiter.window == pytest.approx(1.06)  # the requests reached the server less evenly than they left
+    assert "7 per 1.06 s from now on" in caplog.text
+    for sent_at in in_flight[1:]:  # 429s to requests in flight when it came: the same burst, no more widening
+        limiter.penalize(1, sent_at)
+    assert limiter.window == pytest.approx(1.06)
+    sent = [limiter.acquire() for _ in range(8)]
+    assert sent[-1] - sent[0] >= 1.06 - 1e-9  # the 8th keeps the wider window from the 1st
+    for _ in range(5):
+        limiter.penalize(1, limiter.acquire())
+    assert limiter.window == pytest.approx(1.0 + pacing.MAX_MARGIN)  # 0.03, 0.06, ... capped
+
+
+def test_without_a_rate_a_429_widens_nothing():
+    clock = ManualTime()
+    limiter = RateLimiter(None, clock=clock.monotonic, sleep=clock.sleep)
+    limiter.penalize(1, limiter.acquire())
+    assert limiter.window == 0.0
