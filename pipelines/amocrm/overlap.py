@@ -18,13 +18,18 @@ def digest(row: dict[str, Any]) -> str:
     return hashlib.blake2b(json.dumps(row, sort_keys=True, default=str).encode(), digest_size=8).hexdigest()
 
 
-def skip_unchanged(pages: Iterator[list[dict]], key: Callable[[dict], str], cursor: str, overlap: int) -> Iterator[list[dict]]:
-    """Drop rows re-read inside the overlap that are identical to what was loaded; remember the new overlap."""
+def skip_unchanged(pages: Iterator[list[dict] | None], key: Callable[[dict], str], cursor: str,
+                   overlap: int) -> Iterator[list[dict] | None]:
+    """Drop rows re-read inside the overlap that are identical to what was loaded; remember the new overlap.
+    A `None` (no page ready yet, paging.stream.PageStream's `poll`) is passed on as it is."""
     state = dlt.current.resource_state()
     recent: dict[str, list] = state.get("recent", {})
     updated = dict(recent)
     top = max((v for v, _ in recent.values()), default=0)
     for rows in pages:
+        if rows is None:
+            yield None
+            continue
         fresh = []
         for row in rows:
             row_key, entry = key(row), [row[cursor], digest(row)]

@@ -135,8 +135,9 @@ class _Builder:
             counters = stats.counters(spec.name)
             lo = max(0, int(position.start_value or 0))
             for endpoint in lists:
+                # poll: dlt's one thread reads the other resources while this one has no page ready
                 pages = scan(session.client, endpoint, spec.scan, lo, filters=session.filters_enabled(),
-                             now=session.now, workers=self.workers, counters=counters)
+                             now=session.now, workers=self.workers, counters=counters, poll=True)
                 yield from skip_unchanged(pages, row_key, spec.cursor, overlap)
 
         return self._resource(spec, gen)

@@ -120,6 +120,37 @@ def test_a_failing_job_reaches_the_consumer():
         list(stream)
 
 
+def test_a_resource_waiting_for_its_page_does_not_hold_dlt_from_the_others():
+    """dlt's one thread takes an item from each resource in turn. A stream that made it wait for a slow
+    page would hold it there, and the other resources, their queues full, would stop requesting."""
+    import dlt
+
+    fast_done = threading.Event()
+
+    def resource(job_of):
+        def gen():
+            stream = PageStream(1, buffer_pages=1, poll=True)
+            stream.submit(lambda: job_of(stream))
+            yield from stream
+        return gen
+
+    def slow_job(stream: PageStream) -> None:
+        if not fast_done.wait(10):
+            raise TimeoutError("the fast resource was held while the slow one waited for its page")
+        stream.emit([{"id": 0}])
+
+    def fast_job(stream: PageStream) -> None:
+        for i in range(1, 6):
+            stream.emit([{"id": i}])
+        fast_done.set()
+
+    @dlt.source
+    def both():
+        return [dlt.resource(resource(slow_job), name="slow"), dlt.resource(resource(fast_job), name="fast")]
+
+    assert sorted(row["id"] for row in both()) == list(range(6))
+
+
 class EventList:
     """Events as offset pages, newest first: at most `served` a page whatever `limit` asked, never `next`."""
 

@@ -21,10 +21,11 @@ from pipelines.amocrm.paging.stream import PageStream, ScanCounters
 
 
 def keyset_scan(
-    client: AmoClient, endpoint: Endpoint, lo: int, now: int | None, workers: int, counters: ScanCounters
-) -> Iterator[list[Any]]:
-    """All items with `cursor >= lo`, as shaped pages (see the module docstring)."""
-    stream = PageStream(workers)
+    client: AmoClient, endpoint: Endpoint, lo: int, now: int | None, workers: int, counters: ScanCounters,
+    poll: bool = False,
+) -> Iterator[list[Any] | None]:
+    """All items with `cursor >= lo`, as shaped pages (see the module docstring); `poll`: PageStream's."""
+    stream = PageStream(workers, poll=poll)
     served = ServedSize(endpoint.page_size)
     stream.submit(_KeysetChain(client, stream, endpoint, counters, served, lo, None, now).run)
     yield from stream

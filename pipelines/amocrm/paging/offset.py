@@ -39,13 +39,17 @@ Keep = Callable[[list[Item], list[int], int], tuple[list[Item], bool]]
 
 def striped_scan(
     client: AmoClient, endpoint: Endpoint, params: dict[str, Any], workers: int, counters: ScanCounters, keep: Keep,
-) -> Iterator[list[Any]]:
+    poll: bool = False,
+) -> Iterator[list[Any] | None]:
     """Offset pages 1, 2, ... fetched by `workers` threads at once, up to the first empty page.
 
     `keep(items, cursor values, page)` returns the items to emit and whether this
     page ends the scan. At most `workers - 1` requests are spent past the end.
+    (More threads while the rate has room were tried: the requests sent, and their
+    number, then depend on timing, so a run cannot be compared with the last one.)
+    `poll`: PageStream's.
     """
-    stream = PageStream(workers)
+    stream = PageStream(max(1, workers), poll=poll)
     lock = threading.Lock()
     pages = itertools.count(1)
     end: list[int] = []
@@ -76,19 +80,20 @@ def striped_scan(
 
 def head_safe_stripe(
     client: AmoClient, endpoint: Endpoint, lo: int, now: int | None, workers: int, counters: ScanCounters,
-) -> Iterator[list[Any]]:
+    poll: bool = False,
+) -> Iterator[list[Any] | None]:
     """All rows with `cursor >= lo` of a newest-first list that grows at its head (events): those newer
     than `now` one page at a time (first: their few requests overlap the other lists instead of ending
     the run), then `[lo, now]` striped over `workers`, where no row can be added any more.
     `now` is the server's clock a second back (the `Date` of its latest answer); without it all is read
-    one page at a time."""
+    one page at a time. `poll`: PageStream's."""
     split = now is not None and now >= lo
     newer = now + 1 if split else lo
     yield from striped_scan(client, endpoint, window_params(endpoint, newer, None), 1, counters,
-                            window_keep(endpoint, newer, None))
+                            window_keep(endpoint, newer, None), poll)
     if split:
         yield from striped_scan(client, endpoint, window_params(endpoint, lo, now), workers, counters,
-                                window_keep(endpoint, lo, now))
+                                window_keep(endpoint, lo, now), poll)
 
 
 def window_keep(endpoint: Endpoint, lo: int | None, hi: int | None) -> Keep:
@@ -103,8 +108,9 @@ def window_keep(endpoint: Endpoint, lo: int | None, hi: int | None) -> Keep:
 
 
 def fallback_scan(
-    client: AmoClient, endpoint: Endpoint, lo: int, workers: int, counters: ScanCounters, order_desc: bool
-) -> Iterator[list[Any]]:
+    client: AmoClient, endpoint: Endpoint, lo: int, workers: int, counters: ScanCounters, order_desc: bool,
+    poll: bool = False,
+) -> Iterator[list[Any] | None]:
     """Without server-side filters: read newest first and stop at the first page that reaches below `lo`,
     dropping rows before `lo` on the client.
 
@@ -127,7 +133,7 @@ def fallback_scan(
                         "(enable amoCRM's API filter add-on to read only what changed)", endpoint.path)
         return kept, bool(newest_first and values and values[-1] < lo)
 
-    yield from striped_scan(client, endpoint, params, workers, counters, keep)
+    yield from striped_scan(client, endpoint, params, workers, counters, keep, poll)
 
 
 def all_pages(client: AmoClient, path: str, collection: str, params: dict[str, Any] | None = None,

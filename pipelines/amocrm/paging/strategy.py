@@ -19,20 +19,21 @@ INCREMENTAL_SCANS = ("keyset", "window", "stripe")
 
 
 def scan(client: AmoClient, endpoint: Endpoint, kind: str, lo: int, *, filters: bool, now: Callable[[], int | None],
-         workers: int, counters: ScanCounters) -> Iterator[list]:
+         workers: int, counters: ScanCounters, poll: bool = False) -> Iterator[list | None]:
     """Read one endpoint from `lo` with the scan `kind`; when the account does not honour filters
-    (`filters` False, or rows outside the window came back), read it in full and filter here."""
+    (`filters` False, or rows outside the window came back), read it in full and filter here.
+    `poll`: yield None while no page is ready (paging.stream.PageStream)."""
     if kind not in INCREMENTAL_SCANS:
         raise ValueError(f"{endpoint.path}: {kind!r} is not an incremental scan ({', '.join(INCREMENTAL_SCANS)})")
     if filters:
         try:
             if kind == "keyset":
-                yield from keyset_scan(client, endpoint, lo, now(), workers, counters)
+                yield from keyset_scan(client, endpoint, lo, now(), workers, counters, poll)
             elif kind == "window":
-                yield from window_scan(client, endpoint, lo, now(), workers, counters)
+                yield from window_scan(client, endpoint, lo, now(), workers, counters, poll)
             else:
-                yield from head_safe_stripe(client, endpoint, lo, now(), workers, counters)
+                yield from head_safe_stripe(client, endpoint, lo, now(), workers, counters, poll)
             return
         except FiltersIgnored:
             log.warning("%s ignores filters: reading it in full and filtering here", endpoint.path)
-    yield from fallback_scan(client, endpoint, lo, workers, counters, order_desc=kind == "keyset")
+    yield from fallback_scan(client, endpoint, lo, workers, counters, order_desc=kind == "keyset", poll=poll)

@@ -1,7 +1,10 @@
 """The thread pool behind every scan: workers fetch and shape pages, one consumer (dlt) iterates them.
 
 Pages are shaped on the worker threads and handed over through a bounded queue,
-so memory does not grow with the account.
+so memory does not grow with the account. A `poll` stream does not make its consumer
+wait: it yields `None` while no page is ready, so dlt's one thread, which takes an item
+from each resource in turn, reads the other resources meanwhile instead of standing on
+the slowest one (whose peers would fill their queues and stop requesting).
 """
 
 from __future__ import annotations
@@ -51,12 +54,14 @@ class PageStream:
     Jobs may submit more jobs. The first error cancels everything and is raised
     to the consumer once the queue is drained; closing the iterator cancels too.
     The last worker to exit always hands the consumer the end marker, error or not.
+    `poll`: iterating yields `None` whenever no page is ready (see the module docstring).
     """
 
     _DONE = object()
 
-    def __init__(self, workers: int, buffer_pages: int | None = None):
+    def __init__(self, workers: int, buffer_pages: int | None = None, poll: bool = False):
         self.workers = max(1, workers)
+        self.poll = poll
         self._jobs: collections.deque[Callable[[], None]] = collections.deque()
         self._cv = threading.Condition()
         self._active = 0
@@ -116,13 +121,17 @@ class PageStream:
             except queue.Full:
                 continue
 
-    def __iter__(self) -> Iterator[list[Any]]:
+    def __iter__(self) -> Iterator[list[Any] | None]:
         threads = [threading.Thread(target=self._worker, daemon=True, name=f"amocrm-scan-{i}") for i in range(self.workers)]
         for thread in threads:
             thread.start()
         try:
             while True:
-                item = self._out.get()
+                try:
+                    item = self._out.get(block=not self.poll)
+                except queue.Empty:
+                    yield None
+                    continue
                 if item is self._DONE:
                     break
                 yield item

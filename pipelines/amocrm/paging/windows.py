@@ -27,10 +27,12 @@ WINDOW_FILL = 0.85  # window widths aim at pages this full: nearer 1, more of th
 
 
 def window_scan(
-    client: AmoClient, endpoint: Endpoint, lo: int, now: int | None, workers: int, counters: ScanCounters
-) -> Iterator[list[Any]]:
-    """All items with `cursor >= lo` from a list that cannot be ordered by the cursor (see the module docstring)."""
-    stream = PageStream(workers)
+    client: AmoClient, endpoint: Endpoint, lo: int, now: int | None, workers: int, counters: ScanCounters,
+    poll: bool = False,
+) -> Iterator[list[Any] | None]:
+    """All items with `cursor >= lo` from a list that cannot be ordered by the cursor (see the module docstring);
+    `poll`: PageStream's."""
+    stream = PageStream(workers, poll=poll)
     served = ServedSize(endpoint.page_size)
     planner = _WindowPlanner(lo, now, int(endpoint.page_size * WINDOW_FILL))
 
