@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import threading
 import time
 from collections import deque
@@ -11,7 +12,7 @@ OK, TOO_MANY, BLOCKED = "ok", "too_many", "blocked"
 
 
 class RateLimiter:
-    """Counts request arrivals in a sliding `window`; more than `rate` of them → 429.
+    """Counts request arrivals in a sliding `window`; more than `rate` of them → 429 (`check`).
 
     More than `block_after` 429s within `block_window` seconds blocks every request
     for `block_seconds` (real time), as amoCRM does to an abusive integration.
@@ -28,27 +29,31 @@ class RateLimiter:
         self.rate, self.window = rate, window
         self.block_after, self.block_window, self.block_seconds = block_after, block_window, block_seconds
         self._monotonic = monotonic
-        self._arrivals: deque[float] = deque()
+        self._arrivals: list[float] = []  # arrival times, in order
         self._rejections: deque[float] = deque()
         self._blocked_until = 0.0
         self._penalty_until = 0.0
         self.early: list[float] = []
         self._lock = threading.Lock()
 
-    def check(self) -> str:
-        """Register one arrival and say whether it may be served."""
+    def check(self, age: float | None = None) -> str:
+        """Register one arrival, `age` seconds ago (None: now), and say whether it may be served.
+
+        Requests are counted when they arrived (server.py passes the kernel's receive time), and
+        a thread may get to register its request after a later one did: so an arrival is judged by
+        every window of `window` seconds it falls in, whenever their arrivals were registered."""
         with self._lock:
             now = self._monotonic()
-            if now < self._penalty_until:
-                self.early.append(now)
+            at = now - max(0.0, age or 0.0)
+            if at < self._penalty_until:
+                self.early.append(at)
             if now < self._blocked_until:
                 return BLOCKED
             if self.rate is None:
                 return OK
-            while self._arrivals and self._arrivals[0] <= now - self.window:
-                self._arrivals.popleft()
-            self._arrivals.append(now)
-            if len(self._arrivals) <= self.rate:
+            del self._arrivals[:bisect.bisect_right(self._arrivals, now - 2 * self.window)]  # a late one may still come
+            bisect.insort(self._arrivals, at)
+            if self._crowd(at) <= self.rate:
                 return OK
             while self._rejections and self._rejections[0] <= now - self.block_window:
                 self._rejections.popleft()
@@ -56,6 +61,12 @@ class RateLimiter:
             if len(self._rejections) > self.block_after:
                 self._blocked_until = now + self.block_seconds
             return TOO_MANY
+
+    def _crowd(self, at: float) -> int:
+        """The most arrivals in one window (s - window, s] that holds the arrival `at`."""
+        arrivals = self._arrivals
+        ends = [at, *(t for t in arrivals[bisect.bisect_right(arrivals, at):] if t < at + self.window)]
+        return max(bisect.bisect_right(arrivals, s) - bisect.bisect_right(arrivals, s - self.window) for s in ends)
 
     def penalize(self, seconds: float) -> None:
         """A 429 asked the client to wait `seconds` from now."""

@@ -10,6 +10,7 @@ malformed-body faults.
 from __future__ import annotations
 
 import email.utils
+import io
 import json
 import os
 import socket
@@ -26,6 +27,7 @@ from . import reference as ref
 from .account import SimulatedAccount
 from .api import Api, Response, problem
 from .auth import ADMIN_ID, ConnectionDropped, OAuthApp, OAuthError, Tokens
+from . import arrival
 from .clock import Clock
 from .faults import Faults, corrupt, with_fields
 from .limits import BLOCKED, TOO_MANY, RateLimiter
@@ -156,7 +158,7 @@ class Simulator:
     def handle(self, method: str, target: str, headers, body: bytes) -> Response:
         url = urlsplit(target)
         path = url.path
-        verdict = self.limiter.check()
+        verdict = self.limiter.check(age=getattr(_arrived, "age", None))  # counted when it arrived
         if verdict == BLOCKED:
             return nginx(403)
         if verdict == TOO_MANY:
@@ -245,6 +247,9 @@ class Simulator:
             self.faults.mutated.append(lead_id)
 
 
+_arrived = threading.local()  # `age`: seconds since the request being handled on this thread arrived
+
+
 def _handler(sim: Simulator) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -252,17 +257,30 @@ def _handler(sim: Simulator) -> type[BaseHTTPRequestHandler]:
         server_version = "nginx"
         sys_version = ""
 
+        def setup(self) -> None:
+            """Read the socket through arrival.StampedReader, so the limiter counts when requests arrived."""
+            super().setup()
+            self._stamps = arrival.stamped_reader(self.connection)
+            if self._stamps is not None:
+                plain, self.rfile = self.rfile, io.BufferedReader(self._stamps)
+                plain.close()
+
         def _serve(self) -> None:
+            _arrived.age = self._stamps.take() if self._stamps else None
             if sim.faults.take_reset(urlsplit(self.path).path):
                 self._reset()
                 return
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
+            if self._stamps:
+                self._stamps.take()  # the body's bytes are not the next request's
             try:
                 response = sim.handle(self.command, self.path, self.headers, body)
             except ConnectionDropped:  # the answer is lost in transit: close without a word
                 self.close_connection = True
                 return
+            finally:
+                _arrived.age = None
             sim.stats.record(urlsplit(self.path).path, response.status)
             self.send_response(response.status)
             self.send_header("X-Request-Id", uuid.uuid4().hex)

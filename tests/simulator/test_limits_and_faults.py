@@ -1,6 +1,7 @@
 """Rate limiting (429, 403 block) and every switchable fault, on and then off."""
 
 import json
+import threading
 import time
 
 import pytest
@@ -18,6 +19,49 @@ def test_eighth_request_within_a_second_gets_429(account):
         time.sleep(1.05)
         assert client.get("/api/v4/account").status_code == 200
         assert sim.stats.by_status[429] == 1 and sim.stats.total == 9
+
+
+def test_a_request_counts_when_it_arrived_not_when_the_simulator_got_to_it(account):
+    """The simulator shares the CPU with the extractors it serves; amoCRM counts requests where they arrive.
+    A (arrives 0 s, handled 0.9 s late), B (0.5 s), C (1.3 s) at 2 per second: every second holds two
+    arrivals. Counted when handled, A, B and C would fall in one second and C would get a 429."""
+    with Simulator(account, rate_limit=2, block_after=100) as sim:
+        handle = sim.handle
+
+        def late(method, target, headers, body):
+            if "late=1" in target:
+                time.sleep(0.9)  # the handler thread waits for the CPU
+            return handle(method, target, headers, body)
+
+        sim.handle = late
+        statuses: dict[str, int] = {}
+
+        def send(name: str, **params) -> None:
+            statuses[name] = Client(sim).get("/api/v4/account", **params).status_code
+
+        first = threading.Thread(target=send, args=("A",), kwargs={"late": 1})
+        first.start()
+        time.sleep(0.5)
+        send("B")
+        time.sleep(0.8)
+        send("C")
+        first.join()
+    assert statuses == {"A": 200, "B": 200, "C": 200}
+
+
+def test_an_arrival_registered_late_is_judged_by_every_second_it_falls_in():
+    from pipelines.simulator.limits import OK, TOO_MANY, RateLimiter
+
+    clock = [10.0]
+    limiter = RateLimiter(rate=2, monotonic=lambda: clock[0])
+    clock[0] = 10.5
+    assert limiter.check() == OK
+    clock[0] = 10.6
+    assert limiter.check() == OK
+    clock[0] = 10.7
+    assert limiter.check(age=0.5) == TOO_MANY  # arrived 10.2: 10.2, 10.5 and 10.6 within one second
+    clock[0] = 11.75
+    assert limiter.check(age=0.1) == OK  # arrived 11.65: alone in its second
 
 
 def test_429_bodies_are_json_or_plain_text(account):
