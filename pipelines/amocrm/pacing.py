@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 
 MARGIN = 0.03  # 7 requests per 1.03 s: 97% of the limit
 MAX_MARGIN = 0.24  # after 429s the margin doubles up to this: 7 per 1.24 s (81%)
+MARGIN_RECOVERY = 60.0  # seconds of sending without a 429 after which a widened margin halves back
 GC_SEND_SLACK = 0.05  # seconds a thread may take from being counted to reaching its socket
 _gc_started = 0.0
 _gc_pause = (0.0, 0.0)  # time.monotonic() at the start and the end of the latest collection that stood out
@@ -59,7 +60,8 @@ class RateLimiter:
 
     def __init__(self, rate: float | None, margin: float = MARGIN, *, max_margin: float = MAX_MARGIN,
                  clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep):
-        self.rate, self.max_margin = rate, max(margin, max_margin)
+        self.rate, self.base_margin, self.max_margin = rate, margin, max(margin, max_margin)
+        self._widened_at = float("-inf")
         self._count = count = max(1, int(rate)) if rate else 0
         self._set_margin(margin)
         self._sent: deque[float] = deque(maxlen=count or None)
@@ -77,6 +79,9 @@ class RateLimiter:
                 now = self._clock()
                 if self._clock is time.monotonic:  # a collection stops real threads, not a test's clock
                     self._after_gc()
+                if self.margin > self.base_margin and now - max(self._widened_at, self._paused_until) >= MARGIN_RECOVERY:
+                    self._set_margin(max(self.base_margin, self.margin / 2))  # the delays that cost a 429 passed
+                    self._widened_at = now
                 ready = self._paused_until
                 if self.window and self._sent:
                     ready = max(ready, self._sent[-1] + self._gap)
@@ -103,8 +108,9 @@ class RateLimiter:
             if self.window and self.margin < self.max_margin:
                 before = self.window
                 self._set_margin(min(self.max_margin, 2 * self.margin))
+                self._widened_at = now
                 log.warning("429 although this run sent at most %d requests per %.2f s: they reach amoCRM less "
-                            "evenly than they leave (network or CPU delays); %d per %.2f s from now on",
+                            "evenly than they leave (network or CPU delays); %d per %.2f s until a minute passes without one",
                             self._count, before, self._count, self.window)
             return self.penalty_total
 

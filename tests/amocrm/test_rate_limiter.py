@@ -96,7 +96,7 @@ def test_a_429_holds_threads_even_without_a_rate():
     assert limiter.acquire() >= start + 300
 
 
-def test_a_429_widens_the_margin_for_the_rest_of_the_run_up_to_its_cap(caplog):
+def test_a_429_widens_the_margin_up_to_its_cap(caplog):
     clock = ManualTime()
     limiter = RateLimiter(7, clock=clock.monotonic, sleep=clock.sleep)
     assert limiter.window == pytest.approx(1.03)
@@ -104,7 +104,7 @@ def test_a_429_widens_the_margin_for_the_rest_of_the_run_up_to_its_cap(caplog):
     clock.sleep(0.2)  # the first 429 comes back
     limiter.penalize(1, in_flight[0])
     assert limiter.window == pytest.approx(1.06)  # the requests reached the server less evenly than they left
-    assert "7 per 1.06 s from now on" in caplog.text
+    assert "7 per 1.06 s until a minute passes without one" in caplog.text
     for sent_at in in_flight[1:]:  # 429s to requests in flight when it came: the same burst, no more widening
         limiter.penalize(1, sent_at)
     assert limiter.window == pytest.approx(1.06)
@@ -120,3 +120,23 @@ def test_without_a_rate_a_429_widens_nothing():
     limiter = RateLimiter(None, clock=clock.monotonic, sleep=clock.sleep)
     limiter.penalize(1, limiter.acquire())
     assert limiter.window == 0.0
+
+
+def test_a_widened_margin_halves_back_after_a_minute_without_429s():
+    clock = ManualTime()
+    limiter = RateLimiter(7, clock=clock.monotonic, sleep=clock.sleep)
+    limiter.penalize(1, limiter.acquire())
+    limiter.penalize(1, limiter.acquire())
+    assert limiter.window == pytest.approx(1.12)
+    clock.sleep(1)  # the penalty: no sending, so it does not count
+    clock.sleep(pacing.MARGIN_RECOVERY - 0.5)
+    limiter.acquire()
+    assert limiter.window == pytest.approx(1.12)
+    clock.sleep(0.5)
+    limiter.acquire()
+    assert limiter.window == pytest.approx(1.06)
+    clock.sleep(pacing.MARGIN_RECOVERY)
+    limiter.acquire()
+    clock.sleep(pacing.MARGIN_RECOVERY)
+    limiter.acquire()
+    assert limiter.window == pytest.approx(1.03)  # never below the margin it started with
