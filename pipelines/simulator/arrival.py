@@ -42,9 +42,14 @@ class StampedReader(io.RawIOBase):
         return n
 
     def take(self) -> float | None:
-        """Seconds since the first bytes read since the last `take()` arrived (None: unknown)."""
+        """Unix time the first bytes read since the last `take()` arrived (None: unknown)."""
         first, self._first = self._first, None
-        return None if first is None else max(0.0, time.time() - first)
+        return first
+
+
+def age(stamp: float | None) -> float | None:
+    """Seconds since `stamp` (a `take()`), None if unknown."""
+    return None if stamp is None else max(0.0, time.time() - stamp)
 
 
 def stamped_reader(sock: socket.socket) -> StampedReader | None:

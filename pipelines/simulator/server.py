@@ -158,7 +158,7 @@ class Simulator:
     def handle(self, method: str, target: str, headers, body: bytes) -> Response:
         url = urlsplit(target)
         path = url.path
-        verdict = self.limiter.check(age=getattr(_arrived, "age", None))  # counted when it arrived
+        verdict = self.limiter.check(age=arrival.age(getattr(_arrived, "at", None)))  # counted when it arrived
         if verdict == BLOCKED:
             return nginx(403)
         if verdict == TOO_MANY:
@@ -247,7 +247,7 @@ class Simulator:
             self.faults.mutated.append(lead_id)
 
 
-_arrived = threading.local()  # `age`: seconds since the request being handled on this thread arrived
+_arrived = threading.local()  # `at`: Unix time the request being handled on this thread arrived
 
 
 def _handler(sim: Simulator) -> type[BaseHTTPRequestHandler]:
@@ -266,7 +266,7 @@ def _handler(sim: Simulator) -> type[BaseHTTPRequestHandler]:
                 plain.close()
 
         def _serve(self) -> None:
-            _arrived.age = self._stamps.take() if self._stamps else None
+            _arrived.at = self._stamps.take() if self._stamps else None
             if sim.faults.take_reset(urlsplit(self.path).path):
                 self._reset()
                 return
@@ -280,7 +280,7 @@ def _handler(sim: Simulator) -> type[BaseHTTPRequestHandler]:
                 self.close_connection = True
                 return
             finally:
-                _arrived.age = None
+                _arrived.at = None
             sim.stats.record(urlsplit(self.path).path, response.status)
             self.send_response(response.status)
             self.send_header("X-Request-Id", uuid.uuid4().hex)
