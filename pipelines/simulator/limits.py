@@ -29,6 +29,7 @@ class RateLimiter:
         self.rate, self.window = rate, window
         self.block_after, self.block_window, self.block_seconds = block_after, block_window, block_seconds
         self._monotonic = monotonic
+        self.real_clock = monotonic is time.monotonic
         self._arrivals: list[float] = []  # arrival times, in order
         self._rejections: deque[float] = deque()
         self._blocked_until = 0.0
