@@ -8,7 +8,9 @@ nothing new: an empty page, or only rows already seen on a page shorter than the
 longest seen or than `ServedSize` trusts (a page cannot hold only rows seen
 before and be full, unless the page before was all in one second too). A page that is one single second is read by offset inside that
 second (`read_second`). Parallel: the range is cut into slices, and a slice is
-split again whenever a worker is idle.
+split again whenever a worker is idle. The open-ended last slice ends only after
+the others did (a row edited while they were read moves up into it), reading on
+once more if it had to wait for them.
 """
 
 from __future__ import annotations
@@ -53,6 +55,8 @@ class _KeysetChain:
             emit(self.stream, ep, fresh, page_no, self.counters)
             if not page.items or (not fresh and (len(page.items) < self.served.largest
                                                  or self.served.trusts_short(len(page.items)))):
+                if self.hi is None and self.stream.wait_alone():
+                    continue  # rows edited while the other slices were read moved past here: read on
                 return
             last = values[-1]
             if last == self.pos:

@@ -80,6 +80,17 @@ class PageStream:
         with self._cv:
             return self.workers - self._active - len(self._jobs)
 
+    def wait_alone(self) -> bool:
+        """Wait until the calling job is the only one left; True if it had to wait."""
+        waited = False
+        with self._cv:
+            while (self._active > 1 or self._jobs) and not self._cancelled:
+                waited = True
+                self._cv.wait()
+            if self._cancelled:
+                raise Cancelled()
+        return waited
+
     def emit(self, rows: list[Any]) -> None:
         while True:
             if self._cancelled:
