@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 
 import pytest
 
@@ -217,3 +218,25 @@ def test_without_the_server_clock_every_event_is_still_read():
     events = EventList(120, served=50)
     assert sorted(row["id"] for rows in head_safe_stripe(events, endpoint, 0, None, 3, ScanCounters())
                   for row in rows) == list(range(120))
+
+
+def test_the_open_ended_slice_waits_for_the_others_before_it_ends():
+    """A row edited while a lower keyset slice is read moves up into the open-ended one: that one may end
+    only when it is the last job left (and then reads on once)."""
+    stream = PageStream(2)
+    lower_done = threading.Event()
+    waited: list[bool] = []
+
+    def lower() -> None:
+        time.sleep(0.3)
+        lower_done.set()
+
+    def upper() -> None:
+        stream.submit(lower)
+        waited.append(stream.wait_alone())
+        waited.append(lower_done.is_set())
+        waited.append(stream.wait_alone())
+
+    stream.submit(upper)
+    assert list(stream) == []
+    assert waited == [True, True, False]  # it waited for the lower slice; alone, it does not wait again
