@@ -12,7 +12,8 @@
 {% macro upgrade_keys_to_accounts() -%}
     {%- if execute -%}
         {%- set rebuilt = [('intermediate', 'int_lead_events'), ('intermediate', 'int_activities'),
-                           ('intermediate', 'int_lead_status_history'), ('marts', 'fct_pipeline_daily')] -%}
+                           ('intermediate', 'int_lead_status_history'), ('intermediate', 'int_activity_attribution'),
+                           ('marts', 'fct_pipeline_daily')] -%}
         {%- set ledger = adapter.get_relation(database=target.database, schema='intermediate',
                                               identifier='int_processed_loads') -%}
         {%- for schema, name in rebuilt -%}

@@ -20,7 +20,8 @@ LEADS = 200
 # changes, notes and tasks; "now" in the marts is the load time either way.
 NOW = 1_790_000_000
 PUBLISHED = ["dim_managers", "dim_pipeline_stages", "fct_leads", *MARTS]
-INCREMENTAL = ["int_activities", "int_lead_events", "int_lead_status_history", "int_pipeline_daily_stays"]
+INCREMENTAL = ["int_activities", "int_activity_attribution", "int_lead_events", "int_lead_status_history",
+               "int_pipeline_daily_stays"]
 
 
 def _snapshot(warehouse) -> dict:
