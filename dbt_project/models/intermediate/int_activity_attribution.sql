@@ -16,6 +16,9 @@
 -- (macros/activity_attribution.sql; the rule is in the model's YAML), so it equals a full rebuild.
 
 -- depends_on: {{ ref('int_processed_loads') }}
+-- depends_on: {{ source('raw_amocrm', 'contacts') }}
+-- depends_on: {{ source('raw_amocrm', 'companies') }}
+-- depends_on: {{ source('raw_amocrm', 'deletions') }}
 {%- set new_loads = unprocessed_loads(upstream=attribution_upstream()) %}
 {%- set incremental = is_incremental() and not attribution_recompute_all() %}
 
@@ -137,7 +140,8 @@ deleted_activities as (
         and note_id is not null
 ),
 
--- The chat event of each chat message activity (one: events are unique per account and id).
+-- The chat event of each chat message activity (one: events are unique per account and id), matched
+-- on the event id itself (activity_id is 'event:' and the id), so the events' side is a plain column.
 activity_events as (
     select
         activities.account_id,
@@ -148,7 +152,7 @@ activity_events as (
     inner join chat_events
         on activities.source = 'event'
         and chat_events.account_id = activities.account_id
-        and 'event:' || chat_events.event_id = activities.activity_id
+        and chat_events.event_id = substr(activities.activity_id, 7)
 ),
 
 -- The lead or customer of each talk, from its messages served while that entity lived: amoCRM serves
