@@ -4,8 +4,6 @@ The changes are written into the raw tables by hand, as dlt's merge and deletion
 
 from __future__ import annotations
 
-import json
-
 import duckdb
 import pytest
 
@@ -55,10 +53,19 @@ def _assert_equals_full_rebuild(warehouse, tmp_path) -> None:
     assert incremental.equals(full), "the incremental build differs from a full rebuild"
 
 
-def _rows_written(warehouse) -> int:
-    results = json.loads((warehouse.data_dir / "dbt_target" / "run_results.json").read_text())["results"]
-    [result] = [r for r in results if r["unique_id"].endswith(".int_activity_attribution")]
-    return result["adapter_response"]["rows_affected"]
+def _spoil(warehouse, activity_id: str) -> int:
+    """Set the manager of an activity no change touches to -1 (a build that recomputed it would undo
+    that); returns the true one, for `_unspoil`."""
+    manager = _attribution(warehouse, activity_id)["manager_id"]
+    with duckdb.connect(str(warehouse.path)) as connection:
+        connection.execute(f"update {TABLE} set manager_id = -1 where activity_id = ?", [activity_id])
+    return manager
+
+
+def _unspoil(warehouse, activity_id: str, manager: int) -> None:
+    assert _attribution(warehouse, activity_id)["manager_id"] == -1, "an untouched activity was recomputed"
+    with duckdb.connect(str(warehouse.path)) as connection:
+        connection.execute(f"update {TABLE} set manager_id = ? where activity_id = ?", [manager, activity_id])
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +97,7 @@ def test_changes_to_every_input_equal_a_full_rebuild(built, tmp_path):
     as deletions.py applies the events in place), a chat message arrives in an old talk on another lead,
     a task is deleted, the meeting task type is renamed away and another renamed to it, a lead is
     marked gone by an id reconciliation. Day 2: the lead and the contact are restored. Each day's
-    incremental build equals a full rebuild, rewriting only some rows, and the changes show."""
+    incremental build equals a full rebuild, leaves an untouched activity alone, and the changes show."""
     warehouse, note_id, chat_id = built
     warehouse = warehouse.copy(tmp_path / "incremental")
     before = warehouse.query(f"select * from {TABLE}").set_index("activity_id")
@@ -114,6 +121,8 @@ def test_changes_to_every_input_equal_a_full_rebuild(built, tmp_path):
     meeting_type, other_type = int(meetings[meetings].index[0]), int(meetings[~meetings].index[0])
     chat_event = chat_id.split(":")[1]
     latest = warehouse.query("select max(created_at) from raw_amocrm.events").iat[0, 0]
+    involved = {note["entity_id"], deleted_lead, gone_lead, new_talk_lead}
+    untouched = on_leads[~on_leads["entity_id"].isin(involved)].index[0]
 
     with duckdb.connect(str(warehouse.path)) as connection:
         _load(connection, "2000000000.1")
@@ -135,8 +144,9 @@ def test_changes_to_every_input_equal_a_full_rebuild(built, tmp_path):
         connection.execute(f"insert into raw_amocrm.disappearances select account_id, 'lead', id, {latest + 4}, "
                            f"epoch(now())::bigint + 1, false from raw_amocrm.leads where id = {gone_lead}")
         connection.execute(f"update raw_amocrm.leads set is_deleted = true where id = {gone_lead}")
+    manager = _spoil(warehouse, untouched)
     warehouse.dbt("run", "--select", "+int_activity_attribution")
-    assert 0 < _rows_written(warehouse) < len(before) / 2, "only the touched activities were recomputed"
+    _unspoil(warehouse, untouched, manager)
     after = warehouse.query(f"select * from {TABLE}").set_index("activity_id")
     assert after.loc[note_id, "manager_id"] == other_user
     assert after.loc[deleted_lead_activity, "exclusion_reason"] == "deleted_lead"
@@ -154,9 +164,10 @@ def test_changes_to_every_input_equal_a_full_rebuild(built, tmp_path):
             _event(connection, "2000000000.2", chat_event, f"test-restore-{entity}", type=f"{entity}_restored",
                    entity_type=table, entity_id=entity_id, created_at=latest + 5, talk_id=None)
             connection.execute(f"update raw_amocrm.{table} set is_deleted = false, deleted_at = null where id = {entity_id}")
+    manager = _spoil(warehouse, untouched)
     result = warehouse.dbt("run", "--select", "+int_activity_attribution")
     assert "every activity is recomputed" not in result.stdout
-    assert 0 < _rows_written(warehouse) < len(before) / 2
+    _unspoil(warehouse, untouched, manager)
     restored = warehouse.query(f"select * from {TABLE}").set_index("activity_id")
     assert restored.loc[deleted_lead_activity, "is_counted"] and restored.loc[deleted_contact_activity, "is_counted"]
     _assert_equals_full_rebuild(warehouse, tmp_path / "day2")
@@ -176,8 +187,11 @@ def test_a_record_live_again_after_a_reconciliation_recomputes_everything(built,
         connection.execute("insert into raw_amocrm.reconciliations values "
                            "(1, now() + interval 1 second, 'leads', 10, 10, 0, 0, 1, false, null)")
         connection.execute(f"update raw_amocrm.leads set is_deleted = false where id = {lead}")
+    other = warehouse.query(f"select min(activity_id) from {TABLE} where is_counted and lead_id <> {lead}").iat[0, 0]
+    _spoil(warehouse, other)
     result = warehouse.dbt("run", "--select", "int_activity_attribution")
     assert "found records live again" in result.stdout
+    assert _attribution(warehouse, other)["manager_id"] != -1, "every activity was recomputed"
     assert warehouse.query(f"select count(*) from {TABLE} where lead_id = {lead} and is_counted").iat[0, 0] > 0
     _assert_equals_full_rebuild(warehouse, tmp_path / "full")
 
@@ -192,6 +206,8 @@ def test_a_table_built_before_it_was_incremental_is_recomputed_once(built, tmp_p
     result = warehouse.dbt("run", "--select", "int_activity_attribution")
     assert "no record of the loads it has read" in result.stdout
     _assert_equals_full_rebuild(warehouse, tmp_path / "full")
+    activity = warehouse.query(f"select min(activity_id) from {TABLE} where is_counted").iat[0, 0]
+    manager = _spoil(warehouse, activity)
     again = warehouse.dbt("run", "--select", "int_activity_attribution")
     assert "recomputed" not in again.stdout
-    assert _rows_written(warehouse) == 0
+    _unspoil(warehouse, activity, manager)
