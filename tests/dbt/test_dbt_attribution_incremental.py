@@ -123,6 +123,7 @@ def test_changes_to_every_input_equal_a_full_rebuild(built, tmp_path):
     latest = warehouse.query("select max(created_at) from raw_amocrm.events").iat[0, 0]
     involved = {note["entity_id"], deleted_lead, gone_lead, new_talk_lead}
     untouched = on_leads[~on_leads["entity_id"].isin(involved)].index[0]
+    code = warehouse.query(f"select code from raw_amocrm.task_types where id = {meeting_type}").iat[0, 0]
 
     with duckdb.connect(str(warehouse.path)) as connection:
         _load(connection, "2000000000.1")
@@ -137,7 +138,6 @@ def test_changes_to_every_input_equal_a_full_rebuild(built, tmp_path):
                entity_type="leads", entity_id=new_talk_lead, created_at=latest + 2)
         _event(connection, "2000000000.1", chat_event, "test-task-del", type="task_deleted", entity_type="tasks",
                entity_id=int(task_id.split(":")[1]), created_at=latest + 3, talk_id=None)
-        code = warehouse.query(f"select code from raw_amocrm.task_types where id = {meeting_type}").iat[0, 0]
         connection.execute("update raw_amocrm.task_types set _dlt_load_id = '2000000000.1', code = case "
                            f"when id = {meeting_type} then 'RENAMED' when id = {other_type} then '{code}' else code end")
         connection.execute(DISAPPEARANCES_DDL)
@@ -180,7 +180,7 @@ def test_a_record_live_again_after_a_reconciliation_recomputes_everything(built,
     lead = warehouse.query(f"select min(lead_id) from {TABLE} where is_counted and entity_type = 'lead'").iat[0, 0]
     with duckdb.connect(str(warehouse.path)) as connection:
         connection.execute(f"update raw_amocrm.leads set is_deleted = true where id = {lead}")
-    warehouse.dbt("run", "--full-refresh", "--select", "int_activity_attribution")
+    warehouse.dbt("run", "--full-refresh", "--select", "stg_amocrm__leads", "int_activity_attribution")
     assert warehouse.query(f"select count(*) from {TABLE} where lead_id = {lead} and is_counted").iat[0, 0] == 0
     with duckdb.connect(str(warehouse.path)) as connection:
         connection.execute(RECONCILIATIONS_DDL.format("reconciliations"))
@@ -189,7 +189,7 @@ def test_a_record_live_again_after_a_reconciliation_recomputes_everything(built,
         connection.execute(f"update raw_amocrm.leads set is_deleted = false where id = {lead}")
     other = warehouse.query(f"select min(activity_id) from {TABLE} where is_counted and lead_id <> {lead}").iat[0, 0]
     _spoil(warehouse, other)
-    result = warehouse.dbt("run", "--select", "int_activity_attribution")
+    result = warehouse.dbt("run", "--select", "stg_amocrm__leads", "int_activity_attribution")
     assert "found records live again" in result.stdout
     assert _attribution(warehouse, other)["manager_id"] != -1, "every activity was recomputed"
     assert warehouse.query(f"select count(*) from {TABLE} where lead_id = {lead} and is_counted").iat[0, 0] > 0
