@@ -26,7 +26,7 @@ def after_deletions(kpi_warehouse, tmp_path_factory):
                     [company])
         con.execute("update raw_amocrm.contacts set is_deleted = true, deleted_at = updated_at + 1 where id = ?",
                     [contact])
-    warehouse.dbt("build", "--select", "stg_amocrm__leads+,+fct_leads")  # what fct_leads, read below, needs
+    warehouse.dbt("build", "--select", "stg_amocrm__leads+")
     company_leads = with_company[with_company.company_id == company]
     contact_leads = without_company[without_company.main_contact_id == contact]
     return warehouse, company_leads, contact_leads
