@@ -43,7 +43,7 @@ GROUP_SECONDS = {
     "dagster.test_held_back": 330,
     "crash": 300,
     "dagster.test_accounts_job": 300,
-    "warehouse": 230,
+    "warehouse": 235,
     "postgres.test_postgres_job": 260,
     "chaos": 250,
     "dagster.test_daily_job": 190,
