@@ -11,6 +11,8 @@
   of your own (`check=False`: a failing `dbt build` does not raise, its result is `.build_result`;
   `first_load_at`: extract once with the simulator's clock there first, then at its current clock).
 - `write_example_inputs(data_dir, truth, now)`: the user CSV files for a simulated account.
+- `accounts_warehouse`: three simulated accounts in one warehouse (tests/accounts_warehouse.py), built
+  once per session; its tests belong to the xdist group "dbt_accounts". Never change it: change a copy.
 - `webhook`: an HTTP server taking alert POSTs: `(base_url, received)`, `received` the
   `(path, JSON body)` pairs in arrival order; `dead_webhook`: the same, answering 503.
 
@@ -51,6 +53,7 @@ DBT = Path(sys.executable).with_name("dbt")
 
 SEED = 11
 LEADS = 400
+ACCOUNT_LEADS = 150  # per account of `accounts_warehouse`
 # dbt runs in a timezone far from both UTC and the account's (Europe/Moscow): a calendar bucket taken
 # in the session's or the machine's timezone instead of the account's lands on another day.
 DBT_SESSION_TZ = "Pacific/Kiritimati"
@@ -244,6 +247,15 @@ def write_example_inputs():
 def build_kpi_warehouse():
     """`build_warehouse(data_dir, sim)`, for tests that need a warehouse of their own."""
     return build_warehouse
+
+
+@pytest.fixture(scope="session")
+def accounts_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """Three accounts in one warehouse (`AccountsWarehouse`), for every module of the group "dbt_accounts"."""
+    from accounts_warehouse import build_accounts_warehouse
+
+    return build_accounts_warehouse(tmp_path_factory.mktemp("accounts"), seed=11, leads=ACCOUNT_LEADS,
+                                    now=int(time.time()))
 
 
 def rich_account(now: int) -> Any:
