@@ -164,7 +164,8 @@ _SOURCE_TEST = re.compile(r"^source_is_the_account_id_raw_amocrm_(?P<table>\w+)_
 # dbt's source tests as Dagster checks: each on the dlt asset that writes the tested raw table. They run in
 # the transform's `dbt build` (and `amocrm_daily`'s), never in an extraction run: they read every account's
 # rows, and starting dbt there would hold the warehouse lock while the next account's load waits.
-SOURCE_TEST_CHECKS = frozenset(key for key in amocrm_dbt_models.check_keys if key.asset_key not in amocrm_dbt_models.keys)
+SOURCE_TEST_CHECKS = frozenset(key for key in amocrm_dbt_models.check_keys
+                               if key.asset_key not in amocrm_dbt_models.keys)
 
 
 def _foreign_rows(table: str) -> str:

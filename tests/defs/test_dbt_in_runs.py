@@ -23,7 +23,7 @@ def _plan(job_name: str) -> tuple[set[str], set[dg.AssetCheckKey]]:
     from pipelines.definitions import defs
 
     job = defs.resolve_job_def(job_name)
-    return {node.name for node in job.nodes}, set(job.asset_layer.asset_graph.asset_check_keys)
+    return {node.name for node in job.nodes}, set().union(*(d.assets_def.check_keys for d in job.asset_layer.data))
 
 
 def test_an_extraction_run_starts_no_dbt_and_the_transform_runs_the_source_tests():
