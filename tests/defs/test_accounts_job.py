@@ -161,7 +161,10 @@ def test_one_account_scheduled_route_extracts_then_publishes(tmp_path, monkeypat
         write_example_inputs(data_dir, sim.truth(), sim.clock.now)
         (request,) = _tick(defs, instance, dt.datetime(2026, 1, 1, 5, tzinfo=dt.timezone.utc))
         assert request.partition_key == "default"
-        assert _extract(defs, instance, request).success
+        extraction = _extract(defs, instance, request)
+        assert extraction.success
+        assert "amocrm_dbt_models" not in _steps(extraction)  # no dbt process in an extraction run
+        assert not _source_tests(extraction) and extraction.get_asset_check_evaluations()  # its raw checks ran
         (transform,) = _transform_requests(defs, instance).values()
         assert transform["amocrm_kpi/failed_accounts"] == "none"
         result = defs.resolve_job_def("amocrm_transform").execute_in_process(
@@ -169,3 +172,16 @@ def test_one_account_scheduled_route_extracts_then_publishes(tmp_path, monkeypat
         assert result.success
         with duckdb.connect(str(data_dir / "serving" / "amocrm_kpi.duckdb"), read_only=True) as con:
             assert con.execute("select count(*) from marts.fct_leads").fetchone()[0] == len(sim.truth().leads)
+    checked = _source_tests(result)  # dbt's source tests ran in the transform's dbt build, and passed
+    assert len(checked) >= 20 and all(e.passed for e in checked)
+    assert {e.asset_key.to_user_string() for e in checked} >= {"dlt_amocrm_account", "dlt_amocrm_leads"}
+    (log,) = (paths.DBT_PROJECT_DIR / "target").glob(f"amocrm_dbt_models-{result.run_id[:7]}-*/dbt.log")
+    assert "Unable to do partial parsing" not in log.read_text(encoding="utf-8")  # the prepared parse served
+
+
+def _steps(result) -> set[str]:
+    return {event.step_key for event in result.all_events if event.step_key}
+
+
+def _source_tests(result) -> list:
+    return [e for e in result.get_asset_check_evaluations() if e.check_name.startswith("source_is_the_account_id_")]
