@@ -20,7 +20,8 @@
 with
 {%- if is_incremental() %}
 
-changed_leads as (
+-- computed once (materialized), read by the four inputs below
+changed_leads as materialized (
     {{ leads_changed(new_loads) }}
 ),
 {%- endif %}
