@@ -3,20 +3,15 @@
 -- live and which lead a chat message is about is decided once, in int_activity_attribution.
 
 with attributed as (
-    select
-        *,
-        case when source = 'note' then try_cast(substr(activity_id, 6) as bigint) end as touch_note_id
-    from {{ ref('int_activity_attribution') }}
+    select * from {{ ref('int_activity_attribution') }}
     where is_counted
         and direction = 'out'
         and activity_type in ('call', 'email', 'chat_message')
 ),
 
 -- int_activities names a note's responsible user when its author is 0; a touch needs a real author.
--- Joined on the note id as a number (activity_id is 'note:' and the id), not on an id string made for
--- every note of the account.
 note_authors as (
-    select account_id, note_id, created_by
+    select account_id, 'note:' || note_id as activity_id, created_by
     from {{ ref('stg_amocrm__notes') }}
 ),
 
@@ -39,7 +34,7 @@ touches as (
     from attributed
     left join note_authors
         on note_authors.account_id = attributed.account_id
-        and note_authors.note_id = attributed.touch_note_id
+        and note_authors.activity_id = attributed.activity_id
     where attributed.source <> 'note' or coalesce(note_authors.created_by, 0) > 0
 ),
 
