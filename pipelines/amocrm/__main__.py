@@ -185,7 +185,8 @@ def _forget(key: str, yes: bool) -> int:
 
 
 def _accept(key: str, yes: bool) -> int:
-    """Exit 0 when accepted (or only described, or nothing to accept), 2 without a Dagster instance."""
+    """Exit 0 when accepted (or only described, or nothing to accept), 2 without a Dagster instance or an
+    extraction of the account in it."""
     import getpass
 
     import dagster as dg
@@ -199,7 +200,11 @@ def _accept(key: str, yes: bool) -> int:
               "uses (e.g. DAGSTER_HOME=$(.venv/bin/python -m pipelines.postgres.instance)).", file=sys.stderr)
         return 2
     with instance:
-        held = latest_held_back(instance, key)
+        try:
+            held = latest_held_back(instance, key)
+        except LookupError as exc:
+            print(f"accept: {exc} (DAGSTER_HOME is the deployment's Dagster folder?)", file=sys.stderr)
+            return 2
         if held is None:
             print(f"account {key} is not held back: its latest extraction passed its blocking checks or was "
                   "accepted already; nothing to accept")

@@ -63,12 +63,15 @@ def held_back_accounts(instance: dg.DagsterInstance) -> list[HeldBack]:
 
 def latest_held_back(instance: dg.DagsterInstance, key: str) -> HeldBack | None:
     """The account's latest extraction (of its partition, or a newer one without a partition) when it is
-    not accepted, else None."""
+    not accepted, else None; LookupError when the instance has no extraction of it."""
     records = [r for r in (
         *instance.fetch_materializations(
             dg.AssetRecordsFilter(asset_key=EXTRACTION_KEY, asset_partitions=[key]), limit=1).records,
         *instance.fetch_materializations(EXTRACTION_KEY, limit=1).records) if r.partition_key in (key, None)]
-    return _held(instance, key, max(records, key=lambda r: r.timestamp)) if records else None
+    if not records:
+        raise LookupError(f"this Dagster instance has no extraction of account {key}; known accounts: "
+                          f"{', '.join(sorted(instance.get_dynamic_partitions(ACCOUNTS.name))) or 'none'}")
+    return _held(instance, key, max(records, key=lambda r: r.timestamp))
 
 
 def accept(instance: dg.DagsterInstance, held: HeldBack, by: str) -> str:
