@@ -89,10 +89,11 @@ def sla_share_above_floor() -> dg.AssetCheckResult:
         left join pipelines on pipelines.account_id = r.account_id and pipelines.id = r.pipeline_id
         where r.period_grain = 'day' and r.leads_sla_elapsed > 0
         """)
-    if judged := _judge_each_account(
-            rows, lambda part: _sla_of_account(part, floor), floor=floor,
-            what_to_do="ask these managers to answer new leads sooner and check how leads are assigned to them "
-                       "(fct_response shows the leads per day, manager and pipeline)."):
+    judged = _judge_each_account(
+        rows, lambda part: _sla_of_account(part, floor), floor=floor,
+        what_to_do="ask these managers to answer new leads sooner and check how leads are assigned to them "
+                   "(fct_response shows the leads per day, manager and pipeline).")
+    if judged is not None:
         return judged
     day = _query("select max(extracted_date) - 1 as day from intermediate.int_extraction")[0]["day"]
     return dg.AssetCheckResult(passed=True, description=f"no new leads on {day}",
@@ -172,10 +173,11 @@ def open_deals_without_task_below_ceiling() -> dg.AssetCheckResult:
         where h.open_deals > 0 and h.snapshot_date = (
             select max(latest.snapshot_date) from marts.fct_crm_hygiene as latest where latest.account_id = h.account_id)
         """)
-    if judged := _judge_each_account(
-            rows, lambda part: _hygiene_of_account(part, ceiling), ceiling=ceiling,
-            what_to_do="ask these managers to set a next task on each open deal, or to close the deals that are "
-                       "dead (fct_crm_hygiene shows the counts per manager)."):
+    judged = _judge_each_account(
+        rows, lambda part: _hygiene_of_account(part, ceiling), ceiling=ceiling,
+        what_to_do="ask these managers to set a next task on each open deal, or to close the deals that are "
+                   "dead (fct_crm_hygiene shows the counts per manager).")
+    if judged is not None:
         return judged
     return dg.AssetCheckResult(passed=True, description="no open deals", metadata={
         "snapshot_date": None, "ceiling": ceiling, "open_deals": 0, "without_next_task": 0})
