@@ -11,6 +11,10 @@
   of your own (`check=False`: a failing `dbt build` does not raise, its result is `.build_result`;
   `first_load_at`: extract once with the simulator's clock there first, then at its current clock).
 - `write_example_inputs(data_dir, truth, now)`: the user CSV files for a simulated account.
+- `accounts_warehouse`: three simulated accounts in one warehouse (tests/accounts_warehouse.py), built
+  once per session; its tests belong to the xdist group "dbt_accounts". Never change it: change a copy.
+- `simulated_accounts(seed=7, ...)`: several simulated accounts over HTTP (`acc1`, `acc2`, ...), configured
+  as the project's only accounts, data folder `tmp_path/data`: the running `Simulators` hub.
 - `webhook`: an HTTP server taking alert POSTs: `(base_url, received)`, `received` the
   `(path, JSON body)` pairs in arrival order; `dead_webhook`: the same, answering 503.
 
@@ -30,7 +34,7 @@ import sys
 import tempfile
 import threading
 import time
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -51,6 +55,7 @@ DBT = Path(sys.executable).with_name("dbt")
 
 SEED = 11
 LEADS = 400
+ACCOUNT_LEADS = 150  # per account of `accounts_warehouse`
 # dbt runs in a timezone far from both UTC and the account's (Europe/Moscow): a calendar bucket taken
 # in the session's or the machine's timezone instead of the account's lands on another day.
 DBT_SESSION_TZ = "Pacific/Kiritimati"
@@ -246,6 +251,15 @@ def build_kpi_warehouse():
     return build_warehouse
 
 
+@pytest.fixture(scope="session")
+def accounts_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """Three accounts in one warehouse (`AccountsWarehouse`), for every module of the group "dbt_accounts"."""
+    from accounts_warehouse import build_accounts_warehouse
+
+    return build_accounts_warehouse(tmp_path_factory.mktemp("accounts"), seed=11, leads=ACCOUNT_LEADS,
+                                    now=int(time.time()))
+
+
 def rich_account(now: int) -> Any:
     """The first account from seed SEED on (at simulated time `now`) that has every rare case the KPI
     tests rely on: deleted leads, and live wins planted on both sides of midnight at a month end. The
@@ -267,6 +281,34 @@ def kpi_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Warehous
 
     with Simulator(rich_account(int(time.time())), rate_limit=None) as sim:
         yield build_warehouse(tmp_path_factory.mktemp("kpi_warehouse"), sim)
+
+
+@pytest.fixture
+def simulated_accounts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """`simulated_accounts(count=2, seed=7, leads=60, horizon_days=30, now=1_767_000_000, **options)` -> the
+    running `pipelines.simulator.hub.Simulators` (accounts `acc1`, `acc2`, ..., no rate limit), stopped after
+    the test. The project sees exactly these accounts: no amoCRM setting from the machine, no `.dlt/` (the
+    working directory is tmp_path), `requests_per_second` 1000; its data folder is tmp_path/data."""
+    from pipelines.simulator.hub import Simulators
+    from pipelines.simulator.profiles import derived_specs
+
+    for name in list(os.environ):  # only the hub's accounts: no `default` from the environment
+        if "AMO" in name.upper():
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("AMOCRM_KPI_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("SOURCES__AMOCRM__REQUESTS_PER_SECOND", "1000")
+    with ExitStack() as running:
+        def start(count: int = 2, seed: int = 7, leads: int = 60, horizon_days: int = 30, now: int = 1_767_000_000,
+                  **options: Any) -> Any:
+            hub = running.enter_context(Simulators.generate(
+                derived_specs(count, seed=seed, leads=leads), now=now, horizon_days=horizon_days,
+                **{"rate_limit": None, **options}))
+            for name, value in hub.env().items():
+                monkeypatch.setenv(name, value)
+            return hub
+
+        yield start
 
 
 @contextmanager

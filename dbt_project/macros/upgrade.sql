@@ -2,7 +2,7 @@
   One-time upgrade of a warehouse built before every model carried account_id (on-run-start). The
   incremental models keep their rows between builds and refuse a schema change (on_schema_change
   'fail'), so without this the first build after the upgrade would stop on them:
-  - the intermediate incremental models and fct_pipeline_daily are dropped, with their entries in the
+  - the incremental models (stg_amocrm__leads, the intermediate ones, fct_pipeline_daily) are dropped, with their entries in the
     ledger int_processed_loads, so this build re-reads every load into them (they are derived from
     the raw tables alone);
   - fct_crm_hygiene's daily snapshots cannot be rebuilt: its rows get the column, filled with the id of
@@ -11,8 +11,10 @@
 -#}
 {% macro upgrade_keys_to_accounts() -%}
     {%- if execute -%}
-        {%- set rebuilt = [('intermediate', 'int_lead_events'), ('intermediate', 'int_activities'),
-                           ('intermediate', 'int_lead_status_history'), ('marts', 'fct_pipeline_daily')] -%}
+        {%- set rebuilt = [('staging', 'stg_amocrm__leads'), ('intermediate', 'int_lead_events'),
+                           ('intermediate', 'int_activities'), ('intermediate', 'int_lead_status_history'),
+                           ('intermediate', 'int_activity_attribution'),
+                           ('marts', 'fct_pipeline_daily')] -%}
         {%- set ledger = adapter.get_relation(database=target.database, schema='intermediate',
                                               identifier='int_processed_loads') -%}
         {%- for schema, name in rebuilt -%}

@@ -10,6 +10,9 @@
     python -m pipelines.amocrm forget --account KEY [--yes]  remove one account from the warehouse and the
                                                              data folder (forget.py); without --yes: only
                                                              say what would be removed
+    python -m pipelines.amocrm accept --account KEY [--yes]  accept the rows of an account held back by a
+                                                             failed blocking check (pipelines/defs/held_back.py);
+                                                             without --yes: only say what would be accepted
 """
 
 from __future__ import annotations
@@ -181,6 +184,44 @@ def _forget(key: str, yes: bool) -> int:
     return 0
 
 
+def _accept(key: str, yes: bool) -> int:
+    """Exit 0 when accepted (or only described, or nothing to accept), 2 without a Dagster instance or an
+    extraction of the account in it."""
+    import getpass
+
+    import dagster as dg
+
+    from pipelines.defs.held_back import accept, latest_held_back
+
+    try:
+        instance = dg.DagsterInstance.get()
+    except Exception as exc:  # noqa: BLE001 - DAGSTER_HOME unset or wrong: say how to point at it
+        print(f"accept: no Dagster instance ({exc}). Set DAGSTER_HOME to the folder the deployment's Dagster "
+              "uses (e.g. DAGSTER_HOME=$(.venv/bin/python -m pipelines.postgres.instance)).", file=sys.stderr)
+        return 2
+    with instance:
+        try:
+            held = latest_held_back(instance, key)
+        except LookupError as exc:
+            print(f"accept: {exc} (DAGSTER_HOME is the deployment's Dagster folder?)", file=sys.stderr)
+            return 2
+        if held is None:
+            print(f"account {key} is not held back: its latest extraction passed its blocking checks or was "
+                  "accepted already; nothing to accept")
+            return 0
+        print(f"account {key}: its latest extraction, run {held.run_id}, failed blocking checks:")
+        for failure in held.failures:
+            print(f"  - {failure}")
+        if not yes:
+            print(f"to publish its rows as they are and compare its next extractions with them, run again with "
+                  f"--yes: python -m pipelines.amocrm accept --account {key} --yes")
+            return 0
+        tagged = accept(instance, held, by=getpass.getuser())
+        print(f"accepted ({tagged}, tag amocrm_kpi/accepted on run {held.run_id}): the next transform publishes "
+              f"account {key} with these rows, and its next extractions' checks compare with them")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pipelines.amocrm", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -203,6 +244,9 @@ def main(argv: list[str] | None = None) -> int:
     forget.add_argument("--account", metavar="KEY", dest="forget_account",
                         help="the account key to remove (`default` = [sources.amocrm])")
     forget.add_argument("--yes", action="store_true", help="remove it; without: only list what would be removed")
+    accepting = sub.add_parser("accept", help="publish an account held back by a failed blocking check as it is")
+    accepting.add_argument("--account", metavar="KEY", dest="accept_account", help="the held-back account key")
+    accepting.add_argument("--yes", action="store_true", help="accept; without: only say what would be accepted")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if args.command == "authorize":
@@ -211,6 +255,10 @@ def main(argv: list[str] | None = None) -> int:
         if not (args.forget_account or args.account):
             parser.error("forget needs --account KEY: the account to remove")
         return _forget(args.forget_account or args.account, args.yes)
+    if args.command == "accept":
+        if not (args.accept_account or args.account):
+            parser.error("accept needs --account KEY: the held-back account")
+        return _accept(args.accept_account or args.account, args.yes)
     if args.command == "reconcile-ids":
         return _reconcile(args.accept, args.reconcile_account or args.account)
     resources = args.resources.split(",") if args.resources else None

@@ -2,10 +2,10 @@
 
 | check | on | blocking | fails when |
 |---|---|---|---|
-| `rows_never_shrink` | merged raw tables | yes | a table has fewer rows than after the previous load (deletions are flags, so rows were lost) |
+| `rows_never_shrink` | merged raw tables | yes | a table has fewer rows than after the last accepted load (deletions are flags, so rows were lost) |
 | `load_volume_normal` | every raw table | no | this load is far off the recent norm (10x the median, or nothing where there usually is plenty) |
 | `data_fresh` | entities with a cursor | no | the newest `updated_at`/`created_at` is older than `AMOCRM_KPI_FRESHNESS_HOURS` (48) |
-| `matches_amocrm` | leads | yes | a lead amoCRM shows as changed in the last days is missing or older in the warehouse |
+| `matches_amocrm` | leads | yes | a lead amoCRM shows as changed in the last days (at least since the last accepted check) is missing or older in the warehouse |
 | `reference_counts_match_amocrm` | users, pipelines, statuses, loss reasons | yes | the warehouse and amoCRM disagree on how many there are |
 | column schema change | every raw table | no | dlt's table schema changed since the previous load |
 
@@ -20,6 +20,12 @@ materializations (the extraction writes the account's row count, not the table's
 starts with the account. Its rows are in the warehouse already when a blocking check fails there: the
 transform run then publishes the other accounts and keeps this account's previous serving rows
 (`pipelines.defs.held_back`). A run without a partition (`amocrm_daily`, one account) checks whole tables.
+
+Held back until repaired: `rows_never_shrink` compares with the account's last *accepted* extraction (none
+of its blocking checks failed, or a person accepted it: `python -m pipelines.amocrm accept`), so a shrink
+fails every run until the rows are back or accepted. `matches_amocrm` looks back at least to the window of
+the last accepted extraction's check, so a missing lead keeps failing after it is RECONCILE_DAYS old.
+`reference_counts_match_amocrm` compares with amoCRM itself at each run: it fails while the counts differ.
 """
 
 
@@ -33,9 +39,11 @@ import dagster as dg
 import duckdb
 
 from pipelines import paths
+from pipelines.amocrm.accounts import the_account
 from pipelines.amocrm.endpoints import CURSORS, MERGED_RESOURCES
 from pipelines.amocrm.origin import held_origin
 from pipelines.defs.accounts import reconcile_scope, run_account
+from pipelines.defs.held_back import accept_command, is_accepted
 from pipelines.defs.ingest import DLT_SPECS, RAW_DATASET, RAW_TABLE_BY_KEY
 from pipelines.defs.kpi_checks import KPI_CHECKS
 from pipelines.defs.transform import DUCKDB_POOL
@@ -106,22 +114,54 @@ def _recent_values(instance: dg.DagsterInstance, key: dg.AssetKey, metadata_key:
     return values
 
 
+def _row_counts_against_accepted(instance: dg.DagsterInstance, key: dg.AssetKey, scope: Scope,
+                                 run_id: str) -> tuple[int | None, int | None, str | None]:
+    """(this run's row count, the count of the last accepted extraction before it, that run's id): not the
+    run before, whose rows may be the very ones held back (`pipelines.defs.held_back`)."""
+    current, cursor, checked = None, None, {}
+    records_filter = dg.AssetRecordsFilter(
+        asset_key=key, asset_partitions=None if scope.partition is None else [scope.partition])
+    while True:
+        page = instance.fetch_materializations(records_filter, limit=20, cursor=cursor)
+        for record in page.records:
+            metadata = record.asset_materialization.metadata
+            if scope.partition is not None and getattr(metadata.get("account_id"), "value", None) != scope.account_id:
+                continue  # counted before counts were per account: not comparable
+            value = getattr(metadata.get("dagster/row_count"), "value", None)
+            if not isinstance(value, int):
+                continue
+            if record.run_id == run_id:
+                current = value if current is None else current
+                continue
+            if record.run_id not in checked:
+                checked[record.run_id] = is_accepted(instance, record.run_id)
+            if checked[record.run_id]:
+                return current, value, record.run_id
+        if not page.has_more:
+            return current, None, None
+        cursor = page.cursor
+
+
 def _rows_never_shrink(table: str) -> dg.AssetChecksDefinition:
     @dg.asset_check(asset=_key(table), name="rows_never_shrink", blocking=True, pool=DUCKDB_POOL,
-                    description="Merged tables only grow: a deleted record is flagged, never removed "
-                                "(per account in a run of one account partition).")
+                    description="Merged tables only grow: a deleted record is flagged, never removed. Compared "
+                                "with the last accepted extraction (of the run's account, in a partition's run).")
     def check(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
         scope = run_scope(context.run)
-        counts = _recent_values(context.instance, _key(table), "dagster/row_count", scope, limit=2)
-        current, previous = (counts + [None, None])[:2]
+        current, previous, accepted_run = _row_counts_against_accepted(
+            context.instance, _key(table), scope, context.run.run_id)
         passed = current is None or previous is None or current >= previous
+        release = "" if passed else ("extract it again once they are back" if scope.partition else
+                                     "run amocrm_daily again once they are back")
         return dg.AssetCheckResult(
             passed=passed,
-            metadata={"rows": current, "rows_before": previous, **scope.metadata()},
+            metadata={"rows": current, "rows_before": previous, "accepted_run": accepted_run, **scope.metadata()},
             description=None if passed else scope.named(
-                f"{RAW_DATASET}.{table} shrank from {previous} to {current} rows: rows were removed from the "
-                "warehouse (amoCRM deletions are flags, never removed rows). Find what removed them; a full "
-                "re-extraction of the account brings them back."),
+                f"{RAW_DATASET}.{table} shrank from {previous} to {current} rows since its last accepted "
+                f"extraction (run {accepted_run}): rows were removed from the warehouse (amoCRM deletions are "
+                "flags, never removed rows). Its rows are held back until a run has them all again: find what "
+                f"removed them, load the account in full to bring them back and {release}; or accept the new "
+                f"size: `{_accept(scope)}`."),
         )
 
     return check
@@ -181,17 +221,44 @@ def leads_match_amocrm(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckR
     hi = _query(f"select max(updated_at) from {RAW_DATASET}.leads where true{where}", params)[0][0]
     if hi is None:
         return dg.AssetCheckResult(passed=True, metadata=scope.metadata(), description=scope.named("no leads loaded yet"))
-    lo = hi - RECONCILE_DAYS * 86_400
+    since = _reconciled_since(context.instance, scope, context.run.run_id)
+    lo = min(hi - RECONCILE_DAYS * 86_400, since if since is not None else hi)
     warehouse = dict(_query(f"select id, updated_at from {RAW_DATASET}.leads where updated_at >= ?{where}",
                             [lo, *params]))
     in_amocrm = changed_leads(lo, hi, client)
     missing = sorted(i for i, updated in in_amocrm.items() if warehouse.get(i, -1) < updated)
+    changed_since = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(lo))
     return dg.AssetCheckResult(
         passed=not missing,
         metadata={"checked": len(in_amocrm), "missing_or_stale": len(missing), "examples": missing[:20],
-                  **scope.metadata()},
-        description=None if not missing else scope.named(f"{len(missing)} leads changed in amoCRM are missing or stale"),
+                  "window_from": lo, "window_to": hi, **scope.metadata()},
+        description=None if not missing else scope.named(
+            f"{len(missing)} leads changed in amoCRM since {changed_since} are missing or stale in the warehouse "
+            f"(e.g. {missing[:5]}). The check looks back to its last accepted extraction until they are there: "
+            f"load the account in full to bring them back, or accept its rows as they are: `{_accept(scope)}`."),
     )
+
+
+def _accept(scope: Scope) -> str:
+    """The command that accepts the run's account as it is (`amocrm_daily`: the one configured account)."""
+    if scope.partition is not None:
+        return accept_command(scope.partition)
+    try:
+        return accept_command(the_account().key)
+    except Exception:  # noqa: BLE001 - the settings are the run's business; the text still says what to run
+        return accept_command("KEY")
+
+
+def _reconciled_since(instance: dg.DagsterInstance, scope: Scope, run_id: str) -> int | None:
+    """Where the check starts at the latest: the window start of the last accepted extraction's check, so a lead
+    missing in a held-back run stays in view until it arrives, not only for RECONCILE_DAYS; after a run a person
+    accepted with leads missing, the end of that run's window (those leads were accepted)."""
+    _, _, accepted = _row_counts_against_accepted(instance, _key("leads"), scope, run_id)
+    for entry in instance.all_logs(accepted, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION) if accepted else ():
+        evaluation = entry.dagster_event.asset_check_evaluation_data
+        if evaluation.check_name == "matches_amocrm":
+            return getattr(evaluation.metadata.get("window_from" if evaluation.passed else "window_to"), "value", None)
+    return None
 
 
 @dg.asset_check(asset=_key("users"), name="reference_counts_match_amocrm", blocking=True, pool=DUCKDB_POOL,

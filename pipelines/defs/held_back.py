@@ -1,21 +1,25 @@
-"""Which accounts the serving copy holds back: their latest extraction loaded rows a blocking raw check failed.
+"""Which accounts the serving copy holds back, and how a person releases one.
 
-Where the state comes from: the Dagster instance, read by the transform run's `serving_copy` step. Every
-extraction of an account partition materializes `dlt_amocrm_extractions`, so the run of that partition's
-latest materialization is the extraction whose rows the warehouse holds now; a blocking check of that run
-that failed (`rows_never_shrink`, `matches_amocrm`, ...; its rows were loaded before the check ran) holds
-the account back until a later extraction of it passes. Chosen over a warehouse table written by the check:
-the checks only read the warehouse, the state is the one the UI shows for the partition, and a good
-extraction clears it with no cleanup step. An extraction without a partition (`amocrm_daily`, one account)
-that is newer supersedes: that job publishes only after its own blocking checks passed.
+An extraction run of an account is *accepted* when none of its blocking raw checks failed
+(`rows_never_shrink`, `matches_amocrm`, ...), or when a person accepted its rows (run tag
+`amocrm_kpi/accepted`, set by `python -m pipelines.amocrm accept --account KEY --yes`). The serving
+copy holds an account back while its latest extraction is not accepted, and the raw checks compare with
+the account's last *accepted* extraction (`rows_never_shrink` with its row counts), not with the run
+before: a shrink keeps failing, run after run, until the rows come back or a person accepts the new
+size. Nothing is published that nobody decided on.
 
-Held back is "until the account's next extraction passes its checks", not "until the data is repaired":
-`rows_never_shrink` of the next run compares with the shrunk count and passes. The failed run's error
-alert (and this step's warning) is what asks for the repair.
+Where the state comes from: the Dagster instance. Every extraction of an account partition materializes
+`dlt_amocrm_extractions`, so the run of that partition's latest materialization is the extraction whose
+rows the warehouse holds now. Chosen over a warehouse table: the checks only read the warehouse, the
+state is the one the UI shows for the partition (the tag is on the run), and a good extraction clears it
+with no cleanup step. An extraction without a partition (`amocrm_daily`, one account) that is newer
+supersedes: that job publishes only after its own blocking checks passed (it stops before dbt when one
+fails, and its next run compares with the last accepted extraction too).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 import dagster as dg
@@ -24,6 +28,7 @@ from pipelines import paths
 from pipelines.defs.accounts import ACCOUNTS, describe_account
 
 EXTRACTION_KEY = dg.AssetKey("dlt_amocrm_extractions")  # materialized by every extraction, whatever the subset
+ACCEPTED_TAG = "amocrm_kpi/accepted"  # on an extraction run: a person accepted its rows (when, by whom)
 
 
 @dataclass(frozen=True)
@@ -37,8 +42,12 @@ class HeldBack:
         return "; ".join(self.failures)
 
 
+def accept_command(key: str) -> str:
+    return f"python -m pipelines.amocrm accept --account {key} --yes"
+
+
 def held_back_accounts(instance: dg.DagsterInstance) -> list[HeldBack]:
-    """The account partitions whose latest extraction failed a blocking raw check, by key."""
+    """The account partitions whose latest extraction is not accepted, by key."""
     latest_any = instance.fetch_materializations(EXTRACTION_KEY, limit=1).records
     unpartitioned_at = (latest_any[0].timestamp if latest_any and latest_any[0].partition_key is None else None)
     held = []
@@ -47,15 +56,52 @@ def held_back_accounts(instance: dg.DagsterInstance) -> list[HeldBack]:
             dg.AssetRecordsFilter(asset_key=EXTRACTION_KEY, asset_partitions=[key]), limit=1).records
         if not records or (unpartitioned_at is not None and unpartitioned_at > records[0].timestamp):
             continue
-        failures, account_id = _failed_blocking_checks(instance, records[0].run_id)
-        if failures:
-            metadata = records[0].asset_materialization.metadata
-            account_id = account_id or getattr(metadata.get("account_id"), "value", None) or _held_account_id(key)
-            held.append(HeldBack(key, int(account_id), records[0].run_id, tuple(failures)))
+        if (account := _held(instance, key, records[0])) is not None:
+            held.append(account)
     return held
 
 
-def _failed_blocking_checks(instance: dg.DagsterInstance, run_id: str) -> tuple[list[str], int | None]:
+def latest_held_back(instance: dg.DagsterInstance, key: str) -> HeldBack | None:
+    """The account's latest extraction (of its partition, or a newer one without a partition) when it is
+    not accepted, else None; LookupError when the instance has no extraction of it."""
+    records = [r for r in (
+        *instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=EXTRACTION_KEY, asset_partitions=[key]), limit=1).records,
+        *instance.fetch_materializations(EXTRACTION_KEY, limit=1).records) if r.partition_key in (key, None)]
+    if not records:
+        raise LookupError(f"this Dagster instance has no extraction of account {key}; known accounts: "
+                          f"{', '.join(sorted(instance.get_dynamic_partitions(ACCOUNTS.name))) or 'none'}")
+    return _held(instance, key, max(records, key=lambda r: r.timestamp))
+
+
+def accept(instance: dg.DagsterInstance, held: HeldBack, by: str) -> str:
+    """Accept the rows of the held-back run: the next transform publishes them, and the next extraction's
+    checks compare with them. Returns the tag's value."""
+    value = f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC by {by}"
+    instance.add_run_tags(held.run_id, {ACCEPTED_TAG: value})
+    return value
+
+
+def is_accepted(instance: dg.DagsterInstance, run_id: str) -> bool:
+    """Rows of this extraction run may be published and compared with: no blocking check of it failed,
+    or a person accepted them."""
+    run = instance.get_run_by_id(run_id)
+    return (run is not None and ACCEPTED_TAG in run.tags) or not failed_blocking_checks(instance, run_id)[0]
+
+
+def _held(instance: dg.DagsterInstance, key: str, record: dg.EventLogRecord) -> HeldBack | None:
+    run = instance.get_run_by_id(record.run_id)
+    if run is not None and ACCEPTED_TAG in run.tags:
+        return None
+    failures, account_id = failed_blocking_checks(instance, record.run_id)
+    if not failures:
+        return None
+    metadata = record.asset_materialization.metadata
+    account_id = account_id or getattr(metadata.get("account_id"), "value", None) or _held_account_id(key)
+    return HeldBack(key, int(account_id), record.run_id, tuple(failures))
+
+
+def failed_blocking_checks(instance: dg.DagsterInstance, run_id: str) -> tuple[list[str], int | None]:
     """The failed blocking check evaluations of a run, described, and the account id they name."""
     failures, account_id = [], None
     for entry in instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION):
@@ -86,5 +132,8 @@ def describe(held: HeldBack, kept: dict[str, int]) -> str:
              "it had no rows in the previous serving copy, so nothing of it is published")
     return (f"{describe_account(held.key)} held back: its latest extraction (run {held.run_id}) loaded rows that "
             f"failed a blocking check ({held.reason()}); {shown}, while the other accounts are published fresh. "
-            f"What to do: find and fix the cause in that run, then extract partition {held.key} again; the next "
-            "extraction whose checks pass publishes it again.")
+            f"It stays held back, extraction after extraction (its checks compare with its last accepted "
+            f"extraction), until one of them passes. What to do: find the cause in that run and repair it (rows "
+            f"lost from the warehouse come back only with a full load of the account), then extract partition "
+            f"{held.key} again; or, if its rows are right as they are, accept them: `{accept_command(held.key)}` "
+            "(with this Dagster's DAGSTER_HOME), and the next transform publishes them.")

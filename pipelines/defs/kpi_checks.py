@@ -89,17 +89,15 @@ def sla_share_above_floor() -> dg.AssetCheckResult:
         left join pipelines on pipelines.account_id = r.account_id and pipelines.id = r.pipeline_id
         where r.period_grain = 'day' and r.leads_sla_elapsed > 0
         """)
-    judged = {account: _sla_of_account(part, floor) for account, part in _by_account(rows).items()}
-    if not judged:
-        day = _query("select max(extracted_date) - 1 as day from intermediate.int_extraction")[0]["day"]
-        return dg.AssetCheckResult(passed=True, description=f"no new leads on {day}",
-                                   metadata={"day": str(day), "floor": floor, "leads": 0, "answered_within_sla": 0})
-    failing = [text for _, text in judged.values() if text]
-    description = None if not failing else " ".join(failing) + (
-        " What to do: ask these managers to answer new leads sooner and check how leads are assigned to them "
-        "(fct_response shows the leads per day, manager and pipeline).")
-    return dg.AssetCheckResult(passed=not failing, severity=dg.AssetCheckSeverity.WARN,
-                               metadata=_per_account_metadata(judged, floor=floor), description=description)
+    judged = _judge_each_account(
+        rows, lambda part: _sla_of_account(part, floor), floor=floor,
+        what_to_do="ask these managers to answer new leads sooner and check how leads are assigned to them "
+                   "(fct_response shows the leads per day, manager and pipeline).")
+    if judged is not None:
+        return judged
+    day = _query("select max(extracted_date) - 1 as day from intermediate.int_extraction")[0]["day"]
+    return dg.AssetCheckResult(passed=True, description=f"no new leads on {day}",
+                               metadata={"day": str(day), "floor": floor, "leads": 0, "answered_within_sla": 0})
 
 
 def _sla_of_account(rows: list[dict], floor: float) -> tuple[dict, str | None]:
@@ -114,6 +112,18 @@ def _sla_of_account(rows: list[dict], floor: float) -> tuple[dict, str | None]:
         f"(dbt var amocrm_response_sla_minutes); the floor is {floor:.0%} ({SLA_SHARE_FLOOR[0]}). "
         f"Below the floor: managers {_listed(below['managers'])}; pipelines {_listed(below['pipelines'])}.")
     return metadata, text
+
+
+def _judge_each_account(rows: list[dict], judge, what_to_do: str, **settings) -> dg.AssetCheckResult | None:
+    """Each account's rows judged alone (`judge(its rows) -> (its metadata, its sentence when off)`): one WARN
+    result whose text names every account that is off, then what to do; None when there are no rows."""
+    judged = {account: judge(part) for account, part in _by_account(rows).items()}
+    if not judged:
+        return None
+    failing = [text for _, text in judged.values() if text]
+    return dg.AssetCheckResult(
+        passed=not failing, severity=dg.AssetCheckSeverity.WARN, metadata=_per_account_metadata(judged, **settings),
+        description=" ".join(failing) + f" What to do: {what_to_do}" if failing else None)
 
 
 def _by_account(rows: list[dict]) -> dict[str, list[dict]]:
@@ -163,16 +173,14 @@ def open_deals_without_task_below_ceiling() -> dg.AssetCheckResult:
         where h.open_deals > 0 and h.snapshot_date = (
             select max(latest.snapshot_date) from marts.fct_crm_hygiene as latest where latest.account_id = h.account_id)
         """)
-    judged = {account: _hygiene_of_account(part, ceiling) for account, part in _by_account(rows).items()}
-    if not judged:
-        return dg.AssetCheckResult(passed=True, description="no open deals", metadata={
-            "snapshot_date": None, "ceiling": ceiling, "open_deals": 0, "without_next_task": 0})
-    failing = [text for _, text in judged.values() if text]
-    description = None if not failing else " ".join(failing) + (
-        " What to do: ask these managers to set a next task on each open deal, or to close the deals that are "
-        "dead (fct_crm_hygiene shows the counts per manager).")
-    return dg.AssetCheckResult(passed=not failing, severity=dg.AssetCheckSeverity.WARN,
-                               metadata=_per_account_metadata(judged, ceiling=ceiling), description=description)
+    judged = _judge_each_account(
+        rows, lambda part: _hygiene_of_account(part, ceiling), ceiling=ceiling,
+        what_to_do="ask these managers to set a next task on each open deal, or to close the deals that are "
+                   "dead (fct_crm_hygiene shows the counts per manager).")
+    if judged is not None:
+        return judged
+    return dg.AssetCheckResult(passed=True, description="no open deals", metadata={
+        "snapshot_date": None, "ceiling": ceiling, "open_deals": 0, "without_next_task": 0})
 
 
 def _hygiene_of_account(rows: list[dict], ceiling: float) -> tuple[dict, str | None]:

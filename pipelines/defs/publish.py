@@ -2,9 +2,10 @@
 
 It depends on every mart, so it is materialized only after dbt built them and
 their blocking checks passed; a failed run leaves the last good copy in place.
-An account whose latest extraction failed a blocking raw check (`pipelines.defs.held_back`)
-keeps its previous rows in the copy; the check `every_account_published` (WARN) then fails
-naming it, so `alert_on_failed_checks` tells on-call, and the run goes on for the other accounts.
+An account whose latest extraction failed a blocking raw check and was not accepted by a person
+(`pipelines.defs.held_back`) keeps its previous rows in the copy; the check `every_account_published`
+(WARN) then fails naming it and saying how to release it, so `alert_on_failed_checks` tells on-call,
+and the run goes on for the other accounts.
 """
 
 
@@ -29,7 +30,8 @@ EVERY_ACCOUNT = "every_account_published"
     check_specs=[dg.AssetCheckSpec(
         EVERY_ACCOUNT, asset="serving_copy", blocking=False,
         description="Every account's rows are fresh: none is held back at its previous rows because its latest "
-                    "extraction failed a blocking raw check.")],
+                    "extraction failed a blocking raw check (until repaired, or accepted: "
+                    "`python -m pipelines.amocrm accept`).")],
 )
 def serving_copy(context: dg.AssetExecutionContext, run_guard: RunGuard) -> dg.MaterializeResult:
     held = held_back_accounts(context.instance)

@@ -1,7 +1,9 @@
 """The jobs and the daily schedule: each amoCRM account extracted in its own run, then one transform.
 
-- `amocrm_extract_account`: the dlt assets (op `amocrm_extract`) and their raw checks, of one account, a partition of `ACCOUNTS`.
-- `amocrm_transform`: everything else (user inputs, dbt, serving copy, report, PostgreSQL).
+- `amocrm_extract_account`: the dlt assets (op `amocrm_extract`) and their raw checks, of one account, a partition of
+  `ACCOUNTS`. No dbt: it would hold the warehouse lock while the next account's load waits.
+- `amocrm_transform`: everything else (user inputs, dbt, serving copy, report, PostgreSQL), and dbt's source tests
+  (`is_the_account_id` on every raw table: checks of the dlt assets) in its `dbt build`, before the models.
 - `amocrm_daily`: everything in one run, for one account (`make demo` with one account, tests), as before.
 
 The daily tick requests one `amocrm_extract_account` run per configured account, all tagged with the tick's
@@ -29,6 +31,7 @@ from pipelines.defs.batches import (ACCOUNT_TAG, BATCH_ACCOUNTS_TAG, BATCH_SIZE_
                                     Batch)
 from pipelines.defs.ingest import amocrm_extract
 from pipelines.defs.recovery import hold_run_guard
+from pipelines.defs.transform import SOURCE_TEST_CHECKS
 
 SCHEDULE_TIMEZONE = os.environ.get("AMOCRM_KPI_SCHEDULE_TIMEZONE", "Europe/Moscow")
 SCHEDULE_CRON = os.environ.get("AMOCRM_KPI_SCHEDULE_CRON", "0 5 * * *")
@@ -46,7 +49,7 @@ amocrm_daily = dg.define_asset_job(
 
 amocrm_extract_job = dg.define_asset_job(
     name="amocrm_extract_account",  # not "amocrm_extract": that is the multi-asset's op, and names must differ
-    selection=dg.AssetSelection.assets(amocrm_extract),
+    selection=dg.AssetSelection.assets(amocrm_extract) - dg.AssetSelection.checks(*SOURCE_TEST_CHECKS),
     description="Extract one amoCRM account (the run's partition) into raw_amocrm.",
     executor_def=dg.in_process_executor,
     hooks={hold_run_guard},
@@ -55,7 +58,8 @@ amocrm_extract_job = dg.define_asset_job(
 
 amocrm_transform = dg.define_asset_job(
     name="amocrm_transform",
-    selection=dg.AssetSelection.all() - dg.AssetSelection.assets(amocrm_extract),
+    selection=(dg.AssetSelection.all() - dg.AssetSelection.assets(amocrm_extract))
+    | dg.AssetSelection.checks(*SOURCE_TEST_CHECKS),
     description="Build the marts from the raw data every account has, check them, publish, report.",
     executor_def=dg.in_process_executor,
     hooks={hold_run_guard},

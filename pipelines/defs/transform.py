@@ -4,7 +4,12 @@ Tests with severity `error` are blocking (a failure fails the run and nothing
 downstream, the serving copy included, is published); `warn` tests only report.
 dbt sources carry `meta.dagster.asset_key` pointing at the dlt assets, so the
 lineage runs amoCRM entity -> staging -> marts without placeholder assets, and a
-test on a source is a check on the dlt asset that writes the table.
+test on a source is a check on the dlt asset that writes the table. Those checks (`is_the_account_id`)
+run in the dbt build of the transform, not in the extraction runs (`SOURCE_TEST_CHECKS`, schedules.py).
+
+dbt runs in the data folder with the profile's data folder given as "." (`DBT_IN_DATA_DIR`), so the
+profile is the same for every data folder and each run reuses the parse prepared below (partial parsing)
+instead of parsing the whole project again: dbt hashes the profile's warehouse path into its parse state.
 """
 
 
@@ -31,6 +36,8 @@ if os.environ.get("PATH", "").split(os.pathsep)[0] != _VENV_BIN:
     os.environ["PATH"] = _VENV_BIN + os.pathsep + os.environ.get("PATH", "")
 
 dbt_project = DbtProject(project_dir=paths.DBT_PROJECT_DIR, profiles_dir=paths.DBT_PROJECT_DIR)
+DBT_IN_DATA_DIR = Path(__file__).with_name("dbt_in_data_dir.sh")  # the `dbt` every Dagster run starts
+PROFILE_DATA_DIR = "."  # the data folder as dbt's profile reads it, in runs and in the prepared parse
 
 
 def _manifest_is_stale(project: DbtProject) -> bool:
@@ -39,15 +46,28 @@ def _manifest_is_stale(project: DbtProject) -> bool:
         return True
     built = manifest.stat().st_mtime
     sources = [p for d in ("models", "macros", "tests") for p in (project.project_dir / d).rglob("*") if p.is_file()]
-    sources.append(project.project_dir / "dbt_project.yml")
+    sources += [project.project_dir / "dbt_project.yml", project.project_dir / "profiles.yml", DBT_IN_DATA_DIR]
     return any(p.stat().st_mtime > built for p in sources)
+
+
+def _prepare(project: DbtProject) -> None:
+    """Parse the project (manifest.json, partial_parse.msgpack) with the profile the runs use, so that
+    dagster-dbt's copy of the parse into each run's target folder passes dbt's state check."""
+    previous = os.environ.get("AMOCRM_KPI_DATA_DIR")
+    os.environ["AMOCRM_KPI_DATA_DIR"] = PROFILE_DATA_DIR  # `dbt parse` opens no warehouse
+    try:
+        project.preparer.prepare(project)
+    finally:
+        if previous is None:
+            del os.environ["AMOCRM_KPI_DATA_DIR"]
+        else:
+            os.environ["AMOCRM_KPI_DATA_DIR"] = previous
 
 
 if _manifest_is_stale(dbt_project):
     # `dagster dev` would do this itself (prepare_if_dev); the demo, tests and a
     # plain `dagster-webserver` need the manifest too, and parsing takes seconds.
-    os.environ.setdefault("AMOCRM_KPI_DATA_DIR", str(paths.data_dir()))
-    dbt_project.preparer.prepare(dbt_project)
+    _prepare(dbt_project)
 
 
 class KpiDbtTranslator(DagsterDbtTranslator):
@@ -111,7 +131,9 @@ def amocrm_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, ru
     events = list(invocation.stream())
     counts = _row_counts(context.op_execution_context.selected_asset_keys)
     for event in events:
-        if isinstance(event, dg.Output):
+        if isinstance(event, dg.AssetCheckResult) and not event.passed and _SOURCE_TEST.match(event.check_name or ""):
+            event = event._replace(description=_foreign_rows(_SOURCE_TEST.match(event.check_name)["table"]))
+        elif isinstance(event, dg.Output):
             key = context.asset_key_for_output(event.output_name)
             if key in counts:
                 event = dg.Output(
@@ -137,8 +159,38 @@ def _row_counts(keys) -> dict[dg.AssetKey, int]:
     return counts
 
 
+_SOURCE_TEST = re.compile(r"^source_is_the_account_id_raw_amocrm_(?P<table>\w+)_account_id$")
+
+# dbt's source tests as Dagster checks: each on the dlt asset that writes the tested raw table. They run in
+# the transform's `dbt build` (and `amocrm_daily`'s), never in an extraction run: they read every account's
+# rows, and starting dbt there would hold the warehouse lock while the next account's load waits.
+SOURCE_TEST_CHECKS = frozenset(key for key in amocrm_dbt_models.check_keys
+                               if key.asset_key not in amocrm_dbt_models.keys)
+
+
+def _foreign_rows(table: str) -> str:
+    """What a failed `is_the_account_id` means, naming the account ids the rows carry: on-call finds their
+    load from them (no loaded account owns them, so no one account can be held back for them)."""
+    try:
+        with duckdb.connect(str(paths.warehouse_path()), read_only=True) as con:
+            known = [row[0] for row in con.execute("select id from raw_amocrm.account order by id").fetchall()]
+            found = con.execute(f'select account_id, count(*) from raw_amocrm."{table}" where account_id is null '
+                                "or account_id not in (select id from raw_amocrm.account) group by 1 "
+                                "order by 1 nulls first").fetchall()
+    except duckdb.Error as error:
+        found, known = [], [f"unknown: {error}"]
+    named = ", ".join(f"{rows} with account_id {'null' if account_id is None else account_id}"
+                      for account_id, rows in found) or "none any more"
+    return (f"raw_amocrm.{table} holds rows of no loaded amoCRM account ({named}; the accounts loaded: "
+            f"{', '.join(map(str, known)) or 'none'}). dbt built no model that reads this table, so nothing was "
+            "published and every account keeps its last published data. What to do: find the run that loaded "
+            "them (their `_dlt_load_id`), repair or delete those rows, then run amocrm_transform again.")
+
+
 def dbt_resource() -> DbtCliResource:
-    return DbtCliResource(project_dir=dbt_project, profiles_dir=str(paths.DBT_PROJECT_DIR))
+    """dbt through `dbt_in_data_dir.sh` (see the module docstring: one parse for every data folder)."""
+    return DbtCliResource(project_dir=dbt_project, profiles_dir=str(paths.DBT_PROJECT_DIR),
+                          dbt_executable=str(DBT_IN_DATA_DIR))
 
 
 defs = dg.Definitions(assets=[amocrm_dbt_models], resources={"dbt": dbt_resource()})

@@ -8,6 +8,9 @@ they are gone. Fault `hide_records` plays a token whose user may not see every r
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import duckdb
 import pytest
 
@@ -17,17 +20,36 @@ from pipelines.amocrm.id_reconciliation import run_reconciliation
 from pipelines.simulator import SimulatedAccount, Simulator
 from pipelines.simulator.scenarios import PURGED_DAYS_AGO
 
+pytestmark = pytest.mark.xdist_group("id_reconciliation")  # `extracted_twice` made on one worker, once
+
 DAY = 86_400
 
 
-@pytest.fixture
-def sim(data_dir):
-    account = SimulatedAccount.generate(seed=11, leads=300, now=NOW, horizon_days=60, scenarios={"purges"})
-    with Simulator(account, rate_limit=None) as simulator:
+def _account() -> SimulatedAccount:
+    return SimulatedAccount.generate(seed=11, leads=300, now=NOW, horizon_days=60, scenarios={"purges"})
+
+
+@pytest.fixture(scope="module")
+def extracted_twice(tmp_path_factory) -> Path:
+    """A data folder where the account was extracted a month before NOW, then again at NOW. Made once:
+    each test gets a copy (the two extractions cost more than most tests here)."""
+    folder = tmp_path_factory.mktemp("extracted_twice")
+    with pytest.MonkeyPatch.context() as mp, Simulator(_account(), rate_limit=None) as simulator:
+        mp.setenv("AMOCRM_KPI_DATA_DIR", str(folder))
         simulator.clock.set(NOW - 30 * DAY)
         extract(simulator)
         simulator.clock.set(NOW)
         extract(simulator)
+    return folder
+
+
+@pytest.fixture
+def sim(data_dir, extracted_twice):
+    """The account served at NOW (a simulator of its own: faults, clock), with a copy of `extracted_twice`
+    as the test's data folder."""
+    shutil.copytree(extracted_twice, data_dir, dirs_exist_ok=True)
+    with Simulator(_account(), rate_limit=None) as simulator:
+        assert simulator.clock.now == NOW
         yield simulator
 
 

@@ -10,66 +10,23 @@ table must carry its account's currency.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
 
-from accounts_warehouse import simulated_accounts, union_raw
-from kpi_reference import MARTS, KpiReference, MultiReference, assert_frames_match, assert_mart_matches
+from accounts_warehouse import KEPT
+from kpi_reference import MARTS, assert_frames_match, assert_mart_matches
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("dbt_accounts")]  # its own warehouse, not the shared one
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("dbt_accounts")]  # accounts_warehouse, not the shared one
 
-LEADS = 150
-# what an account added later must leave as it was for the others: the incremental models' rows and the
-# ledger of the loads they read
-KEPT = ("intermediate.int_lead_events", "intermediate.int_activities", "intermediate.int_lead_status_history",
-        "intermediate.int_processed_loads")
+LEADS = 150  # per account, as tests/conftest.py's accounts_warehouse builds them
 
 
 @pytest.fixture(scope="module")
-def accounts(tmp_path_factory):
-    """(warehouse, MultiReference, truths by account_id) of three accounts built together."""
-    from pipelines.simulator import Simulator
-    from tests.conftest import Warehouse, example_inputs
-
-    root = tmp_path_factory.mktemp("accounts")
-    now = int(time.time())
-    parts, truths, extracted = [], {}, {}
-    for n, account in enumerate(simulated_accounts(3, seed=11, leads=LEADS, now=now)):
-        with Simulator(account, rate_limit=None) as sim:
-            part = Warehouse(data_dir=root / f"part{n}", sim=sim)
-            part.data_dir.mkdir()
-            part.extract()
-            account_id = int(part.truth.account["id"])
-            truths[account_id], extracted[account_id] = part.truth, part.extracted_at
-            parts.append(part.path)
-    inputs = {}
-    for account_id, truth in truths.items():
-        spend, targets = example_inputs(truth, now)
-        subdomain = truth.account["subdomain"]
-        inputs[account_id] = ([{**row, "account": subdomain} for row in spend],
-                              [{**row, "account": str(account_id)} for row in targets])
-    # the first two accounts built, then the third added
-    warehouse = Warehouse(data_dir=root / "all", sim=None)
-    warehouse.data_dir.mkdir()
-    first_two = list(truths)[:2]
-    union_raw(parts[:2], warehouse.path)
-    warehouse.spend = [row for a in first_two for row in inputs[a][0]]
-    warehouse.targets = [row for a in first_two for row in inputs[a][1]]
-    warehouse.load_inputs()
-    warehouse.dbt("build")
-    warehouse.before_third = {name: warehouse.query(f"select * from {name}") for name in KEPT}
-    union_raw(parts, warehouse.path)
-    warehouse.spend = [row for a in truths for row in inputs[a][0]]
-    warehouse.targets = [row for a in truths for row in inputs[a][1]]
-    warehouse.load_inputs()
-    warehouse.build_result = warehouse.dbt("build")
-    reference = MultiReference({
-        account_id: KpiReference(truth, extracted_at=extracted[account_id], spend=inputs[account_id][0],
-                                 targets=inputs[account_id][1])
-        for account_id, truth in truths.items()})
-    return warehouse, reference, truths
+def accounts(accounts_warehouse):
+    """(warehouse, MultiReference, truths by account_id) of three accounts built together (session-wide)."""
+    assert accounts_warehouse.leads == LEADS
+    return accounts_warehouse.warehouse, accounts_warehouse.reference, accounts_warehouse.truths
 
 
 def test_the_accounts_differ_and_their_ids_overlap(accounts):
@@ -147,7 +104,7 @@ def test_an_account_added_later_leaves_the_others_rows_and_ledger_alone(accounts
             after = after[after["account_id"].isin(first_two)]
             key = [c for c in ("account_id", "event_id", "activity_id", "lead_id", "stay_number") if c in before]
         else:  # the ledger: the incremental models' entries for the first two accounts' loads stay
-            before = before[before["model_name"].isin([n.split(".")[1] for n in KEPT[:3]] + ["fct_pipeline_daily"])]
+            before = before[before["model_name"].isin([n.split(".")[1] for n in KEPT[:-1]] + ["fct_pipeline_daily"])]
             after = after[after["model_name"].isin(set(before["model_name"])) & after["load_id"].isin(set(before["load_id"]))]
             key = ["model_name", "load_id"]
         sort = lambda frame: frame.sort_values(key).reset_index(drop=True)  # noqa: E731

@@ -19,25 +19,13 @@ import pytest
 from sensor_support import alert_on_failed_run
 
 from pipelines import paths
-from pipelines.simulator.hub import Simulators
-from pipelines.simulator.profiles import derived_specs
 
 pytestmark = pytest.mark.xdist_group("dagster")
-NOW = 1_767_000_000
 
 
 @pytest.fixture
-def hub(tmp_path, monkeypatch):
-    for name in list(os.environ):  # only the hub's accounts: no `default` from the environment
-        if "AMO" in name.upper():
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)  # no .dlt/ settings of the project
-    monkeypatch.setenv("AMOCRM_KPI_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("SOURCES__AMOCRM__REQUESTS_PER_SECOND", "1000")
-    with Simulators.generate(derived_specs(2, seed=5, leads=60), now=NOW, horizon_days=30, rate_limit=None) as running:
-        for name, value in running.env().items():
-            monkeypatch.setenv(name, value)
-        yield running
+def hub(simulated_accounts):
+    return simulated_accounts(seed=5)
 
 
 def _query(sql: str, account_id: int) -> list[tuple]:
@@ -161,7 +149,10 @@ def test_one_account_scheduled_route_extracts_then_publishes(tmp_path, monkeypat
         write_example_inputs(data_dir, sim.truth(), sim.clock.now)
         (request,) = _tick(defs, instance, dt.datetime(2026, 1, 1, 5, tzinfo=dt.timezone.utc))
         assert request.partition_key == "default"
-        assert _extract(defs, instance, request).success
+        extraction = _extract(defs, instance, request)
+        assert extraction.success
+        assert "amocrm_dbt_models" not in _steps(extraction)  # no dbt process in an extraction run
+        assert not _source_tests(extraction) and extraction.get_asset_check_evaluations()  # its raw checks ran
         (transform,) = _transform_requests(defs, instance).values()
         assert transform["amocrm_kpi/failed_accounts"] == "none"
         result = defs.resolve_job_def("amocrm_transform").execute_in_process(
@@ -169,3 +160,16 @@ def test_one_account_scheduled_route_extracts_then_publishes(tmp_path, monkeypat
         assert result.success
         with duckdb.connect(str(data_dir / "serving" / "amocrm_kpi.duckdb"), read_only=True) as con:
             assert con.execute("select count(*) from marts.fct_leads").fetchone()[0] == len(sim.truth().leads)
+    checked = _source_tests(result)  # dbt's source tests ran in the transform's dbt build, and passed
+    assert len(checked) >= 20 and all(e.passed for e in checked)
+    assert {e.asset_key.to_user_string() for e in checked} >= {"dlt_amocrm_account", "dlt_amocrm_leads"}
+    (log,) = (paths.DBT_PROJECT_DIR / "target").glob(f"amocrm_dbt_models-{result.run_id[:7]}-*/dbt.log")
+    assert "Unable to do partial parsing" not in log.read_text(encoding="utf-8")  # the prepared parse served
+
+
+def _steps(result) -> set[str]:
+    return {event.step_key for event in result.all_events if event.step_key}
+
+
+def _source_tests(result) -> list:
+    return [e for e in result.get_asset_check_evaluations() if e.check_name.startswith("source_is_the_account_id_")]

@@ -7,13 +7,16 @@ and day two is extracted, acc2 first: acc1's `rows_never_shrink` fails naming ac
 (a whole-table count would blame acc2), and the transform publishes acc2's fresh rows while the serving
 copy keeps acc1's rows of day one in every table, telling on-call which account and what to do.
 (Notes, not leads, are removed: their loss fails no dbt test, so the transform runs to the publish.)
+Then acc1 is extracted again with nothing repaired: its shrink still fails against day one (its last
+accepted extraction), not against the shrunk count, so it stays held back; a person accepts the new size
+(`python -m pipelines.amocrm accept`), the serving copy publishes it, and its next extraction compares
+with the accepted rows and passes.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import shutil
 
 import dagster as dg
@@ -22,27 +25,15 @@ import pytest
 
 from kpi_reference import KpiReference
 from pipelines import paths
-from pipelines.simulator.hub import Simulators
-from pipelines.simulator.profiles import derived_specs
 
 pytestmark = pytest.mark.xdist_group("dagster")
-NOW = 1_767_000_000
 
 
 @pytest.fixture
-def hub(tmp_path, monkeypatch):
-    for name in list(os.environ):  # only the hub's accounts: no `default` from the environment
-        if "AMO" in name.upper():
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)  # no .dlt/ settings of the project
-    monkeypatch.setenv("AMOCRM_KPI_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("SOURCES__AMOCRM__REQUESTS_PER_SECOND", "1000")
+def hub(simulated_accounts, monkeypatch):
     monkeypatch.setenv("AMOCRM_KPI_NO_TASK_SHARE_CEILING", "0")  # every account with a deal without a task warns
     monkeypatch.setenv("AMOCRM_KPI_FRESHNESS_HOURS", "1000000")  # the simulated clock is fixed in the past
-    with Simulators.generate(derived_specs(2, seed=7, leads=60), now=NOW, horizon_days=30, rate_limit=None) as running:
-        for name, value in running.env().items():
-            monkeypatch.setenv(name, value)
-        yield running
+    return simulated_accounts(seed=7)
 
 
 def _tick(defs, instance, at: dt.datetime) -> dict[str, dg.RunRequest]:
@@ -92,14 +83,17 @@ def _checks(result) -> dict[tuple[str, str], dg.AssetCheckEvaluation]:
     return {(e.asset_key.to_user_string(), e.check_name): e for e in result.get_asset_check_evaluations()}
 
 
-def test_an_account_failing_a_blocking_raw_check_is_held_back_and_the_others_published(hub, tmp_path):
+def test_an_account_failing_a_blocking_raw_check_is_held_back_until_repaired_or_accepted(hub, tmp_path, capsys):
     from pipelines.definitions import defs
 
     ids = {key: int(hub[key].truth().account["id"]) for key in hub}
     with dg.instance_for_test() as instance:
         first = dt.datetime(2026, 1, 1, 5, tzinfo=dt.timezone.utc)
+        day_one_runs = {}
         for request in _tick(defs, instance, first).values():
-            assert _extract(defs, instance, request).success, request.partition_key
+            result = _extract(defs, instance, request)
+            assert result.success, request.partition_key
+            day_one_runs[request.partition_key] = result.run_id
         day_one = _transform(defs, instance, first)
         assert _checks(day_one)[("serving_copy", "every_account_published")].passed
         _assert_kpi_warnings_per_account(day_one, hub, ids)
@@ -164,6 +158,85 @@ def test_an_account_failing_a_blocking_raw_check_is_held_back_and_the_others_pub
         (alert,) = [json.loads(p.read_text()) for p in sorted(paths.alerts_dir().glob("*_warning_*.json"))
                     if "every_account_published" in p.read_text()]
         assert any(f"account acc1 (amoCRM account {ids['acc1']}" in f["error"] for f in alert["failures"])
+
+        accepted = _held_until_accepted(defs, instance, requests["acc1"], capsys, ids["acc1"], acc1_before,
+                                        acc1_after, day_one_runs["acc1"], tables)
+        _a_stale_lead_stays_in_view(defs, instance, requests["acc1"], hub["acc1"], ids["acc1"], accepted, acc1_after)
+
+
+def _held_until_accepted(defs, instance, request, capsys, acc1_id, before, after, accepted_run, tables) -> str:
+    """acc1 again with nothing repaired: still held back, named, told how to release; accepted: published.
+    Returns the accepted run."""
+    from pipelines.amocrm.__main__ import main as cli
+    from pipelines.defs.held_back import ACCEPTED_TAG, held_back_accounts
+
+    again = _extract(defs, instance, request)
+    assert not again.success  # main: passed, comparing with day two's shrunk count, and acc1 was published
+    shrink = _checks(again)[("dlt_amocrm_notes", "rows_never_shrink")]
+    assert not shrink.passed and shrink.metadata["accepted_run"].value == accepted_run
+    assert shrink.description.startswith(f"account acc1 (amoCRM account {acc1_id}): raw_amocrm.notes shrank from "
+                                         f"{before} to {after} rows since its last accepted extraction (run {accepted_run})")
+    assert "python -m pipelines.amocrm accept --account acc1 --yes" in shrink.description
+    assert [(h.key, h.run_id) for h in held_back_accounts(instance)] == [("acc1", again.run_id)]
+
+    assert cli(["accept", "--account", "acc1"]) == 0  # without --yes: says what it would accept, changes nothing
+    said = capsys.readouterr().out
+    assert again.run_id in said and "rows_never_shrink on dlt_amocrm_notes" in said and "--yes" in said
+    assert [h.key for h in held_back_accounts(instance)] == ["acc1"]
+    assert cli(["accept", "--account", "acc1", "--yes"]) == 0
+    assert "accepted" in capsys.readouterr().out and ACCEPTED_TAG in instance.get_run_by_id(again.run_id).tags
+    assert held_back_accounts(instance) == []
+    assert cli(["accept", "--account", "acc1", "--yes"]) == 0 and "not held back" in capsys.readouterr().out
+
+    # published: the serving copy alone (the marts were built from these raw rows on day two)
+    publish = defs.resolve_job_def("amocrm_transform").execute_in_process(
+        instance=instance, asset_selection=[dg.AssetKey("serving_copy")], raise_on_error=False)
+    assert publish.success and _checks(publish)[("serving_copy", "every_account_published")].passed
+    for table in tables:
+        if table != "meta_source":
+            assert _differing_rows(paths.warehouse_path(), paths.serving_path(), table, acc1_id) == 0, table
+    return again.run_id
+
+
+def _a_stale_lead_stays_in_view(defs, instance, request, sim, acc1_id, accepted: str, notes: int) -> None:
+    """The next extraction compares notes with the accepted count. A lead the warehouse holds in an older
+    version than amoCRM (a lost update) fails `matches_amocrm`; days later, with newer changes loaded, it is
+    older than the check's RECONCILE_DAYS window, yet still in view (main: that run passed and published
+    the account with the stale lead)."""
+    from pipelines.defs.checks import RECONCILE_DAYS
+
+    days, now = 8, sim.clock.now
+    sim.clock.advance(days=days)
+    later = sim.truth().leads.set_index("id")
+    sim.clock.set(now)
+    raw = paths.warehouse_path()
+    hi = _count(raw, "select max(updated_at) from raw_amocrm.leads where account_id = ?", acc1_id)
+    with duckdb.connect(str(raw)) as con:
+        candidates = con.execute("select id, updated_at from raw_amocrm.leads where account_id = ? and updated_at "
+                                 "between ? and ? order by updated_at",  # not re-read: before the extractor's overlap
+                                 [acc1_id, hi - RECONCILE_DAYS * 86_400, hi - 3600])
+        lead = next(i for i, updated in candidates.fetchall()  # one amoCRM does not change again in those days
+                    if i in later.index and later.at[i, "updated_at"] == updated and not later.at[i, "is_deleted"])
+        con.execute("update raw_amocrm.leads set updated_at = updated_at - 1 where account_id = ? and id = ?",
+                    [acc1_id, lead])
+
+    stale = _extract(defs, instance, request)
+    shrink = _checks(stale)[("dlt_amocrm_notes", "rows_never_shrink")]  # compared with the accepted size
+    assert shrink.passed and shrink.metadata["accepted_run"].value == accepted
+    assert shrink.metadata["rows_before"].value == notes
+    check = _checks(stale)[("dlt_amocrm_leads", "matches_amocrm")]
+    assert not stale.success and not check.passed and lead in check.metadata["examples"].value
+
+    sim.clock.advance(days=days)
+    later_run = _extract(defs, instance, request)
+    check = _checks(later_run)[("dlt_amocrm_leads", "matches_amocrm")]
+    window_to = check.metadata["window_to"].value
+    assert window_to - RECONCILE_DAYS * 86_400 > later.at[lead, "updated_at"]  # out of the fixed window by now
+    assert not later_run.success and not check.passed and lead in check.metadata["examples"].value
+    assert check.description.startswith(f"account acc1 (amoCRM account {acc1_id}): 1 leads changed in amoCRM since ")
+    from pipelines.defs.held_back import held_back_accounts
+
+    assert [(h.key, h.run_id) for h in held_back_accounts(instance)] == [("acc1", later_run.run_id)]
 
 
 def _assert_kpi_warnings_per_account(result, hub, ids) -> None:

@@ -7,32 +7,18 @@ and acc2 is still reconciled.
 
 from __future__ import annotations
 
-import os
-
 import dagster as dg
 import duckdb
 import pytest
 
 from pipelines import paths
-from pipelines.simulator.hub import Simulators
-from pipelines.simulator.profiles import derived_specs
 
 pytestmark = pytest.mark.xdist_group("dagster")
-NOW = 1_767_000_000
 
 
 @pytest.fixture
-def hub(tmp_path, monkeypatch):
-    for name in list(os.environ):
-        if "AMO" in name.upper():
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("AMOCRM_KPI_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("SOURCES__AMOCRM__REQUESTS_PER_SECOND", "1000")
-    with Simulators.generate(derived_specs(2, seed=7, leads=60), now=NOW, horizon_days=30, rate_limit=None) as running:
-        for name, value in running.env().items():
-            monkeypatch.setenv(name, value)
-        yield running
+def hub(simulated_accounts):
+    return simulated_accounts(seed=7)
 
 
 def _reconciled(account_id: int) -> list[tuple]:

@@ -1,10 +1,10 @@
-"""The report of two real accounts: simulator -> dlt -> union -> dbt -> serving copy; each account its own marts."""
+"""The report of real accounts (the session's `accounts_warehouse`: simulator -> dlt -> union -> dbt) -> serving
+copy -> report: each account its own marts."""
 
 from __future__ import annotations
 
 import html
 import re
-import time
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -12,11 +12,10 @@ import duckdb
 import pytest
 from report_expected import assert_report_matches_marts
 
-from accounts_warehouse import simulated_accounts, union_raw
 from pipelines.publish import publish_marts
 from pipelines.report import build_report
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("report_accounts")]  # its own warehouse, not the shared one
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("dbt_accounts")]  # accounts_warehouse, built once
 FRAME = re.compile(r'data-account="(\d+)">.*?srcdoc="([^"]*)"', re.S)
 
 
@@ -31,28 +30,8 @@ def _account_only(serving, account_id: int, target) -> None:
                         [account_id])
 
 
-def test_each_account_of_a_real_warehouse_shows_its_own_marts(tmp_path):
-    from pipelines.simulator import Simulator
-    from tests.conftest import Warehouse, example_inputs
-
-    now = int(time.time())
-    parts, truths = [], {}
-    for n, account in enumerate(simulated_accounts(2, seed=5, leads=120, now=now)):
-        with Simulator(account, rate_limit=None) as sim:
-            part = Warehouse(data_dir=tmp_path / f"part{n}", sim=sim)
-            part.data_dir.mkdir()
-            part.extract()
-            truths[int(part.truth.account["id"])] = part.truth
-            parts.append(part.path)
-    warehouse = Warehouse(data_dir=tmp_path / "all", sim=None)
-    warehouse.data_dir.mkdir()
-    union_raw(parts, warehouse.path)
-    inputs = [example_inputs(truth, now) for truth in truths.values()]
-    warehouse.spend = [{**row, "account": t.account["subdomain"]} for t, (spend, _) in zip(truths.values(), inputs)
-                       for row in spend]
-    warehouse.targets = [{**row, "account": str(a)} for a, (_, targets) in zip(truths, inputs) for row in targets]
-    warehouse.load_inputs()
-    warehouse.dbt("build")
+def test_each_account_of_a_real_warehouse_shows_its_own_marts(accounts_warehouse, tmp_path):
+    warehouse, truths, now = accounts_warehouse.warehouse, accounts_warehouse.truths, accounts_warehouse.now
     serving = publish_marts(warehouse.path, tmp_path / "serving" / "amocrm_kpi.duckdb").path
     report = build_report(serving, tmp_path / "reports")
     pages = {int(a): html.unescape(doc) for a, doc in FRAME.findall(report.path.read_text(encoding="utf-8"))}

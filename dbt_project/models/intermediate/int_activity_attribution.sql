@@ -1,8 +1,28 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key=['account_id', 'activity_id'],
+        incremental_strategy='delete+insert',
+        on_schema_change='fail',
+        pre_hook="{{ attribution_prepare_recompute_all() }}",
+        post_hook="{{ record_processed_loads(upstream=attribution_upstream()) }}"
+    )
+}}
+
 -- The one place that decides which activity counts for which manager: every row of int_activities,
 -- with the lead it is about, the manager it counts for and, when it does not count, why
 -- (exclusion_reason). fct_manager_activity sums the rows with no exclusion reason.
+-- Incremental by activity: a run recomputes only the activities the new dlt loads can have changed
+-- (macros/activity_attribution.sql; the rule is in the model's YAML), so it equals a full rebuild.
 
-with activities as (
+-- depends_on: {{ ref('int_processed_loads') }}
+-- depends_on: {{ source('raw_amocrm', 'contacts') }}
+-- depends_on: {{ source('raw_amocrm', 'companies') }}
+-- depends_on: {{ source('raw_amocrm', 'deletions') }}
+{%- set new_loads = unprocessed_loads(upstream=attribution_upstream()) %}
+{%- set incremental = is_incremental() and not attribution_recompute_all() %}
+
+with all_activities as (
     select * from {{ ref('int_activities') }}
 ),
 
@@ -21,10 +41,79 @@ chat_events as (
         entity_id,
         created_by,
         created_at,
-        talk_id
+        talk_id,
+        load_id
     from {{ ref('stg_amocrm__events') }}
     where event_type in ('incoming_chat_message', 'outgoing_chat_message')
 ),
+
+{%- if incremental %}
+
+-- The activities whose row may change: those of the new loads, those a new deletion event names, and
+-- those of the previous build that hang on a changed entity, sit in a talk with a new chat message or
+-- whose task type became or stopped being a meeting.
+changed_entities as (
+    {{ attribution_changed_entities(new_loads) }}
+),
+
+changed_talks as (
+    select distinct account_id, talk_id
+    from chat_events
+    where load_id in {{ new_loads }}
+        and talk_id is not null
+),
+
+previous as (
+    select account_id, activity_id, source, entity_type, entity_id, lead_id, talk_id, task_type_id, is_meeting
+    from {{ this }}
+),
+
+changed_activities as (
+    select account_id, activity_id from all_activities where load_id in {{ new_loads }}
+    union
+    select account_id, 'task:' || entity_id
+    from {{ ref('stg_amocrm__events') }}
+    where event_type = 'task_deleted'
+        and load_id in {{ new_loads }}
+    union
+    select account_id, 'note:' || note_id
+    from {{ ref('stg_amocrm__events') }}
+    where event_type = 'common_note_deleted'
+        and note_id is not null
+        and load_id in {{ new_loads }}
+    union
+    select previous.account_id, previous.activity_id
+    from previous
+    left join changed_entities
+        on changed_entities.account_id = previous.account_id
+        and changed_entities.entity_type = previous.entity_type
+        and changed_entities.entity_id = previous.entity_id
+    left join (select account_id, entity_id from changed_entities where entity_type = 'lead') as changed_leads
+        on changed_leads.account_id = previous.account_id
+        and changed_leads.entity_id = previous.lead_id
+    left join changed_talks
+        on changed_talks.account_id = previous.account_id
+        and changed_talks.talk_id = previous.talk_id
+    left join meeting_types
+        on meeting_types.account_id = previous.account_id
+        and meeting_types.task_type_id = previous.task_type_id
+    where changed_entities.entity_id is not null
+        or changed_leads.entity_id is not null
+        or changed_talks.talk_id is not null
+        or previous.is_meeting <> (meeting_types.task_type_id is not null)
+),
+
+activities as (
+    select all_activities.*
+    from all_activities
+    semi join changed_activities using (account_id, activity_id)
+),
+{%- else %}
+
+activities as (
+    select * from all_activities
+),
+{%- endif %}
 
 -- Current owner and deletion flag of every entity an activity can hang on.
 entities as (
@@ -51,6 +140,21 @@ deleted_activities as (
         and note_id is not null
 ),
 
+-- The chat event of each chat message activity (one: events are unique per account and id), matched
+-- on the event id itself (activity_id is 'event:' and the id), so the events' side is a plain column.
+activity_events as (
+    select
+        activities.account_id,
+        activities.activity_id,
+        chat_events.talk_id,
+        chat_events.created_by
+    from activities
+    inner join chat_events
+        on activities.source = 'event'
+        and chat_events.account_id = activities.account_id
+        and chat_events.event_id = substr(activities.activity_id, 7)
+),
+
 -- The lead or customer of each talk, from its messages served while that entity lived: amoCRM serves
 -- a deleted lead's messages as its contact's, and the talk is then the only link back (latest wins).
 talk_entities as (
@@ -62,6 +166,9 @@ talk_entities as (
     from chat_events
     where entity_type in ('lead', 'customer')
         and talk_id is not null
+        {%- if incremental %}
+        and (account_id, talk_id) in (select account_id, talk_id from activity_events)
+        {%- endif %}
     group by account_id, talk_id
 ),
 
@@ -69,8 +176,8 @@ talk_entities as (
 located as (
     select
         activities.*,
-        chat_events.talk_id,
-        chat_events.created_by as event_created_by,
+        activity_events.talk_id,
+        activity_events.created_by as event_created_by,
         case
             when activities.source = 'event' and activities.entity_type = 'contact'
                 then coalesce(talk_entities.talk_entity_type, 'unknown')
@@ -82,13 +189,12 @@ located as (
             else activities.entity_id
         end as about_id
     from activities
-    left join chat_events
-        on activities.source = 'event'
-        and chat_events.account_id = activities.account_id
-        and 'event:' || chat_events.event_id = activities.activity_id
+    left join activity_events
+        on activity_events.account_id = activities.account_id
+        and activity_events.activity_id = activities.activity_id
     left join talk_entities
-        on talk_entities.account_id = chat_events.account_id
-        and talk_entities.talk_id = chat_events.talk_id
+        on talk_entities.account_id = activity_events.account_id
+        and talk_entities.talk_id = activity_events.talk_id
 ),
 
 attributed as (
@@ -107,6 +213,7 @@ attributed as (
         located.call_seconds,
         located.is_completed,
         meeting_types.task_type_id is not null as is_meeting,
+        located.task_type_id,
         -- who performed it; a record naming nobody goes to its entity's current owner
         coalesce(located.user_id, entities.responsible_user_id) as candidate_manager_id,
         case
@@ -149,7 +256,9 @@ final as (
         is_meeting,
         case when exclusion_reason is null then candidate_manager_id end as manager_id,
         exclusion_reason,
-        exclusion_reason is null as is_counted
+        exclusion_reason is null as is_counted,
+        -- last: a table built before the model was incremental gets it appended (its pre-hook)
+        task_type_id
     from attributed
 )
 

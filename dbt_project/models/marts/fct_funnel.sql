@@ -96,8 +96,8 @@ time_in_stage as (
         pipeline_id,
         status_id,
         count(*) as completed_stays,
-        quantile_cont(hours_in_status, 0.5) as hours_in_stage_median,
-        quantile_cont(hours_in_status, 0.9) as hours_in_stage_p90
+        -- both quantiles from one sort of each group's values: [median, p90]
+        quantile_cont(hours_in_status, [0.5, 0.9]) as hours_in_stage_quantiles
     from history
     where not is_current
     group by all
@@ -129,10 +129,10 @@ final as (
         open_here.open_age_hours_median as open_here_age_hours_median,
         open_here.open_age_hours_max as open_here_age_hours_max,
         cast(coalesce(time_in_stage.completed_stays, 0) as bigint) as completed_stays,
-        time_in_stage.hours_in_stage_median,
-        time_in_stage.hours_in_stage_p90,
-        time_in_stage.hours_in_stage_median / 24 as days_in_stage_median,
-        time_in_stage.hours_in_stage_p90 / 24 as days_in_stage_p90
+        time_in_stage.hours_in_stage_quantiles[1] as hours_in_stage_median,
+        time_in_stage.hours_in_stage_quantiles[2] as hours_in_stage_p90,
+        time_in_stage.hours_in_stage_quantiles[1] / 24 as days_in_stage_median,
+        time_in_stage.hours_in_stage_quantiles[2] / 24 as days_in_stage_p90
     from with_next
     left join lost_here
         on lost_here.account_id = with_next.account_id

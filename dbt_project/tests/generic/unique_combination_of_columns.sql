@@ -1,11 +1,7 @@
-{#- Fails on every combination of `combination_of_columns` that occurs more than once (nulls compare equal). -#}
+{#- Fails on every combination of `combination_of_columns` that occurs more than once (nulls compare equal).
+    (macros/duplicate_keys.sql: why a hash first.) -#}
 {% test unique_combination_of_columns(model, combination_of_columns) %}
 
-select
-    {{ combination_of_columns | join(', ') }},
-    count(*) as occurrences
-from {{ model }}
-group by {{ combination_of_columns | join(', ') }}
-having count(*) > 1
+{{ duplicate_keys(model, combination_of_columns) }}
 
 {% endtest %}

@@ -1,12 +1,36 @@
--- A table, not a view: every lead-level model reads it, and the custom-field pivot is worth doing once.
--- Being a snapshot, it records in int_processed_loads the loads it has read, so that the incremental
--- int_lead_status_history never takes a load this table has not been rebuilt with.
-{{ config(materialized='table', post_hook="{{ record_processed_loads(rebuilt=true) }}") }}
+-- Materialized, not a view: every lead-level model reads it, and the custom-field pivot is worth doing once.
+-- Incremental by lead (macros/leads_incremental.sql): a run recomputes the leads whose raw row is new or
+-- changed, or whose company's or linked contacts' deletion, timezone or custom field vars changed since
+-- (delete+insert on account_id and lead_id), and keeps the rest, so it equals a full rebuild.
+-- It records in int_processed_loads the loads it has read, so that the incremental int_lead_status_history
+-- never takes a load this table has not taken in.
+{{
+    config(
+        materialized='incremental',
+        unique_key=['account_id', 'lead_id'],
+        incremental_strategy='delete+insert',
+        on_schema_change='append_new_columns',
+        post_hook="{{ record_processed_loads() }}"
+    )
+}}
 
 -- depends_on: {{ ref('int_processed_loads') }}
+{%- set new_loads = unprocessed_loads() %}
 
-with source as (
-    select * from {{ source('raw_amocrm', 'leads') }}
+with
+{%- if is_incremental() %}
+
+-- computed once (materialized), read by the four inputs below
+changed_leads as materialized (
+    {{ leads_changed(new_loads) }}
+),
+{%- endif %}
+
+source as (
+    select raw.* from {{ source('raw_amocrm', 'leads') }} as raw
+    {%- if is_incremental() %}
+    semi join changed_leads on changed_leads.account_id = raw.account_id and changed_leads.lead_id = raw.id
+    {%- endif %}
 ),
 
 account as (
@@ -14,7 +38,11 @@ account as (
 ),
 
 custom_field_values as (
-    select * from {{ ref('stg_amocrm__lead_custom_field_values') }}
+    select field_values.* from {{ ref('stg_amocrm__lead_custom_field_values') }} as field_values
+    {%- if is_incremental() %}
+    semi join changed_leads
+        on changed_leads.account_id = field_values.account_id and changed_leads.lead_id = field_values.lead_id
+    {%- endif %}
 ),
 
 utm as (
@@ -41,6 +69,13 @@ deleted_contacts as (
     select account_id, contact_id from {{ ref('stg_amocrm__contacts') }} where is_deleted
 ),
 
+lead_contacts as (
+    select links.* from {{ ref('stg_amocrm__lead_contacts') }} as links
+    {%- if is_incremental() %}
+    semi join changed_leads on changed_leads.account_id = links.account_id and changed_leads.lead_id = links.lead_id
+    {%- endif %}
+),
+
 contacts as (
     select
         lead_contacts.account_id,
@@ -49,12 +84,17 @@ contacts as (
             min(lead_contacts.contact_id) filter (where lead_contacts.is_main),
             min(lead_contacts.contact_id)
         ) as main_contact_id
-    from {{ ref('stg_amocrm__lead_contacts') }} as lead_contacts
+    from lead_contacts
     left join deleted_contacts
         on deleted_contacts.account_id = lead_contacts.account_id
         and deleted_contacts.contact_id = lead_contacts.contact_id
     where deleted_contacts.contact_id is null
     group by lead_contacts.account_id, lead_contacts.lead_id
+),
+
+-- kept on the row, so that an incremental run sees when one of them is restored or another is deleted
+deleted_links as (
+    {{ leads_deleted_contacts('lead_contacts') }}
 ),
 
 renamed as (
@@ -88,13 +128,17 @@ renamed as (
         utm.utm_source,
         lower(coalesce(trim(utm.utm_source), cast(nullif(source.source_id, 0) as varchar), 'unknown')) as channel,
         satisfaction.satisfaction_score,
-        source._dlt_load_id as load_id
+        source._dlt_load_id as load_id,
+        {{ leads_raw_hash('source') }} as raw_row_hash,
+        deleted_links.deleted_contact_ids,
+        {{ leads_derived_with('account.timezone') }} as derived_with
     from source
     -- each account's dates in its own timezone
     inner join account on account.account_id = source.account_id
     left join utm on utm.account_id = source.account_id and utm.lead_id = source.id
     left join satisfaction on satisfaction.account_id = source.account_id and satisfaction.lead_id = source.id
     left join contacts on contacts.account_id = source.account_id and contacts.lead_id = source.id
+    left join deleted_links on deleted_links.account_id = source.account_id and deleted_links.lead_id = source.id
     left join deleted_companies
         on deleted_companies.account_id = source.account_id
         and deleted_companies.company_id = source.company_id
