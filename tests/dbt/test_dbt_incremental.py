@@ -155,8 +155,12 @@ def test_pipeline_daily_recomputes_only_touched_days(day_later, tmp_path):
 
 
 def _new_load(connection, load_id: str, changes: dict[int, str]) -> None:
-    """A dlt load of lead rows changed in place (`changes`: SET clauses by lead id), as a merge leaves it."""
-    connection.execute("insert into raw_amocrm._dlt_loads values (?, 'amocrm', 0, now(), '')", [load_id])
+    """A dlt load of lead rows changed in place (`changes`: SET clauses by lead id), as a merge leaves it.
+
+    Loaded a second after the latest load, not at the wall clock's now(): the extraction day is the load's
+    day in the account's timezone, and a test running past the account's midnight would add a day."""
+    connection.execute("insert into raw_amocrm._dlt_loads select ?, 'amocrm', 0, max(inserted_at) + interval 1 second, "
+                       "'' from raw_amocrm._dlt_loads", [load_id])
     for lead_id, change in changes.items():
         connection.execute(f"update raw_amocrm.leads set {change}, _dlt_load_id = '{load_id}' where id = {lead_id}")
 

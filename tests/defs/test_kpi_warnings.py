@@ -100,7 +100,7 @@ def _names(reference, manager_ids):
 def test_dbt_source_tests_are_checks_on_the_dlt_assets_without_warnings(env, daily_run):
     assert daily_run.success
     logged = [entry.user_message for entry in env["instance"].all_logs(daily_run.run_id)] + daily_run.python_logs
-    assert any("dbt build" in m for m in logged)  # dbt's own lines are in the log, so a warning would be
+    assert any("dbt_in_data_dir.sh build" in m for m in logged)  # dbt's own lines are in the log, so a warning would be
     assert not [m for m in logged if OBSERVATION_WARNING in m]
     source_checks = [e for e in daily_run.get_asset_check_evaluations() if e.check_name.startswith("source_is_the_")]
     on_assets = {e.asset_key.to_user_string() for e in source_checks}
