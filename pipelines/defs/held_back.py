@@ -1,7 +1,8 @@
 """Which accounts the serving copy holds back, and how a person releases one.
 
 An extraction run of an account is *accepted* when none of its blocking raw checks failed
-(`rows_never_shrink`, `matches_amocrm`, ...), or when a person accepted its rows (run tag
+(`rows_never_shrink`, `matches_amocrm`, ...) and every one the run planned was evaluated (a run that died
+after loading, before its checks ran, proved nothing), or when a person accepted its rows (run tag
 `amocrm_kpi/accepted`, set by `python -m pipelines.amocrm accept --account KEY --yes`). The serving
 copy holds an account back while its latest extraction is not accepted, and the raw checks compare with
 the account's last *accepted* extraction (`rows_never_shrink` with its row counts), not with the run
@@ -29,6 +30,9 @@ from pipelines.defs.accounts import ACCOUNTS, describe_account
 
 EXTRACTION_KEY = dg.AssetKey("dlt_amocrm_extractions")  # materialized by every extraction, whatever the subset
 ACCEPTED_TAG = "amocrm_kpi/accepted"  # on an extraction run: a person accepted its rows (when, by whom)
+# The blocking raw checks (pipelines/defs/checks.py; a test keeps the two in step). A planned event does not
+# say whether its check blocks, so a planned check of these names that the run never evaluated counts as failed.
+BLOCKING_RAW_CHECKS = frozenset({"rows_never_shrink", "matches_amocrm", "reference_counts_match_amocrm"})
 
 
 @dataclass(frozen=True)
@@ -102,16 +106,32 @@ def _held(instance: dg.DagsterInstance, key: str, record: dg.EventLogRecord) -> 
 
 
 def failed_blocking_checks(instance: dg.DagsterInstance, run_id: str) -> tuple[list[str], int | None]:
-    """The failed blocking check evaluations of a run, described, and the account id they name."""
-    failures, account_id = [], None
-    for entry in instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION):
-        evaluation = entry.dagster_event.asset_check_evaluation_data
+    """The failed blocking check evaluations of a run, described, and the account id they name; a
+    blocking check the run planned but never evaluated counts as failed (the run died or stopped first)."""
+    failures, account_id, planned, evaluated = [], None, [], set()
+    kinds = {dg.DagsterEventType.ASSET_CHECK_EVALUATION, dg.DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED}
+    for entry in instance.all_logs(run_id, of_type=kinds):
+        event = entry.dagster_event
+        if event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED:
+            data = event.event_specific_data
+            if data.check_name in BLOCKING_RAW_CHECKS:
+                planned.append((data.asset_key, data.check_name))
+            continue
+        evaluation = event.asset_check_evaluation_data
+        evaluated.add((evaluation.asset_key, evaluation.check_name))
         if evaluation.passed or not evaluation.blocking:
             continue
         named = evaluation.metadata.get("account_id")
         account_id = account_id or (named.value if named is not None else None)
         failures.append(f"{evaluation.check_name} on {evaluation.asset_key.to_user_string()}: "
                         f"{evaluation.description or 'failed'}")
+    unevaluated = [(key, name) for key, name in planned if (key, name) not in evaluated]
+    if unevaluated:
+        run = instance.get_run_by_id(run_id)
+        status = run.status.value if run is not None else "unknown"
+        when = ("has not been evaluated yet (the run is still going)" if run is not None and not run.is_finished
+                else f"was never evaluated (the run ended {status} before it ran, so its rows proved nothing)")
+        failures.extend(f"{name} on {key.to_user_string()}: {when}" for key, name in unevaluated)
     return failures, account_id
 
 
