@@ -21,8 +21,9 @@ extraction as (
     select account_id, extracted_at from {{ ref('int_extraction') }}
 ),
 
--- Durations compare microseconds since the epoch: adding an interval to a timestamp with time zone
--- goes through the session's calendar (slow, and a "day" would follow its daylight-saving shifts).
+-- Durations compare microseconds since the epoch (86400000000 = one day): adding an interval to a
+-- timestamp with time zone goes through the session's calendar (slow, and a "day" would follow its
+-- daylight-saving shifts).
 -- The touches are joined to their lead first, so only leads with a touch are grouped.
 per_lead as (
     select
