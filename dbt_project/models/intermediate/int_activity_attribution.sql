@@ -22,17 +22,14 @@
 {%- set new_loads = unprocessed_loads(upstream=attribution_upstream()) %}
 {%- set incremental = is_incremental() and not attribution_recompute_all() %}
 
-with all_activities as (
-    select * from {{ ref('int_activities') }}
-),
-
-meeting_types as (
+with meeting_types as (
     select account_id, task_type_id
     from {{ ref('stg_amocrm__task_types') }}
     where task_type_code = '{{ var("amocrm_meeting_task_code") }}'
 ),
 
-chat_events as (
+-- not materialized: each use reads only its own columns and rows (a new load, a talk, an event id)
+chat_events as not materialized (
     select
         account_id,
         event_id,
@@ -51,12 +48,13 @@ chat_events as (
 
 -- The activities whose row may change: those of the new loads, those a new deletion event names, and
 -- those of the previous build that hang on a changed entity, sit in a talk with a new chat message or
--- whose task type became or stopped being a meeting.
-changed_entities as (
+-- whose task type became or stopped being a meeting. Each changed set is computed once (materialized)
+-- and the previous rows are matched to each by a semi join on its key, so nothing is joined to all rows.
+changed_entities as materialized (
     {{ attribution_changed_entities(new_loads) }}
 ),
 
-changed_talks as (
+changed_talks as materialized (
     select distinct account_id, talk_id
     from chat_events
     where load_id in {{ new_loads }}
@@ -64,12 +62,12 @@ changed_talks as (
 ),
 
 previous as (
-    select account_id, activity_id, source, entity_type, entity_id, lead_id, talk_id, task_type_id, is_meeting
+    select account_id, activity_id, entity_type, entity_id, lead_id, talk_id, task_type_id, is_meeting
     from {{ this }}
 ),
 
 changed_activities as (
-    select account_id, activity_id from all_activities where load_id in {{ new_loads }}
+    select account_id, activity_id from {{ ref('int_activities') }} where load_id in {{ new_loads }}
     union
     select account_id, 'task:' || entity_id
     from {{ ref('stg_amocrm__events') }}
@@ -82,36 +80,36 @@ changed_activities as (
         and note_id is not null
         and load_id in {{ new_loads }}
     union
-    select previous.account_id, previous.activity_id
-    from previous
-    left join changed_entities
+    select account_id, activity_id from previous
+    semi join changed_entities using (account_id, entity_type, entity_id)
+    union
+    select previous.account_id, previous.activity_id from previous
+    semi join changed_entities
         on changed_entities.account_id = previous.account_id
-        and changed_entities.entity_type = previous.entity_type
-        and changed_entities.entity_id = previous.entity_id
-    left join (select account_id, entity_id from changed_entities where entity_type = 'lead') as changed_leads
-        on changed_leads.account_id = previous.account_id
-        and changed_leads.entity_id = previous.lead_id
-    left join changed_talks
-        on changed_talks.account_id = previous.account_id
-        and changed_talks.talk_id = previous.talk_id
+        and changed_entities.entity_type = 'lead'
+        and changed_entities.entity_id = previous.lead_id
+    union
+    select account_id, activity_id from previous
+    semi join changed_talks using (account_id, talk_id)
+    union
+    -- a task whose type became or stopped being a meeting
+    select previous.account_id, previous.activity_id from previous
     left join meeting_types
         on meeting_types.account_id = previous.account_id
         and meeting_types.task_type_id = previous.task_type_id
-    where changed_entities.entity_id is not null
-        or changed_leads.entity_id is not null
-        or changed_talks.talk_id is not null
-        or previous.is_meeting <> (meeting_types.task_type_id is not null)
+    where previous.task_type_id is not null
+        and previous.is_meeting <> (meeting_types.task_type_id is not null)
 ),
 
 activities as (
-    select all_activities.*
-    from all_activities
+    select *
+    from {{ ref('int_activities') }}
     semi join changed_activities using (account_id, activity_id)
 ),
 {%- else %}
 
 activities as (
-    select * from all_activities
+    select * from {{ ref('int_activities') }}
 ),
 {%- endif %}
 
@@ -142,6 +140,8 @@ deleted_activities as (
 
 -- The chat event of each chat message activity (one: events are unique per account and id), matched
 -- on the event id itself (activity_id is 'event:' and the id), so the events' side is a plain column.
+-- int_activities takes its chat messages from outgoing_chat_message events only: reading only those
+-- halves the scan.
 activity_events as (
     select
         activities.account_id,
@@ -150,7 +150,8 @@ activity_events as (
         chat_events.created_by
     from activities
     inner join chat_events
-        on activities.source = 'event'
+        on chat_events.event_type = 'outgoing_chat_message'
+        and activities.source = 'event'
         and chat_events.account_id = activities.account_id
         and chat_events.event_id = substr(activities.activity_id, 7)
 ),

@@ -21,23 +21,27 @@ extraction as (
     select account_id, extracted_at from {{ ref('int_extraction') }}
 ),
 
+-- Durations compare microseconds since the epoch (86400000000 = one day): adding an interval to a
+-- timestamp with time zone goes through the session's calendar (slow, and a "day" would follow its
+-- daylight-saving shifts).
+-- The touches are joined to their lead first, so only leads with a touch are grouped.
 per_lead as (
     select
-        leads.account_id,
-        leads.lead_id,
+        touches.account_id,
+        touches.lead_id,
         min(touches.occurred_at) as first_response_at,
-        count(touches.occurred_at) filter (
-            where touches.occurred_at < leads.created_at + interval 24 hour
+        count(*) filter (
+            where epoch_us(touches.occurred_at) - epoch_us(leads.created_at) < 86400000000
         ) as touches_24h,
-        count(touches.occurred_at) filter (
-            where touches.occurred_at < leads.created_at + interval 14 day
+        count(*) filter (
+            where epoch_us(touches.occurred_at) - epoch_us(leads.created_at) < 14 * 86400000000
         ) as touches_14d
-    from leads
-    left join touches
-        on touches.account_id = leads.account_id
-        and touches.lead_id = leads.lead_id
+    from touches
+    inner join leads
+        on leads.account_id = touches.account_id
+        and leads.lead_id = touches.lead_id
         and touches.occurred_at >= leads.created_at
-    group by leads.account_id, leads.lead_id
+    group by touches.account_id, touches.lead_id
 ),
 
 final as (
@@ -56,13 +60,13 @@ final as (
             false
         ) as responded_within_sla,
         per_lead.first_response_at is not null
-            or leads.created_at + to_minutes(cast({{ var('amocrm_response_sla_minutes') }} as bigint))
-            <= extraction.extracted_at as is_sla_elapsed,
-        leads.created_at + interval 14 day <= extraction.extracted_at as is_14d_elapsed,
-        per_lead.touches_24h,
-        per_lead.touches_14d
+            or epoch_us(extraction.extracted_at) - epoch_us(leads.created_at)
+            >= cast({{ var('amocrm_response_sla_minutes') }} as bigint) * 60000000 as is_sla_elapsed,
+        epoch_us(extraction.extracted_at) - epoch_us(leads.created_at) >= 14 * 86400000000 as is_14d_elapsed,
+        coalesce(per_lead.touches_24h, 0) as touches_24h,
+        coalesce(per_lead.touches_14d, 0) as touches_14d
     from leads
-    inner join per_lead
+    left join per_lead
         on per_lead.account_id = leads.account_id
         and per_lead.lead_id = leads.lead_id
     inner join extraction on extraction.account_id = leads.account_id

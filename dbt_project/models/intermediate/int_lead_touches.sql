@@ -10,9 +10,13 @@ with attributed as (
 ),
 
 -- int_activities names a note's responsible user when its author is 0; a touch needs a real author.
-note_authors as (
-    select account_id, 'note:' || note_id as activity_id, created_by
+-- Matched on the note id (a number, not the built activity id string), among the outgoing call and
+-- e-mail notes only: the notes a touch can come from.
+authored_notes as (
+    select account_id, note_id
     from {{ ref('stg_amocrm__notes') }}
+    where note_type in ('call_out', 'amomail_message')
+        and created_by > 0
 ),
 
 leads as (
@@ -29,13 +33,19 @@ lead_contacts as (
     select account_id, lead_id, contact_id from {{ ref('stg_amocrm__lead_contacts') }}
 ),
 
-touches as (
-    select attributed.*
+note_touches as (
+    select *, cast(substr(activity_id, 6) as bigint) as note_id
     from attributed
-    left join note_authors
-        on note_authors.account_id = attributed.account_id
-        and note_authors.activity_id = attributed.activity_id
-    where attributed.source <> 'note' or coalesce(note_authors.created_by, 0) > 0
+    where source = 'note'
+),
+
+touches as (
+    select * from attributed
+    where source <> 'note'
+    union all
+    select * exclude (note_id)
+    from note_touches
+    semi join authored_notes using (account_id, note_id)
 ),
 
 -- A touch on the lead itself, or a chat message put back on its lead by the talk.
