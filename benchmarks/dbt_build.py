@@ -15,7 +15,7 @@ in it (run_results.json `execution_time`) and their sum, and a PASS/MISS line fo
 daily build against its 20 s target. Last figures: README "Tests and benchmarks" (fct_pipeline_daily's
 incremental run at 100k leads: 0.35 s CPU against 1.14 s for its full build).
 The three builds share one target folder, so only the first parses the project in full (dbt's partial
-parsing); dbt's threads are the profile's (`AMOCRM_KPI_DBT_THREADS`, default 1), e.g. to compare 1 and 2.
+parsing); dbt's threads are the profile's (`AMOCRM_KPI_DBT_THREADS`, default 4), e.g. to compare 1 and 4.
 
     .venv/bin/python -m benchmarks dbt_build            # both sizes
     .venv/bin/python -m benchmarks.dbt_build 20000      # other sizes, e.g. for a quick look
@@ -241,6 +241,8 @@ class Build(NamedTuple):
 
 # Unit tests check the models' logic on fixed rows, not the account's data: the test suite runs them
 # (tests/dbt/test_dbt_unit_tests.py), the daily build (pipelines/defs/transform.py BUILD_ARGS) and this one do not.
+# Unlike the daily build this one writes dbt's JSON artifacts (`models_seconds` reads run_results.json): about
+# 1 CPU s the daily build does not spend (its `--no-write-json`).
 BUILD_ARGS = ("build", "--exclude-resource-type", "unit_test")
 
 
