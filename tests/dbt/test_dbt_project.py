@@ -136,8 +136,8 @@ def test_shared_columns_use_their_doc_block():
 
 
 def test_dbt_threads_come_from_the_environment(tmp_path, monkeypatch):
-    """AMOCRM_KPI_DBT_THREADS sets dbt's threads (the profile's default is 1: README, a busy 2-core machine
-    gained nothing from 2; a bigger machine may)."""
+    """AMOCRM_KPI_DBT_THREADS sets dbt's threads (the profile's default is 4: README, dbt's Python work per
+    node overlaps DuckDB's; 1 on a machine short of memory)."""
     monkeypatch.setenv("AMOCRM_KPI_DBT_THREADS", "2")
     result = run_dbt(tmp_path, "run", "--select", "int_processed_loads")
     assert "Concurrency: 2 threads" in result.stdout, result.stdout[-2000:]
