@@ -1,6 +1,6 @@
-"""The project's uniqueness tests (unique_combination_of_columns: a hash first, then the key,
-macros/duplicate_keys.sql; unique_per_account_written: the keys the latest build wrote) fail on exactly the
-repeated keys and on nothing else, on a copy of the shared warehouse with hand-made duplicates."""
+"""The project's uniqueness tests (unique_per_account, unique_combination_of_columns: a hash first, then
+the key, macros/duplicate_keys.sql) fail on exactly the repeated keys and on nothing else, on a copy of
+the shared warehouse with hand-made duplicates."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("warehouse")]
 
-PER_ACCOUNT = "unique_per_account_written_int_lead_events_event_id"
+PER_ACCOUNT = "unique_per_account_int_lead_events_event_id"
 HISTORY = "unique_combination_of_columns_int_lead_status_history_account_id__lead_id__stay_number"
 REACHED = "unique_combination_of_columns_int_lead_stages_reached_account_id__lead_id__pipeline_id"
 
@@ -66,22 +66,3 @@ def test_uniqueness_tests_fail_on_each_repeated_key(kpi_warehouse, tmp_path):
     compiled = next((tmp_path / "dbt_target" / "compiled").glob(f"**/{PER_ACCOUNT}.sql")).read_text()
     rows = copy.query(f"select * from ({compiled}) order by occurrences")
     assert rows["occurrences"].tolist() == [2, 3], "each repeated key once, with how often it occurs"
-
-
-def test_written_keys_test_checks_the_keys_of_the_latest_build(kpi_warehouse, tmp_path):
-    """unique_per_account_written after an incremental build: a key the latest build wrote again beside
-    an old row fails; a repeat between two rows of earlier builds is not looked at again (that build's
-    own test failed on it)."""
-    copy = kpi_warehouse.copy(tmp_path)
-    with duckdb.connect(str(copy.path)) as connection:
-        events, ledger = "intermediate.int_lead_events", "intermediate.int_processed_loads"
-        connection.execute(f"insert into {ledger} values ('int_lead_events', 'later', now() + interval 1 day)")
-        _copy_row(connection, events, "event_id = (select min(event_id) from intermediate.int_lead_events)")
-        _copy_row(connection, events, "event_id = (select max(event_id) from intermediate.int_lead_events)",
-                  load_id="'later'")
-    result = copy.dbt("test", "--select", PER_ACCOUNT, check=False)
-    assert result.returncode != 0
-    assert _results(tmp_path) == {PER_ACCOUNT: ("fail", 1)}
-    compiled = next((tmp_path / "dbt_target" / "compiled").glob(f"**/{PER_ACCOUNT}.sql")).read_text()
-    top = copy.query("select max(event_id) as event_id from intermediate.int_lead_events")
-    assert copy.query(compiled)["event_id"].tolist() == top["event_id"].tolist()
