@@ -14,20 +14,12 @@ with won_deals as (
         and coalesce(company_id, main_contact_id) is not null
 ),
 
--- One group-by per customer, not a window sorting its deals: the first won deal by (closed_at,
--- lead_id) (both never null here, and lead_id unique in the account, so the first is exact).
-firsts as (
+ranked as (
     select
-        account_id,
-        customer_type,
-        customer_id,
-        arg_min(
-            {'lead_id': lead_id, 'closed_at': closed_at, 'closed_date': closed_date, 'channel': channel},
-            (closed_at, lead_id)
-        ) as first_won,
-        count(*) as won_deals
+        *,
+        row_number() over (partition by account_id, customer_type, customer_id order by closed_at, lead_id) as won_number,
+        count(*) over (partition by account_id, customer_type, customer_id) as won_deals
     from won_deals
-    group by account_id, customer_type, customer_id
 ),
 
 final as (
@@ -35,13 +27,14 @@ final as (
         account_id,
         customer_type,
         customer_id,
-        first_won.lead_id as first_won_lead_id,
-        first_won.closed_at as first_won_at,
-        first_won.closed_date as first_won_date,
-        cast(date_trunc('month', first_won.closed_date) as date) as first_won_month,
-        first_won.channel as channel,
+        lead_id as first_won_lead_id,
+        closed_at as first_won_at,
+        closed_date as first_won_date,
+        cast(date_trunc('month', closed_date) as date) as first_won_month,
+        channel,
         won_deals
-    from firsts
+    from ranked
+    where won_number = 1
 )
 
 select * from final
