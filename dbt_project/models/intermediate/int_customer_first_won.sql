@@ -14,27 +14,36 @@ with won_deals as (
         and coalesce(company_id, main_contact_id) is not null
 ),
 
-ranked as (
-    select
-        *,
-        row_number() over (partition by account_id, customer_type, customer_id order by closed_at, lead_id) as won_number,
-        count(*) over (partition by account_id, customer_type, customer_id) as won_deals
-    from won_deals
-),
-
-final as (
+-- The first won deal of each customer by (closed_at, lead_id), found by one group-by rather than a
+-- window sorting every customer's deals: the pair packed into one exact hugeint key, closed_at in
+-- whole microseconds times 2^64 plus the lead id (a bigint, so |lead_id| < 2^63 and the pair's order
+-- is kept), then its row joined back.
+firsts as (
     select
         account_id,
         customer_type,
         customer_id,
-        lead_id as first_won_lead_id,
-        closed_at as first_won_at,
-        closed_date as first_won_date,
-        cast(date_trunc('month', closed_date) as date) as first_won_month,
-        channel,
-        won_deals
-    from ranked
-    where won_number = 1
+        arg_min(lead_id, cast(epoch_us(closed_at) as hugeint) * 18446744073709551616 + lead_id) as first_won_lead_id,
+        count(*) as won_deals
+    from won_deals
+    group by account_id, customer_type, customer_id
+),
+
+final as (
+    select
+        firsts.account_id,
+        firsts.customer_type,
+        firsts.customer_id,
+        firsts.first_won_lead_id,
+        won_deals.closed_at as first_won_at,
+        won_deals.closed_date as first_won_date,
+        cast(date_trunc('month', won_deals.closed_date) as date) as first_won_month,
+        won_deals.channel,
+        firsts.won_deals
+    from firsts
+    inner join won_deals
+        on won_deals.account_id = firsts.account_id
+        and won_deals.lead_id = firsts.first_won_lead_id
 )
 
 select * from final

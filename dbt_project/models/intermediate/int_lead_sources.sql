@@ -6,25 +6,20 @@ with leads as (
     where source_id is not null
 ),
 
-ranked as (
-    select
-        account_id,
-        source_id,
-        source_name,
-        row_number() over (
-            partition by account_id, source_id
-            order by source_name is null, updated_at desc nulls last, lead_id desc
-        ) as name_rank
-    from leads
-),
-
+-- One pass of a group-by, not a window sorting every lead of a source: the name of the lead that
+-- sorts first by (named first, latest updated_at first with unknown ones last, highest lead id).
+-- The flags come before the values they guard, so that a null never meets a non-null in the key;
+-- arg_max skips a null name, which only matters when no lead of the source has one (null then too).
 final as (
     select
         account_id,
         source_id,
-        source_name
-    from ranked
-    where name_rank = 1
+        arg_max(
+            source_name,
+            (source_name is not null, updated_at is not null, updated_at, lead_id)
+        ) as source_name
+    from leads
+    group by account_id, source_id
 )
 
 select * from final

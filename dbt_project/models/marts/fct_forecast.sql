@@ -46,6 +46,19 @@ window_reached as (
         and window_leads.lead_id = reached.lead_id
 ),
 
+-- Of the window's leads, how many got furthest to each stage and how many of those were won there:
+-- counted once per stage reached, so that the stages are matched to a few counts, not to every lead.
+window_counts as (
+    select
+        account_id,
+        pipeline_id,
+        furthest_stage_order,
+        count(*) filter (where is_won_here) as won,
+        count(*) as closed
+    from window_reached
+    group by all
+),
+
 -- Win probability of a stage = won / closed: of the window's leads that reached it, the share won there.
 -- Kept as the two counts, so the weighted value stays exact.
 stage_probabilities as (
@@ -53,13 +66,13 @@ stage_probabilities as (
         stages.account_id,
         stages.pipeline_id,
         stages.status_id,
-        count(*) filter (where window_reached.is_won_here) as won,
-        count(window_reached.pipeline_id) as closed
+        cast(coalesce(sum(window_counts.won), 0) as bigint) as won,
+        cast(coalesce(sum(window_counts.closed), 0) as bigint) as closed
     from stages
-    left join window_reached
-        on window_reached.account_id = stages.account_id
-        and window_reached.pipeline_id = stages.pipeline_id
-        and window_reached.furthest_stage_order >= stages.stage_order
+    left join window_counts
+        on window_counts.account_id = stages.account_id
+        and window_counts.pipeline_id = stages.pipeline_id
+        and window_counts.furthest_stage_order >= stages.stage_order
     group by all
 ),
 

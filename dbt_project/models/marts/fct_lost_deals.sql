@@ -1,25 +1,47 @@
 with lost as (
-    select * from {{ ref('fct_leads') }}
+    select
+        account_id, currency, closed_date, pipeline_id, manager_id, loss_reason_id, loss_reason,
+        lost_at_pipeline_id, lost_at_status_id, price
+    from {{ ref('fct_leads') }}
     where not is_deleted
         and is_lost
         and closed_date is not null
 ),
 
+-- Counted and summed per day first (many lost deals share a day and a line), then rolled up to the
+-- three grains: the same exact sums (a count and decimals) from far fewer rows.
+daily as (
+    select
+        account_id,
+        currency,
+        closed_date,
+        pipeline_id,
+        manager_id,
+        loss_reason_id,
+        loss_reason,
+        lost_at_pipeline_id,
+        lost_at_status_id,
+        count(*) as deals_lost,
+        sum(price) as value_lost
+    from lost
+    group by all
+),
+
 aggregated as (
     select
-        lost.account_id,
-        lost.currency,
+        daily.account_id,
+        daily.currency,
         period_grains.period_grain,
-        {{ period_start('period_grains.period_grain', 'lost.closed_date') }} as period_start,
-        lost.pipeline_id,
-        lost.manager_id,
-        lost.loss_reason_id,
-        lost.loss_reason,
-        lost.lost_at_pipeline_id,
-        lost.lost_at_status_id,
-        count(*) as deals_lost,
-        sum(lost.price) as value_lost
-    from lost
+        {{ period_start('period_grains.period_grain', 'daily.closed_date') }} as period_start,
+        daily.pipeline_id,
+        daily.manager_id,
+        daily.loss_reason_id,
+        daily.loss_reason,
+        daily.lost_at_pipeline_id,
+        daily.lost_at_status_id,
+        sum(daily.deals_lost) as deals_lost,
+        sum(daily.value_lost) as value_lost
+    from daily
     cross join {{ period_grains() }}
     group by all
 ),

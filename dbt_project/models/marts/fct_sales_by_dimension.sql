@@ -2,10 +2,15 @@
 {%- if fields is string %}{% set fields = [fields] %}{% endif %}
 {%- set fields = (fields or []) | reject('none') | map('string') | map('trim') | reject('equalto', '') | unique | list %}
 
-with leads as (
-    select account_id, currency, lead_id, pipeline_id, created_date, closed_date, is_won, is_lost, price, channel
+-- leads is read by every dimension below: computed once
+with leads as materialized (
+    select account_id, lead_id, pipeline_id, created_date, closed_date, is_won, is_lost, price, channel
     from {{ ref('fct_leads') }}
     where not is_deleted
+),
+
+account as (
+    select account_id, currency from {{ ref('stg_amocrm__account') }}
 ),
 
 tags as (
@@ -18,24 +23,24 @@ field_values as (
     from {{ ref('stg_amocrm__lead_custom_field_values') }}
 ),
 
--- Every lead under each value it has of each dimension (several tags or a multi-select: under each);
--- a lead with none counts under 'not specified'.
-lead_values as (
-    select leads.account_id, leads.lead_id, 'tag' as dimension, coalesce(tags.tag_name, 'not specified') as dimension_value
+-- Every lead under each value it has of each dimension (several tags or a multi-select: under each;
+-- a lead with none counts under 'not specified'), one relation per dimension carrying the lead's measures.
+by_tag as (
+    select leads.*, coalesce(tags.tag_name, 'not specified') as dimension_value
     from leads
     left join tags
         on tags.account_id = leads.account_id
         and tags.lead_id = leads.lead_id
+),
 
-    union all
-
-    select account_id, lead_id, 'channel', channel
+by_channel as (
+    select leads.*, leads.channel as dimension_value
     from leads
-    {%- for field in fields %}
+),
+{%- for field in fields %}
 
-    union all
-
-    select leads.account_id, leads.lead_id, '{{ field | replace("'", "''") }}', coalesce(chosen.value, 'not specified')
+by_field_{{ loop.index }} as (
+    select leads.*, coalesce(chosen.value, 'not specified') as dimension_value
     from leads
     left join (
         select distinct account_id, lead_id, value
@@ -45,49 +50,59 @@ lead_values as (
     ) as chosen
         on chosen.account_id = leads.account_id
         and chosen.lead_id = leads.lead_id
-    {%- endfor %}
 ),
+{%- endfor %}
 
 -- As in fct_sales_kpi: a lead counts on the day it was created and, once closed, on the day it closed.
-lead_days as (
-    select account_id, currency, created_date as local_day, lead_id, pipeline_id, 1 as leads_created, 0 as deals_won, 0 as deals_lost,
-        0 as revenue_won
-    from leads
+-- Each dimension is summed per day on its own (created and closed sides apart): several small
+-- group-bys instead of one over every lead x value x side, then the few day rows are merged.
+{%- set dimensions = [('tag', 'by_tag'), ('channel', 'by_channel')] %}
+{%- for field in fields %}{% do dimensions.append((field, 'by_field_' ~ loop.index)) %}{% endfor %}
+day_sums as (
+    {%- for dimension, relation in dimensions %}
+    select
+        account_id, created_date as local_day, pipeline_id, '{{ dimension | replace("'", "''") }}' as dimension,
+        dimension_value, count(*) as leads_created, 0 as deals_won, 0 as deals_lost, 0 as revenue_won
+    from {{ relation }}
+    group by account_id, created_date, pipeline_id, dimension_value
 
     union all
 
-    select account_id, currency, closed_date, lead_id, pipeline_id, 0, case when is_won then 1 else 0 end, case when is_lost then 1 else 0 end,
-        case when is_won then price else 0 end
-    from leads
+    select
+        account_id, closed_date, pipeline_id, '{{ dimension | replace("'", "''") }}', dimension_value, 0,
+        count(*) filter (where is_won), count(*) filter (where is_lost), coalesce(sum(price) filter (where is_won), 0)
+    from {{ relation }}
     where (is_won or is_lost)
         and closed_date is not null
+    group by account_id, closed_date, pipeline_id, dimension_value
+    {%- if not loop.last %}
+
+    union all
+    {% endif %}
+    {%- endfor %}
 ),
 
 -- Summed per day first (many leads share a day and a value), then rolled up to the three grains: the
 -- same sums (integers and decimals, exact) as grouping the lead rows per grain, from far fewer rows.
 daily as (
     select
-        lead_days.account_id,
-        lead_days.currency,
-        lead_days.local_day,
-        lead_days.pipeline_id,
-        lead_values.dimension,
-        lead_values.dimension_value,
-        sum(lead_days.leads_created) as leads_created,
-        sum(lead_days.deals_won) as deals_won,
-        sum(lead_days.revenue_won) as revenue_won,
-        sum(lead_days.deals_lost) as deals_lost
-    from lead_days
-    inner join lead_values
-        on lead_values.account_id = lead_days.account_id
-        and lead_values.lead_id = lead_days.lead_id
+        account_id,
+        local_day,
+        pipeline_id,
+        dimension,
+        dimension_value,
+        sum(leads_created) as leads_created,
+        sum(deals_won) as deals_won,
+        sum(revenue_won) as revenue_won,
+        sum(deals_lost) as deals_lost
+    from day_sums
     group by all
 ),
 
 aggregated as (
     select
         daily.account_id,
-        daily.currency,
+        account.currency,
         period_grains.period_grain,
         {{ period_start('period_grains.period_grain', 'daily.local_day') }} as period_start,
         daily.pipeline_id,
@@ -98,6 +113,7 @@ aggregated as (
         sum(daily.revenue_won) as revenue_won,
         sum(daily.deals_lost) as deals_lost
     from daily
+    inner join account on account.account_id = daily.account_id
     cross join {{ period_grains() }}
     group by all
 ),

@@ -39,25 +39,73 @@ lead_days as (
         and closed_date is not null
 ),
 
-aggregated as (
+-- The counts and money summed per day first (many leads share a day), then rolled up to the three
+-- grains: the same exact sums (integers and decimals) as grouping the lead rows per grain, from far
+-- fewer rows.
+daily as (
+    select
+        account_id,
+        currency,
+        local_day,
+        pipeline_id,
+        manager_id,
+        sum(leads_created) as leads_created,
+        sum(deals_won) as deals_won,
+        sum(revenue_won) as revenue_won,
+        sum(deals_lost) as deals_lost,
+        sum(cohort_won) as cohort_won
+    from lead_days
+    group by all
+),
+
+sums as (
+    select
+        daily.account_id,
+        daily.currency,
+        period_grains.period_grain,
+        {{ period_start('period_grains.period_grain', 'daily.local_day') }} as period_start,
+        daily.pipeline_id,
+        daily.manager_id,
+        sum(daily.leads_created) as leads_created,
+        sum(daily.deals_won) as deals_won,
+        sum(daily.revenue_won) as revenue_won,
+        sum(daily.deals_lost) as deals_lost,
+        sum(daily.cohort_won) as cohort_won
+    from daily
+    cross join {{ period_grains() }}
+    group by all
+),
+
+-- The sales cycle (a float: summed from the rows themselves, as before) and its quantiles need each
+-- deal's value per grain, but only the won deals have one: a grain with none gets nulls below.
+cycles as (
     select
         lead_days.account_id,
-        lead_days.currency,
         period_grains.period_grain,
         {{ period_start('period_grains.period_grain', 'lead_days.local_day') }} as period_start,
         lead_days.pipeline_id,
         lead_days.manager_id,
-        sum(lead_days.leads_created) as leads_created,
-        sum(lead_days.deals_won) as deals_won,
-        sum(lead_days.revenue_won) as revenue_won,
-        sum(lead_days.deals_lost) as deals_lost,
-        sum(lead_days.cohort_won) as cohort_won,
         sum(lead_days.sales_cycle_days) as sales_cycle_days_sum,
         -- both quantiles from one sort of each group's values: [median, p90]
         quantile_cont(lead_days.sales_cycle_days, [0.5, 0.9]) as sales_cycle_days_quantiles
     from lead_days
     cross join {{ period_grains() }}
+    where lead_days.sales_cycle_days is not null
     group by all
+),
+
+aggregated as (
+    select
+        sums.*,
+        cycles.sales_cycle_days_sum,
+        cycles.sales_cycle_days_quantiles
+    from sums
+    left join cycles
+        on cycles.account_id = sums.account_id
+        and cycles.period_grain = sums.period_grain
+        and cycles.period_start = sums.period_start
+        and cycles.pipeline_id is not distinct from sums.pipeline_id
+        and cycles.manager_id is not distinct from sums.manager_id
 ),
 
 final as (
