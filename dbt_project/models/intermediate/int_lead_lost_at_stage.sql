@@ -9,14 +9,14 @@ current_losses as (
         and status_id = 143
 ),
 
--- The last stay in an active status (neither won nor lost) before the lead moved to 143 for good.
+-- The last stay in an active status (neither won nor lost) before the lead moved to 143 for good: the
+-- greatest (stay_number, pipeline_id, status_id) struct, one aggregate (three arg_max cost twice as much).
 last_active as (
     select
         history.account_id,
         history.lead_id,
-        arg_max(history.pipeline_id, history.stay_number) as lost_at_pipeline_id,
-        arg_max(history.status_id, history.stay_number) as lost_at_status_id,
-        max(history.stay_number) as lost_at_stay_number
+        max({'stay_number': history.stay_number, 'pipeline_id': history.pipeline_id, 'status_id': history.status_id})
+            as last_stay
     from history
     inner join current_losses
         on current_losses.account_id = history.account_id
@@ -24,6 +24,16 @@ last_active as (
         and history.stay_number < current_losses.stay_number
     where history.status_id not in (142, 143)
     group by history.account_id, history.lead_id
+),
+
+final as (
+    select
+        account_id,
+        lead_id,
+        last_stay.pipeline_id as lost_at_pipeline_id,
+        last_stay.status_id as lost_at_status_id,
+        last_stay.stay_number as lost_at_stay_number
+    from last_active
 )
 
-select * from last_active
+select * from final
