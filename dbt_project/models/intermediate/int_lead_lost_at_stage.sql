@@ -1,5 +1,28 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        on_schema_change='fail',
+        pre_hook="{{ lead_history_delete_changed() }}",
+        post_hook="{{ record_processed_loads(upstream=pipeline_daily_upstream(), rebuilt=lead_history_full_recompute_reason() != '') }}"
+    )
+}}
+
+-- Incremental by lead (macros/lead_history_incremental.sql): a run recomputes the leads the new loads
+-- changed, from their whole status history.
+
+-- depends_on: {{ ref('int_processed_loads') }}
+-- depends_on: {{ ref('stg_amocrm__leads') }}
+-- depends_on: {{ ref('stg_amocrm__events') }}
+-- depends_on: {{ source('raw_amocrm', 'deletions') }}
+{%- set full_reason = lead_history_full_recompute_reason() %}
+{{- log_lead_history_full_recompute(full_reason) }}
+
 with history as (
     select * from {{ ref('int_lead_status_history') }}
+    {%- if is_incremental() and not full_reason %}
+    where (account_id, lead_id) in ({{ lead_history_changed_leads() }})
+    {%- endif %}
 ),
 
 current_losses as (
