@@ -64,18 +64,39 @@
 {%- endmacro %}
 
 {#-
-  int_lead_stage_stays's reasons to recompute every lead: its rows were dated (left_date) in another
-  timezone than the account's now, or it was built before it stored that timezone.
+  Reasons to recompute every lead when each row stores, in `column`, a per-account value it was derived
+  with (`current`: a query of account_id and that value now): the value changed for an account, or the
+  table was built before it stored it. `what` names the value in the log.
 -#}
-{% macro stage_stays_checks() -%}
+{% macro stored_per_account_checks(column, current, what) -%}
     {%- set stored_columns = adapter.get_columns_in_relation(this) | map(attribute='name') | map('lower') | list
-        if execute and is_incremental() else ['timezone'] -%}
-    {%- if 'timezone' not in stored_columns -%}
-    select 'it was built before it stored the account timezone its dates are in' as reason
+        if execute and is_incremental() else [column] -%}
+    {%- if column not in stored_columns -%}
+    select 'it was built before it stored {{ what }}' as reason
     {%- else -%}
-    select 'the timezone of account ' || account.account_id || ' changed to ' || account.timezone as reason
-    from (select distinct account_id, timezone from {{ this }}) as stored
-    inner join {{ ref('stg_amocrm__account') }} as account on account.account_id = stored.account_id
-    where account.timezone is distinct from stored.timezone
+    select '{{ what }} of account ' || stored.account_id || ' changed' as reason
+    from (select distinct account_id, {{ column }} as value from {{ this }}) as stored
+    left join ({{ current }}) as now_derived (account_id, value) on now_derived.account_id = stored.account_id
+    where now_derived.value is distinct from stored.value
     {%- endif -%}
+{%- endmacro %}
+
+{#- int_lead_stage_stays: its left_date is in the account timezone. -#}
+{% macro stage_stays_checks() -%}
+    {{ stored_per_account_checks('timezone', 'select account_id, timezone from ' ~ ref('stg_amocrm__account'),
+                                 'the account timezone its dates are in') }}
+{%- endmacro %}
+
+{#- int_lead_stages_reached: its stage orders come from int_pipeline_stages (the account's stage paths). -#}
+{% macro stage_path_of_account() -%}
+    select account_id,
+        string_agg(pipeline_id || ':' || status_id || ':' || stage_order, ',' order by pipeline_id, status_id)
+            as stage_path
+    from {{ ref('int_pipeline_stages') }}
+    where stage_order is not null
+    group by account_id
+{%- endmacro %}
+
+{% macro stages_reached_checks() -%}
+    {{ stored_per_account_checks('stage_path', stage_path_of_account(), 'the stage order of its pipelines') }}
 {%- endmacro %}

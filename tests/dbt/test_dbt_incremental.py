@@ -21,7 +21,8 @@ LEADS = 200
 NOW = 1_790_000_000
 PUBLISHED = ["dim_managers", "dim_pipeline_stages", "fct_leads", *MARTS]
 INCREMENTAL = ["int_activities", "int_activity_attribution", "int_lead_events", "int_lead_status_history",
-               "int_pipeline_daily_stays", "int_lead_stage_stays", "int_lead_lost_at_stage"]
+               "int_pipeline_daily_stays", "int_lead_stage_stays", "int_lead_lost_at_stage",
+               "int_lead_stages_reached"]
 
 
 def _snapshot(warehouse) -> dict:
@@ -200,9 +201,10 @@ def test_pipeline_daily_swapped_shares_equal_a_full_rebuild(day_later, tmp_path)
     assert not warehouse.query(f"select is_deleted from marts.fct_leads where lead_id = {completed}").iat[0, 0]
     rebuilt = warehouse.copy(tmp_path / "full")
     rebuilt.dbt("run", "--full-refresh", "--select", "int_pipeline_daily_stays+", "int_lead_stage_stays+",
-                "int_lead_lost_at_stage")
+                "int_lead_lost_at_stage", "int_lead_stages_reached")
     for table in ["marts.fct_pipeline_daily", "intermediate.int_pipeline_daily_stays", "intermediate.int_lead_stage_stays",
-                  "intermediate.int_lead_lost_at_stage", "intermediate.int_stage_stuck_thresholds"]:
+                  "intermediate.int_lead_lost_at_stage", "intermediate.int_stage_stuck_thresholds",
+                  "intermediate.int_lead_stages_reached"]:
         incremental, full = (w.query(f"select * from {table} order by all") for w in (warehouse, rebuilt))
         assert len(incremental) == len(full), table
         assert_frames_match(incremental.reset_index(), full.reset_index(), ["index"])
