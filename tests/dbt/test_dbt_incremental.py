@@ -84,6 +84,33 @@ def test_full_refresh_equals_incremental(day_later, tmp_path):
         assert_frames_match(frame.reset_index(), full[table].reset_index(), ["index"], approx=floats)
 
 
+BY_LEAD = ["int_lead_stage_stays", "int_lead_lost_at_stage", "int_lead_stages_reached"]
+
+
+def test_by_lead_models_recompute_every_lead_when_their_rows_cannot_be_trusted(day_later, tmp_path):
+    """The models incremental by lead over the status history recompute every lead, and say so, when the
+    history was rebuilt in full since they read it, and int_lead_stage_stays when the account timezone
+    its dates are in changed: equal to a full rebuild each time."""
+    warehouse = day_later[0].copy(tmp_path / "incremental")
+    warehouse.dbt("run", "--full-refresh", "--select", "int_lead_status_history")
+    with duckdb.connect(str(warehouse.path)) as connection:
+        connection.execute("update raw_amocrm.account set timezone = 'Asia/Vladivostok'")
+    result = warehouse.dbt("run", "--select", "stg_amocrm__account", *BY_LEAD)
+    said = [line for line in result.stdout.splitlines() if "recomputing every lead" in line]
+    for model in BY_LEAD:
+        assert any(model in line for line in said), (model, result.stdout[-3000:])
+    rebuilt = warehouse.copy(tmp_path / "full")
+    rebuilt.dbt("run", "--full-refresh", "--select", *BY_LEAD)
+    for table in BY_LEAD:
+        incremental, full = (w.query(f"select * from intermediate.{table} order by all") for w in (warehouse, rebuilt))
+        assert len(incremental) == len(full) > 0, table
+        assert_frames_match(incremental.reset_index(), full.reset_index(), ["index"])
+    assert set(warehouse.query("select distinct timezone from intermediate.int_lead_stage_stays")["timezone"]) \
+        == {"Asia/Vladivostok"}
+    result = warehouse.dbt("run", "--select", *BY_LEAD)
+    assert "recomputing every lead" not in result.stdout, "once, not on every run"
+
+
 def _failed_tests(data_dir) -> dict[str, str]:
     results = json.loads((data_dir / "dbt_target" / "run_results.json").read_text())["results"]
     return {r["unique_id"].split(".")[2]: r["status"] for r in results
