@@ -19,7 +19,8 @@
 {%- set full_reason = lead_history_full_recompute_reason(stage_stays_checks()) %}
 {{- log_lead_history_full_recompute(full_reason) }}
 
-with history as (
+-- materialized: else DuckDB joins every stay with the deleted leads before it keeps the changed leads' only
+with history as materialized (
     select account_id, lead_id, pipeline_id, status_id, entered_at, left_at, hours_in_status
     from {{ ref('int_lead_status_history') }}
     where left_at is not null

@@ -18,7 +18,8 @@
 {%- set full_reason = lead_history_full_recompute_reason(stages_reached_checks()) %}
 {{- log_lead_history_full_recompute(full_reason) }}
 
-with history as (
+-- materialized: else DuckDB joins every stay with the stages before it keeps the changed leads' only
+with history as materialized (
     select account_id, lead_id, pipeline_id, status_id, entered_at
     from {{ ref('int_lead_status_history') }}
     {%- if is_incremental() and not full_reason %}
