@@ -21,7 +21,8 @@ LEADS = 200
 NOW = 1_790_000_000
 PUBLISHED = ["dim_managers", "dim_pipeline_stages", "fct_leads", *MARTS]
 INCREMENTAL = ["int_activities", "int_activity_attribution", "int_lead_events", "int_lead_status_history",
-               "int_pipeline_daily_stays"]
+               "int_pipeline_daily_stays", "int_lead_stage_stays", "int_lead_lost_at_stage",
+               "int_lead_stages_reached"]
 
 
 def _snapshot(warehouse) -> dict:
@@ -81,6 +82,33 @@ def test_full_refresh_equals_incremental(day_later, tmp_path):
         floats = tuple(c for c in frame.columns if frame[c].map(lambda v: isinstance(v, float)).any())
         assert len(frame) == len(full[table]), table
         assert_frames_match(frame.reset_index(), full[table].reset_index(), ["index"], approx=floats)
+
+
+BY_LEAD = ["int_lead_stage_stays", "int_lead_lost_at_stage", "int_lead_stages_reached"]
+
+
+def test_by_lead_models_recompute_every_lead_when_their_rows_cannot_be_trusted(day_later, tmp_path):
+    """The models incremental by lead over the status history recompute every lead, and say so, when the
+    history was rebuilt in full since they read it, and int_lead_stage_stays when the account timezone
+    its dates are in changed: equal to a full rebuild each time."""
+    warehouse = day_later[0].copy(tmp_path / "incremental")
+    warehouse.dbt("run", "--full-refresh", "--select", "int_lead_status_history")
+    with duckdb.connect(str(warehouse.path)) as connection:
+        connection.execute("update raw_amocrm.account set timezone = 'Asia/Vladivostok'")
+    result = warehouse.dbt("run", "--select", "stg_amocrm__account", *BY_LEAD)
+    said = [line for line in result.stdout.splitlines() if "recomputing every lead" in line]
+    for model in BY_LEAD:
+        assert any(model in line for line in said), (model, result.stdout[-3000:])
+    rebuilt = warehouse.copy(tmp_path / "full")
+    rebuilt.dbt("run", "--full-refresh", "--select", *BY_LEAD)
+    for table in BY_LEAD:
+        incremental, full = (w.query(f"select * from intermediate.{table} order by all") for w in (warehouse, rebuilt))
+        assert len(incremental) == len(full) > 0, table
+        assert_frames_match(incremental.reset_index(), full.reset_index(), ["index"])
+    assert set(warehouse.query("select distinct timezone from intermediate.int_lead_stage_stays")["timezone"]) \
+        == {"Asia/Vladivostok"}
+    result = warehouse.dbt("run", "--select", *BY_LEAD)
+    assert "recomputing every lead" not in result.stdout, "once, not on every run"
 
 
 def _failed_tests(data_dir) -> dict[str, str]:
@@ -199,8 +227,11 @@ def test_pipeline_daily_swapped_shares_equal_a_full_rebuild(day_later, tmp_path)
     warehouse.dbt("run")
     assert not warehouse.query(f"select is_deleted from marts.fct_leads where lead_id = {completed}").iat[0, 0]
     rebuilt = warehouse.copy(tmp_path / "full")
-    rebuilt.dbt("run", "--full-refresh", "--select", "int_pipeline_daily_stays+")
-    for table in ["marts.fct_pipeline_daily", "intermediate.int_pipeline_daily_stays"]:
+    rebuilt.dbt("run", "--full-refresh", "--select", "int_pipeline_daily_stays+", "int_lead_stage_stays+",
+                "int_lead_lost_at_stage", "int_lead_stages_reached")
+    for table in ["marts.fct_pipeline_daily", "intermediate.int_pipeline_daily_stays", "intermediate.int_lead_stage_stays",
+                  "intermediate.int_lead_lost_at_stage", "intermediate.int_stage_stuck_thresholds",
+                  "intermediate.int_lead_stages_reached"]:
         incremental, full = (w.query(f"select * from {table} order by all") for w in (warehouse, rebuilt))
         assert len(incremental) == len(full), table
         assert_frames_match(incremental.reset_index(), full.reset_index(), ["index"])

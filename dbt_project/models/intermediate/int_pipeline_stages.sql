@@ -38,21 +38,26 @@ deleted as (
         and listed.status_id = history.status_id
 ),
 
--- Where leads came from into a deleted status: the listed active stage of the stay before, same pipeline.
+-- The stays in a deleted status (few), then the stay before each: a listed active stage, same pipeline.
+deleted_stays as (
+    select stay.account_id, stay.lead_id, stay.stay_number, stay.pipeline_id, stay.status_id
+    from history as stay
+    semi join deleted
+        on deleted.account_id = stay.account_id
+        and deleted.pipeline_id = stay.pipeline_id
+        and deleted.status_id = stay.status_id
+),
+
 entered_from as (
     select
-        deleted.account_id,
-        deleted.pipeline_id,
-        deleted.status_id,
+        stay.account_id,
+        stay.pipeline_id,
+        stay.status_id,
         came_from.path_rank,
         came_from.path_sort,
         came_from.status_id as came_from_status_id,
         count(*) as entries
-    from deleted
-    inner join history as stay
-        on stay.account_id = deleted.account_id
-        and stay.pipeline_id = deleted.pipeline_id
-        and stay.status_id = deleted.status_id
+    from deleted_stays as stay
     inner join history as before
         on before.account_id = stay.account_id
         and before.lead_id = stay.lead_id

@@ -1,0 +1,102 @@
+{#-
+  How the tables derived lead by lead from int_lead_status_history (int_lead_stage_stays,
+  int_lead_lost_at_stage) are built incrementally: a run deletes the rows of the leads the new dlt
+  loads changed (pipeline_daily_changed_leads: their row, status changes, deletion or restore) in a
+  pre-hook and appends those leads' rows recomputed, so the table equals a full rebuild while touching
+  only the day's leads. The pre-hook deletes rather than delete+insert by key: a lead that no longer
+  has any row (deleted, or no completed stay left) must lose its old ones. It reads the same loads as
+  int_pipeline_daily_stays (pipeline_daily_upstream) and records them in int_processed_loads.
+
+  Every lead is recomputed (a full recompute, logged) when the model cannot trust its rows: an
+  upstream model re-recorded a load after this model had recorded it (it was fully refreshed, so its
+  rows may differ from those this model was built from), or `checks` finds a reason (a query
+  returning one row of text per reason, e.g. the account timezone changed).
+-#}
+
+{#- The reason every lead must be recomputed in this incremental run, or '' (none). -#}
+{% macro lead_history_full_recompute_reason(checks=none) -%}
+    {%- if not (execute and is_incremental()) -%}
+        {{ return('') }}
+    {%- endif -%}
+    {%- set ledger = ref('int_processed_loads') -%}
+    {%- set query -%}
+        select 'upstream model ' || upstream.model_name || ' was rebuilt in full (it recorded load '
+            || upstream.load_id || ' again after this model had read it)' as reason
+        from {{ ledger }} as upstream
+        inner join {{ ledger }} as mine
+            on mine.load_id = upstream.load_id and mine.model_name = '{{ this.name }}'
+        where upstream.model_name in ('{{ pipeline_daily_upstream() | join("', '") }}')
+            and upstream.processed_at > mine.processed_at
+        {%- if checks %}
+        union all
+        {{ checks }}
+        {%- endif %}
+        limit 1
+    {%- endset -%}
+    {%- set reasons = run_query(query).columns[0].values() -%}
+    {{ return(reasons[0] if reasons | length > 0 else '') }}
+{%- endmacro %}
+
+{#- Says in the dbt log that this run recomputes every lead, and why. -#}
+{% macro log_lead_history_full_recompute(reason) -%}
+    {%- if reason -%}
+        {{ log(this ~ ": recomputing every lead (a full recompute, as costly as a full refresh) because " ~ reason
+               ~ ".", info=true) }}
+    {%- endif -%}
+{%- endmacro %}
+
+{#- The (account_id, lead_id) to recompute: the leads the new loads changed, or none when `reason` says all. -#}
+{% macro lead_history_changed_leads() -%}
+    {{ pipeline_daily_changed_leads(unprocessed_loads(upstream=pipeline_daily_upstream())) }}
+{%- endmacro %}
+
+{#- The pre-hook: delete the rows about to be recomputed (every row for a full recompute). -#}
+{% macro lead_history_delete_changed(checks=none) -%}
+    {%- if is_incremental() -%}
+        {%- if lead_history_full_recompute_reason(checks) -%}
+    delete from {{ this }}
+        {%- else -%}
+    delete from {{ this }} where (account_id, lead_id) in ({{ lead_history_changed_leads() }})
+        {%- endif -%}
+    {%- else -%}
+    select 1
+    {%- endif -%}
+{%- endmacro %}
+
+{#-
+  Reasons to recompute every lead when each row stores, in `column`, a per-account value it was derived
+  with (`current`: a query of account_id and that value now): the value changed for an account, or the
+  table was built before it stored it. `what` names the value in the log.
+-#}
+{% macro stored_per_account_checks(column, current, what) -%}
+    {%- set stored_columns = adapter.get_columns_in_relation(this) | map(attribute='name') | map('lower') | list
+        if execute and is_incremental() else [column] -%}
+    {%- if column not in stored_columns -%}
+    select 'it was built before it stored {{ what }}' as reason
+    {%- else -%}
+    select '{{ what }} of account ' || stored.account_id || ' changed' as reason
+    from (select distinct account_id, {{ column }} as value from {{ this }}) as stored
+    left join ({{ current }}) as now_derived (account_id, value) on now_derived.account_id = stored.account_id
+    where now_derived.value is distinct from stored.value
+    {%- endif -%}
+{%- endmacro %}
+
+{#- int_lead_stage_stays: its left_date is in the account timezone. -#}
+{% macro stage_stays_checks() -%}
+    {{ stored_per_account_checks('timezone', 'select account_id, timezone from ' ~ ref('stg_amocrm__account'),
+                                 'the account timezone its dates are in') }}
+{%- endmacro %}
+
+{#- int_lead_stages_reached: its stage orders come from int_pipeline_stages (the account's stage paths). -#}
+{% macro stage_path_of_account() -%}
+    select account_id,
+        string_agg(pipeline_id || ':' || status_id || ':' || stage_order, ',' order by pipeline_id, status_id)
+            as stage_path
+    from {{ ref('int_pipeline_stages') }}
+    where stage_order is not null
+    group by account_id
+{%- endmacro %}
+
+{% macro stages_reached_checks() -%}
+    {{ stored_per_account_checks('stage_path', stage_path_of_account(), 'the stage order of its pipelines') }}
+{%- endmacro %}
