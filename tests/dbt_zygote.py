@@ -51,15 +51,10 @@ def _child(request: dict[str, Any]) -> None:
         import traceback
 
         traceback.print_exc()
-    finally:
-        try:
-            import logging
-
-            sys.stdout.flush()
-            sys.stderr.flush()
-            logging.shutdown()
-        finally:
-            os._exit(code)
+    # a normal interpreter exit, as the console script's: dbt-duckdb's connections are closed, so the
+    # database is checkpointed (os._exit would leave its last writes in the .wal file, and a test copying
+    # warehouse.duckdb alone would copy a warehouse without them)
+    raise SystemExit(code)
 
 
 def serve() -> None:
@@ -71,7 +66,7 @@ def serve() -> None:
         request = json.loads(line)
         pid = os.fork()
         if pid == 0:
-            _child(request)
+            _child(request)  # never returns: the child exits (SystemExit through this loop)
         _, status = os.waitpid(pid, 0)
         sys.stdout.write(json.dumps({"returncode": os.waitstatus_to_exitcode(status)}) + "\n")
         sys.stdout.flush()
