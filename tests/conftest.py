@@ -7,7 +7,7 @@
   Tests that use it belong to the xdist group "warehouse" (`@pytest.mark.xdist_group("warehouse")`;
   the suite runs `pytest -n 3 --dist loadgroup`), so it is built once, on one worker. Never change
   it: change a `.copy(dir)`, or build another warehouse.
-- `build_kpi_warehouse(data_dir, sim, check=True, first_load_at=None)`: the same chain on a simulator
+- `build_kpi_warehouse(data_dir, sim, check=True, first_load_at=None, dbt_command="build")`: the same chain on a simulator
   of your own (`check=False`: a failing `dbt build` does not raise, its result is `.build_result`;
   `first_load_at`: extract once with the simulator's clock there first, then at its current clock).
 - `write_example_inputs(data_dir, truth, now)`: the user CSV files for a simulated account.
@@ -34,6 +34,7 @@ import sys
 import tempfile
 import threading
 import time
+import warnings
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import date
@@ -79,6 +80,26 @@ def data_dir_env(data_dir: Path) -> Iterator[None]:
 _parsed_project: list[Path] = []
 
 
+_zygote: list[Any] = []  # the dbt_zygote.Zygote of this process, once started; [None] once it failed
+
+
+def _run_dbt_command(command: list[str], env: dict[str, str], data_dir: Path) -> subprocess.CompletedProcess:
+    """`command` (dbt and its arguments) as `subprocess.run` would, through a zygote with dbt imported
+    (tests/dbt_zygote.py: 3 s of CPU less a call); if the zygote fails, said in a warning, as a subprocess."""
+    if not _zygote:
+        from dbt_zygote import Zygote
+
+        _zygote.append(Zygote())
+        atexit.register(_zygote[0].close)
+    if _zygote[0] is not None:
+        try:
+            return _zygote[0].run(command[1:], data_dir, env, timeout=900)
+        except (OSError, RuntimeError, ValueError) as exc:
+            warnings.warn(f"dbt zygote failed ({exc}); dbt runs as a subprocess for the rest of this session")
+            _zygote[0] = None
+    return subprocess.run(command, env=env, cwd=data_dir, capture_output=True, text=True, timeout=900)
+
+
 def run_dbt(data_dir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
     """`dbt <args>` on the warehouse in `data_dir` (target and logs kept there too), as a subprocess.
 
@@ -94,7 +115,7 @@ def run_dbt(data_dir: Path, *args: str, check: bool = True) -> subprocess.Comple
     env = {**os.environ, "AMOCRM_KPI_DATA_DIR": ".", "TZ": DBT_SESSION_TZ}
     command = [str(DBT), *args, "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
                "--target-path", str(target), "--log-path", str(data_dir / "dbt_logs")]
-    result = subprocess.run(command, env=env, cwd=data_dir, capture_output=True, text=True, timeout=900)
+    result = _run_dbt_command(command, env, data_dir)
     if check and result.returncode != 0:
         raise AssertionError(f"dbt {' '.join(args)} failed:\n{result.stdout[-6000:]}\n{result.stderr[-2000:]}")
     if not _parsed_project and result.returncode == 0 and seed.exists() and "--vars" not in args:
@@ -217,8 +238,10 @@ class Warehouse:
         return Warehouse(data_dir=data_dir, sim=None, truth=self.truth, spend=self.spend, targets=self.targets)
 
 
-def build_warehouse(data_dir: Path, sim: Any, check: bool = True, first_load_at: int | None = None) -> Warehouse:
-    """Extract the simulated account, load inputs written for it and `dbt build` the project."""
+def build_warehouse(data_dir: Path, sim: Any, check: bool = True, first_load_at: int | None = None,
+                    dbt_command: str = "build") -> Warehouse:
+    """Extract the simulated account, load inputs written for it and `dbt build` the project
+    (`dbt_command="run"`: the models without their tests, for a warehouse built again before it is checked)."""
     warehouse = Warehouse(data_dir=data_dir, sim=sim)
     if first_load_at is not None:
         now = sim.clock.now
@@ -228,7 +251,7 @@ def build_warehouse(data_dir: Path, sim: Any, check: bool = True, first_load_at:
     warehouse.extract()
     warehouse.spend, warehouse.targets = example_inputs(warehouse.truth, sim.clock.now)
     warehouse.load_inputs()
-    warehouse.build_result = warehouse.dbt("build", check=check)
+    warehouse.build_result = warehouse.dbt(dbt_command, check=check)
     return warehouse
 
 

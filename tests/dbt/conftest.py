@@ -17,7 +17,8 @@ def completed_loads(warehouse: Any) -> list[str]:
 @pytest.fixture(scope="session")
 def extracted_a_day_later(build_kpi_warehouse):
     """`with extracted_a_day_later(data_dir, seed=, leads=, now=) as (warehouse, first, second)`: a
-    simulated account (clock at `now`) extracted and built with dbt, then a day later extracted again,
+    simulated account (clock at `now`) extracted and its models built (`dbt run`: the tests are run by
+    the builds of the day later, which the modules check), then a day later extracted again,
     not built; `first` and `second` are the ids of the loads of each extraction."""
     from pipelines.simulator import SimulatedAccount, Simulator
 
@@ -25,7 +26,7 @@ def extracted_a_day_later(build_kpi_warehouse):
     def build(data_dir: Path, *, seed: int, leads: int, now: int) -> Iterator[tuple[Any, list[str], list[str]]]:
         account = SimulatedAccount.generate(seed=seed, leads=leads, now=now)
         with Simulator(account, rate_limit=None) as sim:
-            warehouse = build_kpi_warehouse(data_dir, sim)
+            warehouse = build_kpi_warehouse(data_dir, sim, dbt_command="run")  # its tests: the day-later build
             first = completed_loads(warehouse)
             sim.clock.advance(days=1)
             warehouse.extract()
@@ -52,3 +53,25 @@ def shared_day_later(extracted_a_day_later, tmp_path_factory):
             return made[key]
 
         yield get
+
+
+@pytest.fixture(scope="session")
+def built_day_later(shared_day_later, tmp_path_factory):
+    """`built_day_later(seed=, leads=, now=) -> (warehouse, first, second)`: `shared_day_later`'s account
+    copied and `dbt build` once more, incrementally (the day's loads): made once per session and account
+    for every module that starts from that build (test_dbt_incremental, test_dbt_leads_incremental,
+    test_dbt_attribution_incremental each built it on their own: a minute of CPU each in CI). Its
+    `dbt_target` holds that build's compiled SQL and run results. Read it, never change it or run dbt in
+    it: change a `warehouse.copy(dir)`."""
+    made: dict[tuple[int, int, int], tuple[Any, list[str], list[str]]] = {}
+
+    def get(*, seed: int, leads: int, now: int) -> tuple[Any, list[str], list[str]]:
+        key = (seed, leads, now)
+        if key not in made:
+            shared, first, second = shared_day_later(seed=seed, leads=leads, now=now)
+            warehouse = shared.copy(tmp_path_factory.mktemp(f"built_day_later_{seed}_{leads}"))
+            warehouse.dbt("build")
+            made[key] = warehouse, first, second
+        return made[key]
+
+    return get

@@ -69,13 +69,12 @@ def _unspoil(warehouse, activity_id: str, manager: int) -> None:
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory, shared_day_later):
+def built(tmp_path_factory, built_day_later):
     """The account a day later, built incrementally, with one call note rewritten in a load of its own to
     name nobody (so it counts for its lead's current owner) and one chat message served on a contact
     (so its lead comes from its talk): (warehouse, that note's activity id, that message's)."""
-    shared, _, _ = shared_day_later(seed=SEED, leads=LEADS, now=NOW)
+    shared, _, _ = built_day_later(seed=SEED, leads=LEADS, now=NOW)  # the day's loads built incrementally
     warehouse = shared.copy(tmp_path_factory.mktemp("attribution"))
-    warehouse.dbt("run")
     counted = warehouse.query(
         f"select * from {TABLE} where is_counted and entity_type = 'lead' order by activity_id")
     note = counted[counted["activity_type"] == "call"].iloc[0]

@@ -31,12 +31,11 @@ def _snapshot(warehouse) -> dict:
 
 
 @pytest.fixture(scope="module")
-def day_later(tmp_path_factory, shared_day_later):
+def day_later(built_day_later):
     """A warehouse built, then the account a day later extracted and built incrementally:
-    (warehouse, ids of the first loads, of the day's new loads, marts and incremental tables)."""
-    shared, first_loads, new_loads = shared_day_later(seed=SEED, leads=LEADS, now=NOW)
-    warehouse = shared.copy(tmp_path_factory.mktemp("incremental"))
-    warehouse.dbt("build")
+    (warehouse, ids of the first loads, of the day's new loads, marts and incremental tables).
+    Shared with other modules (`built_day_later`): copy it to change it."""
+    warehouse, first_loads, new_loads = built_day_later(seed=SEED, leads=LEADS, now=NOW)
     return warehouse, first_loads, new_loads, _snapshot(warehouse)
 
 

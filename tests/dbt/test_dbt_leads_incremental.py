@@ -21,11 +21,10 @@ KEPT = " #kept"  # appended to every stored lead_name: a row without it was reco
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory, shared_day_later):
-    """The day-later warehouse built incrementally (the day's loads read by the incremental model)."""
-    shared, _, _ = shared_day_later(seed=SEED, leads=LEADS, now=NOW)
-    warehouse = shared.copy(tmp_path_factory.mktemp("leads_incremental"))
-    warehouse.dbt("build")
+def built(built_day_later):
+    """The day-later warehouse built incrementally (the day's loads read by the incremental model).
+    Shared with other modules (`built_day_later`): copy it to change it."""
+    warehouse, _, _ = built_day_later(seed=SEED, leads=LEADS, now=NOW)
     return warehouse
 
 

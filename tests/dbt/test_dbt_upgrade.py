@@ -26,7 +26,7 @@ def test_a_warehouse_without_account_id_columns_is_upgraded(kpi_warehouse, tmp_p
         # nor `extractions` yet (the next extraction makes it): int_extraction reads the account rows
         connection.execute("drop table raw_amocrm.extractions")
 
-    result = warehouse.dbt("build")
+    result = warehouse.dbt("run")  # the marts are compared with those of the shared build, whose tests passed
     for table in INCREMENTAL[:-1]:
         assert f'Upgrading to account_id keys: "warehouse".{_quoted(table)} is rebuilt' in result.stdout
     assert "fct_crm_hygiene\" are account" in result.stdout
