@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -83,8 +84,10 @@ class Zygote:
         with self._lock:
             if self._process is None or self._process.poll() is not None:
                 # -P: not the tests folder on sys.path (its dbt/ would join the `dbt` namespace package)
+                # its own process group, which its children join: a timeout kills the dbt child too
                 self._process = subprocess.Popen([sys.executable, "-P", __file__], stdin=subprocess.PIPE,
-                                                 stdout=subprocess.PIPE, text=True, env=env)
+                                                 stdout=subprocess.PIPE, text=True, env=env,
+                                                 start_new_session=True)
             out, err = (Path(tempfile.mkstemp(prefix=f"dbt_{name}_")[1]) for name in ("stdout", "stderr"))
             request = {"args": args, "cwd": str(cwd), "env": env, "out": str(out), "err": str(err)}
             self._process.stdin.write(json.dumps(request) + "\n")
@@ -105,13 +108,14 @@ class Zygote:
 
 
 def _readline(process: subprocess.Popen, timeout: float) -> str:
-    """A line of the zygote's answer; on timeout the zygote (and its child) is killed: TimeoutExpired."""
+    """A line of the zygote's answer; on timeout the zygote and the dbt child it forked (its process
+    group: a child left running would keep the warehouse's lock) are killed: TimeoutExpired."""
     box: list[str] = []
     reader = threading.Thread(target=lambda: box.append(process.stdout.readline()), daemon=True)
     reader.start()
     reader.join(timeout)
     if reader.is_alive():
-        process.kill()
+        os.killpg(process.pid, signal.SIGKILL)
         raise subprocess.TimeoutExpired(["dbt"], timeout)
     return box[0]
 
