@@ -113,8 +113,10 @@ def test_incremental_run_brings_exactly_the_changes(sim):
 
 
 def test_rerun_without_changes_loads_zero_rows(sim):
-    first = extract(sim)
-    again = extract(sim)
+    # one worker, so that the request counts are the same from run to run: pages read side by side may
+    # spend up to workers - 1 requests past a list's end, depending on timing (31-33 of 65 with three)
+    first = extract(sim, workers=1)
+    again = extract(sim, workers=1)
     assert incremental_rows(again) == {}
     assert again.requests < first.requests / 2
     assert_matches_truth(sim.truth())
