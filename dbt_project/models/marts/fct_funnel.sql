@@ -25,27 +25,29 @@ extraction as (
     select account_id, extracted_at from {{ ref('int_extraction') }}
 ),
 
-furthest as (
-    select reached.account_id, reached.pipeline_id, reached.furthest_stage_order, leads.cohort_month
+-- How many leads of each cohort got furthest to each stage order: counted straight from the join, not
+-- kept per lead (the grid below needs only which cohorts have leads in a pipeline).
+furthest_counts as (
+    select
+        reached.account_id,
+        leads.cohort_month,
+        reached.pipeline_id,
+        reached.furthest_stage_order as stage_order,
+        count(*) as leads
     from {{ ref('int_lead_stages_reached') }} as reached
     inner join leads
         on leads.account_id = reached.account_id
         and leads.lead_id = reached.lead_id
+    group by all
 ),
 
 -- Every path stage of every pipeline, for each cohort that has leads in that pipeline.
 grid as (
     select cohorts.account_id, cohorts.cohort_month, stages.pipeline_id, stages.status_id, stages.stage_order, stages.is_last_stage
-    from (select distinct account_id, cohort_month, pipeline_id from furthest) as cohorts
+    from (select distinct account_id, cohort_month, pipeline_id from furthest_counts) as cohorts
     inner join stages
         on stages.account_id = cohorts.account_id
         and stages.pipeline_id = cohorts.pipeline_id
-),
-
-furthest_counts as (
-    select account_id, cohort_month, pipeline_id, furthest_stage_order as stage_order, count(*) as leads
-    from furthest
-    group by all
 ),
 
 reached as (

@@ -8,25 +8,44 @@ extraction as (
     select account_id, extracted_at from {{ ref('int_extraction') }}
 ),
 
-daily as (
+-- The activities counted per day and manager by kind first (a few kinds per day): the filtered counts
+-- below then read a few thousand rows instead of evaluating each filter on every activity.
+kinds as (
     select
         attributed.account_id,
         attributed.activity_date,
         attributed.manager_id,
-        count(*) filter (where activity_type = 'call' and direction = 'out') as calls_outgoing,
-        count(*) filter (where activity_type = 'call' and direction = 'in') as calls_incoming,
-        count(*) filter (where activity_type = 'call' and call_seconds > 0) as calls_connected,
-        coalesce(sum(call_seconds) filter (where activity_type = 'call'), 0) as call_seconds,
-        count(*) filter (where activity_type = 'task' and is_completed and is_meeting) as meetings_held,
-        count(*) filter (where activity_type = 'task' and is_completed) as tasks_completed,
-        count(*) filter (
-            where activity_type = 'task' and not is_completed and occurred_at < extraction.extracted_at
-        ) as tasks_overdue,
-        count(*) filter (
-            where activity_type = 'chat_message' or (activity_type = 'email' and direction = 'out')
-        ) as messages_sent
+        attributed.activity_type,
+        attributed.direction,
+        attributed.is_completed,
+        attributed.is_meeting,
+        attributed.call_seconds > 0 as is_connected,
+        attributed.activity_type = 'task'
+        and not attributed.is_completed
+        and attributed.occurred_at < extraction.extracted_at as is_overdue,
+        count(*) as activities,
+        sum(attributed.call_seconds) as call_seconds
     from attributed
     inner join extraction on extraction.account_id = attributed.account_id
+    group by all
+),
+
+daily as (
+    select
+        account_id,
+        activity_date,
+        manager_id,
+        coalesce(sum(activities) filter (where activity_type = 'call' and direction = 'out'), 0) as calls_outgoing,
+        coalesce(sum(activities) filter (where activity_type = 'call' and direction = 'in'), 0) as calls_incoming,
+        coalesce(sum(activities) filter (where activity_type = 'call' and is_connected), 0) as calls_connected,
+        coalesce(sum(call_seconds) filter (where activity_type = 'call'), 0) as call_seconds,
+        coalesce(sum(activities) filter (where activity_type = 'task' and is_completed and is_meeting), 0) as meetings_held,
+        coalesce(sum(activities) filter (where activity_type = 'task' and is_completed), 0) as tasks_completed,
+        coalesce(sum(activities) filter (where is_overdue), 0) as tasks_overdue,
+        coalesce(sum(activities) filter (
+            where activity_type = 'chat_message' or (activity_type = 'email' and direction = 'out')
+        ), 0) as messages_sent
+    from kinds
     group by all
 ),
 
