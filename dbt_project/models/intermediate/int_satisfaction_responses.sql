@@ -2,12 +2,14 @@
 -- as the KPI contract allows; a name shared by a lead and a contact field selects both. amoCRM's NPS
 -- ratings (nps_rate_added) count on whatever they rate: a lead, a contact, or a customer.
 
-with leads as (
+-- leads and contacts are each read twice below, through a filter or a semi join that keeps a few
+-- rows: reading the table twice costs less than writing out a million rows once (not materialized).
+with leads as not materialized (
     select account_id, lead_id, responsible_user_id, status_id, closed_at, closed_date, is_deleted, satisfaction_score
     from {{ ref('stg_amocrm__leads') }}
 ),
 
-contacts as (
+contacts as not materialized (
     select account_id, contact_id, responsible_user_id, updated_at, is_deleted
     from {{ ref('stg_amocrm__contacts') }}
 ),

@@ -27,7 +27,25 @@ daily as (
     group by all
 ),
 
+-- The day grain is the daily sums themselves; only weeks and months are rolled up from them.
 aggregated as (
+    select
+        account_id,
+        currency,
+        'day' as period_grain,
+        closed_date as period_start,
+        pipeline_id,
+        manager_id,
+        loss_reason_id,
+        loss_reason,
+        lost_at_pipeline_id,
+        lost_at_status_id,
+        deals_lost,
+        value_lost
+    from daily
+
+    union all
+
     select
         daily.account_id,
         daily.currency,
@@ -42,7 +60,7 @@ aggregated as (
         sum(daily.deals_lost) as deals_lost,
         sum(daily.value_lost) as value_lost
     from daily
-    cross join {{ period_grains() }}
+    cross join (values ('week'), ('month')) as period_grains (period_grain)
     group by all
 ),
 
