@@ -13,7 +13,9 @@ stages as (
     where stage_order is not null
 ),
 
-history as (
+-- Not materialized: each reader filters it first (the open stays, the completed ones), which costs less
+-- than writing out three million joined rows once.
+history as not materialized (
     select history.*, leads.cohort_month
     from {{ ref('int_lead_status_history') }} as history
     inner join leads
