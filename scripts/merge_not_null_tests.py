@@ -76,9 +76,8 @@ def rewrite(lines: list[str], merge: dict[str, list[str]]) -> list[str]:
             if pending_block == len(out) - 1:  # the block lost its only item
                 out.pop()
             pending_block = None
-        if active and (match := MERGED.match(line)):
+        if active and (match := MERGED.match(line)):  # the model's existing not_null_columns: extended
             line = f"{match[1]}{', '.join(merge[model])}{match[3]}"
-            merge = {k: v for k, v in merge.items() if k != model}  # done
         out.append(line)
     if pending_block is not None and pending_block == len(out) - 1:
         out.pop()
