@@ -56,6 +56,8 @@ def table_docs(schema: str = "marts", manifest: Path | None = None) -> dict[str,
             keys[owner] = ("account_id", kwargs["column_name"])
         elif meta.get("name") == "not_null":
             tested_not_null.setdefault(owner, set()).add(kwargs["column_name"])
+        elif meta.get("name") == "not_null_columns":  # several columns in one test (tests/generic/)
+            tested_not_null.setdefault(owner, set()).update(kwargs["columns"])
     docs = {}
     for uid, node in models.items():
         columns = node.get("columns", {})
