@@ -45,12 +45,39 @@
     {%- endif -%}
 {%- endmacro %}
 
-{#- The (account_id, lead_id) to recompute: the leads the new loads changed, or none when `reason` says all. -#}
-{% macro lead_history_changed_leads() -%}
-    {{ pipeline_daily_changed_leads(unprocessed_loads(upstream=pipeline_daily_upstream())) }}
+{#-
+  The changed leads of an incremental run, computed once: the first pre-hook (create_changed_leads_table)
+  writes them to a temporary table of this model's connection, the other hooks and the model read it, and
+  the post-hook drops it. Besides the repeated query, a temporary table tells DuckDB how few they are:
+  given the four-way union as a subquery, its planner guessed it large and hashed the three-to-four
+  million rows of the other side instead (0.3-0.4 CPU s per statement at a million leads, against 0.06).
+  The hooks run on the model's own connection and in its transaction, so the model sees the table.
+-#}
+{% macro changed_leads_table() -%}
+    {{- return('temp.main.changed_leads__' ~ this.name) -}}
 {%- endmacro %}
 
-{#- The pre-hook: delete the rows about to be recomputed (every row for a full recompute). -#}
+{#- Pre-hook (the first one): the leads the new loads changed (macros/pipeline_daily.sql). -#}
+{% macro create_changed_leads_table() -%}
+    {%- if is_incremental() -%}
+    create or replace temporary table changed_leads__{{ this.name }} as
+    {{ pipeline_daily_changed_leads(unprocessed_loads(upstream=pipeline_daily_upstream())) }}
+    {%- else -%}
+    select 1
+    {%- endif -%}
+{%- endmacro %}
+
+{#- Post-hook: the temporary table is not needed past the model. -#}
+{% macro drop_changed_leads_table() -%}
+    drop table if exists {{ changed_leads_table() }}
+{%- endmacro %}
+
+{#- The (account_id, lead_id) to recompute: the leads the new loads changed (the pre-hook's table). -#}
+{% macro lead_history_changed_leads() -%}
+    select account_id, lead_id from {{ changed_leads_table() }}
+{%- endmacro %}
+
+{#- The second pre-hook: delete the rows about to be recomputed (every row for a full recompute). -#}
 {% macro lead_history_delete_changed(checks=none) -%}
     {%- if is_incremental() -%}
         {%- if lead_history_full_recompute_reason(checks) -%}
