@@ -3,8 +3,8 @@
         materialized='incremental',
         incremental_strategy='append',
         on_schema_change='fail',
-        pre_hook="{{ lead_history_delete_changed() }}",
-        post_hook="{{ record_processed_loads(upstream=pipeline_daily_upstream(), rebuilt=lead_history_full_recompute_reason() != '') }}"
+        pre_hook=["{{ create_changed_leads_table() }}", "{{ lead_history_delete_changed() }}"],
+        post_hook=["{{ record_processed_loads(upstream=pipeline_daily_upstream(), rebuilt=lead_history_full_recompute_reason() != '') }}", "{{ drop_changed_leads_table() }}"]
     )
 }}
 

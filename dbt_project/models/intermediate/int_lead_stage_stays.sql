@@ -3,8 +3,8 @@
         materialized='incremental',
         incremental_strategy='append',
         on_schema_change='append_new_columns',
-        pre_hook="{{ lead_history_delete_changed(stage_stays_checks()) }}",
-        post_hook="{{ record_processed_loads(upstream=pipeline_daily_upstream(), rebuilt=lead_history_full_recompute_reason(stage_stays_checks()) != '') }}"
+        pre_hook=["{{ create_changed_leads_table() }}", "{{ lead_history_delete_changed(stage_stays_checks()) }}"],
+        post_hook=["{{ record_processed_loads(upstream=pipeline_daily_upstream(), rebuilt=lead_history_full_recompute_reason(stage_stays_checks()) != '') }}", "{{ drop_changed_leads_table() }}"]
     )
 }}
 

@@ -4,10 +4,11 @@
         incremental_strategy='append',
         on_schema_change='fail',
         pre_hook=[
-            "{% if is_incremental() %}delete from {{ this }} where is_new and (account_id, lead_id) in ({{ pipeline_daily_changed_leads(unprocessed_loads(upstream=pipeline_daily_upstream())) }}){% endif %}",
-            "{% if is_incremental() %}update {{ this }} set is_superseded = true where not is_superseded and (account_id, lead_id) in ({{ pipeline_daily_changed_leads(unprocessed_loads(upstream=pipeline_daily_upstream())) }}){% endif %}"
+            "{{ create_changed_leads_table() }}",
+            "{% if is_incremental() %}delete from {{ this }} where is_new and (account_id, lead_id) in ({{ lead_history_changed_leads() }}){% endif %}",
+            "{% if is_incremental() %}update {{ this }} set is_superseded = true where not is_superseded and (account_id, lead_id) in ({{ lead_history_changed_leads() }}){% endif %}"
         ],
-        post_hook="{{ record_processed_loads(upstream=pipeline_daily_upstream()) }}"
+        post_hook=["{{ record_processed_loads(upstream=pipeline_daily_upstream()) }}", "{{ drop_changed_leads_table() }}"]
     )
 }}
 
@@ -39,7 +40,7 @@ history as (
     from {{ ref('int_lead_status_history') }}
     where status_id not in (142, 143)
     {%- if is_incremental() %}
-        and (account_id, lead_id) in ({{ pipeline_daily_changed_leads(unprocessed_loads(upstream=pipeline_daily_upstream())) }})
+        and (account_id, lead_id) in ({{ lead_history_changed_leads() }})
     {%- endif %}
 ),
 

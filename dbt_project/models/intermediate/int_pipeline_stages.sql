@@ -7,7 +7,8 @@ with statuses as (
     select * from {{ ref('stg_amocrm__pipeline_statuses') }}
 ),
 
-history as (
+-- not materialized: each use reads the few columns it needs (buffering the four million stays cost more)
+history as not materialized (
     select account_id, lead_id, stay_number, pipeline_id, status_id
     from {{ ref('int_lead_status_history') }}
 ),
@@ -29,13 +30,14 @@ listed as (
     from statuses
 ),
 
+-- the few distinct stages first, then the anti join (not the four million stays against the listed statuses)
 deleted as (
-    select distinct history.account_id, history.pipeline_id, history.status_id
-    from history
+    select stages.account_id, stages.pipeline_id, stages.status_id
+    from (select distinct account_id, pipeline_id, status_id from history) as stages
     anti join listed
-        on listed.account_id = history.account_id
-        and listed.pipeline_id = history.pipeline_id
-        and listed.status_id = history.status_id
+        on listed.account_id = stages.account_id
+        and listed.pipeline_id = stages.pipeline_id
+        and listed.status_id = stages.status_id
 ),
 
 -- The stays in a deleted status (few), then the stay before each: a listed active stage, same pipeline.

@@ -6,12 +6,13 @@ windows makes 180 rows per stay. Here a stage's stays are ranked by length and c
 blocks of consecutive ranks; a running count of each block's stays per day gives, for any day's
 window, the block holding the k-th shortest stay, and only that block is searched. Exact: the same
 linear interpolation between the two nearest ranks as quantile_cont and numpy's quantile.
+
+Rebuilt in full every run (about 0.75 CPU s at a million leads; see the model's YAML for why not by day).
 """
 
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
 WINDOW_DAYS = 180
 QUANTILE = 0.9
@@ -61,23 +62,23 @@ def window_quantiles(left: np.ndarray, hours: np.ndarray, days: np.ndarray) -> t
 def _read_stays(stays_relation):
     """The stays as numpy arrays grouped by stage: (stage keys, per stage its slice bounds, left day, hours).
 
-    Read unsorted, with each stage's index (0, 1, ... in key order) computed in DuckDB: sorting three
-    million rows by stage and length there cost twice the read. numpy groups the rows by the small
-    stage index (a 16-bit key sorts by radix) and window_quantiles sorts each stage's lengths."""
-    stages = (stays_relation.aggregate("account_id, pipeline_id, status_id")
-              .order("account_id, pipeline_id, status_id").fetchnumpy())
-    stays = stays_relation.query("stays", """
-        with stages as (
-            select account_id, pipeline_id, status_id,
-                row_number() over (order by account_id, pipeline_id, status_id) - 1 as stage
-            from (select distinct account_id, pipeline_id, status_id from stays) as keys
-        )
+    Read unsorted, with each stage's index (0, 1, ... in key order) joined from a constant list of the
+    few stages: sorting three million rows by stage and length in DuckDB cost twice the read, and
+    numbering the stages with a window over the stays cost as much as the read. numpy groups the rows by
+    the small stage index (a 16-bit key sorts by radix) and window_quantiles sorts each stage's lengths."""
+    keys = stays_relation.query("stays", "select account_id, pipeline_id, status_id from stays group by all "
+                                "order by all").fetchall()
+    if not keys:
+        empty = np.zeros(0, dtype=np.int64)
+        return keys, empty, empty, empty, np.zeros(0, dtype=np.float64)
+    numbered = ", ".join(f"({int(a)}, {int(p)}, {int(s)}, {i})" for i, (a, p, s) in enumerate(keys))
+    stays = stays_relation.query("stays", f"""
         select stages.stage, cast(stays.left_date - date '1970-01-01' as bigint) as day,
             cast(stays.hours_in_status as double) as hours
         from stays
-        inner join stages using (account_id, pipeline_id, status_id)
+        inner join (values {numbered}) as stages (account_id, pipeline_id, status_id, stage)
+            using (account_id, pipeline_id, status_id)
     """).fetchnumpy()
-    keys = np.column_stack([np.asarray(stages[name], dtype="int64") for name in ("account_id", "pipeline_id", "status_id")])
     stage = np.asarray(stays["stage"], dtype="int64")
     order = np.argsort(stage.astype(np.uint16) if len(keys) <= 65536 else stage, kind="stable")
     sizes = np.bincount(stage, minlength=len(keys))
@@ -87,27 +88,34 @@ def _read_stays(stays_relation):
     return keys, ends - sizes, ends, left, hours
 
 
+def _account_days(calendar_relation) -> dict:
+    """Each account's own days (its calendar, in its timezone) as day numbers; none when it has no day."""
+    rows = calendar_relation.query("calendar", "select account_id, first_day, last_day from calendar").fetchall()
+    days = {}
+    for account, first, last in rows:
+        known = first is not None and last is not None
+        first_number, last_number = _day_numbers([first, last]) if known else (0, -1)
+        days[account] = np.arange(first_number, last_number + 1)
+    return days
+
+
 def model(dbt, session):
     dbt.config(materialized="table")
-    calendar = dbt.ref("int_pipeline_calendar").df()
+    account_days = _account_days(dbt.ref("int_pipeline_calendar"))
     keys, starts, ends, left, hours = _read_stays(dbt.ref("int_lead_stage_stays"))
-    # each account's own days (its calendar, in its timezone)
-    account_days = {}
-    for row in calendar.itertuples():
-        known = not pd.isna(row.first_day)
-        first, last = _day_numbers([row.first_day, row.last_day]) if known else (0, -1)
-        account_days[row.account_id] = np.arange(first, last + 1)
-    parts = [pd.DataFrame({"account_id": [], "pipeline_id": [], "status_id": [], "day": [], "stays_in_window": [],
-                           "hours_p90": []})]
-    for (account, pipeline, status), start, end in zip(keys.tolist(), starts, ends):
+    columns = {name: [np.zeros(0, dtype=np.int64)] for name in ("account_id", "pipeline_id", "status_id", "day",
+                                                                 "stays_in_window")}
+    columns["hours_p90"] = [np.zeros(0, dtype=np.float64)]
+    for (account, pipeline, status), start, end in zip(keys, starts, ends):
         days = account_days.get(account, np.arange(0, 0))
         counts, lines = window_quantiles(left[start:end], hours[start:end], days)
-        parts.append(pd.DataFrame({"account_id": account, "pipeline_id": pipeline, "status_id": status, "day": days,
-                                   "stays_in_window": counts, "hours_p90": lines}))
-    out = pd.concat(parts, ignore_index=True).astype({"account_id": "int64", "pipeline_id": "int64",
-                                                      "status_id": "int64", "day": "int64",
-                                                      "stays_in_window": "int64", "hours_p90": "float64"})
-    session.register("stuck_thresholds_frame", out)
+        for name, value in (("account_id", account), ("pipeline_id", pipeline), ("status_id", status)):
+            columns[name].append(np.full(len(days), value, dtype=np.int64))
+        columns["day"].append(days.astype(np.int64))
+        columns["stays_in_window"].append(counts.astype(np.int64))
+        columns["hours_p90"].append(lines.astype(np.float64))
+    # numpy arrays, not a pandas frame: importing pandas alone cost as much CPU as the whole computation
+    session.register("stuck_thresholds_frame", {name: np.concatenate(parts) for name, parts in columns.items()})
     # a day with no stay in its window has no line: null, not NaN (DuckDB orders NaN above every number)
     return session.sql(
         "select account_id, pipeline_id, status_id, cast(date '1970-01-01' + cast(day as integer) as date) as threshold_date, "

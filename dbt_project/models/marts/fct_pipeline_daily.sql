@@ -70,7 +70,7 @@ moved_lines as (
 -- KPI", and a lead deleted before the warehouse first saw it is a stub without history, so "until its
 -- deletion" would depend on when the extraction happened to run). A stay holds the lead at the end of
 -- day D when it was entered on or before D and left after D (or not left).
-stays as (
+stays as not materialized (
     select
         account_id,
         lead_id,
