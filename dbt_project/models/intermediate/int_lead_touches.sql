@@ -1,12 +1,59 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        on_schema_change='fail',
+        pre_hook="{{ lead_touches_delete_changed() }}",
+        post_hook="{{ record_processed_loads(upstream=lead_touches_upstream(), rebuilt=lead_touches_full_recompute_reason() != '') }}"
+    )
+}}
+
 -- Outgoing touches of leads (kpi-contract.md "Outgoing touch"): outgoing calls, outgoing e-mails and
 -- outgoing chat messages made by a user, one row per touch and lead it counts for. Which activity is
 -- live and which lead a chat message is about is decided once, in int_activity_attribution.
+-- Incremental (macros/lead_touches_incremental.sql): a run recomputes the touches of the activities the
+-- attribution recomputed since its last build and of the leads the new loads changed; the YAML says why.
 
-with attributed as (
-    select * from {{ ref('int_activity_attribution') }}
+-- depends_on: {{ ref('int_processed_loads') }}
+-- depends_on: {{ ref('stg_amocrm__events') }}
+-- depends_on: {{ source('raw_amocrm', 'deletions') }}
+{%- set full_reason = lead_touches_full_recompute_reason() %}
+{{- log_lead_touches_full_recompute(full_reason) }}
+{%- set incremental = is_incremental() and not full_reason %}
+{%- set new_loads = unprocessed_loads(upstream=lead_touches_upstream()) %}
+
+with
+{%- if incremental %}
+
+changed_activities as materialized (
+    {{ lead_touches_changed_activities(new_loads) }}
+),
+
+changed_leads as materialized (
+    {{ lead_touches_changed_leads(new_loads) }}
+),
+
+-- the contacts of the changed leads: their touches may count for those leads
+changed_contacts as materialized (
+    select distinct account_id, contact_id
+    from {{ ref('stg_amocrm__lead_contacts') }}
+    semi join changed_leads using (account_id, lead_id)
+),
+{%- endif %}
+
+attributed as (
+    select * exclude (attributed_load_id) from {{ ref('int_activity_attribution') }}
     where is_counted
         and direction = 'out'
         and activity_type in ('call', 'email', 'chat_message')
+        {%- if incremental %}
+        and (
+            attributed_load_id in {{ new_loads }}
+            or (account_id, lead_id) in (select account_id, lead_id from changed_leads)
+            or (entity_type = 'contact'
+                and (account_id, entity_id) in (select account_id, contact_id from changed_contacts))
+        )
+        {%- endif %}
 ),
 
 -- int_activities names a note's responsible user when its author is 0; a touch needs a real author.
@@ -86,3 +133,7 @@ final as (
 )
 
 select * from final
+{%- if incremental %}
+where (account_id, activity_id) in (select account_id, activity_id from changed_activities)
+    or (account_id, lead_id) in (select account_id, lead_id from changed_leads)
+{%- endif %}
