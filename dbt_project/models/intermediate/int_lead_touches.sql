@@ -21,6 +21,7 @@
 {{- log_lead_touches_full_recompute(full_reason) }}
 {%- set incremental = is_incremental() and not full_reason %}
 {%- set new_loads = unprocessed_loads(upstream=lead_touches_upstream()) %}
+{%- set touch_filter = "is_counted and direction = 'out' and activity_type in ('call', 'email', 'chat_message')" %}
 
 with
 {%- if incremental %}
@@ -39,21 +40,38 @@ changed_contacts as materialized (
     from {{ ref('stg_amocrm__lead_contacts') }}
     semi join changed_leads using (account_id, lead_id)
 ),
-{%- endif %}
+
+-- The activities the attribution recomputed (stamped with a new load: they include every activity on
+-- or about a changed lead, which the attribution recomputes too) and the touches on the changed leads'
+-- contacts. Two scans: one `where` on the stamp's row groups, one semi join to the few contacts (a join
+-- of every row to a changed set would read all the columns of millions of rows); union: an activity
+-- can be in both.
+attributed as (
+    select * exclude (attributed_load_id)
+    from {{ ref('int_activity_attribution') }}
+    where {{ touch_filter }}
+        and attributed_load_id in {{ new_loads }}
+    union
+    select attribution.* exclude (attributed_load_id)
+    from {{ ref('int_activity_attribution') }} as attribution
+    semi join changed_contacts
+        on attribution.entity_type = 'contact'
+        and changed_contacts.account_id = attribution.account_id
+        and changed_contacts.contact_id = attribution.entity_id
+    where {{ touch_filter }}
+),
+{%- else %}
 
 attributed as (
     select * exclude (attributed_load_id) from {{ ref('int_activity_attribution') }}
-    where is_counted
-        and direction = 'out'
-        and activity_type in ('call', 'email', 'chat_message')
-        {%- if incremental %}
-        and (
-            attributed_load_id in {{ new_loads }}
-            or (account_id, lead_id) in (select account_id, lead_id from changed_leads)
-            or (entity_type = 'contact'
-                and (account_id, entity_id) in (select account_id, contact_id from changed_contacts))
-        )
-        {%- endif %}
+    where {{ touch_filter }}
+),
+{%- endif %}
+
+note_touches as (
+    select *, cast(substr(activity_id, 6) as bigint) as note_id
+    from attributed
+    where source = 'note'
 ),
 
 -- int_activities names a note's responsible user when its author is 0; a touch needs a real author.
@@ -64,6 +82,10 @@ authored_notes as (
     from {{ ref('stg_amocrm__notes') }}
     where note_type in ('call_out', 'amomail_message')
         and created_by > 0
+        {%- if incremental %}
+        -- a few notes: this filter lets the scan skip the others
+        and note_id in (select note_id from note_touches)
+        {%- endif %}
 ),
 
 leads as (
@@ -78,12 +100,6 @@ leads as (
 
 lead_contacts as (
     select account_id, lead_id, contact_id from {{ ref('stg_amocrm__lead_contacts') }}
-),
-
-note_touches as (
-    select *, cast(substr(activity_id, 6) as bigint) as note_id
-    from attributed
-    where source = 'note'
 ),
 
 touches as (
@@ -132,8 +148,17 @@ final as (
     select * from on_contacts
 )
 
-select * from final
 {%- if incremental %}
-where (account_id, activity_id) in (select account_id, activity_id from changed_activities)
-    or (account_id, lead_id) in (select account_id, lead_id from changed_leads)
+select final.*
+from final
+left join changed_activities
+    on changed_activities.account_id = final.account_id
+    and changed_activities.activity_id = final.activity_id
+left join changed_leads
+    on changed_leads.account_id = final.account_id
+    and changed_leads.lead_id = final.lead_id
+where changed_activities.activity_id is not null
+    or changed_leads.lead_id is not null
+{%- else %}
+select * from final
 {%- endif %}
