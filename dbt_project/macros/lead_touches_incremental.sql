@@ -7,7 +7,9 @@
   (1) the activities the attribution recomputed since this model's last build (stamped with a load this
   model has not read: int_activity_attribution.attributed_load_id) and (2) the leads those loads changed
   (their row, a deletion or restore signal, an id reconciliation), and appends the rows of the same
-  activities and leads recomputed. Every other row has all its inputs unchanged.
+  activities and leads recomputed. Every other row has all its inputs unchanged. The activities on or
+  about a changed lead are read through (1): int_activity_attribution recomputes them on the same
+  signals (attribution_changed_entities); only the touches on the changed leads' contacts need a join.
 -#}
 
 {#- The models whose loads int_lead_touches reads. -#}
