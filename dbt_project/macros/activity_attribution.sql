@@ -47,13 +47,13 @@
     {%- endset -%}
     {%- set row = run_query(query).rows[0] -%}
     {%- set columns = adapter.get_columns_in_relation(this) | map(attribute='name') | map('lower') | list -%}
-    {%- if 'attributed_load_id' not in columns -%}
-        {%- do log(this ~ ": built before it stamped its rows with the load that recomputed them "
-                   ~ "(attributed_load_id): every activity is recomputed once.", info=announce) -%}
-        {{ return(true) }}
-    {%- elif row[0] -%}
+    {%- if row[0] -%}
         {%- do log(this ~ ": no record of the loads it has read (built by an earlier version, or its ledger "
                    ~ "rows were lost): every activity is recomputed once.", info=announce) -%}
+        {{ return(true) }}
+    {%- elif 'attributed_load_id' not in columns -%}
+        {%- do log(this ~ ": built before it stamped its rows with the load that recomputed them "
+                   ~ "(attributed_load_id): every activity is recomputed once.", info=announce) -%}
         {{ return(true) }}
     {%- elif row[1] > 0 -%}
         {%- do log(this ~ ": an id reconciliation since its last build found records live again that it had "
@@ -64,8 +64,8 @@
 {%- endmacro %}
 
 {#-
-  Pre-hook: a run that recomputes every activity first adds task_type_id, which a table built before
-  the model became incremental lacks, and empties the table (delete+insert then has nothing to match).
+  Pre-hook: a run that recomputes every activity first adds task_type_id and attributed_load_id, which a
+  table built by an earlier version lacks, and empties the table (delete+insert then has nothing to match).
 -#}
 {% macro attribution_prepare_recompute_all() -%}
     {%- if attribution_recompute_all(announce=false) -%}
