@@ -95,9 +95,15 @@
     delete from {{ this }}
         {%- else -%}
             {%- set new_loads = unprocessed_loads(upstream=lead_touches_upstream()) %}
+    {#- by rowid from two semi joins: faster than `in` tests joined by `or` on millions of rows #}
     delete from {{ this }}
-    where (account_id, activity_id) in ({{ lead_touches_changed_activities(new_loads) }})
-        or (account_id, lead_id) in ({{ lead_touches_changed_leads(new_loads) }})
+    where rowid in (
+        select rowid from {{ this }}
+        semi join ({{ lead_touches_changed_activities(new_loads) }}) as changed using (account_id, activity_id)
+        union all
+        select rowid from {{ this }}
+        semi join ({{ lead_touches_changed_leads(new_loads) }}) as changed using (account_id, lead_id)
+    )
         {%- endif -%}
     {%- else -%}
     select 1
