@@ -46,9 +46,14 @@
             {%- endif %}
     {%- endset -%}
     {%- set row = run_query(query).rows[0] -%}
+    {%- set columns = adapter.get_columns_in_relation(this) | map(attribute='name') | map('lower') | list -%}
     {%- if row[0] -%}
         {%- do log(this ~ ": no record of the loads it has read (built by an earlier version, or its ledger "
                    ~ "rows were lost): every activity is recomputed once.", info=announce) -%}
+        {{ return(true) }}
+    {%- elif 'attributed_load_id' not in columns -%}
+        {%- do log(this ~ ": built before it stamped its rows with the load that recomputed them "
+                   ~ "(attributed_load_id): every activity is recomputed once.", info=announce) -%}
         {{ return(true) }}
     {%- elif row[1] > 0 -%}
         {%- do log(this ~ ": an id reconciliation since its last build found records live again that it had "
@@ -59,12 +64,13 @@
 {%- endmacro %}
 
 {#-
-  Pre-hook: a run that recomputes every activity first adds task_type_id, which a table built before
-  the model became incremental lacks, and empties the table (delete+insert then has nothing to match).
+  Pre-hook: a run that recomputes every activity first adds task_type_id and attributed_load_id, which a
+  table built by an earlier version lacks, and empties the table (delete+insert then has nothing to match).
 -#}
 {% macro attribution_prepare_recompute_all() -%}
     {%- if attribution_recompute_all(announce=false) -%}
     alter table {{ this }} add column if not exists task_type_id bigint;
+    alter table {{ this }} add column if not exists attributed_load_id varchar;
     delete from {{ this }}
     {%- endif -%}
 {%- endmacro %}
@@ -105,4 +111,25 @@
     select account_id, entity_type, id from {{ merge_checks }}
     where checked_at >= {{ attribution_last_build() }}
     {%- endif %}
+{%- endmacro %}
+
+{#-
+  attributed_load_id of the rows this build writes: the newest (by id) of the loads it reads, so that a
+  model following it by activity (int_lead_touches) finds every row recomputed since its own last build
+  as the rows stamped with a load it has not read yet (it reads a load only once this model recorded it,
+  and this model records all the loads of a build together). Null when an incremental build reads no new
+  load (it can still recompute what an id reconciliation named): such a follower then recomputes
+  everything. A full build stamps the newest load of all; its followers see it re-recorded in the ledger.
+-#}
+{% macro attribution_stamp() -%}
+    {%- if execute and is_incremental() -%}
+        {%- set loads = run_query(new_loads_query(this.name, attribution_upstream())).columns[0].values() -%}
+        {%- if loads | length == 0 -%}
+    cast(null as varchar)
+        {%- else -%}
+    '{{ (loads | sort | last) | replace("'", "''") }}'
+        {%- endif -%}
+    {%- else -%}
+    (select max(load_id) from ({{ candidate_loads_query(attribution_upstream()) }}) as loads)
+    {%- endif -%}
 {%- endmacro %}

@@ -259,7 +259,9 @@ final as (
         exclusion_reason,
         exclusion_reason is null as is_counted,
         -- last: a table built before the model was incremental gets it appended (its pre-hook)
-        task_type_id
+        task_type_id,
+        -- which build recomputed the row, for the models that follow it by activity (int_lead_touches)
+        {{ attribution_stamp() }} as attributed_load_id
     from attributed
 )
 

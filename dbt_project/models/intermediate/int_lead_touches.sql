@@ -1,12 +1,77 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        on_schema_change='fail',
+        pre_hook="{{ lead_touches_delete_changed() }}",
+        post_hook="{{ record_processed_loads(upstream=lead_touches_upstream(), rebuilt=lead_touches_full_recompute_reason() != '') }}"
+    )
+}}
+
 -- Outgoing touches of leads (kpi-contract.md "Outgoing touch"): outgoing calls, outgoing e-mails and
 -- outgoing chat messages made by a user, one row per touch and lead it counts for. Which activity is
 -- live and which lead a chat message is about is decided once, in int_activity_attribution.
+-- Incremental (macros/lead_touches_incremental.sql): a run recomputes the touches of the activities the
+-- attribution recomputed since its last build and of the leads the new loads changed; the YAML says why.
 
-with attributed as (
-    select * from {{ ref('int_activity_attribution') }}
-    where is_counted
-        and direction = 'out'
-        and activity_type in ('call', 'email', 'chat_message')
+-- depends_on: {{ ref('int_processed_loads') }}
+-- depends_on: {{ ref('stg_amocrm__events') }}
+-- depends_on: {{ source('raw_amocrm', 'deletions') }}
+{%- set full_reason = lead_touches_full_recompute_reason() %}
+{{- log_lead_touches_full_recompute(full_reason) }}
+{%- set incremental = is_incremental() and not full_reason %}
+{%- set new_loads = unprocessed_loads(upstream=lead_touches_upstream()) %}
+{%- set touch_filter = "is_counted and direction = 'out' and activity_type in ('call', 'email', 'chat_message')" %}
+
+with
+{%- if incremental %}
+
+changed_activities as materialized (
+    {{ lead_touches_changed_activities(new_loads) }}
+),
+
+changed_leads as materialized (
+    {{ lead_touches_changed_leads(new_loads) }}
+),
+
+-- the contacts of the changed leads: their touches may count for those leads
+changed_contacts as materialized (
+    select distinct account_id, contact_id
+    from {{ ref('stg_amocrm__lead_contacts') }}
+    semi join changed_leads using (account_id, lead_id)
+),
+
+-- The activities the attribution recomputed (stamped with a new load: they include every activity on
+-- or about a changed lead, which the attribution recomputes too) and the touches on the changed leads'
+-- contacts. Two scans: one `where` on the stamp's row groups, one semi join to the few contacts (a join
+-- of every row to a changed set would read all the columns of millions of rows); union: an activity
+-- can be in both.
+attributed as (
+    select * exclude (attributed_load_id)
+    from {{ ref('int_activity_attribution') }}
+    where {{ touch_filter }}
+        and attributed_load_id in {{ new_loads }}
+    union
+    select attribution.* exclude (attributed_load_id)
+    from {{ ref('int_activity_attribution') }} as attribution
+    semi join changed_contacts
+        on attribution.entity_type = 'contact'
+        and changed_contacts.account_id = attribution.account_id
+        and changed_contacts.contact_id = attribution.entity_id
+    where {{ touch_filter }}
+),
+{%- else %}
+
+attributed as (
+    select * exclude (attributed_load_id) from {{ ref('int_activity_attribution') }}
+    where {{ touch_filter }}
+),
+{%- endif %}
+
+note_touches as (
+    select *, cast(substr(activity_id, 6) as bigint) as note_id
+    from attributed
+    where source = 'note'
 ),
 
 -- int_activities names a note's responsible user when its author is 0; a touch needs a real author.
@@ -17,6 +82,10 @@ authored_notes as (
     from {{ ref('stg_amocrm__notes') }}
     where note_type in ('call_out', 'amomail_message')
         and created_by > 0
+        {%- if incremental %}
+        -- a few notes: this filter lets the scan skip the others
+        and note_id in (select note_id from note_touches)
+        {%- endif %}
 ),
 
 leads as (
@@ -31,12 +100,6 @@ leads as (
 
 lead_contacts as (
     select account_id, lead_id, contact_id from {{ ref('stg_amocrm__lead_contacts') }}
-),
-
-note_touches as (
-    select *, cast(substr(activity_id, 6) as bigint) as note_id
-    from attributed
-    where source = 'note'
 ),
 
 touches as (
@@ -85,4 +148,17 @@ final as (
     select * from on_contacts
 )
 
+{%- if incremental %}
+select final.*
+from final
+left join changed_activities
+    on changed_activities.account_id = final.account_id
+    and changed_activities.activity_id = final.activity_id
+left join changed_leads
+    on changed_leads.account_id = final.account_id
+    and changed_leads.lead_id = final.lead_id
+where changed_activities.activity_id is not null
+    or changed_leads.lead_id is not null
+{%- else %}
 select * from final
+{%- endif %}

@@ -1,0 +1,119 @@
+{#-
+  How int_lead_touches is built incrementally and still equals a full rebuild. A touch row (activity,
+  lead) depends on the activity's int_activity_attribution row (and, for a note, its author in
+  stg_amocrm__notes, which comes with the note's row: the attribution recomputes it then), on the lead's
+  row (created_at, status, closed_at, deletion) and on the lead's contact links (leads__contacts, a child
+  of the lead's raw row, rewritten only with it). So a run deletes, in a pre-hook, the rows of
+  (1) the activities the attribution recomputed since this model's last build (stamped with a load this
+  model has not read: int_activity_attribution.attributed_load_id) and (2) the leads those loads changed
+  (their row, a deletion or restore signal, an id reconciliation), and appends the rows of the same
+  activities and leads recomputed. Every other row has all its inputs unchanged. The activities on or
+  about a changed lead are read through (1): int_activity_attribution recomputes them on the same
+  signals (attribution_changed_entities); only the touches on the changed leads' contacts need a join.
+-#}
+
+{#- The models whose loads int_lead_touches reads. -#}
+{% macro lead_touches_upstream() -%}
+    {{ return(['int_activity_attribution', 'stg_amocrm__leads']) }}
+{%- endmacro %}
+
+{#-
+  The reason the incremental run must recompute every row, or '' (none): the model never recorded a
+  load (a table built by an earlier version), an upstream model re-recorded a load after this model had
+  read it (it was rebuilt in full), or the attribution holds rows with no stamp (built by an earlier
+  version, or recomputed by a build that read no new load).
+-#}
+{% macro lead_touches_full_recompute_reason() -%}
+    {%- if not (execute and is_incremental()) -%}
+        {{ return('') }}
+    {%- endif -%}
+    {%- do require_ledger() -%}
+    {%- set ledger = ref('int_processed_loads') -%}
+    {%- set query -%}
+        select 'it has no record of the loads it has read (built by an earlier version, or its ledger rows '
+            || 'were lost)' as reason
+        where not exists (select 1 from {{ ledger }} where model_name = '{{ this.name }}')
+        union all
+        (select 'upstream model ' || upstream.model_name || ' was rebuilt in full (it recorded load '
+            || upstream.load_id || ' again after this model had read it)'
+        from {{ ledger }} as upstream
+        inner join {{ ledger }} as mine
+            on mine.load_id = upstream.load_id and mine.model_name = '{{ this.name }}'
+        where upstream.model_name in ('{{ lead_touches_upstream() | join("', '") }}')
+            and upstream.processed_at > mine.processed_at
+        limit 1)
+        union all
+        (select 'int_activity_attribution holds rows with no attributed_load_id (built by an earlier version, '
+            || 'or recomputed by a build that read no new load)'
+        from {{ ref('int_activity_attribution') }}
+        where attributed_load_id is null
+        limit 1)
+        limit 1
+    {%- endset -%}
+    {%- set reasons = run_query(query).columns[0].values() -%}
+    {{ return(reasons[0] if reasons | length > 0 else '') }}
+{%- endmacro %}
+
+{#- (account_id, activity_id) the attribution recomputed since this model's last build. -#}
+{% macro lead_touches_changed_activities(new_loads) -%}
+    select account_id, activity_id
+    from {{ ref('int_activity_attribution') }}
+    where attributed_load_id in {{ new_loads }}
+{%- endmacro %}
+
+{#-
+  (account_id, lead_id) of the leads whose row, deletion flag or contact links may have changed: their
+  row came in a new load, a deletion, restore or merge event or a trash row of those loads names them
+  (deletions.py applies them to the raw rows in place, keeping the load id), or an id reconciliation
+  marked them gone since this model's last build (the id in every account: more leads redone, never fewer).
+-#}
+{% macro lead_touches_changed_leads(new_loads) -%}
+    select account_id, lead_id from {{ ref('stg_amocrm__leads') }} where load_id in {{ new_loads }}
+    union
+    select account_id, entity_id from {{ ref('stg_amocrm__events') }}
+    where entity_type = 'lead'
+        and event_type in ('lead_deleted', 'lead_restored', 'entity_merged')
+        and load_id in {{ new_loads }}
+    union
+    select cast(account_id as bigint), cast(id as bigint) from {{ source('raw_amocrm', 'deletions') }}
+    where entity_type = 'lead' and _dlt_load_id in {{ new_loads }}
+    {%- set disappearances = attribution_raw_relation('disappearances') %}
+    {%- if disappearances is not none %}
+    union
+    select leads.account_id, disappeared.id
+    from {{ disappearances }} as disappeared
+    inner join {{ ref('stg_amocrm__leads') }} as leads on leads.lead_id = disappeared.id
+    where disappeared.entity_type = 'lead'
+        and disappeared.run_at >= epoch({{ attribution_last_build() }})
+    {%- endif %}
+{%- endmacro %}
+
+{#- The pre-hook: delete the rows about to be recomputed (every row for a full recompute). -#}
+{% macro lead_touches_delete_changed() -%}
+    {%- if is_incremental() -%}
+        {%- if lead_touches_full_recompute_reason() -%}
+    delete from {{ this }}
+        {%- else -%}
+            {%- set new_loads = unprocessed_loads(upstream=lead_touches_upstream()) %}
+    {#- by rowid from two semi joins: faster than `in` tests joined by `or` on millions of rows #}
+    delete from {{ this }}
+    where rowid in (
+        select rowid from {{ this }}
+        semi join ({{ lead_touches_changed_activities(new_loads) }}) as changed using (account_id, activity_id)
+        union all
+        select rowid from {{ this }}
+        semi join ({{ lead_touches_changed_leads(new_loads) }}) as changed using (account_id, lead_id)
+    )
+        {%- endif -%}
+    {%- else -%}
+    select 1
+    {%- endif -%}
+{%- endmacro %}
+
+{#- Says in the dbt log that this run recomputes every row, and why. -#}
+{% macro log_lead_touches_full_recompute(reason) -%}
+    {%- if reason -%}
+        {{ log(this ~ ": recomputing every touch (a full recompute, as costly as a full refresh) because "
+               ~ reason ~ ".", info=true) }}
+    {%- endif -%}
+{%- endmacro %}
