@@ -52,7 +52,8 @@ from xdist_schedule import pytest_collection_modifyitems, pytest_xdist_make_sche
 
 import dagster_sqlite
 
-dagster_sqlite.install()  # in-process SQLite Dagster instances: less CPU per event (tests/dagster_sqlite.py)
+if not os.environ.get(dagster_sqlite.AS_SHIPPED):  # in-process SQLite Dagster instances: less CPU per event
+    dagster_sqlite.install()
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"

@@ -14,6 +14,8 @@ a job storing 60 asset events: 3.0 s of CPU and 17.6 s of wall time a run; with 
    without the engine's creation and disposal; connections are still opened per use, as with `NullPool`).
    A private Dagster method: if its shape changes with an upgrade, the patch is left out with a warning
    (the tests still pass, slower).
+
+`TESTS_DAGSTER_SQLITE_AS_SHIPPED=1` leaves Dagster as shipped (to measure the difference, or to rule it out).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from contextlib import contextmanager
 from typing import Any, Iterator
 
 _ENGINES = "_tests_engines_by_shard"
+AS_SHIPPED = "TESTS_DAGSTER_SQLITE_AS_SHIPPED"
 
 
 def _no_fsync(dbapi_connection: Any, _record: Any) -> None:
