@@ -35,22 +35,22 @@ from xdist.scheduler import LoadGroupScheduling
 
 # Seconds per work unit with three workers (setup + calls, all its files), measured: a local clean-clone
 # run of main 2847bb1 (`--durations=0 | python tests/xdist_schedule.py`, December 2026); the units changed
-# after it are estimated from their parts (dagster.test_held_back, postgres.test_postgres_job and the other
-# in-process Dagster modules on a SQLite or PostgreSQL instance: cheaper event storage, tests/dagster_sqlite.py
+# after it are scaled by their measured CPU before and after (dagster.test_held_back, dagster.test_accounts_job,
+# postgres.test_postgres_job: cheaper Dagster event storage, tests/dagster_sqlite.py
 # and pooled PostgreSQL connections). Only their order matters.
 # The Dagster and PostgreSQL modules are units of their own (PER_MODULE_GROUPS).
 GROUP_SECONDS = {
     "day_later": 627,
     "warehouse": 365,
-    "dagster.test_held_back": 318,
     "chaos": 309,
-    "postgres.test_postgres_job": 248,
+    "dagster.test_held_back": 240,
     "dagster.test_daily_job": 236,
     "crash": 192,
     "dbt_accounts": 174,
-    "dagster.test_accounts_job": 161,
     "dagster.test_demo_accounts": 152,
+    "postgres.test_postgres_job": 145,
     "dagster.test_kpi_warnings": 139,
+    "dagster.test_accounts_job": 135,
     "hygiene": 118,
     "chats": 100,
     "reconciliation": 94,
