@@ -50,6 +50,11 @@ import pytest
 from kpi_reference import KpiReference, month_end_wins
 from xdist_schedule import pytest_collection_modifyitems, pytest_xdist_make_scheduler  # noqa: F401 (hooks)
 
+import dagster_sqlite
+
+if not os.environ.get(dagster_sqlite.AS_SHIPPED):  # in-process SQLite Dagster instances: less CPU per event
+    dagster_sqlite.install()
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 DBT = Path(sys.executable).with_name("dbt")

@@ -58,6 +58,10 @@ def env(tmp_path_factory, write_example_inputs, postgres_url, scratch_database):
             mp.setenv(name, value)
         write_example_inputs(data_dir, sim.truth(), sim.clock.now)
         instance = dg.DagsterInstance.from_config(str(home))
+        # Pooled connections, as the webserver holds them: Dagster opens a new PostgreSQL connection (a
+        # server process and a password exchange) per stored event otherwise, about a thousand a run.
+        # The daily job still stores every run, event and check there (read back through a fresh instance).
+        instance.optimize_for_webserver(statement_timeout=0, pool_recycle=3600, max_overflow=5)
         try:
             yield {"data_dir": data_dir, "home": home, "sim": sim, "instance": instance, "target": target,
                    "dagster_db": scratch_database}
