@@ -95,6 +95,7 @@
     delete from {{ this }}
         {%- else -%}
             {%- set new_loads = unprocessed_loads(upstream=lead_touches_upstream()) %}
+    {{ record_touch_removals(new_loads) }};
     {#- by rowid from two semi joins: faster than `in` tests joined by `or` on millions of rows #}
     delete from {{ this }}
     where rowid in (
@@ -108,6 +109,28 @@
     {%- else -%}
     select 1
     {%- endif -%}
+{%- endmacro %}
+
+{#-
+  Before the delete: keep the leads that lose the touches of a recomputed activity, stamped with the load
+  that recomputed it (int_lead_touch_removals), for int_lead_first_response: once deleted they are gone
+  from every table. The touches removed with a changed lead need no record: that model recomputes the
+  changed leads of the same loads itself.
+-#}
+{% macro record_touch_removals(new_loads) -%}
+    {%- if execute and load_relation(ref('int_lead_touch_removals')) is none -%}
+        {{ exceptions.raise_compiler_error(
+            "intermediate.int_lead_touch_removals, where " ~ this ~ " keeps the leads it removes touches of, "
+            ~ "is missing. Run `dbt build` without --select (it creates it first).") }}
+    {%- endif -%}
+    insert into {{ ref('int_lead_touch_removals') }} (account_id, lead_id, load_id)
+    select distinct touches.account_id, touches.lead_id, changed.attributed_load_id
+    from {{ this }} as touches
+    inner join (
+        select account_id, activity_id, attributed_load_id
+        from {{ ref('int_activity_attribution') }}
+        where attributed_load_id in {{ new_loads }}
+    ) as changed using (account_id, activity_id)
 {%- endmacro %}
 
 {#- Says in the dbt log that this run recomputes every row, and why. -#}

@@ -1,7 +1,7 @@
-"""int_lead_touches' incremental build equals a full rebuild after each kind of change that can add,
-move or remove a touch of an existing lead, while recomputing only the activities and leads touched,
-also when the build of the day before stopped after int_activity_attribution (its stamps carry the
-change over). The changes are written into the raw tables by hand, as dlt's merge and deletions.py
+"""int_lead_touches' and int_lead_first_response's incremental builds equal a full rebuild after each
+kind of change that can add, move or remove a touch of an existing lead, while recomputing only the
+activities and leads touched, also when the build of the day before stopped after
+int_activity_attribution (its stamps carry the change over). The changes are written into the raw tables by hand, as dlt's merge and deletions.py
 leave them, on the day-later account of test_dbt_attribution_incremental.py."""
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ LEADS = 200
 NOW = 1_790_000_000
 TOUCHES = "intermediate.int_lead_touches"
 ATTRIBUTION = "intermediate.int_activity_attribution"
+FIRST_RESPONSE = "intermediate.int_lead_first_response"
 
 
 def _load(connection, load_id: str) -> None:
@@ -35,6 +36,10 @@ def _touches(warehouse):
     return warehouse.query(f"select * from {TOUCHES} order by all")
 
 
+def _first_responses(warehouse):
+    return warehouse.query(f"select * from {FIRST_RESPONSE} order by all")
+
+
 def _assert_equals(incremental, full) -> None:
     assert list(incremental.columns) == list(full.columns)
     assert len(incremental) == len(full)
@@ -42,11 +47,12 @@ def _assert_equals(incremental, full) -> None:
 
 
 def _assert_equals_full_rebuild(warehouse, tmp_path):
-    """Returns the full rebuild's rows."""
+    """Returns the full rebuild's touches and first responses."""
     rebuilt = warehouse.copy(tmp_path)
-    rebuilt.dbt("run", "--full-refresh", "--select", "int_lead_touches")
-    full = _touches(rebuilt)
-    _assert_equals(_touches(warehouse), full)
+    rebuilt.dbt("run", "--full-refresh", "--select", "int_lead_touches", "int_lead_first_response")
+    full = _touches(rebuilt), _first_responses(rebuilt)
+    _assert_equals(_touches(warehouse), full[0])
+    _assert_equals(_first_responses(warehouse), full[1])
     return full
 
 
@@ -131,6 +137,13 @@ def test_changes_of_every_kind_equal_a_full_rebuild(built_day_later, tmp_path):
         connection.execute(f"update raw_amocrm.leads set status_id = 143, closed_at = {touch_time - 1}, "
                            f"_dlt_load_id = '2000000000.1' where id = {closed_lead}")
     _spoil(warehouse, untouched["activity_id"], int(untouched["lead_id"]))
+    untouched_lead = int(untouched["lead_id"])
+    flagged_lead = int(calls[~calls["lead_id"].isin(used | {untouched_lead})].iloc[0]["lead_id"])
+    with duckdb.connect(str(warehouse.path)) as connection:
+        # a first response no change involves (kept as it is) and a stale flag (recomputed)
+        connection.execute(f"update {FIRST_RESPONSE} set pipeline_id = -1 where lead_id = ?", [untouched_lead])
+        connection.execute(f"update {FIRST_RESPONSE} set is_14d_elapsed = not is_14d_elapsed where lead_id = ?",
+                           [flagged_lead])
     warehouse.dbt("run", "--select", "+int_activity_attribution")  # the day's build stops here
 
     with duckdb.connect(str(warehouse.path)) as connection:
@@ -138,9 +151,14 @@ def test_changes_of_every_kind_equal_a_full_rebuild(built_day_later, tmp_path):
         _copy_row(connection, "events", chat_event, "test-lead-restore", "2000000000.2", type="lead_restored",
                   entity_type="leads", entity_id=deleted_lead, created_at=latest + 6, talk_id=None)
         connection.execute(f"update raw_amocrm.leads set is_deleted = false, deleted_at = null where id = {deleted_lead}")
-    result = warehouse.dbt("run", "--select", "+int_lead_touches")
-    assert "recomputing every touch" not in result.stdout
+    result = warehouse.dbt("run", "--select", "+int_lead_first_response")
+    assert "recomputing every" not in result.stdout
     _assert_spoiled(warehouse, untouched["activity_id"], int(untouched["lead_id"]))
+    assert warehouse.query(f"select pipeline_id from {FIRST_RESPONSE} where lead_id = {untouched_lead}").iat[0, 0] == -1
+    assert warehouse.query("select count(*) from intermediate.int_lead_touch_removals").iat[0, 0] == 0
+    with duckdb.connect(str(warehouse.path)) as connection:
+        connection.execute(f"update {FIRST_RESPONSE} set pipeline_id = l.pipeline_id from staging.stg_amocrm__leads as l "
+                           f"where l.lead_id = {FIRST_RESPONSE}.lead_id and {FIRST_RESPONSE}.pipeline_id = -1")
     after = _touches(warehouse)
     keys = set(zip(after["activity_id"], after["lead_id"]))
     assert ("note:990000001", new_touch_lead) in keys
@@ -150,11 +168,19 @@ def test_changes_of_every_kind_equal_a_full_rebuild(built_day_later, tmp_path):
     assert (closed_touch["activity_id"], closed_lead) not in keys
     assert deleted_lead in set(after["lead_id"])
     full = _assert_equals_full_rebuild(warehouse, tmp_path / "full")
+    before = _first_responses(shared).set_index("lead_id")
+    after = full[1].set_index("lead_id")
+    changed = {lead for lead in after.index.intersection(before.index) if not after.loc[lead].equals(before.loc[lead])}
+    # leads whose first response changed only by a removed touch (the chat message moved to another lead,
+    # the deleted call note): int_lead_touch_removals carried them over the failed build
+    assert {int(chat["lead_id"]), deleted_note_lead} <= changed
 
     # int_activity_attribution rebuilt in full: its rows name no build the touches can follow, so the
     # next build recomputes every touch, says why, and still equals the full rebuild
     warehouse.dbt("run", "--full-refresh", "--select", "int_activity_attribution")
     _spoil(warehouse, untouched["activity_id"], int(untouched["lead_id"]))
-    result = warehouse.dbt("run", "--select", "int_lead_touches")
+    result = warehouse.dbt("run", "--select", "int_lead_touches", "int_lead_first_response")
     assert "recomputing every touch" in result.stdout and "rebuilt in full" in result.stdout
-    _assert_equals(_touches(warehouse), full)
+    assert "recomputing every lead" in result.stdout
+    _assert_equals(_touches(warehouse), full[0])
+    _assert_equals(_first_responses(warehouse), full[1])

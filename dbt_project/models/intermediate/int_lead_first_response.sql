@@ -1,5 +1,30 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        on_schema_change='fail',
+        pre_hook=["{{ create_first_response_changed_leads() }}", "{{ first_response_delete_changed() }}"],
+        post_hook=[
+            "{{ record_processed_loads(upstream=first_response_upstream(), rebuilt=first_response_full_recompute_reason() != '') }}",
+            "{{ forget_read_touch_removals() }}",
+            "{{ drop_changed_leads_table() }}"
+        ]
+    )
+}}
+
 -- Per live lead: its first outgoing touch at or after creation and how many touches it got in its
 -- first 24 hours and 14 days (kpi-contract.md "Sales-management hygiene").
+-- Incremental (macros/lead_first_response_incremental.sql): a run recomputes the leads whose row, touches
+-- or flags changed since its last build; the YAML says why.
+
+-- depends_on: {{ ref('int_processed_loads') }}
+-- depends_on: {{ ref('int_lead_touch_removals') }}
+-- depends_on: {{ ref('int_activity_attribution') }}
+-- depends_on: {{ ref('stg_amocrm__events') }}
+-- depends_on: {{ source('raw_amocrm', 'deletions') }}
+{%- set full_reason = first_response_full_recompute_reason() %}
+{{- log_first_response_full_recompute(full_reason) }}
+{%- set incremental = is_incremental() and not full_reason %}
 
 with leads as (
     select
@@ -10,11 +35,17 @@ with leads as (
         created_at,
         created_date
     from {{ ref('stg_amocrm__leads') }}
+    {%- if incremental %}
+    semi join {{ changed_leads_table() }} as changed using (account_id, lead_id)
+    {%- endif %}
     where not is_deleted
 ),
 
 touches as (
     select account_id, lead_id, occurred_at from {{ ref('int_lead_touches') }}
+    {%- if incremental %}
+    semi join {{ changed_leads_table() }} as changed using (account_id, lead_id)
+    {%- endif %}
 ),
 
 extraction as (
@@ -54,15 +85,10 @@ final as (
         leads.created_date,
         per_lead.first_response_at,
         (epoch(per_lead.first_response_at) - epoch(leads.created_at)) / 60.0 as first_response_minutes,
-        coalesce(
-            (epoch(per_lead.first_response_at) - epoch(leads.created_at)) / 60.0
-            <= {{ var('amocrm_response_sla_minutes') }},
-            false
-        ) as responded_within_sla,
-        per_lead.first_response_at is not null
-            or epoch_us(extraction.extracted_at) - epoch_us(leads.created_at)
-            >= cast({{ var('amocrm_response_sla_minutes') }} as bigint) * 60000000 as is_sla_elapsed,
-        epoch_us(extraction.extracted_at) - epoch_us(leads.created_at) >= 14 * 86400000000 as is_14d_elapsed,
+        {{ first_response_sla_flag('per_lead.first_response_at', 'leads.created_at') }} as responded_within_sla,
+        {{ first_response_sla_elapsed('per_lead.first_response_at', 'leads.created_at', 'extraction.extracted_at') }}
+            as is_sla_elapsed,
+        {{ first_response_14d_elapsed('leads.created_at', 'extraction.extracted_at') }} as is_14d_elapsed,
         coalesce(per_lead.touches_24h, 0) as touches_24h,
         coalesce(per_lead.touches_14d, 0) as touches_14d
     from leads

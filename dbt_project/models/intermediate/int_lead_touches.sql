@@ -15,6 +15,7 @@
 -- attribution recomputed since its last build and of the leads the new loads changed; the YAML says why.
 
 -- depends_on: {{ ref('int_processed_loads') }}
+-- depends_on: {{ ref('int_lead_touch_removals') }}
 -- depends_on: {{ ref('stg_amocrm__events') }}
 -- depends_on: {{ source('raw_amocrm', 'deletions') }}
 {%- set full_reason = lead_touches_full_recompute_reason() %}
