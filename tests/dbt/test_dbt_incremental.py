@@ -22,9 +22,9 @@ NOW = 1_790_000_000
 PUBLISHED = ["dim_managers", "dim_pipeline_stages", "fct_leads", *MARTS]
 INCREMENTAL = ["int_activities", "int_activity_attribution", "int_lead_events", "int_lead_status_history",
                "int_pipeline_daily_stays", "int_lead_stage_stays", "int_lead_lost_at_stage",
-               "int_lead_stages_reached", "int_lead_touches"]
+               "int_lead_stages_reached", "int_lead_touches", "int_lead_first_response"]
 CHANGED_LEADS_FROM_PRE_HOOK = {"int_pipeline_daily_stays", "int_lead_stage_stays", "int_lead_lost_at_stage",
-                               "int_lead_stages_reached"}
+                               "int_lead_stages_reached", "int_lead_first_response"}
 # bookkeeping, not data: which build recomputed the row (a full refresh stamps every row alike)
 BOOKKEEPING = {"intermediate.int_activity_attribution": " exclude (attributed_load_id)"}
 
