@@ -5,8 +5,8 @@
   recomputes, lead by lead (a pre-hook writes them to a temporary table and deletes their rows; the model
   appends them recomputed): (1) the leads the new loads changed (lead_touches_changed_leads: the same
   leads int_lead_touches recomputes for those loads), (2) the leads int_lead_touches removed a touch of
-  (int_lead_touch_removals, stamped with the load) or gave a touch of an activity recomputed in those
-  loads (int_activity_attribution.attributed_load_id), (3) the leads whose stored flags no longer agree
+  (int_lead_touch_removals, stamped with the load) or may have given a touch of an activity recomputed
+  in those loads (int_activity_attribution.attributed_load_id: its lead, the leads linked to its contact), (3) the leads whose stored flags no longer agree
   with the extraction time or the SLA (exactly computable from the stored created_at and
   first_response_at). Every other row has all its inputs unchanged.
 -#}
@@ -71,12 +71,16 @@
     union
     select account_id, lead_id from {{ ref('int_lead_touch_removals') }} where load_id in {{ new_loads }}
     union
-    select account_id, lead_id
-    from {{ ref('int_lead_touches') }}
-    semi join (
-        select account_id, activity_id from {{ ref('int_activity_attribution') }}
-        where attributed_load_id in {{ new_loads }}
-    ) as changed using (account_id, activity_id)
+    {#- the leads a recomputed activity can touch now: its own lead, the leads linked to its contact (a
+        superset of its int_lead_touches rows, and cheaper than a join of all of them) #}
+    select account_id, lead_id from changed_activities__{{ this.name }} where lead_id is not null
+    union
+    select links.account_id, links.lead_id
+    from {{ ref('stg_amocrm__lead_contacts') }} as links
+    semi join changed_activities__{{ this.name }} as changed
+        on changed.entity_type = 'contact'
+        and changed.account_id = links.account_id
+        and changed.entity_id = links.contact_id
     union
     select stored.account_id, stored.lead_id
     from {{ this }} as stored
@@ -92,8 +96,13 @@
 {#- First pre-hook: the leads to recompute, into a temporary table of the model's connection. -#}
 {% macro create_first_response_changed_leads() -%}
     {%- if is_incremental() and not first_response_full_recompute_reason() -%}
+    {%- set new_loads = unprocessed_loads(upstream=first_response_upstream()) %}
+    create or replace temporary table changed_activities__{{ this.name }} as
+    select account_id, lead_id, entity_type, entity_id from {{ ref('int_activity_attribution') }}
+    where attributed_load_id in {{ new_loads }};
     create or replace temporary table changed_leads__{{ this.name }} as
-    {{ first_response_changed_leads(unprocessed_loads(upstream=first_response_upstream())) }}
+    {{ first_response_changed_leads(new_loads) }};
+    drop table changed_activities__{{ this.name }}
     {%- else -%}
     select 1
     {%- endif -%}

@@ -21,6 +21,7 @@
 -- depends_on: {{ ref('int_lead_touch_removals') }}
 -- depends_on: {{ ref('int_activity_attribution') }}
 -- depends_on: {{ ref('stg_amocrm__events') }}
+-- depends_on: {{ ref('stg_amocrm__lead_contacts') }}
 -- depends_on: {{ source('raw_amocrm', 'deletions') }}
 {%- set full_reason = first_response_full_recompute_reason() %}
 {{- log_first_response_full_recompute(full_reason) }}
