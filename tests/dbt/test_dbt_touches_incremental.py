@@ -6,6 +6,8 @@ leave them, on the day-later account of test_dbt_attribution_incremental.py."""
 
 from __future__ import annotations
 
+import json
+
 import duckdb
 import pytest
 
@@ -53,7 +55,7 @@ def _assert_equals_full_rebuild(warehouse, tmp_path):
     full = _touches(rebuilt), _first_responses(rebuilt)
     _assert_equals(_touches(warehouse), full[0])
     _assert_equals(_first_responses(warehouse), full[1])
-    return full
+    return full, rebuilt
 
 
 def _spoil(warehouse, activity_id: str, lead_id: int) -> None:
@@ -78,8 +80,10 @@ def test_changes_of_every_kind_equal_a_full_rebuild(built_day_later, tmp_path):
     old lead, a new call on a contact linked to an old open lead, a chat message put on another lead
     by a new message of its talk, a call note deleted, a lead deleted, a lead closed before a touch on
     its contact. Day 2: the lead is restored, and the whole build runs. It equals a full rebuild, keeps
-    an untouched touch as it was, and each change shows. Then a full refresh of the attribution makes the
-    next build recompute every touch."""
+    an untouched touch as it was, and each change shows; int_lead_first_response too (a lead no change
+    involves kept as it was, a stale flag corrected, the leads that only lost a touch recomputed), and
+    after a new SLA. Then a full refresh of the attribution makes the next build recompute every touch
+    and every first response."""
     shared, _, _ = built_day_later(seed=SEED, leads=LEADS, now=NOW)
     warehouse = shared.copy(tmp_path / "incremental")
     touches = _touches(warehouse)
@@ -167,7 +171,16 @@ def test_changes_of_every_kind_equal_a_full_rebuild(built_day_later, tmp_path):
     assert deleted_note not in set(after["activity_id"])
     assert (closed_touch["activity_id"], closed_lead) not in keys
     assert deleted_lead in set(after["lead_id"])
-    full = _assert_equals_full_rebuild(warehouse, tmp_path / "full")
+    full, rebuilt = _assert_equals_full_rebuild(warehouse, tmp_path / "full")
+
+    # a new SLA: the leads whose flags it flips are recomputed, not every lead
+    sla = ["--vars", json.dumps({"amocrm_response_sla_minutes": 600})]
+    result = warehouse.dbt("run", "--select", "int_lead_first_response", *sla)
+    assert "recomputing every" not in result.stdout
+    rebuilt.dbt("run", "--full-refresh", "--select", "int_lead_first_response", *sla)
+    with_new_sla = _first_responses(rebuilt)
+    assert not with_new_sla["responded_within_sla"].equals(full[1]["responded_within_sla"])
+    _assert_equals(_first_responses(warehouse), with_new_sla)
     before = _first_responses(shared).set_index("lead_id")
     after = full[1].set_index("lead_id")
     changed = {lead for lead in after.index.intersection(before.index) if not after.loc[lead].equals(before.loc[lead])}
@@ -176,7 +189,8 @@ def test_changes_of_every_kind_equal_a_full_rebuild(built_day_later, tmp_path):
     assert {int(chat["lead_id"]), deleted_note_lead} <= changed
 
     # int_activity_attribution rebuilt in full: its rows name no build the touches can follow, so the
-    # next build recomputes every touch, says why, and still equals the full rebuild
+    # next build recomputes every touch and every first response (back at the default SLA), says why,
+    # and still equals the full rebuild
     warehouse.dbt("run", "--full-refresh", "--select", "int_activity_attribution")
     _spoil(warehouse, untouched["activity_id"], int(untouched["lead_id"]))
     result = warehouse.dbt("run", "--select", "int_lead_touches", "int_lead_first_response")
