@@ -1,0 +1,88 @@
+{#-
+  How a table whose daily cost is writing it, not selecting it (fct_leads, int_customer_first_won), is
+  kept incremental: a run computes the model's whole select (cheap: a fraction of a second on 1M leads)
+  and writes only the rows the stored table does not already hold exactly, by delete+insert on the
+  model's key; a pre-hook deletes the stored rows whose key the select no longer has. A row is compared
+  by a 64-bit hash of every column, stored side and new side alike, so the table equals a full rebuild
+  whatever changed - an input row, a lookup (a user's group, a renamed loss reason, a customer's first
+  won deal), the account's currency, or the model's own SQL - with no record of what changed to trust,
+  and nothing lost by a failed build in between (the next run compares again).
+-#}
+
+{#- A hash of every column of `columns` of `alias`, in that order. -#}
+{% macro changed_rows_hash(alias, columns) -%}
+    hash({% for column in columns %}{{ alias }}.{{ adapter.quote(column) }}{{ ', ' if not loop.last }}{% endfor %})
+{%- endmacro %}
+
+{#-
+  The rows of `relation` (a CTE name of the whole select) to write: on an incremental run, those whose
+  key the stored table lacks or holds with other values; on a full build, every row. `key`: the unique key
+  (a list of column names, as the model's unique_key).
+-#}
+{% macro changed_rows(relation, key) -%}
+    {%- if execute and is_incremental() -%}
+        {%- set columns = adapter.get_columns_in_relation(this) | map(attribute='name') | list -%}
+    select new_rows.* exclude (changed_rows_hash)
+    from (
+        select {{ relation }}.*, {{ changed_rows_hash(relation, columns) }} as changed_rows_hash
+        from {{ relation }}
+    ) as new_rows
+    anti join (
+        select {{ key | join(', ') }}, {{ changed_rows_hash('stored', columns) }} as changed_rows_hash
+        from {{ this }} as stored
+    ) as stored
+        on {% for column in key %}stored.{{ column }} = new_rows.{{ column }} and {% endfor -%}
+        stored.changed_rows_hash = new_rows.changed_rows_hash
+    {%- else %}
+    select * from {{ relation }}
+    {%- endif -%}
+{%- endmacro %}
+
+{#-
+  The pre-hook: delete the stored rows whose key is no longer among `current_keys` (a query of the key
+  columns, in `key`'s order): delete+insert rewrites the changed keys but cannot remove a vanished one.
+-#}
+{% macro delete_vanished_keys(key, current_keys) -%}
+    {%- if is_incremental() -%}
+    delete from {{ this }} as stored
+    where not exists (
+        select 1
+        from ({{ current_keys }}) as current_keys ({{ key | join(', ') }})
+        where {% for column in key %}current_keys.{{ column }} = stored.{{ column }}{{ ' and ' if not loop.last }}{% endfor %}
+    )
+    {%- else -%}
+    select 1
+    {%- endif -%}
+{%- endmacro %}
+
+{#- fct_leads has a row per lead of a loaded account. -#}
+{% macro fct_leads_keys() -%}
+    select leads.account_id, leads.lead_id
+    from {{ ref('stg_amocrm__leads') }} as leads
+    semi join {{ ref('stg_amocrm__account') }} as account on account.account_id = leads.account_id
+{%- endmacro %}
+
+{#-
+  The won deals that make customers (int_customer_first_won): non-deleted leads currently won with a
+  closed_at, whose customer is their company, else their main contact.
+-#}
+{% macro customer_won_deals() -%}
+    select
+        account_id,
+        lead_id,
+        closed_at,
+        closed_date,
+        channel,
+        case when company_id is not null then 'company' else 'contact' end as customer_type,
+        coalesce(company_id, main_contact_id) as customer_id
+    from {{ ref('stg_amocrm__leads') }}
+    where not is_deleted
+        and status_id = 142
+        and closed_at is not null
+        and coalesce(company_id, main_contact_id) is not null
+{%- endmacro %}
+
+{#- int_customer_first_won has a row per customer with a won deal. -#}
+{% macro customer_first_won_keys() -%}
+    select distinct account_id, customer_type, customer_id from ({{ customer_won_deals() }}) as won_deals
+{%- endmacro %}

@@ -1,0 +1,115 @@
+"""fct_leads and int_customer_first_won are incremental by changed rows: a run writes only the rows that
+differ from the stored ones (and deletes those whose key is gone), and equals a full rebuild after every
+kind of change - of a lead, of the customer's first won deal, of a lookup (a user's group, a loss reason's
+name). On copies of the day-later warehouse of test_dbt_incremental."""
+
+from __future__ import annotations
+
+import duckdb
+import pytest
+
+from frames import assert_frames_match
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("day_later")]
+
+SEED, LEADS, NOW = 23, 200, 1_790_000_000  # test_dbt_incremental's account: the same shared warehouse
+MODELS = {"marts.fct_leads": ["account_id", "lead_id"],
+          "intermediate.int_customer_first_won": ["account_id", "customer_type", "customer_id"]}
+LOAD = "2000000000.1"
+
+
+@pytest.fixture(scope="module")
+def built(built_day_later):
+    """Shared with other modules (`built_day_later`): copy it to change it."""
+    warehouse, _, _ = built_day_later(seed=SEED, leads=LEADS, now=NOW)
+    return warehouse
+
+
+def _rows(warehouse, table):
+    """The table's rows with their rowid: a row rewritten by delete+insert gets a rowid past the old ones."""
+    return warehouse.query(f"select rowid as row_position, * from {table} order by all")
+
+
+def _run_and_check(warehouse, tmp_path):
+    """Build the models on `warehouse` (incrementally); assert that each equals a full rebuild and that
+    it rewrote exactly its changed rows. The keys rewritten per table."""
+    before = {table: _rows(warehouse, table) for table in MODELS}
+    warehouse.dbt("run", "--select", "+fct_leads")
+    rebuilt = warehouse.copy(tmp_path)
+    rebuilt.dbt("run", "--full-refresh", "--select", "int_customer_first_won", "fct_leads")
+    rewritten = {}
+    for table, key in MODELS.items():
+        old, new = before[table], _rows(warehouse, table)
+        full = rebuilt.query(f"select * from {table} order by all")
+        assert len(new) == len(full), table
+        assert_frames_match(new.drop(columns="row_position"), full, key)
+        old_rows = {tuple(r[1:]) for r in old.itertuples(index=False)}
+        changed = {tuple(r[1:len(key) + 1]) for r in new.itertuples(index=False) if tuple(r[1:]) not in old_rows}
+        last = old["row_position"].max()
+        rewritten[table] = {tuple(r[1:len(key) + 1]) for r in new.itertuples(index=False) if r[0] > last}
+        assert rewritten[table] == changed, f"{table} rewrote exactly its changed rows"
+    return rewritten
+
+
+def _pick(warehouse) -> dict[str, int]:
+    """Distinct old live leads: one to move (stage, owner, price), one to lose with a reason, one to delete
+    and restore, and the first won deal of a customer with another won deal."""
+    q = warehouse.query
+    open_leads = q("select lead_id from marts.fct_leads where not is_deleted and not is_won and not is_lost "
+                   "and created_at is not null order by lead_id")["lead_id"].tolist()
+    first_won = q("select first_won_lead_id from intermediate.int_customer_first_won where won_deals > 1 "
+                  "order by first_won_lead_id")["first_won_lead_id"].tolist()
+    assert len(open_leads) >= 3 and first_won, "the account has the leads the test changes"
+    return {"move": open_leads[0], "lose": open_leads[1], "delete": open_leads[2], "first_won": first_won[0]}
+
+
+def test_each_kind_of_change_rewrites_its_rows_only_and_equals_a_full_rebuild(built, tmp_path):
+    warehouse = built.copy(tmp_path / "incremental")
+    assert _run_and_check(warehouse, tmp_path / "unchanged") == {table: set() for table in MODELS}, \
+        "nothing changed: nothing rewritten"
+
+    picked = _pick(warehouse)
+    q = warehouse.query
+    lead = q(f"select account_id, pipeline_id, status_id, manager_id from marts.fct_leads "
+             f"where lead_id = {picked['move']}").iloc[0]
+    account = int(lead.account_id)
+    status = int(q(f"select min(id) from raw_amocrm.pipeline_statuses where pipeline_id = {lead.pipeline_id} "
+                   f"and id not in (142, 143, {lead.status_id})").iat[0, 0])
+    other_user = int(q(f"select min(id) from raw_amocrm.users where id <> {lead.manager_id}").iat[0, 0])
+    reason = int(q("select min(id) from raw_amocrm.loss_reasons").iat[0, 0])
+    with duckdb.connect(str(warehouse.path)) as connection:
+        connection.execute(f"insert into raw_amocrm._dlt_loads values ('{LOAD}', 'amocrm', 0, now(), '')")
+        connection.execute(f"update raw_amocrm.leads set status_id = {status}, responsible_user_id = {other_user}, "
+                           f"price = coalesce(price, 0) + 1000, updated_at = updated_at + 60, "
+                           f"_dlt_load_id = '{LOAD}' where id = {picked['move']}")
+        connection.execute(f"update raw_amocrm.leads set status_id = 143, loss_reason_id = {reason}, "
+                           f"closed_at = updated_at + 60, updated_at = updated_at + 60, _dlt_load_id = '{LOAD}' "
+                           f"where id = {picked['lose']}")
+        # in place, as deletions.py applies the trash: no load of the lead
+        for lead_id in (picked["delete"], picked["first_won"]):
+            connection.execute(f"update raw_amocrm.leads set is_deleted = true, deleted_at = updated_at + 1 "
+                               f"where id = {lead_id}")
+    rewritten = _run_and_check(warehouse, tmp_path / "leads")
+    assert {(account, picked[name]) for name in ("move", "lose", "delete", "first_won")} \
+        <= rewritten["marts.fct_leads"]
+    moved = q(f"select * from marts.fct_leads where lead_id = {picked['move']}").iloc[0]
+    assert (moved.status_id, moved.manager_id) == (status, other_user)
+    lost = q(f"select * from marts.fct_leads where lead_id = {picked['lose']}").iloc[0]
+    assert lost.is_lost and lost.loss_reason_id == reason
+    assert rewritten["intermediate.int_customer_first_won"], "the customer's first won deal moved"
+    assert not q(f"select * from intermediate.int_customer_first_won "
+                 f"where first_won_lead_id = {picked['first_won']}").shape[0]
+
+    # restored in place; a user moved to another group; a loss reason renamed
+    group = int(q(f"select group_id from staging.stg_amocrm__users where user_id = {other_user}").iat[0, 0])
+    with duckdb.connect(str(warehouse.path)) as connection:
+        connection.execute(f"update raw_amocrm.leads set is_deleted = false, deleted_at = null "
+                           f"where id = {picked['delete']}")
+        connection.execute(f"update raw_amocrm.users set group_id = coalesce(group_id, 0) + 7 where id = {other_user}")
+        connection.execute(f"update raw_amocrm.loss_reasons set name = name || ' (renamed)' where id = {reason}")
+    rewritten = _run_and_check(warehouse, tmp_path / "lookups")
+    assert (account, picked["delete"]) in rewritten["marts.fct_leads"]
+    assert {(account, picked["move"]), (account, picked["lose"])} <= rewritten["marts.fct_leads"]
+    assert q(f"select loss_reason from marts.fct_leads where lead_id = {picked['lose']}").iat[0, 0].endswith(
+        " (renamed)")
+    assert q(f"select group_id from marts.fct_leads where lead_id = {picked['move']}").iat[0, 0] == group + 7
