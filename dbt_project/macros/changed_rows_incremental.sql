@@ -6,7 +6,9 @@
   by a 64-bit hash of every column, stored side and new side alike, so the table equals a full rebuild
   whatever changed - an input row, a lookup (a user's group, a renamed loss reason, a customer's first
   won deal), the account's currency, or the model's own SQL - with no record of what changed to trust,
-  and nothing lost by a failed build in between (the next run compares again).
+  and nothing lost by a failed build in between (the next run compares again). A 64-bit hash
+  collision between a stored row and its changed value would keep the old row (odds ~2^-64 per
+  changed row, as raw_row_hash in stg_amocrm__leads).
 -#}
 
 {#- A hash of every column of `columns` of `alias`, in that order. -#}
@@ -15,13 +17,34 @@
 {%- endmacro %}
 
 {#-
+  Why every stored row must be rewritten in this incremental run, or '' (none): the stored table's
+  columns are not the model's (those its YAML documents), e.g. a table built by an older version, so
+  its rows cannot be compared. The pre-hook then deletes every row and drops the columns the model no
+  longer has, and on_schema_change='append_new_columns' adds its new ones before the rows are inserted
+  (at the end: a full refresh restores the model's column order).
+-#}
+{% macro changed_rows_rewrite_reason() -%}
+    {%- if not (execute and is_incremental()) -%}
+        {{ return('') }}
+    {%- endif -%}
+    {%- set stored = adapter.get_columns_in_relation(this) | map(attribute='name') | map('lower') | sort | list -%}
+    {%- set declared = model.columns.keys() | map('lower') | sort | list -%}
+    {%- if stored != declared -%}
+        {{ return('its stored columns (' ~ stored | join(', ') ~ ') are not those of the model ('
+                  ~ declared | join(', ') ~ ')') }}
+    {%- endif -%}
+    {{ return('') }}
+{%- endmacro %}
+
+{#-
   The rows of `relation` (a CTE name of the whole select) to write: on an incremental run, those whose
-  key the stored table lacks or holds with other values; on a full build, every row. `key`: the unique key
-  (a list of column names, as the model's unique_key).
+  key the stored table lacks or holds with other values; on a full build (or a logged rewrite of every
+  row), every row. `key`: the unique key (a list of column names, as the model's unique_key).
 -#}
 {% macro changed_rows(relation, key) -%}
-    {%- if execute and is_incremental() -%}
-        {%- set columns = adapter.get_columns_in_relation(this) | map(attribute='name') | list -%}
+    {%- set rewrite_reason = changed_rows_rewrite_reason() -%}
+    {%- if execute and is_incremental() and not rewrite_reason -%}
+        {%- set columns = model.columns.keys() | map('lower') | list -%}
     select new_rows.* exclude (changed_rows_hash)
     from (
         select {{ relation }}.*, {{ changed_rows_hash(relation, columns) }} as changed_rows_hash
@@ -34,6 +57,10 @@
         on {% for column in key %}stored.{{ column }} = new_rows.{{ column }} and {% endfor -%}
         stored.changed_rows_hash = new_rows.changed_rows_hash
     {%- else %}
+        {%- if rewrite_reason %}
+            {{- log(this ~ ": rewriting every row (as costly as a full rebuild) because " ~ rewrite_reason ~ ".",
+                    info=true) }}
+        {%- endif %}
     select * from {{ relation }}
     {%- endif -%}
 {%- endmacro %}
@@ -41,9 +68,17 @@
 {#-
   The pre-hook: delete the stored rows whose key is no longer among `current_keys` (a query of the key
   columns, in `key`'s order): delete+insert rewrites the changed keys but cannot remove a vanished one.
+  Every row when they are all rewritten.
 -#}
 {% macro delete_vanished_keys(key, current_keys) -%}
-    {%- if is_incremental() -%}
+    {%- if is_incremental() and changed_rows_rewrite_reason() -%}
+        {%- set declared = model.columns.keys() | map('lower') | list -%}
+    delete from {{ this }};
+        {%- for column in adapter.get_columns_in_relation(this) | map(attribute='name') | list
+            if column | lower not in declared %}
+    alter table {{ this }} drop column {{ adapter.quote(column) }};
+        {%- endfor %}
+    {%- elif is_incremental() -%}
     delete from {{ this }} as stored
     where not exists (
         select 1
@@ -85,4 +120,24 @@
 {#- int_customer_first_won has a row per customer with a won deal. -#}
 {% macro customer_first_won_keys() -%}
     select distinct account_id, customer_type, customer_id from ({{ customer_won_deals() }}) as won_deals
+{%- endmacro %}
+
+{#-
+  The post-hook: say in the dbt log how many rows this incremental run wrote (the temporary table
+  delete+insert took them from, still there inside the model's transaction) and how many the table holds,
+  so a run's cost in proportion to the day's change can be seen. Nothing on a full build (no such table).
+-#}
+{% macro log_changed_rows() -%}
+    {%- if execute -%}
+        {%- set temp = make_temp_relation(this.incorporate(type='table')) -%}
+        {%- set found = run_query("select count(*) from duckdb_tables() where temporary and table_name = '"
+                                  ~ temp.identifier ~ "'").columns[0].values()[0] -%}
+        {%- if found -%}
+            {%- set counts = run_query("select (select count(*) from " ~ temp ~ "), (select count(*) from " ~ this
+                                       ~ ")").rows[0] -%}
+            {%- do log(this.schema ~ "." ~ this.identifier ~ ": wrote " ~ counts[0] ~ " new or changed rows of "
+                       ~ counts[1], info=true) -%}
+        {%- endif -%}
+    {%- endif -%}
+    select 1
 {%- endmacro %}

@@ -5,8 +5,9 @@
         materialized='incremental',
         unique_key=['account_id', 'lead_id'],
         incremental_strategy='delete+insert',
-        on_schema_change='fail',
-        pre_hook="{{ delete_vanished_keys(['account_id', 'lead_id'], fct_leads_keys()) }}"
+        on_schema_change='append_new_columns',
+        pre_hook="{{ delete_vanished_keys(['account_id', 'lead_id'], fct_leads_keys()) }}",
+        post_hook="{{ log_changed_rows() }}"
     )
 }}
 
