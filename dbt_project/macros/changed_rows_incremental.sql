@@ -129,12 +129,13 @@
 -#}
 {% macro log_changed_rows() -%}
     {%- if execute -%}
-        {%- set temp = make_temp_relation(this.incorporate(type='table')) -%}
-        {%- set found = run_query("select count(*) from duckdb_tables() where temporary and table_name = '"
-                                  ~ temp.identifier ~ "'").columns[0].values()[0] -%}
-        {%- if found -%}
-            {%- set counts = run_query("select (select count(*) from " ~ temp ~ "), (select count(*) from " ~ this
-                                       ~ ")").rows[0] -%}
+        {#- dbt-duckdb names it <model>__dbt_tmp<time>, a temporary table of this thread's connection -#}
+        {%- set temps = run_query("select table_name from duckdb_tables() where temporary and table_name like '"
+                                  ~ this.identifier ~ "\\_\\_dbt\\_tmp%' escape '\\' order by table_name desc limit 1")
+                                  .columns[0].values() -%}
+        {%- if temps | length > 0 -%}
+            {%- set counts = run_query('select (select count(*) from temp.main."' ~ temps[0] ~ '"), (select count(*) from '
+                                       ~ this ~ ')').rows[0] -%}
             {%- do log(this.schema ~ "." ~ this.identifier ~ ": wrote " ~ counts[0] ~ " new or changed rows of "
                        ~ counts[1], info=true) -%}
         {%- endif -%}
