@@ -1,14 +1,17 @@
 {#-
-  How a table whose daily cost is writing it, not selecting it (fct_leads, int_customer_first_won), is
-  kept incremental: a run computes the model's whole select (cheap: a fraction of a second on 1M leads)
-  and writes only the rows the stored table does not already hold exactly, by delete+insert on the
-  model's key; a pre-hook deletes the stored rows whose key the select no longer has. A row is compared
-  by a 64-bit hash of every column, stored side and new side alike, so the table equals a full rebuild
-  whatever changed - an input row, a lookup (a user's group, a renamed loss reason, a customer's first
-  won deal), the account's currency, or the model's own SQL - with no record of what changed to trust,
-  and nothing lost by a failed build in between (the next run compares again). A 64-bit hash
-  collision between a stored row and its changed value would keep the old row (odds ~2^-64 per
-  changed row, as raw_row_hash in stg_amocrm__leads).
+  How a table whose daily cost is writing it, not selecting it (fct_leads), is kept incremental: a run
+  computes the model's whole select (cheap: a fraction of a second on 1M leads) and writes only the rows
+  the stored table does not already hold exactly, by delete+insert on the model's key; a pre-hook deletes
+  the stored rows whose key the select no longer has. A row is compared by a 64-bit hash of every
+  column, stored side and new side alike, so the table equals a full rebuild whatever changed - an input
+  row, a lookup (a user's group, a renamed loss reason, a customer's first won deal), the account's
+  currency, or the model's own SQL - with no record of what changed to trust, and nothing lost by a
+  failed build in between (the next run compares again). A 64-bit hash collision between a stored row
+  and its changed value would keep the old row (odds ~2^-64 per changed row, as raw_row_hash in
+  stg_amocrm__leads).
+  On 1M leads (a simulated day: 10,700 rows written) it costs about 1.3 CPU s instead of 3.6 for
+  rewriting the table. Not worth it for a smaller table: int_customer_first_won (250k rows) costs 0.37
+  CPU s rebuilt, and the comparison alone costs as much.
 -#}
 
 {#- A hash of every column of `columns` of `alias`, in that order. -#}
@@ -95,31 +98,6 @@
     select leads.account_id, leads.lead_id
     from {{ ref('stg_amocrm__leads') }} as leads
     semi join {{ ref('stg_amocrm__account') }} as account on account.account_id = leads.account_id
-{%- endmacro %}
-
-{#-
-  The won deals that make customers (int_customer_first_won): non-deleted leads currently won with a
-  closed_at, whose customer is their company, else their main contact.
--#}
-{% macro customer_won_deals() -%}
-    select
-        account_id,
-        lead_id,
-        closed_at,
-        closed_date,
-        channel,
-        case when company_id is not null then 'company' else 'contact' end as customer_type,
-        coalesce(company_id, main_contact_id) as customer_id
-    from {{ ref('stg_amocrm__leads') }}
-    where not is_deleted
-        and status_id = 142
-        and closed_at is not null
-        and coalesce(company_id, main_contact_id) is not null
-{%- endmacro %}
-
-{#- int_customer_first_won has a row per customer with a won deal. -#}
-{% macro customer_first_won_keys() -%}
-    select distinct account_id, customer_type, customer_id from ({{ customer_won_deals() }}) as won_deals
 {%- endmacro %}
 
 {#-

@@ -1,18 +1,17 @@
--- Incremental by changed rows (macros/changed_rows_incremental.sql): a run computes every customer's row
--- and writes only those that differ from the stored ones (delete+insert by customer).
-{{
-    config(
-        materialized='incremental',
-        unique_key=['account_id', 'customer_type', 'customer_id'],
-        incremental_strategy='delete+insert',
-        on_schema_change='append_new_columns',
-        pre_hook="{{ delete_vanished_keys(['account_id', 'customer_type', 'customer_id'], customer_first_won_keys()) }}",
-        post_hook="{{ log_changed_rows() }}"
-    )
-}}
-
 with won_deals as (
-    {{ customer_won_deals() }}
+    select
+        account_id,
+        lead_id,
+        closed_at,
+        closed_date,
+        channel,
+        case when company_id is not null then 'company' else 'contact' end as customer_type,
+        coalesce(company_id, main_contact_id) as customer_id
+    from {{ ref('stg_amocrm__leads') }}
+    where not is_deleted
+        and status_id = 142
+        and closed_at is not null
+        and coalesce(company_id, main_contact_id) is not null
 ),
 
 -- The first won deal of each customer by (closed_at, lead_id), found by one group-by rather than a
@@ -47,4 +46,4 @@ final as (
         and won_deals.lead_id = firsts.first_won_lead_id
 )
 
-{{ changed_rows('final', ['account_id', 'customer_type', 'customer_id']) }}
+select * from final
