@@ -11,10 +11,10 @@
   keep the old row (odds ~2^-64 per changed row, as raw_row_hash in stg_amocrm__leads).
   Merge rather than delete+insert: DuckDB's checkpoint rewrites every row group that has deleted rows
   (its vacuum), and a day's changed leads are spread over all of them.
-  CPU on 1M leads, a simulated day (10,700 rows written), with the checkpoint: about 2 s (comparison
-  1.3, merge and checkpoint 0.65) instead of 3.7 for rewriting the table; with delete+insert 2.6. Not
-  worth it for a smaller table: int_customer_first_won (250k rows) costs 0.37 CPU s rebuilt, and the
-  comparison alone costs as much.
+  CPU on 1M leads, a simulated day (10,700 rows written), checkpoint included: about 2.3 s (comparison
+  1.2, vanished keys 0.15, merge and its checkpoint 0.9) instead of 3.1-3.8 for rewriting the table;
+  2.6 with delete+insert. Not worth it for a smaller table: int_customer_first_won (250k rows) costs
+  0.37 CPU s rebuilt, and the comparison alone costs as much.
 -#}
 
 {#- A hash of every column of `columns` of `alias`, in that order. -#}
