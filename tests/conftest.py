@@ -244,9 +244,11 @@ class Warehouse:
 
 
 def build_warehouse(data_dir: Path, sim: Any, check: bool = True, first_load_at: int | None = None,
-                    dbt_command: str = "build") -> Warehouse:
+                    dbt_command: str = "build", select: tuple[str, ...] = ()) -> Warehouse:
     """Extract the simulated account, load inputs written for it and `dbt build` the project
-    (`dbt_command="run"`: the models without their tests, for a warehouse built again before it is checked)."""
+    (`dbt_command="run"`: the models without their tests, for a warehouse built again before it is checked;
+    `select`: dbt selectors, e.g. `("+fct_response",)`, for a module that reads only those models: the
+    other models and their tests cost CPU and are proven elsewhere)."""
     warehouse = Warehouse(data_dir=data_dir, sim=sim)
     if first_load_at is not None:
         now = sim.clock.now
@@ -256,7 +258,9 @@ def build_warehouse(data_dir: Path, sim: Any, check: bool = True, first_load_at:
     warehouse.extract()
     warehouse.spend, warehouse.targets = example_inputs(warehouse.truth, sim.clock.now)
     warehouse.load_inputs()
-    warehouse.build_result = warehouse.dbt(dbt_command, check=check)
+    # buildable: a test of the selection whose other parents are not built is left out, not failed
+    selection = ("--select", *select, "--indirect-selection", "buildable") if select else ()
+    warehouse.build_result = warehouse.dbt(dbt_command, *selection, check=check)
     return warehouse
 
 

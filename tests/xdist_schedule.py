@@ -37,7 +37,8 @@ from xdist.scheduler import LoadGroupScheduling
 # run of main 2847bb1 (`--durations=0 | python tests/xdist_schedule.py`, December 2026); the units changed
 # after it are scaled by their measured CPU before and after (dagster.test_held_back, dagster.test_accounts_job,
 # postgres.test_postgres_job: cheaper Dagster event storage, tests/dagster_sqlite.py
-# and pooled PostgreSQL connections). Only their order matters.
+# and pooled PostgreSQL connections; chats, response, hygiene: dbt builds only what the module reads).
+# Only their order matters.
 # The Dagster and PostgreSQL modules are units of their own (PER_MODULE_GROUPS).
 GROUP_SECONDS = {
     "day_later": 627,
@@ -51,12 +52,12 @@ GROUP_SECONDS = {
     "postgres.test_postgres_job": 145,
     "dagster.test_kpi_warnings": 139,
     "dagster.test_accounts_job": 135,
-    "hygiene": 118,
-    "chats": 100,
+    "hygiene": 105,
     "reconciliation": 94,
     "legacy_warehouse": 80,
     "fidelity": 77,
-    "response": 70,
+    "chats": 68,
+    "response": 52,
     "dagster.test_dbt_in_runs": 43,
     "postgres.test_postgres_publish": 34,
     "id_reconciliation": 33,

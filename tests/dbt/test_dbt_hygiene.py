@@ -46,7 +46,10 @@ def warehouse(tmp_path_factory, build_kpi_warehouse):
     account = next(a for a in (SimulatedAccount.generate(seed=s, leads=LEADS, now=now)
                                for s in itertools.count(SEED)) if _has_every_case(a.truth()))
     with Simulator(account, rate_limit=None) as sim:
-        yield build_kpi_warehouse(tmp_path_factory.mktemp("hygiene"), sim)
+        # the three tables, their upstream models, dim_managers (their relationships) and tests only: the
+        # full build is proven elsewhere
+        yield build_kpi_warehouse(tmp_path_factory.mktemp("hygiene"), sim,
+                                  select=tuple(f"+{t}" for t in [*TABLES, "dim_managers"]))
 
 
 @pytest.fixture(scope="module")

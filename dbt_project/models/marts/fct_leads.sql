@@ -1,3 +1,16 @@
+-- Incremental by changed rows (macros/changed_rows_incremental.sql): a run computes every lead's row and
+-- writes only those that differ from the stored ones (merged by lead), so it equals a full rebuild.
+{{
+    config(
+        materialized='incremental',
+        unique_key=['account_id', 'lead_id'],
+        incremental_strategy='merge',
+        on_schema_change='append_new_columns',
+        pre_hook="{{ delete_vanished_keys(['account_id', 'lead_id'], fct_leads_keys()) }}",
+        post_hook="{{ log_changed_rows() }}"
+    )
+}}
+
 with leads as (
     select * from {{ ref('stg_amocrm__leads') }}
 ),
@@ -83,4 +96,4 @@ final as (
         and first_won.first_won_lead_id = leads.lead_id
 )
 
-select * from final
+{{ changed_rows('final', ['account_id', 'lead_id']) }}
