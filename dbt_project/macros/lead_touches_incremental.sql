@@ -62,30 +62,12 @@
 {%- endmacro %}
 
 {#-
-  (account_id, lead_id) of the leads whose row, deletion flag or contact links may have changed: their
-  row came in a new load, a deletion, restore or merge event or a trash row of those loads names them
-  (deletions.py applies them to the raw rows in place, keeping the load id), or an id reconciliation
-  marked them gone since this model's last build (the id in every account: more leads redone, never fewer).
+  (account_id, lead_id) of the leads whose row, deletion flag or contact links may have changed
+  (leads_changed_by_loads: the loads' lead rows, deletion signals, and id reconciliations since this
+  model's last build).
 -#}
 {% macro lead_touches_changed_leads(new_loads) -%}
-    select account_id, lead_id from {{ ref('stg_amocrm__leads') }} where load_id in {{ new_loads }}
-    union
-    select account_id, entity_id from {{ ref('stg_amocrm__events') }}
-    where entity_type = 'lead'
-        and event_type in ('lead_deleted', 'lead_restored', 'entity_merged')
-        and load_id in {{ new_loads }}
-    union
-    select cast(account_id as bigint), cast(id as bigint) from {{ source('raw_amocrm', 'deletions') }}
-    where entity_type = 'lead' and _dlt_load_id in {{ new_loads }}
-    {%- set disappearances = attribution_raw_relation('disappearances') %}
-    {%- if disappearances is not none %}
-    union
-    select leads.account_id, disappeared.id
-    from {{ disappearances }} as disappeared
-    inner join {{ ref('stg_amocrm__leads') }} as leads on leads.lead_id = disappeared.id
-    where disappeared.entity_type = 'lead'
-        and disappeared.run_at >= epoch({{ attribution_last_build() }})
-    {%- endif %}
+    {{ leads_changed_by_loads(new_loads, '>= epoch(' ~ attribution_last_build() ~ ')') }}
 {%- endmacro %}
 
 {#- The pre-hook: delete the rows about to be recomputed (every row for a full recompute). -#}

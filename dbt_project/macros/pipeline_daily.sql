@@ -15,14 +15,14 @@
 {%- endmacro %}
 
 {#-
-  (account_id, lead_id) of the leads (deleted ones too) whose row, status changes, deletion or restore
-  came in the loads `new_loads`, or that an id reconciliation marked gone since the newest load the
-  model (`this`) has read.
+  (account_id, lead_id) of the leads (deleted ones too) whose row, deletion or restore came in the loads
+  `new_loads` (a deletion, restore or merge event or a trash row names them: deletions.py applies them
+  to the raw rows in place, keeping the load id), or that an id reconciliation marked gone (no dlt load of
+  its own) when `gone_since` (a condition on its run_at epoch seconds, e.g. "> 1700000000") holds; the id
+  in every account (more leads redone than needed, never fewer). Shared by the by-lead incremental models.
 -#}
-{% macro pipeline_daily_changed_leads(new_loads) -%}
+{% macro leads_changed_by_loads(new_loads, gone_since) -%}
     select account_id, lead_id from {{ ref('stg_amocrm__leads') }} where load_id in {{ new_loads }}
-    union
-    select account_id, lead_id from {{ ref('int_lead_status_history') }} where load_id in {{ new_loads }}
     union
     select account_id, entity_id from {{ ref('stg_amocrm__events') }}
     where entity_type = 'lead'
@@ -36,19 +36,32 @@
                                                   identifier='disappearances') -%}
     {%- if disappearances is not none %}
     union
-    {#- marked gone by an id reconciliation (no dlt load of its own) since the last load this model read;
-        the id in every account (more leads redone than needed, never fewer) #}
     select leads.account_id, disappeared.id
     from {{ disappearances }} as disappeared
     inner join {{ ref('stg_amocrm__leads') }} as leads on leads.lead_id = disappeared.id
     where disappeared.entity_type = 'lead'
-        and disappeared.run_at > (
+        and disappeared.run_at {{ gone_since }}
+    {%- endif %}
+{%- endmacro %}
+
+{#-
+  The leads int_pipeline_daily_stays and the by-lead history models recompute: those the loads changed
+  (leads_changed_by_loads), their status changes too, marked gone since the newest load the model
+  (`this`) has read.
+-#}
+{% macro pipeline_daily_changed_leads(new_loads) -%}
+    {%- set loads = source('raw_amocrm', '_dlt_loads') -%}
+    {%- set newest_load_read -%}
+        > (
             select coalesce(max(epoch(loads.inserted_at)), 0)
             from {{ loads }} as loads
             inner join {{ ref('int_processed_loads') }} as processed
                 on processed.load_id = loads.load_id and processed.model_name = '{{ this.name }}'
         )
-    {%- endif %}
+    {%- endset %}
+    {{ leads_changed_by_loads(new_loads, newest_load_read) }}
+    union
+    select account_id, lead_id from {{ ref('int_lead_status_history') }} where load_id in {{ new_loads }}
 {%- endmacro %}
 
 {#-
