@@ -91,3 +91,44 @@
             ~ "then re-read every load once.") }}
     {%- endif -%}
 {%- endmacro %}
+
+{#-
+  Why an incremental model must recompute every row in this run, or '' (none): the first row of the
+  `reasons` queries (each a select of one text column, one row per reason). Resolved while the model is
+  compiled; '' on a full build.
+-#}
+{% macro first_full_recompute_reason(reasons) -%}
+    {%- if not (execute and is_incremental()) -%}
+        {{ return('') }}
+    {%- endif -%}
+    {%- do require_ledger() -%}
+    {%- set query -%}
+        {%- for reason in reasons %}
+        ({{ reason }} limit 1){{ ' union all' if not loop.last }}
+        {%- endfor %}
+        limit 1
+    {%- endset -%}
+    {%- set rows = run_query(query).columns[0].values() -%}
+    {{ return(rows[0] if rows | length > 0 else '') }}
+{%- endmacro %}
+
+{#- A reason: this model has never recorded a load (a table built by an earlier version, or a lost ledger). -#}
+{% macro never_recorded_reason() -%}
+    select 'it has no record of the loads it has read (built by an earlier version, or its ledger rows '
+        || 'were lost)' as reason
+    where not exists (select 1 from {{ ref('int_processed_loads') }} where model_name = '{{ this.name }}')
+{%- endmacro %}
+
+{#-
+  A reason: an `upstream` model re-recorded a load after this model had read it (it was rebuilt in full,
+  so its rows may differ from those this model was built from).
+-#}
+{% macro upstream_rebuilt_reason(upstream) -%}
+    select 'upstream model ' || upstream.model_name || ' was rebuilt in full (it recorded load '
+        || upstream.load_id || ' again after this model had read it)' as reason
+    from {{ ref('int_processed_loads') }} as upstream
+    inner join {{ ref('int_processed_loads') }} as mine
+        on mine.load_id = upstream.load_id and mine.model_name = '{{ this.name }}'
+    where upstream.model_name in ('{{ upstream | join("', '") }}')
+        and upstream.processed_at > mine.processed_at
+{%- endmacro %}

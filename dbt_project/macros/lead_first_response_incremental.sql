@@ -22,28 +22,7 @@
   rebuilt in full, so its removed touches were not kept).
 -#}
 {% macro first_response_full_recompute_reason() -%}
-    {%- if not (execute and is_incremental()) -%}
-        {{ return('') }}
-    {%- endif -%}
-    {%- do require_ledger() -%}
-    {%- set ledger = ref('int_processed_loads') -%}
-    {%- set query -%}
-        select 'it has no record of the loads it has read (built by an earlier version, or its ledger rows '
-            || 'were lost)' as reason
-        where not exists (select 1 from {{ ledger }} where model_name = '{{ this.name }}')
-        union all
-        (select 'upstream model ' || upstream.model_name || ' was rebuilt in full (it recorded load '
-            || upstream.load_id || ' again after this model had read it)'
-        from {{ ledger }} as upstream
-        inner join {{ ledger }} as mine
-            on mine.load_id = upstream.load_id and mine.model_name = '{{ this.name }}'
-        where upstream.model_name in ('{{ first_response_upstream() | join("', '") }}')
-            and upstream.processed_at > mine.processed_at
-        limit 1)
-        limit 1
-    {%- endset -%}
-    {%- set reasons = run_query(query).columns[0].values() -%}
-    {{ return(reasons[0] if reasons | length > 0 else '') }}
+    {{ return(first_full_recompute_reason([never_recorded_reason(), upstream_rebuilt_reason(first_response_upstream())])) }}
 {%- endmacro %}
 
 {#- The flags of a row from its created_at, first_response_at and the account's extraction time. -#}

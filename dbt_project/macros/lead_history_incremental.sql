@@ -18,26 +18,8 @@
 
 {#- The reason every lead must be recomputed in this incremental run, or '' (none). -#}
 {% macro lead_history_full_recompute_reason(checks=none) -%}
-    {%- if not (execute and is_incremental()) -%}
-        {{ return('') }}
-    {%- endif -%}
-    {%- set ledger = ref('int_processed_loads') -%}
-    {%- set query -%}
-        select 'upstream model ' || upstream.model_name || ' was rebuilt in full (it recorded load '
-            || upstream.load_id || ' again after this model had read it)' as reason
-        from {{ ledger }} as upstream
-        inner join {{ ledger }} as mine
-            on mine.load_id = upstream.load_id and mine.model_name = '{{ this.name }}'
-        where upstream.model_name in ('{{ pipeline_daily_upstream() | join("', '") }}')
-            and upstream.processed_at > mine.processed_at
-        {%- if checks %}
-        union all
-        {{ checks }}
-        {%- endif %}
-        limit 1
-    {%- endset -%}
-    {%- set reasons = run_query(query).columns[0].values() -%}
-    {{ return(reasons[0] if reasons | length > 0 else '') }}
+    {{ return(first_full_recompute_reason([upstream_rebuilt_reason(pipeline_daily_upstream())]
+                                          + ([checks] if checks else []))) }}
 {%- endmacro %}
 
 {#- Says in the dbt log that this run recomputes every lead, and why. -#}

@@ -24,34 +24,14 @@
   version, or recomputed by a build that read no new load).
 -#}
 {% macro lead_touches_full_recompute_reason() -%}
-    {%- if not (execute and is_incremental()) -%}
-        {{ return('') }}
-    {%- endif -%}
-    {%- do require_ledger() -%}
-    {%- set ledger = ref('int_processed_loads') -%}
-    {%- set query -%}
-        select 'it has no record of the loads it has read (built by an earlier version, or its ledger rows '
-            || 'were lost)' as reason
-        where not exists (select 1 from {{ ledger }} where model_name = '{{ this.name }}')
-        union all
-        (select 'upstream model ' || upstream.model_name || ' was rebuilt in full (it recorded load '
-            || upstream.load_id || ' again after this model had read it)'
-        from {{ ledger }} as upstream
-        inner join {{ ledger }} as mine
-            on mine.load_id = upstream.load_id and mine.model_name = '{{ this.name }}'
-        where upstream.model_name in ('{{ lead_touches_upstream() | join("', '") }}')
-            and upstream.processed_at > mine.processed_at
-        limit 1)
-        union all
-        (select 'int_activity_attribution holds rows with no attributed_load_id (built by an earlier version, '
-            || 'or recomputed by a build that read no new load)'
+    {%- set unstamped -%}
+        select 'int_activity_attribution holds rows with no attributed_load_id (built by an earlier version, '
+            || 'or recomputed by a build that read no new load)' as reason
         from {{ ref('int_activity_attribution') }}
         where attributed_load_id is null
-        limit 1)
-        limit 1
     {%- endset -%}
-    {%- set reasons = run_query(query).columns[0].values() -%}
-    {{ return(reasons[0] if reasons | length > 0 else '') }}
+    {{ return(first_full_recompute_reason([never_recorded_reason(), upstream_rebuilt_reason(lead_touches_upstream()),
+                                           unstamped])) }}
 {%- endmacro %}
 
 {#- (account_id, activity_id) the attribution recomputed since this model's last build. -#}
