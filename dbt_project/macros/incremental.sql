@@ -132,3 +132,11 @@
     where upstream.model_name in ('{{ upstream | join("', '") }}')
         and upstream.processed_at > mine.processed_at
 {%- endmacro %}
+
+{#- Says in the dbt log that this run recomputes every `rows` (lead, touch), and why (`reason`, or '': nothing). -#}
+{% macro log_full_recompute(reason, rows='lead') -%}
+    {%- if reason -%}
+        {{ log(this ~ ": recomputing every " ~ rows ~ " (a full recompute, as costly as a full refresh) because "
+               ~ reason ~ ".", info=true) }}
+    {%- endif -%}
+{%- endmacro %}

@@ -108,10 +108,3 @@
     )
 {%- endmacro %}
 
-{#- Says in the dbt log that this run recomputes every lead, and why. -#}
-{% macro log_first_response_full_recompute(reason) -%}
-    {%- if reason -%}
-        {{ log(this ~ ": recomputing every lead (a full recompute, as costly as a full refresh) because "
-               ~ reason ~ ".", info=true) }}
-    {%- endif -%}
-{%- endmacro %}

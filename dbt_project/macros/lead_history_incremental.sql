@@ -22,14 +22,6 @@
                                           + ([checks] if checks else []))) }}
 {%- endmacro %}
 
-{#- Says in the dbt log that this run recomputes every lead, and why. -#}
-{% macro log_lead_history_full_recompute(reason) -%}
-    {%- if reason -%}
-        {{ log(this ~ ": recomputing every lead (a full recompute, as costly as a full refresh) because " ~ reason
-               ~ ".", info=true) }}
-    {%- endif -%}
-{%- endmacro %}
-
 {#-
   The changed leads of an incremental run, computed once: the first pre-hook (create_changed_leads_table)
   writes them to a temporary table of this model's connection, the other hooks and the model read it, and

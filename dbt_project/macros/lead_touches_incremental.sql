@@ -95,10 +95,3 @@
     ) as changed using (account_id, activity_id)
 {%- endmacro %}
 
-{#- Says in the dbt log that this run recomputes every row, and why. -#}
-{% macro log_lead_touches_full_recompute(reason) -%}
-    {%- if reason -%}
-        {{ log(this ~ ": recomputing every touch (a full recompute, as costly as a full refresh) because "
-               ~ reason ~ ".", info=true) }}
-    {%- endif -%}
-{%- endmacro %}

@@ -24,7 +24,7 @@
 -- depends_on: {{ ref('stg_amocrm__lead_contacts') }}
 -- depends_on: {{ source('raw_amocrm', 'deletions') }}
 {%- set full_reason = first_response_full_recompute_reason() %}
-{{- log_first_response_full_recompute(full_reason) }}
+{{- log_full_recompute(full_reason) }}
 {%- set incremental = is_incremental() and not full_reason %}
 
 with leads as (

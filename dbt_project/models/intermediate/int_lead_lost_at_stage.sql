@@ -16,7 +16,7 @@
 -- depends_on: {{ ref('stg_amocrm__events') }}
 -- depends_on: {{ source('raw_amocrm', 'deletions') }}
 {%- set full_reason = lead_history_full_recompute_reason() %}
-{{- log_lead_history_full_recompute(full_reason) }}
+{{- log_full_recompute(full_reason) }}
 
 with history as (
     select account_id, lead_id, stay_number, pipeline_id, status_id, is_current

@@ -16,7 +16,7 @@
 -- depends_on: {{ ref('stg_amocrm__events') }}
 -- depends_on: {{ source('raw_amocrm', 'deletions') }}
 {%- set full_reason = lead_history_full_recompute_reason(stages_reached_checks()) %}
-{{- log_lead_history_full_recompute(full_reason) }}
+{{- log_full_recompute(full_reason) }}
 
 -- materialized: else DuckDB joins every stay with the stages before it keeps the changed leads' only
 with history as materialized (

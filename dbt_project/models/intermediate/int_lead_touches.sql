@@ -19,7 +19,7 @@
 -- depends_on: {{ ref('stg_amocrm__events') }}
 -- depends_on: {{ source('raw_amocrm', 'deletions') }}
 {%- set full_reason = lead_touches_full_recompute_reason() %}
-{{- log_lead_touches_full_recompute(full_reason) }}
+{{- log_full_recompute(full_reason, rows='touch') }}
 {%- set incremental = is_incremental() and not full_reason %}
 {%- set new_loads = unprocessed_loads(upstream=lead_touches_upstream()) %}
 {%- set touch_filter = "is_counted and direction = 'out' and activity_type in ('call', 'email', 'chat_message')" %}
