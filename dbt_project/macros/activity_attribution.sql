@@ -133,3 +133,24 @@
     (select max(load_id) from ({{ candidate_loads_query(attribution_upstream()) }}) as loads)
     {%- endif -%}
 {%- endmacro %}
+
+{#-
+  Pre-hook of int_activities: a table built before it stored each chat message's talk_id gets the
+  column, filled from the messages' events (once, logged), so int_activity_attribution can read a
+  message's talk from int_activities instead of looking it up among all events on every build.
+-#}
+{% macro activities_add_talk_id() -%}
+    {%- if execute and is_incremental()
+          and 'talk_id' not in (adapter.get_columns_in_relation(this) | map(attribute='name') | map('lower') | list) -%}
+        {%- do log(this ~ ": built before it stored the chat messages' talk_id; adding the column and filling it "
+                   ~ "from the messages' events (once).", info=true) -%}
+    alter table {{ this }} add column talk_id bigint;
+    update {{ this }} as activities
+    set talk_id = events.talk_id
+    from {{ ref('stg_amocrm__events') }} as events
+    where activities.source = 'event'
+        and events.event_type = 'outgoing_chat_message'
+        and events.account_id = activities.account_id
+        and activities.activity_id = 'event:' || events.event_id
+    {%- endif -%}
+{%- endmacro %}

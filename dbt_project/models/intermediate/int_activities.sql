@@ -4,6 +4,7 @@
         unique_key=['account_id', 'activity_id'],
         incremental_strategy='delete+insert',
         on_schema_change='fail',
+        pre_hook="{{ activities_add_talk_id() }}",
         post_hook="{{ record_processed_loads() }}"
     )
 }}
@@ -53,6 +54,7 @@ note_activities as (
         case when note_type in ('call_in', 'call_out') then coalesce(call_duration, 0) end as call_seconds,
         cast(null as boolean) as is_completed,
         cast(null as bigint) as task_type_id,
+        cast(null as bigint) as talk_id,
         load_id
     from notes
 ),
@@ -72,6 +74,7 @@ event_activities as (
         cast(null as bigint) as call_seconds,
         cast(null as boolean) as is_completed,
         cast(null as bigint) as task_type_id,
+        talk_id,
         load_id
     from events
 ),
@@ -91,6 +94,7 @@ task_activities as (
         cast(null as bigint) as call_seconds,
         is_completed,
         task_type_id,
+        cast(null as bigint) as talk_id,
         load_id
     from tasks
 ),

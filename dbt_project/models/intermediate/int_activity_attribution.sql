@@ -28,15 +28,13 @@ with meeting_types as (
     where task_type_code = '{{ var("amocrm_meeting_task_code") }}'
 ),
 
--- not materialized: each use reads only its own columns and rows (a new load, a talk, an event id)
+-- not materialized: each use reads only its own columns and rows (a new load, a talk)
 chat_events as not materialized (
     select
         account_id,
-        event_id,
         event_type,
         entity_type,
         entity_id,
-        created_by,
         created_at,
         talk_id,
         load_id
@@ -49,7 +47,7 @@ chat_events as not materialized (
 -- The activities whose row may change: those of the new loads, those a new deletion event names, and
 -- those of the previous build that hang on a changed entity, sit in a talk with a new chat message or
 -- whose task type became or stopped being a meeting. Each changed set is computed once (materialized)
--- and the previous rows are matched to each by a semi join on its key, so nothing is joined to all rows.
+-- and the previous rows are read in one scan (changed_previous) and matched to every set by its key.
 changed_entities as materialized (
     {{ attribution_changed_entities(new_loads) }}
 ),
@@ -61,9 +59,22 @@ changed_talks as materialized (
         and talk_id is not null
 ),
 
-previous as (
-    select account_id, activity_id, entity_type, entity_id, lead_id, talk_id, task_type_id, is_meeting
-    from {{ this }}
+-- one scan of the previous build's rows, each kept when it matches one of the changed sets
+changed_previous as (
+    select previous.account_id, previous.activity_id
+    from {{ this }} as previous
+    where (previous.account_id, previous.entity_type, previous.entity_id) in (
+            select account_id, entity_type, entity_id from changed_entities
+        )
+        or (previous.account_id, previous.lead_id) in (
+            select account_id, entity_id from changed_entities where entity_type = 'lead'
+        )
+        or (previous.account_id, previous.talk_id) in (select account_id, talk_id from changed_talks)
+        -- a task whose type became or stopped being a meeting
+        or (previous.task_type_id is not null
+            and previous.is_meeting <> coalesce((previous.account_id, previous.task_type_id) in (
+                select account_id, task_type_id from meeting_types
+            ), false))
 ),
 
 changed_activities as (
@@ -80,25 +91,7 @@ changed_activities as (
         and note_id is not null
         and load_id in {{ new_loads }}
     union
-    select account_id, activity_id from previous
-    semi join changed_entities using (account_id, entity_type, entity_id)
-    union
-    select previous.account_id, previous.activity_id from previous
-    semi join changed_entities
-        on changed_entities.account_id = previous.account_id
-        and changed_entities.entity_type = 'lead'
-        and changed_entities.entity_id = previous.lead_id
-    union
-    select account_id, activity_id from previous
-    semi join changed_talks using (account_id, talk_id)
-    union
-    -- a task whose type became or stopped being a meeting
-    select previous.account_id, previous.activity_id from previous
-    left join meeting_types
-        on meeting_types.account_id = previous.account_id
-        and meeting_types.task_type_id = previous.task_type_id
-    where previous.task_type_id is not null
-        and previous.is_meeting <> (meeting_types.task_type_id is not null)
+    select account_id, activity_id from changed_previous
 ),
 
 activities as (
@@ -138,24 +131,6 @@ deleted_activities as (
         and note_id is not null
 ),
 
--- The chat event of each chat message activity (one: events are unique per account and id), matched
--- on the event id itself (activity_id is 'event:' and the id), so the events' side is a plain column.
--- int_activities takes its chat messages from outgoing_chat_message events only: reading only those
--- halves the scan.
-activity_events as (
-    select
-        activities.account_id,
-        activities.activity_id,
-        chat_events.talk_id,
-        chat_events.created_by
-    from activities
-    inner join chat_events
-        on chat_events.event_type = 'outgoing_chat_message'
-        and activities.source = 'event'
-        and chat_events.account_id = activities.account_id
-        and chat_events.event_id = substr(activities.activity_id, 7)
-),
-
 -- The lead or customer of each talk, from its messages served while that entity lived: amoCRM serves
 -- a deleted lead's messages as its contact's, and the talk is then the only link back (latest wins).
 talk_entities as (
@@ -168,17 +143,16 @@ talk_entities as (
     where entity_type in ('lead', 'customer')
         and talk_id is not null
         {%- if incremental %}
-        and (account_id, talk_id) in (select account_id, talk_id from activity_events)
+        and (account_id, talk_id) in (select account_id, talk_id from activities where source = 'event')
         {%- endif %}
     group by account_id, talk_id
 ),
 
 -- The entity each activity is about: a chat message's talk entity when it was served on a contact.
+-- A chat message's talk_id is its event's, stored in int_activities.
 located as (
     select
         activities.*,
-        activity_events.talk_id,
-        activity_events.created_by as event_created_by,
         case
             when activities.source = 'event' and activities.entity_type = 'contact'
                 then coalesce(talk_entities.talk_entity_type, 'unknown')
@@ -190,12 +164,9 @@ located as (
             else activities.entity_id
         end as about_id
     from activities
-    left join activity_events
-        on activity_events.account_id = activities.account_id
-        and activity_events.activity_id = activities.activity_id
     left join talk_entities
-        on talk_entities.account_id = activity_events.account_id
-        and talk_entities.talk_id = activity_events.talk_id
+        on talk_entities.account_id = activities.account_id
+        and talk_entities.talk_id = activities.talk_id
 ),
 
 attributed as (
@@ -219,7 +190,8 @@ attributed as (
         coalesce(located.user_id, entities.responsible_user_id) as candidate_manager_id,
         case
             when deleted_activities.activity_id is not null then 'deleted_activity'
-            when located.source = 'event' and coalesce(located.event_created_by, 0) = 0 then 'robot_message'
+            -- int_activities' user_id of a chat message: its event's created_by, null for 0 (robot)
+            when located.source = 'event' and located.user_id is null then 'robot_message'
             when located.about_type = 'lead' and entities.is_deleted then 'deleted_lead'
             when entities.is_deleted then 'deleted_entity'
             when located.about_type = 'unknown' then 'talk_lead_unknown'
