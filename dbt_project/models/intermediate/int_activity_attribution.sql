@@ -59,22 +59,30 @@ changed_talks as materialized (
         and talk_id is not null
 ),
 
--- one scan of the previous build's rows, each kept when it matches one of the changed sets
+-- One scan of the previous build's rows, each kept when it matches one of the changed sets: left joins
+-- on the small sets (an `in` subquery on a nullable column such as talk_id is a mark join that is
+-- very slow on 5M rows).
 changed_previous as (
     select previous.account_id, previous.activity_id
     from {{ this }} as previous
-    where (previous.account_id, previous.entity_type, previous.entity_id) in (
-            select account_id, entity_type, entity_id from changed_entities
-        )
-        or (previous.account_id, previous.lead_id) in (
-            select account_id, entity_id from changed_entities where entity_type = 'lead'
-        )
-        or (previous.account_id, previous.talk_id) in (select account_id, talk_id from changed_talks)
+    left join changed_entities as by_entity
+        on by_entity.account_id = previous.account_id
+        and by_entity.entity_type = previous.entity_type
+        and by_entity.entity_id = previous.entity_id
+    left join (select account_id, entity_id from changed_entities where entity_type = 'lead') as by_lead
+        on by_lead.account_id = previous.account_id
+        and by_lead.entity_id = previous.lead_id
+    left join changed_talks
+        on changed_talks.account_id = previous.account_id
+        and changed_talks.talk_id = previous.talk_id
+    left join meeting_types
+        on meeting_types.account_id = previous.account_id
+        and meeting_types.task_type_id = previous.task_type_id
+    where by_entity.entity_id is not null
+        or by_lead.entity_id is not null
+        or changed_talks.talk_id is not null
         -- a task whose type became or stopped being a meeting
-        or (previous.task_type_id is not null
-            and previous.is_meeting <> coalesce((previous.account_id, previous.task_type_id) in (
-                select account_id, task_type_id from meeting_types
-            ), false))
+        or (previous.task_type_id is not null and previous.is_meeting <> (meeting_types.task_type_id is not null))
 ),
 
 changed_activities as (
