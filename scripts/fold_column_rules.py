@@ -137,7 +137,7 @@ def rewrite(lines: list[str], folds: dict[str, list[tuple]]) -> list[str]:
     """The lines without the folded tests, with one `column_rules` entry per folded model."""
     out: list[str] = []
     model = column = None
-    block: dict | None = None  # an open data_tests block: start index in `out`, item indent, items
+    block: dict | None = None  # an open data_tests block: its line, its items' indent, its items (lines each)
 
     def flush() -> None:
         nonlocal block
