@@ -43,6 +43,7 @@ def table_docs(schema: str = "marts", manifest: Path | None = None) -> dict[str,
               if node["resource_type"] == "model" and node["schema"] == schema}
     keys: dict[str, tuple[str, ...]] = {}
     tested_not_null: dict[str, set[str]] = {}
+    column_keys: dict[str, tuple | None] = {}
     for node in nodes.values():
         meta, owner = node.get("test_metadata") or {}, node.get("attached_node")
         if node["resource_type"] != "test" or owner not in models:
@@ -58,6 +59,12 @@ def table_docs(schema: str = "marts", manifest: Path | None = None) -> dict[str,
             tested_not_null.setdefault(owner, set()).add(kwargs["column_name"])
         elif meta.get("name") == "not_null_columns":  # several columns in one test (tests/generic/)
             tested_not_null.setdefault(owner, set()).update(kwargs["columns"])
+        elif meta.get("name") == "column_rules":  # a model's column tests in one (tests/generic/)
+            tested_not_null.setdefault(owner, set()).update(kwargs.get("not_null", []))
+            column_keys[owner] = _rules_key(kwargs)
+    for owner, key in column_keys.items():
+        if key and (owner not in keys or key[0] == "combination"):
+            keys[owner] = key[1]
     docs = {}
     for uid, node in models.items():
         columns = node.get("columns", {})
@@ -70,3 +77,15 @@ def table_docs(schema: str = "marts", manifest: Path | None = None) -> dict[str,
             not_null=frozenset(constrained | tested_not_null.get(uid, set())),
         )
     return docs
+
+
+def _rules_key(kwargs: dict) -> tuple[str, tuple[str, ...]] | None:
+    """The key a column_rules test keeps unique, as its own tests did: a combination first, then an id per
+    account, then a single column."""
+    if kwargs.get("unique_combination"):
+        return "combination", tuple(kwargs["unique_combination"][0])
+    if kwargs.get("unique_per_account"):
+        return "per_account", ("account_id", kwargs["unique_per_account"][0])
+    if kwargs.get("unique"):
+        return "unique", (kwargs["unique"][0],)
+    return None

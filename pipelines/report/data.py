@@ -32,7 +32,7 @@ from pipelines.report.model import (
     Scope,
     shift_months,
 )
-from pipelines.report.rows import columns, dict_rows
+from pipelines.report.rows import columns, dict_rows, exact_sum
 
 ALL = "all"
 GRAINS = ("day", "week", "month")
@@ -153,7 +153,7 @@ def _sales(con, scopes: list[str], periods: dict[str, list[date]]) -> dict[tuple
         select scope, period_grain, period_start,
                coalesce(sum(leads_created), 0) as leads_created, coalesce(sum(deals_won), 0) as deals_won,
                coalesce(sum(revenue_won), 0) as revenue_won, coalesce(sum(deals_lost), 0) as deals_lost,
-               coalesce(sum(sales_cycle_days_mean * deals_won) filter (where sales_cycle_days_mean is not null), 0)
+               coalesce({exact_sum("sales_cycle_days_mean * deals_won")} filter (where sales_cycle_days_mean is not null), 0)
                  as cycle_days_sum,
                coalesce(sum(deals_won) filter (where sales_cycle_days_mean is not null), 0) as cycle_deals
         from scoped where list_contains(?, scope)
@@ -173,7 +173,7 @@ def _satisfaction(con, scopes, months, nps_counts: bool) -> dict[tuple[str, date
         measures = "sum(responses) as responses, 100.0 * (sum(promoters) - sum(detractors)) as nps_sum"
     else:
         measures = ("sum(responses) filter (where nps is not null) as responses, "
-                    "sum(nps * responses) filter (where nps is not null) as nps_sum")
+                    f"{exact_sum('nps * responses')} filter (where nps is not null) as nps_sum")
     rows = dict_rows(con, f"""
         with scoped as (
             select {_MANAGER_SCOPE_KEYS} as scope, * from marts.fct_satisfaction

@@ -7,7 +7,7 @@ from datetime import date, timedelta
 import duckdb
 
 from pipelines.report.model import Funnel, FunnelStage, Scope
-from pipelines.report.rows import dict_rows
+from pipelines.report.rows import dict_rows, exact_sum
 
 STALE_AFTER_DAYS = 30  # an open deal older than this counts as sitting too long
 
@@ -21,13 +21,13 @@ def load_funnels(con: duckdb.DuckDBPyConnection, pipelines: list[Scope], since: 
     if not pipelines:
         return []
     ids = [p.id for p in pipelines]
-    stages = dict_rows(con, """
+    stages = dict_rows(con, f"""
         select s.pipeline_id, s.status_id, s.status_name, s.is_won,
                coalesce(sum(f.reached), 0) as reached, coalesce(sum(f.reached_next), 0) as reached_next,
                coalesce(sum(f.lost_here), 0) as lost_here,
-               sum(f.hours_in_stage_median * f.reached) filter (where f.hours_in_stage_median is not null)
+               {exact_sum("f.hours_in_stage_median * f.reached")} filter (where f.hours_in_stage_median is not null)
                  / sum(f.reached) filter (where f.hours_in_stage_median is not null) as hours_median,
-               sum(f.hours_in_stage_p90 * f.reached) filter (where f.hours_in_stage_p90 is not null)
+               {exact_sum("f.hours_in_stage_p90 * f.reached")} filter (where f.hours_in_stage_p90 is not null)
                  / sum(f.reached) filter (where f.hours_in_stage_p90 is not null) as hours_p90
         from marts.dim_pipeline_stages s
         left join marts.fct_funnel f

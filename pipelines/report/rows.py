@@ -25,3 +25,10 @@ def dict_rows(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None
     cursor = con.execute(sql, params or [])
     names = [d[0] for d in cursor.description]
     return [dict(zip(names, row)) for row in cursor.fetchall()]
+
+
+def exact_sum(expression: str) -> str:
+    """SQL summing a DOUBLE expression in DECIMAL(38, 9), so the total is exact and does not depend on the order
+    DuckDB adds the rows in (its threads, or other accounts' rows in the same table): a float sum would, and a
+    published number would then print as 63.42 in one build and 63.419999999999995 in the next."""
+    return f"sum(cast({expression} as decimal(38, 9)))"

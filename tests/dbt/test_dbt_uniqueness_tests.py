@@ -1,7 +1,7 @@
-"""The project's uniqueness tests (unique_per_account, unique_combination_of_columns: a hash first, then
+"""The project's uniqueness tests (unique_per_account, and the keys of column_rules: a hash first, then
 the key, macros/duplicate_keys.sql) fail on exactly the repeated keys and on nothing else, on a copy of
-the shared warehouse with hand-made duplicates; not_null_columns (one test for a model's never-null
-columns) fails on each column with nulls, counting its null rows."""
+the shared warehouse with hand-made duplicates; column_rules (one test for a model's column rules) fails
+on each broken rule of each kind it covers, naming the rule, the column, the value and its rows."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ import pytest
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("warehouse")]
 
 PER_ACCOUNT = "unique_per_account_int_lead_events_event_id"
-HISTORY = "unique_combination_of_columns_int_lead_status_history_account_id__lead_id__stay_number"
-REACHED = "unique_combination_of_columns_int_lead_stages_reached_account_id__lead_id__pipeline_id"
-NOT_NULL = "not_null_columns_int_lead_events_account_id__event_id__created_at"
+HISTORY = "column_rules_int_lead_status_history"
+REACHED = "column_rules_int_lead_stages_reached"
+EVENTS = "column_rules_int_lead_events"
 
 
 def _results(data_dir) -> dict[str, tuple[str, int]]:
@@ -48,9 +48,10 @@ def test_uniqueness_tests_pass_on_keys_that_are_only_alike(kpi_warehouse, tmp_pa
 
 def test_uniqueness_tests_fail_on_each_repeated_key(kpi_warehouse, tmp_path):
     """One row per repeated key: a key written twice, a key written three times, a key repeating with a
-    null in it (nulls compare equal in a combination of columns). The same build checks not_null_columns:
-    one row per column with nulls (one null account_id, two null event_ids; created_at has none), its
-    failure count their sum (rows without the key are no duplicates for unique_per_account)."""
+    null in it (nulls compare equal in a combination of columns); a column_rules key's failure count is the
+    rows carrying a repeated key. The same build checks int_lead_events' column_rules: one row per column
+    with nulls (one null account_id, two null event_ids; created_at has none) and per value not accepted,
+    its failure count their sum (rows without the key are no duplicates for unique_per_account)."""
     copy = kpi_warehouse.copy(tmp_path)
     with duckdb.connect(str(copy.path)) as connection:
         events, history = "intermediate.int_lead_events", "intermediate.int_lead_status_history"
@@ -64,17 +65,57 @@ def test_uniqueness_tests_fail_on_each_repeated_key(kpi_warehouse, tmp_path):
         _copy_row(connection, events, "true", account_id="null")
         _copy_row(connection, events, "true", event_id="null")
         _copy_row(connection, events, "true", event_id="null")
+        _copy_row(connection, events, "true", event_id="-1", event_type="'lead_renamed'")
         repeated = connection.execute(f"select count(*) from {events} where event_id = "
                                       f"(select max(event_id) from {events})").fetchone()[0]
         assert repeated == 3
-    result = copy.dbt("test", "--select", PER_ACCOUNT, HISTORY, REACHED, NOT_NULL, check=False)
+    result = copy.dbt("test", "--select", PER_ACCOUNT, HISTORY, REACHED, EVENTS, check=False)
     assert result.returncode != 0
-    assert _results(tmp_path) == {PER_ACCOUNT: ("fail", 2), HISTORY: ("fail", 1), REACHED: ("fail", 1),
-                                  NOT_NULL: ("fail", 3)}
+    assert _results(tmp_path) == {PER_ACCOUNT: ("fail", 2), HISTORY: ("fail", 2), REACHED: ("fail", 2),
+                                  EVENTS: ("fail", 4)}
     compiled = next((tmp_path / "dbt_target" / "compiled").glob(f"**/{PER_ACCOUNT}.sql")).read_text()
     rows = copy.query(f"select * from ({compiled}) order by occurrences")
     assert rows["occurrences"].tolist() == [2, 3], "each repeated key once, with how often it occurs"
-    # dbt names the compiled file of a test name this long by a hash: one not_null_columns test on the model
-    compiled = next((tmp_path / "dbt_target" / "compiled").glob("**/not_null_columns_int_lead_even*.sql")).read_text()
-    rows = copy.query(f"select * from ({compiled}) order by null_column")
-    assert rows.values.tolist() == [["account_id", 1], ["event_id", 2]], "each column with nulls, its null rows"
+    assert _failures(copy, tmp_path, EVENTS) == [
+        ["accepted_values", "event_type", "lead_renamed", 1],
+        ["not_null", "account_id", None, 1], ["not_null", "event_id", None, 2]], "each rule, column, value, rows"
+
+
+def _failures(copy, data_dir, test: str) -> list[list]:
+    """The failure rows of a column_rules test (its compiled select): rule, column_name, value, failing_rows."""
+    compiled = next((data_dir / "dbt_target" / "compiled").glob(f"**/{test}.sql")).read_text()
+    rows = copy.query(f"select * from ({compiled}) order by all")
+    return [[None if value != value else value for value in row] for row in rows.values.tolist()]
+
+
+def test_column_rules_fail_on_a_bad_row_of_each_kind(kpi_warehouse, tmp_path):
+    """Each kind of rule column_rules folds fails on its own bad row, named by rule, column and value:
+    not_null, unique (a single column), unique_per_account, unique_combination, accepted_values and
+    accepted_range (below the minimum, above the maximum); a model whose rules hold passes."""
+    copy = kpi_warehouse.copy(tmp_path)
+    with duckdb.connect(str(copy.path)) as connection:
+        _copy_row(connection, "intermediate.int_extraction", "true")  # the account's row twice
+        lost = "intermediate.int_lead_lost_at_stage"
+        _copy_row(connection, lost, "true")  # a lead twice
+        _copy_row(connection, lost, "true", lead_id="null")  # no lead: not null, but no repeated key
+        satisfaction = "marts.fct_satisfaction"
+        _copy_row(connection, satisfaction, "true")  # a period twice
+        _copy_row(connection, satisfaction, "period_grain = 'day'", period_grain="'quarter'", csat="-1", nps="101")
+        account, lead = connection.execute(f"select account_id, lead_id from {lost} group by all "
+                                           "having count(*) > 1").fetchone()
+        key = connection.execute(f"select account_id, period_grain, period_start, manager_id from {satisfaction} "
+                                 "group by all having count(*) > 1").fetchone()
+    tests = ["column_rules_int_extraction", "column_rules_int_lead_lost_at_stage", "column_rules_fct_satisfaction",
+             "column_rules_int_lead_first_response"]
+    copy.dbt("test", "--select", *tests, check=False)
+    assert _results(tmp_path) == {tests[0]: ("fail", 2), tests[1]: ("fail", 3), tests[2]: ("fail", 5),
+                                  tests[3]: ("pass", 0)}
+    assert _failures(copy, tmp_path, tests[0]) == [["unique", "account_id", str(account), 2]]
+    assert _failures(copy, tmp_path, tests[1]) == [["not_null", "lead_id", None, 1],
+                                                   ["unique_per_account", "account_id, lead_id",
+                                                    f"{account}, {lead}", 2]]
+    assert _failures(copy, tmp_path, tests[2]) == [
+        ["accepted_range", "csat", "-1.0", 1], ["accepted_range", "nps", "101.0", 1],
+        ["accepted_values", "period_grain", "quarter", 1],
+        ["unique_combination", "account_id, period_grain, period_start, manager_id",
+         ", ".join("null" if v is None else str(v) for v in key), 2]]

@@ -27,11 +27,10 @@ SLA, NO_TASK = "sla_share_above_floor", "open_deals_without_task_below_ceiling"
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory, write_example_inputs):
-    from pipelines.simulator import SimulatedAccount, Simulator
+    from pipelines.simulator import Simulator
 
     data_dir = tmp_path_factory.mktemp("kpi_warnings")
-    account = SimulatedAccount.generate(seed=29, leads=240, now=int(time.time()), history_days=30,
-                                       scenarios={"first_response"})  # managers answer at paces of their own
+    account = _account_with_late_leads_yesterday(int(time.time()))
     with Simulator(account, rate_limit=None) as sim, pytest.MonkeyPatch.context() as mp:
         mp.setenv("AMOCRM_KPI_DATA_DIR", str(data_dir))
         mp.setenv("SOURCES__AMOCRM__BASE_URL", sim.base_url)
@@ -41,6 +40,36 @@ def env(tmp_path_factory, write_example_inputs):
             mp.delenv(name, raising=False)
         write_example_inputs(data_dir, sim.truth(), sim.clock.now)
         yield {"data_dir": data_dir, "sim": sim, "instance": dg.DagsterInstance.ephemeral()}
+
+
+def _account_with_late_leads_yesterday(now: int):
+    """The account of the first seed from 29 that has yesterday's leads to judge, generated at `now`.
+
+    The run extracts at the wall clock and the SLA check judges the account-local day before it, so the
+    account is generated at the wall clock too; but its leads are drawn anew for every `now`, and at some
+    times yesterday held no lead whose SLA had elapsed (0 of 0) or no late one, and the SLA tests had
+    nothing to check. The seed is chosen from the simulator's truth instead, so any time of day works;
+    the expected figures still come from the truth at the real extraction time, the warning from the run.
+    """
+    from pipelines.simulator import SimulatedAccount
+
+    for seed in range(29, 59):
+        account = SimulatedAccount.generate(seed=seed, leads=240, now=now, history_days=30,
+                                            scenarios={"first_response"})  # managers answer at paces of their own
+        reference = KpiReference(account.truth(now), extracted_at=now, spend=[], targets=[])
+        # a run crossing local midnight judges today instead: then today needs late leads as well
+        days = {reference.local_date(at) - dt.timedelta(days=1) for at in (now, now + 3600)}
+        if all(0 < on_time < elapsed and elapsed >= 4 for on_time, elapsed in
+               (_sla_counts(reference, day) for day in days)):
+            return account
+    raise AssertionError(f"no seed from 29 to 58 gives late leads on the day before {now}: widen the search")
+
+
+def _sla_counts(reference, day):
+    """(answered within the SLA, SLA elapsed) of the account's leads created on `day`."""
+    rows = reference.response()
+    rows = rows[(rows.period_grain == "day") & (rows.period_start == day)]
+    return int(rows.responded_within_sla.sum()), int(rows.leads_sla_elapsed.sum())
 
 
 @pytest.fixture(scope="module")
@@ -111,9 +140,8 @@ def test_dbt_source_tests_are_checks_on_the_dlt_assets_without_warnings(env, dai
 
 def test_sla_share_below_the_floor_warns_and_names_the_managers(defs, env, reference, webhook, monkeypatch):
     yesterday, on_time, elapsed, by_manager = _expected_sla(reference)
-    # the account is generated at the wall clock, so yesterday's few leads may all be late (share 0: the
-    # floor just above it still trips); it needs a late lead, and a floor above 100% would be refused
-    assert on_time < elapsed, "the simulated account needs late leads yesterday for this test"
+    # the env's seed gives yesterday late leads and leads on time: a floor just above their share trips
+    assert 0 < on_time < elapsed, "the simulated account needs late leads yesterday for this test"
     share = on_time / elapsed
     floor = round(share + 0.005, 3)
     result, checks = _warnings(defs, env, monkeypatch, floor=floor, ceiling=1.0)

@@ -1,5 +1,5 @@
-"""The columns published as NOT NULL: a not_null constraint, a not_null test or a not_null_columns test
-(several columns in one test, dbt_project/tests/generic/not_null_columns.sql) of a model in the schema."""
+"""The columns published as NOT NULL and the key: a not_null constraint, a not_null test, a not_null_columns
+test or a column_rules test (several columns in one test, dbt_project/tests/generic/) of a model in the schema."""
 
 from __future__ import annotations
 
@@ -22,3 +22,28 @@ def test_not_null_tests_of_one_or_several_columns_make_columns_not_null(tmp_path
     manifest = tmp_path / "manifest.json"
     manifest.write_text(json.dumps({"nodes": nodes}))
     assert table_docs("marts", manifest)["fct_x"].not_null == {"a", "b", "c", "d"}
+
+
+def test_column_rules_give_their_not_null_columns_and_key(tmp_path):
+    """A column_rules test (a model's column tests in one, dbt_project/tests/generic/column_rules.sql) makes its
+    not_null columns NOT NULL and its key the table's key, as the tests it folds did: a combination of columns
+    before an id per account."""
+    def rules(model, **kwargs):
+        return {"resource_type": "test", "attached_node": f"model.p.{model}",
+                "test_metadata": {"name": "column_rules", "kwargs": kwargs}}
+
+    def model(name):
+        return {"resource_type": "model", "schema": "marts", "name": name, "alias": name, "description": "X.",
+                "columns": {c: {"description": c} for c in ("account_id", "a", "b")}}
+
+    nodes = {"model.p.fct_x": model("fct_x"), "model.p.fct_y": model("fct_y"), "model.p.fct_z": model("fct_z"),
+             "test.p.x": rules("fct_x", not_null=["account_id", "a"], unique_per_account=["a"],
+                               unique_combination=[["account_id", "a", "b"]], accepted_values={"b": ["u"]}),
+             "test.p.y": rules("fct_y", unique_per_account=["a"]),
+             "test.p.z": rules("fct_z", accepted_range={"b": {"min_value": 0}})}
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text(json.dumps({"nodes": nodes}))
+    docs = table_docs("marts", manifest)
+    assert (docs["fct_x"].not_null, docs["fct_x"].key) == ({"account_id", "a"}, ("account_id", "a", "b"))
+    assert (docs["fct_y"].not_null, docs["fct_y"].key) == (set(), ("account_id", "a"))
+    assert (docs["fct_z"].not_null, docs["fct_z"].key) == (set(), ())

@@ -78,8 +78,9 @@ sums as (
     group by all
 ),
 
--- The sales cycle (a float: summed from the rows themselves, as before) and its quantiles need each
--- deal's value per grain, but only the won deals have one: a grain with none gets nulls below.
+-- The sales cycle and its quantiles need each deal's value per grain, but only the won deals have one:
+-- a grain with none gets nulls below. The days are summed in DECIMAL, exact: a DOUBLE sum depends on the
+-- order DuckDB's threads add the rows in, and the published sum and mean then changed from build to build.
 cycles as (
     select
         lead_days.account_id,
@@ -87,7 +88,7 @@ cycles as (
         {{ period_start('period_grains.period_grain', 'lead_days.local_day') }} as period_start,
         lead_days.pipeline_id,
         lead_days.manager_id,
-        sum(lead_days.sales_cycle_days) as sales_cycle_days_sum,
+        sum(cast(lead_days.sales_cycle_days as decimal(18, 9))) as sales_cycle_days_sum,
         -- both quantiles from one sort of each group's values: [median, p90]
         quantile_cont(lead_days.sales_cycle_days, [0.5, 0.9]) as sales_cycle_days_quantiles
     from lead_days

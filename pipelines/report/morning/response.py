@@ -17,7 +17,7 @@ import duckdb
 from pipelines.report import charts
 from pipelines.report.format import DURATION_UNITS, NBSP, duration_unit
 from pipelines.report.morning.common import Unavailable, check_table, ratio
-from pipelines.report.rows import columns, dict_rows
+from pipelines.report.rows import columns, dict_rows, exact_sum
 from pipelines.report.tables import HALF_WIDTH, Cell, Row, Table
 
 TABLE = "fct_response"
@@ -66,10 +66,10 @@ class ResponseData:
     sla_minutes: int | None = None  # marts.meta_source.response_sla_minutes; None in a copy published before it
 
 
-_SUMS = ", ".join(f"coalesce(sum({c}), 0) as {c}" for c in COUNTS) + """,
-    coalesce(sum(first_response_minutes_median * leads_responded)
+_SUMS = ", ".join(f"coalesce(sum({c}), 0) as {c}" for c in COUNTS) + f""",
+    coalesce({exact_sum("first_response_minutes_median * leads_responded")}
              filter (where first_response_minutes_median is not null), 0) as median_sum,
-    coalesce(sum(first_response_minutes_p90 * leads_responded)
+    coalesce({exact_sum("first_response_minutes_p90 * leads_responded")}
              filter (where first_response_minutes_p90 is not null), 0) as p90_sum,
     coalesce(sum(leads_responded) filter (where first_response_minutes_median is not null), 0) as answered_weight"""
 

@@ -1,0 +1,61 @@
+{#- A model's column rules in one test: one dbt node where a test per rule and column cost dbt its fixed
+    compile-and-run work each (README "Check"; scripts/fold_column_rules.py writes it from the per-column
+    tests). Fails with one row per broken rule, column and value:
+    rule ('not_null', 'accepted_values', 'accepted_range', 'unique', 'unique_per_account',
+    'unique_combination'), column_name (a key's columns joined by ', '), value (the value not accepted or
+    the repeated key, as text; null for not_null) and failing_rows (the rows breaking it: null rows, rows
+    with that value, rows carrying the repeated key). The failure count is the sum of failing_rows.
+      not_null: [column, ...]                             never null
+      accepted_values: {column: [value, ...]}             null or one of the values (strings are quoted)
+      accepted_range: {column: {min_value:, max_value:}}  null or within the bounds (either optional)
+      unique: [column, ...]                               no repeat among its non-null values
+      unique_per_account: [column, ...]                   no repeat of (account_id, column), column not null
+      unique_combination: [[column, ...], ...]            no repeat of the combination (nulls compare equal)
+    Each rule reads the model on its own, as its own test did (a not_null's `where column is null` is
+    answered from DuckDB's row-group statistics), so the checks cost the same queries in one node. -#}
+{% test column_rules(model, not_null=[], accepted_values={}, accepted_range={}, unique=[],
+                     unique_per_account=[], unique_combination=[]) %}
+{{ config(fail_calc='coalesce(sum(failing_rows), 0)') }}
+{%- set parts = [] -%}
+
+{%- for column in not_null %}
+{%- do parts.append(
+    "select 'not_null' as rule, '" ~ column ~ "' as column_name, null::varchar as value, count(*) as failing_rows\n"
+    ~ "from " ~ model ~ "\nwhere " ~ column ~ " is null\nhaving count(*) > 0") %}
+{%- endfor %}
+
+{%- for column, values in accepted_values.items() %}
+{%- set quoted = [] %}
+{%- for value in values %}
+{%- do quoted.append("'" ~ (value | replace("'", "''")) ~ "'" if value is string else value | string) %}
+{%- endfor %}
+{%- do parts.append(
+    "select 'accepted_values' as rule, '" ~ column ~ "' as column_name, cast(" ~ column ~ " as varchar) as value, count(*) as failing_rows\n"
+    ~ "from " ~ model ~ "\nwhere " ~ column ~ " not in (" ~ quoted | join(", ") ~ ")\ngroup by " ~ column) %}
+{%- endfor %}
+
+{%- for column, bounds in accepted_range.items() %}
+{%- set outside = [] %}
+{%- if bounds.get('min_value') is not none %}{% do outside.append(column ~ " < " ~ bounds['min_value']) %}{% endif %}
+{%- if bounds.get('max_value') is not none %}{% do outside.append(column ~ " > " ~ bounds['max_value']) %}{% endif %}
+{%- do parts.append(
+    "select 'accepted_range' as rule, '" ~ column ~ "' as column_name, cast(" ~ column ~ " as varchar) as value, count(*) as failing_rows\n"
+    ~ "from " ~ model ~ "\nwhere " ~ (outside | join(" or ") or "false") ~ "\ngroup by " ~ column) %}
+{%- endfor %}
+
+{%- set keys = [] %}
+{%- for column in unique %}{% do keys.append(('unique', [column], column ~ ' is not null')) %}{% endfor %}
+{%- for column in unique_per_account %}
+{%- do keys.append(('unique_per_account', ['account_id', column], column ~ ' is not null')) %}
+{%- endfor %}
+{%- for columns in unique_combination %}{% do keys.append(('unique_combination', columns, 'true')) %}{% endfor %}
+{%- for rule, columns, where in keys %}
+{%- set rendered = [] %}
+{%- for column in columns %}{% do rendered.append("coalesce(cast(" ~ column ~ " as varchar), 'null')") %}{% endfor %}
+{%- do parts.append(
+    "select '" ~ rule ~ "' as rule, '" ~ columns | join(', ') ~ "' as column_name, concat_ws(', ', " ~ rendered | join(', ') ~ ") as value, occurrences as failing_rows\n"
+    ~ "from (\n" ~ duplicate_keys(model, columns, where=where) ~ "\n)") %}
+{%- endfor %}
+
+{{ parts | join("\nunion all\n") if parts else "select null::varchar as rule, null::varchar as column_name, null::varchar as value, 0 as failing_rows where false" }}
+{% endtest %}

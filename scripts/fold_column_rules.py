@@ -1,0 +1,232 @@
+"""Fold a dbt model's column tests into one `column_rules` test on the model (one dbt node, one Dagster check).
+
+Every dbt test is a node with its own fixed cost (≈35 ms of dbt's GIL-bound Python per build whatever it
+checks: README "Check"). The rules that fold, when a model has two or more such tests: bare `not_null`,
+`unique`, `unique_per_account`, `accepted_values` (only `values`), `accepted_range` (only bounds), and the
+model's `not_null_columns` and `unique_combination_of_columns` tests. A test with a name or a config
+(`where:`, `severity: warn`, ...) stays its own (a warn rule must not block, a condition or a name is the
+test's own), and so do the full uniqueness tests of the four largest tables (KEEP_SEPARATE). The test is
+named `column_rules_<model>` (dbt_project/tests/generic/column_rules.sql). Idempotent: a foldable test
+added later is folded into the model's existing `column_rules`. Edits the YAML as text (comments and
+layout stay) and checks the result: every model's rules are the same before and after.
+
+    .venv/bin/python scripts/fold_column_rules.py            # rewrites dbt_project/models/**/*.yml
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import yaml
+
+MODELS = Path(__file__).resolve().parent.parent / "dbt_project" / "models"
+MODEL = re.compile(r"^  - name: (\S+)\s*$")
+COLUMN = re.compile(r"^      - name: (\S+)\s*$")
+BLOCK = re.compile(r"^(?P<indent> *)data_tests:\s*$")
+INLINE = re.compile(r"^(?P<head> *data_tests: )(?P<list>\[.*\])\s*$")
+RULES = ("not_null", "accepted_values", "accepted_range", "unique", "unique_per_account", "unique_combination")
+# Full uniqueness tests of 2.7-5.6M-row tables (≈1.5 s each): kept as their own checks, visible on their own.
+KEEP_SEPARATE = {("int_activities", "unique_per_account"), ("int_activity_attribution", "unique_per_account"),
+                 ("int_lead_events", "unique_per_account"), ("int_lead_touches", "unique_combination")}
+
+
+def _arguments(test: dict, kind: str, allowed: set[str]) -> dict | None:
+    """The arguments of a test given as {kind: {arguments: {...}}} with nothing else, when only `allowed`."""
+    body = test.get(kind)
+    if len(test) != 1 or not isinstance(body, dict) or set(body) != {"arguments"}:
+        return None
+    arguments = body["arguments"]
+    return arguments if isinstance(arguments, dict) and set(arguments) <= allowed else None
+
+
+def foldable(model: str, column: str | None, test) -> list[tuple] | None:
+    """The rules (rule, payload) a test stands for when it folds into `column_rules`, else None."""
+    if column is not None:
+        if test in ("not_null", "unique", "unique_per_account"):
+            found = [(test, column)]
+        elif isinstance(test, dict) and (args := _arguments(test, "accepted_values", {"values"})):
+            found = [("accepted_values", (column, tuple(args["values"])))]
+        elif isinstance(test, dict) and (args := _arguments(test, "accepted_range", {"min_value", "max_value"})):
+            found = [("accepted_range", (column, tuple(sorted(args.items()))))]
+        else:
+            return None
+    elif isinstance(test, dict) and (args := _arguments(test, "not_null_columns", {"columns"})):
+        found = [("not_null", name) for name in args["columns"]]
+    elif isinstance(test, dict) and (args := _arguments(test, "unique_combination_of_columns",
+                                                        {"combination_of_columns"})):
+        found = [("unique_combination", tuple(args["combination_of_columns"]))]
+    elif isinstance(test, dict) and "column_rules" in test:
+        args = test["column_rules"].get("arguments", {})
+        found = [("not_null", name) for name in args.get("not_null", [])]
+        found += [("accepted_values", (name, tuple(v))) for name, v in args.get("accepted_values", {}).items()]
+        found += [("accepted_range", (name, tuple(sorted(b.items()))))
+                  for name, b in args.get("accepted_range", {}).items()]
+        found += [(rule, name) for rule in ("unique", "unique_per_account") for name in args.get(rule, [])]
+        found += [("unique_combination", tuple(key)) for key in args.get("unique_combination", [])]
+    else:
+        return None
+    return None if any((model, rule) in KEEP_SEPARATE for rule, _ in found) else found
+
+
+def _tests(model: dict):
+    """(column or None, test) for every test of a model."""
+    for test in model.get("data_tests") or []:
+        yield None, test
+    for column in model.get("columns") or []:
+        for test in column.get("data_tests") or []:
+            yield column["name"], test
+
+
+def to_fold(document: dict) -> dict[str, list[tuple]]:
+    """Per model with two or more foldable tests (or a column_rules test and another): its rules, in order."""
+    folds = {}
+    for model in document.get("models") or []:
+        found = [rules for column, test in _tests(model) if (rules := foldable(model["name"], column, test))]
+        if len(found) >= 2:
+            folds[model["name"]] = list(dict.fromkeys(rule for rules in found for rule in rules))
+    return folds
+
+
+def every_rule(document: dict) -> dict[str, set]:
+    """Per model, every test it runs: folded rules one by one, any other test as written."""
+    found = {}
+    for model in document.get("models") or []:
+        rules = found.setdefault(model["name"], set())
+        for column, test in _tests(model):
+            rules.update(foldable(model["name"], column, test) or [repr((column, test))])
+    return found
+
+
+def _flow(items, indent: int, quote: bool = False, width: int = 110) -> str:
+    """A YAML flow list (strings quoted when `quote`: values, not column names), wrapped when too long."""
+    text = ["'" + i.replace("'", "''") + "'" if quote and isinstance(i, str) else str(i) for i in items]
+    lines, line = [], "["
+    for n, item in enumerate(text):
+        piece = item + (", " if n < len(text) - 1 else "]")
+        if (0 if lines else indent) + len(line) + len(piece) > width and line != "[":
+            lines.append(line.rstrip())
+            line = " " * (indent + 1)
+        line += piece
+    return "\n".join(lines + [line])
+
+
+def render(model: str, rules: list[tuple]) -> list[str]:
+    """The `column_rules` test entry of a model-level `data_tests:` block."""
+    by_rule = {rule: [payload for r, payload in rules if r == rule] for rule in RULES}
+    out = ["      - column_rules:", f"          name: column_rules_{model}", "          arguments:"]
+    for rule in ("not_null", "unique", "unique_per_account"):
+        if by_rule[rule]:
+            out.append(f"            {rule}: " + _flow(by_rule[rule], len(f"            {rule}: ")))
+    if by_rule["accepted_values"]:
+        out.append("            accepted_values:")
+        out += [f"              {name}: " + _flow(values, len(f"              {name}: "), quote=True)
+                for name, values in by_rule["accepted_values"]]
+    if by_rule["accepted_range"]:
+        out.append("            accepted_range:")
+        out += [f"              {name}: {{{', '.join(f'{k}: {v}' for k, v in sorted(bounds, reverse=True))}}}"
+                for name, bounds in by_rule["accepted_range"]]
+    if by_rule["unique_combination"]:
+        out.append("            unique_combination:")
+        out += [f"              - {_flow(key, 16)}" for key in by_rule["unique_combination"]]
+    return [line + "\n" for line in "\n".join(out).split("\n")]
+
+
+def rewrite(lines: list[str], folds: dict[str, list[tuple]]) -> list[str]:
+    """The lines without the folded tests, with one `column_rules` entry per folded model."""
+    out: list[str] = []
+    model = column = None
+    block: dict | None = None  # an open data_tests block: its line, its items' indent, its items (lines each)
+
+    def flush() -> None:
+        nonlocal block
+        items = block["items"]
+        trailing = []  # blank lines after the block's last item stay after the block
+        while items and items[-1] and len(items[-1]) > 1 and not items[-1][-1].strip():
+            trailing.insert(0, items[-1].pop())
+        kept = [item for item in items if not foldable(block["model"], block["column"], _parse(item, block["indent"]))]
+        if block["column"] is None and block["model"] in folds:
+            kept.insert(0, render(block["model"], folds[block["model"]]))
+        if kept:
+            out.append(block["line"])
+            out.extend(line for item in kept for line in item)
+        out.extend(trailing)
+        block = None
+
+    for line in lines:
+        if block is not None:
+            indent = len(line) - len(line.lstrip(" "))
+            if line.strip() and indent < block["indent"]:
+                flush()
+            elif line.strip() and indent == block["indent"] and line.lstrip().startswith("- "):
+                block["items"].append([line])
+                continue
+            elif block["items"]:
+                block["items"][-1].append(line)
+                continue
+        if match := MODEL.match(line):
+            model, column = match[1], None
+        elif match := COLUMN.match(line):
+            column = match[1]
+        elif line.startswith("    columns:"):
+            column = None
+            if model in folds and not _has_model_block(lines, model):
+                out.append("    data_tests:\n")
+                out.extend(render(model, folds[model]))
+        active = model in folds
+        if active and (match := BLOCK.match(line)) and len(match["indent"]) in (4, 8):
+            block = {"line": line, "indent": len(match["indent"]) + 2, "items": [], "model": model,
+                     "column": column if len(match["indent"]) == 8 else None}
+            continue
+        if active and column is not None and (match := INLINE.match(line)):
+            kept = [t for t in yaml.safe_load(match["list"]) if not foldable(model, column, t)]
+            if kept:
+                out.append(f"{match['head']}[{', '.join(kept)}]\n")
+            continue
+        out.append(line)
+    if block is not None:
+        flush()
+    return out
+
+
+def _parse(item: list[str], indent: int):
+    """The test of one `- ...` item of a data_tests block (its lines, indented by `indent`)."""
+    return yaml.safe_load("".join(line[indent:] if line[:indent].isspace() else line.lstrip(" ")
+                                  for line in item))[0]
+
+
+def _has_model_block(lines: list[str], model: str) -> bool:
+    """Whether `model` has a model-level data_tests block (it must come before its columns)."""
+    current = None
+    for line in lines:
+        if match := MODEL.match(line):
+            current = match[1]
+        elif current == model and line.startswith("    columns:"):
+            return False
+        elif current == model and line.startswith("    data_tests:"):
+            return True
+    return False
+
+
+def main() -> None:
+    changed = 0
+    for path in sorted(MODELS.rglob("*.yml")):
+        text = path.read_text(encoding="utf-8")
+        before = yaml.safe_load(text) or {}
+        folds = to_fold(before)
+        if not folds:
+            continue
+        new_text = "".join(rewrite(text.splitlines(keepends=True), folds))
+        after = yaml.safe_load(new_text)
+        if every_rule(after) != every_rule(before) or to_fold(after):
+            sys.exit(f"{path}: the rewrite changed a model's tests; file left as it was")
+        if new_text != text:
+            path.write_text(new_text, encoding="utf-8")
+            changed += 1
+            print(f"{path.relative_to(MODELS.parent)}: {', '.join(f'{k} ({len(v)})' for k, v in folds.items())}")
+    print(f"{changed} file(s) changed")
+
+
+if __name__ == "__main__":
+    main()

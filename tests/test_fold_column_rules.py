@@ -1,0 +1,84 @@
+"""scripts/fold_column_rules.py: a model's foldable column tests become one `column_rules` test with the same
+rules; a test with a name, a condition or severity warn stays its own; a second run changes nothing; the
+project's YAML is already folded (a foldable test added since would make this fail: run the script)."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import yaml
+
+SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "fold_column_rules.py"
+spec = importlib.util.spec_from_file_location("fold_column_rules", SCRIPT)
+fold = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(fold)
+
+YAML = """\
+version: 2
+
+models:
+  - name: fct_x
+    description: X.
+    data_tests:
+      - unique_combination_of_columns:
+          arguments: {combination_of_columns: [account_id, period_grain, period_start]}
+      - not_null_columns:
+          arguments: {columns: [account_id, period_start]}
+    columns:
+      - name: account_id
+        description: The account.
+      - name: period_grain
+        description: day, week or month.
+        data_tests:
+          - accepted_values:
+              arguments: {values: ['day', 'week', 'month']}
+          - accepted_values:
+              arguments: {values: ['day']}
+              config: {severity: warn}
+      - name: rate
+        description: A share.
+        data_tests:
+          - accepted_range:
+              arguments: {min_value: 0, max_value: 1}
+      - name: manager_id
+        description: Manager.
+        data_tests: [not_null, unique_per_account]
+      - name: status_id
+        description: Status.
+        data_tests:
+          - not_null: {config: {where: "not is_deleted"}}
+
+  - name: fct_y
+    description: Y.
+    columns:
+      - name: lead_id
+        description: Lead.
+        data_tests: [not_null]
+"""
+
+
+def _fold(text: str) -> str:
+    return "".join(fold.rewrite(text.splitlines(keepends=True), fold.to_fold(yaml.safe_load(text))))
+
+
+def test_a_models_column_tests_fold_into_one_with_the_same_rules():
+    folded = _fold(YAML)
+    model = yaml.safe_load(folded)["models"][0]
+    assert fold.every_rule(yaml.safe_load(folded)) == fold.every_rule(yaml.safe_load(YAML))
+    assert model["data_tests"] == [{"column_rules": {"name": "column_rules_fct_x", "arguments": {
+        "not_null": ["account_id", "period_start", "manager_id"], "unique_per_account": ["manager_id"],
+        "accepted_values": {"period_grain": ["day", "week", "month"]},
+        "accepted_range": {"rate": {"min_value": 0, "max_value": 1}},
+        "unique_combination": [["account_id", "period_grain", "period_start"]]}}}]
+    columns = {c["name"]: c.get("data_tests") for c in model["columns"]}
+    assert columns == {"account_id": None, "period_grain": [{"accepted_values": {
+        "arguments": {"values": ["day"]}, "config": {"severity": "warn"}}}], "rate": None, "manager_id": None,
+        "status_id": [{"not_null": {"config": {"where": "not is_deleted"}}}]}, "a warn or conditional test stays"
+    assert "  - name: fct_y" in folded and folded.endswith("        data_tests: [not_null]\n"), "one test: as it was"
+    assert _fold(folded) == folded
+
+
+def test_the_projects_yaml_is_folded():
+    for path in fold.MODELS.rglob("*.yml"):
+        assert not fold.to_fold(yaml.safe_load(path.read_text(encoding="utf-8")) or {}), path
