@@ -113,7 +113,7 @@ recomputed_days as (
     from stays
     inner join bounds on bounds.account_id = stays.account_id
     where not stays.is_superseded
-        and coalesce(stays.left_date, date '9999-12-31') > {{ from_date }}
+        and (stays.left_date is null or stays.left_date > {{ from_date }})
     union all
     select
         stay_days.account_id,
@@ -177,9 +177,9 @@ changed_days as (
             stays.price,
             stays.entered_at,
             case when stays.is_superseded then -1 else 1 end as sign
-        from stays
+        -- the superseded and new stays (of leads not deleted), each flag its own pushed-down scan
+        from ({{ pipeline_daily_changed_stays('not is_deleted') }}) as stays
         inner join bounds on bounds.account_id = stays.account_id
-        where stays.is_superseded or stays.is_new
     ) as stay_days
     anti join moved_lines
         on moved_lines.account_id = stay_days.account_id
