@@ -115,10 +115,7 @@
                                     interval 1 day)) as date) as snapshot_date
     from (
         select account_id, pipeline_id, status_id, left_date
-        from {{ ref('int_pipeline_daily_stays') }}
-        where (is_superseded or is_new)
-            and left_at is not null
-            and not is_deleted
+        from ({{ pipeline_daily_changed_stays('left_at is not null and not is_deleted') }}) as changed
         group by account_id, lead_id, pipeline_id, status_id, entered_at, left_at, left_date
         having count(*) filter (where is_superseded) = 0 or count(*) filter (where not is_superseded) = 0
     ) as moved
@@ -129,6 +126,18 @@
         cast(null as bigint) as status_id, cast(null as date) as snapshot_date
     where false
     {%- endif -%}
+{%- endmacro %}
+
+{#-
+  The rows of int_pipeline_daily_stays a changed lead superseded or added (is_superseded or is_new) that
+  also meet `condition`, as two scans of one flag each: DuckDB pushes a one-column filter into the scan
+  and reads the other columns only for the few matching rows, while `is_superseded or is_new` is
+  checked after every column of all three million rows was read.
+-#}
+{% macro pipeline_daily_changed_stays(condition) -%}
+    select * from {{ ref('int_pipeline_daily_stays') }} where is_superseded and {{ condition }}
+    union all
+    select * from {{ ref('int_pipeline_daily_stays') }} where is_new and not is_superseded and {{ condition }}
 {%- endmacro %}
 
 {#-

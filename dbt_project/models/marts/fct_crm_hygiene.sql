@@ -84,6 +84,8 @@ missing_required as (
 ),
 {%- endif %}
 
+-- Only the open leads' current stays (the join below keeps no other): a semi join first spares joining
+-- the extraction and thresholds to the million current stays of the closed ones.
 current_stays as (
     select
         history.account_id,
@@ -97,6 +99,9 @@ current_stays as (
         and thresholds.pipeline_id = history.pipeline_id
         and thresholds.status_id = history.status_id
         and thresholds.threshold_date = extraction.extracted_date
+    semi join open_leads
+        on open_leads.account_id = history.account_id
+        and open_leads.lead_id = history.lead_id
     where history.is_current
 ),
 

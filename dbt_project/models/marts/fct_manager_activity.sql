@@ -9,7 +9,9 @@ extraction as (
 ),
 
 -- The activities counted per day and manager by kind first (a few kinds per day): the filtered counts
--- below then read a few thousand rows instead of evaluating each filter on every activity.
+-- below then read a few thousand rows instead of evaluating each filter on every activity. The four
+-- flags are grouped as one small integer (a null flag as false: every count below filters on a flag
+-- being true): hashing one integer instead of four booleans over 5.6M activities cost a fifth less.
 kinds as (
     select
         attributed.account_id,
@@ -17,17 +19,31 @@ kinds as (
         attributed.manager_id,
         attributed.activity_type,
         attributed.direction,
-        attributed.is_completed,
-        attributed.is_meeting,
-        attributed.call_seconds > 0 as is_connected,
-        attributed.activity_type = 'task'
-        and not attributed.is_completed
-        and attributed.occurred_at < extraction.extracted_at as is_overdue,
+        case when attributed.is_completed then 1 else 0 end
+        + case when attributed.is_meeting then 2 else 0 end
+        + case when attributed.call_seconds > 0 then 4 else 0 end
+        + case
+            when attributed.activity_type = 'task'
+                and not attributed.is_completed
+                and attributed.occurred_at < extraction.extracted_at
+                then 8
+            else 0
+        end as flags,
         count(*) as activities,
         sum(attributed.call_seconds) as call_seconds
     from attributed
     inner join extraction on extraction.account_id = attributed.account_id
     group by all
+),
+
+kind_flags as (
+    select
+        * exclude (flags),
+        flags & 1 = 1 as is_completed,
+        flags & 2 = 2 as is_meeting,
+        flags & 4 = 4 as is_connected,
+        flags & 8 = 8 as is_overdue
+    from kinds
 ),
 
 daily as (
@@ -45,7 +61,7 @@ daily as (
         coalesce(sum(activities) filter (
             where activity_type = 'chat_message' or (activity_type = 'email' and direction = 'out')
         ), 0) as messages_sent
-    from kinds
+    from kind_flags
     group by all
 ),
 

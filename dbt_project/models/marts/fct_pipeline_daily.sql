@@ -87,11 +87,23 @@ stays as not materialized (
     where not is_deleted
 ),
 
--- The span of days each stage's moved lines cover: the stays expanded for them are cut to it.
+-- Each stage's moved lines as runs of consecutive days (a day minus its rank is constant along a run):
+-- the stays are expanded over exactly the runs they overlap, so that no stay-day outside a moved
+-- stage-day is made and then filtered out (a stage's moved days are mostly one run, ~4M stay-days).
 moved_spans as (
     select account_id, pipeline_id, status_id, min(snapshot_date) as first_moved, max(snapshot_date) as last_moved
-    from moved_lines
-    group by all
+    from (
+        select
+            account_id,
+            pipeline_id,
+            status_id,
+            snapshot_date,
+            snapshot_date - cast(row_number() over (
+                partition by account_id, pipeline_id, status_id order by snapshot_date
+            ) as integer) as run_key
+        from moved_lines
+    ) as numbered
+    group by account_id, pipeline_id, status_id, run_key
 ),
 
 -- Current stays on the days recomputed in full: from from_date on, and the moved stage-days. Each stay
@@ -113,7 +125,7 @@ recomputed_days as (
     from stays
     inner join bounds on bounds.account_id = stays.account_id
     where not stays.is_superseded
-        and coalesce(stays.left_date, date '9999-12-31') > {{ from_date }}
+        and (stays.left_date is null or stays.left_date > {{ from_date }})
     union all
     select
         stay_days.account_id,
@@ -144,11 +156,6 @@ recomputed_days as (
             and stays.entered_date <= moved_spans.last_moved
             and coalesce(stays.left_date, date '9999-12-31') > moved_spans.first_moved
     ) as stay_days
-    semi join moved_lines
-        on moved_lines.account_id = stay_days.account_id
-        and moved_lines.pipeline_id = stay_days.pipeline_id
-        and moved_lines.status_id = stay_days.status_id
-        and moved_lines.snapshot_date = stay_days.snapshot_date
 ),
 
 {%- if is_incremental() %}
@@ -177,9 +184,9 @@ changed_days as (
             stays.price,
             stays.entered_at,
             case when stays.is_superseded then -1 else 1 end as sign
-        from stays
+        -- the superseded and new stays (of leads not deleted), each flag its own pushed-down scan
+        from ({{ pipeline_daily_changed_stays('not is_deleted') }}) as stays
         inner join bounds on bounds.account_id = stays.account_id
-        where stays.is_superseded or stays.is_new
     ) as stay_days
     anti join moved_lines
         on moved_lines.account_id = stay_days.account_id

@@ -1,4 +1,7 @@
-with leads as (
+-- Not materialized: read four times below (each side of lead_days, twice), DuckDB would otherwise write
+-- out every column of the million leads once; each reader scanning the few columns it needs of fct_leads
+-- costs a third of that (0.15-0.25 CPU s against 0.47 at a million leads).
+with leads as not materialized (
     select * from {{ ref('fct_leads') }}
     where not is_deleted
 ),
