@@ -26,6 +26,7 @@ import duckdb
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
 
 from pipelines import paths
+from pipelines.defs.dbt_resource import KpiDbtCliResource
 from pipelines.defs.recovery import RunGuard
 
 DUCKDB_POOL = "duckdb"
@@ -195,9 +196,10 @@ def _foreign_rows(table: str) -> str:
 
 
 def dbt_resource() -> DbtCliResource:
-    """dbt through `dbt_in_data_dir.sh` (see the module docstring: one parse for every data folder)."""
-    return DbtCliResource(project_dir=dbt_project, profiles_dir=str(paths.DBT_PROJECT_DIR),
-                          dbt_executable=str(DBT_IN_DATA_DIR))
+    """dbt through `dbt_in_data_dir.sh` (see the module docstring: one parse for every data folder), without
+    dagster-dbt's `dbt --version` process and adapter before each run (pipelines/defs/dbt_resource.py)."""
+    return KpiDbtCliResource(project_dir=dbt_project, profiles_dir=str(paths.DBT_PROJECT_DIR),
+                             dbt_executable=str(DBT_IN_DATA_DIR))
 
 
 defs = dg.Definitions(assets=[amocrm_dbt_models], resources={"dbt": dbt_resource()})
