@@ -12,8 +12,8 @@ and `dbt build` again (incremental), then `dbt build --full-refresh` on the same
 wall time, the CPU seconds (user + system) and the peak resident memory of each dbt process (run as the
 daily build runs it: pipelines/dbt_daily_build.py's arguments and JSON log lines), the time each model issue 15
 added spent in it (from those lines, written to dbt_target/run_results.json) and their sum, and a PASS/MISS
-line for the incremental daily build against its 20 s target. Last figures: README "Tests and benchmarks" (fct_pipeline_daily's
-incremental run at 100k leads: 0.35 s CPU against 1.14 s for its full build).
+line for the incremental daily build against its 20 s target. Last figures: README "Tests and benchmarks"
+(fct_pipeline_daily's incremental run at 100k leads: 0.35 s CPU against 1.14 s for its full build).
 The three builds share one target folder, so only the first parses the project in full (dbt's partial
 parsing); dbt's threads are the profile's (`AMOCRM_KPI_DBT_THREADS`, default 4), e.g. to compare 1 and 4.
 
@@ -262,6 +262,11 @@ def node_seconds(log_lines: Iterable[str]) -> dict[str, Any]:
     return {"written_by": "benchmarks.dbt_build from dbt's log lines", "elapsed_time": elapsed, "results": results}
 
 
+def _messages(output: str) -> str:
+    """dbt's output as text: the message of each JSON log line, other lines as they are."""
+    return "\n".join(json.loads(line)["info"]["msg"] if line.startswith("{") else line for line in output.splitlines())
+
+
 def dbt_build(data_dir: Path, *args: str) -> Build:
     """Run `dbt build` (as the daily build runs it) on the warehouse in `data_dir`."""
     env = {**os.environ, **LOG_ENV, "AMOCRM_KPI_DATA_DIR": str(data_dir)}
@@ -277,7 +282,7 @@ def dbt_build(data_dir: Path, *args: str) -> Build:
     elapsed = time.monotonic() - started
     process.returncode = os.waitstatus_to_exitcode(status)
     if process.returncode != 0:
-        raise SystemExit(f"dbt build failed:\n{output[-5000:]}")
+        raise SystemExit(f"dbt build failed:\n{_messages(output)[-5000:]}")
     results.parent.mkdir(parents=True, exist_ok=True)
     results.write_text(json.dumps(node_seconds(output.splitlines())))
     return Build(elapsed, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime)
