@@ -84,14 +84,15 @@ def test_dbt_without_a_data_folder_fails_saying_so(monkeypatch):
 
 def test_the_dagster_dbt_hooks_the_resource_replaces_still_exist():
     """An upgrade of dagster-dbt that renames them would bring back the version process and the adapter unseen."""
-    from dagster_dbt import DbtCliResource
     from importlib.metadata import version
+
+    from dagster_dbt import DbtCliResource
 
     from pipelines.defs.dbt_resource import HOOKS, KpiDbtCliResource
     from pipelines.defs.transform import dbt_resource
 
     for name in HOOKS:
-        assert name in vars(DbtCliResource), f"dagster-dbt has no {name} any more: update pipelines/defs/dbt_resource.py"
+        assert name in vars(DbtCliResource), f"dagster-dbt has no {name} any more: see pipelines/defs/dbt_resource.py"
         assert name in vars(KpiDbtCliResource)
     assert isinstance(dbt_resource(), KpiDbtCliResource)
     assert str(dbt_resource()._cli_version) == version("dbt-core")
