@@ -10,10 +10,10 @@ Then: `dbt build` on the fresh warehouse (full), one simulated day of changes lo
 (read from the simulator's API with `filter[...][from]`, as the extractor's incremental run does),
 and `dbt build` again (incremental), then `dbt build --full-refresh` on the same data. Prints the
 wall time, the CPU seconds (user + system) and the peak resident memory of each dbt process (run as the
-daily build runs it: without dbt's unit tests, `BUILD_ARGS`), the time each model issue 15 added spent
-in it (run_results.json `execution_time`) and their sum, and a PASS/MISS line for the incremental
-daily build against its 20 s target. Last figures: README "Tests and benchmarks" (fct_pipeline_daily's
-incremental run at 100k leads: 0.35 s CPU against 1.14 s for its full build).
+daily build runs it: pipelines/dbt_daily_build.py's arguments and JSON log lines), the time each model issue 15
+added spent in it (from those lines, written to dbt_target/run_results.json) and their sum, and a PASS/MISS
+line for the incremental daily build against its 20 s target. Last figures: README "Tests and benchmarks"
+(fct_pipeline_daily's incremental run at 100k leads: 0.35 s CPU against 1.14 s for its full build).
 The three builds share one target folder, so only the first parses the project in full (dbt's partial
 parsing); dbt's threads are the profile's (`AMOCRM_KPI_DBT_THREADS`, default 4), e.g. to compare 1 and 4.
 
@@ -40,6 +40,7 @@ import pandas as pd
 
 from pipelines.amocrm import deletions, records
 from pipelines.amocrm.source import COLUMNS, NESTED
+from pipelines.dbt_daily_build import BUILD_ARGS, LOG_ENV
 
 SIZES = (100_000, 1_000_000)
 SEED = 7
@@ -239,17 +240,39 @@ class Build(NamedTuple):
         return f"{self.seconds:6.1f}s  CPU {self.cpu:6.1f}s  peak {self.memory:,.0f} MiB"
 
 
-# Unit tests check the models' logic on fixed rows, not the account's data: the test suite runs them
-# (tests/dbt/test_dbt_unit_tests.py), the daily build (pipelines/defs/transform.py BUILD_ARGS) and this one do not.
-# Unlike the daily build this one writes dbt's JSON artifacts (`models_seconds` reads run_results.json): about
-# 1 CPU s the daily build does not spend (its `--no-write-json`).
-BUILD_ARGS = ("build", "--exclude-resource-type", "unit_test")
+# The daily build's dbt command and log format (pipelines/dbt_daily_build.py): no unit tests, no JSON artifacts,
+# JSON log lines. The time of each node is read from those lines (`node_seconds`) and written where dbt's
+# run_results.json would be, in its shape (`unique_id`, `execution_time`, `status`; `elapsed_time`).
+RESULT_EVENTS = ("LogModelResult", "LogTestResult", "LogSeedResult", "LogSnapshotResult", "LogHookEndLine")
+
+
+def node_seconds(log_lines: Iterable[str]) -> dict[str, Any]:
+    """dbt's JSON log lines -> {"elapsed_time", "results": [{"unique_id", "execution_time", "status"}]}."""
+    results, elapsed = [], None
+    for line in log_lines:
+        if not line.startswith("{"):
+            continue
+        event = json.loads(line)
+        name, data = event["info"]["name"], event.get("data", {})
+        if name in RESULT_EVENTS:
+            results.append({"unique_id": data["node_info"]["unique_id"], "status": data.get("status"),
+                            "execution_time": float(data.get("execution_time", 0.0))})
+        elif name == "FinishedRunningStats":
+            elapsed = float(data.get("execution_time", 0.0))
+    return {"written_by": "benchmarks.dbt_build from dbt's log lines", "elapsed_time": elapsed, "results": results}
+
+
+def _messages(output: str) -> str:
+    """dbt's output as text: the message of each JSON log line, other lines as they are."""
+    return "\n".join(json.loads(line)["info"]["msg"] if line.startswith("{") else line for line in output.splitlines())
 
 
 def dbt_build(data_dir: Path, *args: str) -> Build:
     """Run `dbt build` (as the daily build runs it) on the warehouse in `data_dir`."""
-    env = {**os.environ, "AMOCRM_KPI_DATA_DIR": str(data_dir)}
+    env = {**os.environ, **LOG_ENV, "AMOCRM_KPI_DATA_DIR": str(data_dir)}
     project = PROJECT_ROOT / "dbt_project"
+    results = data_dir / "dbt_target" / "run_results.json"
+    results.unlink(missing_ok=True)  # an earlier build's must not pass for this one's
     command = [str(DBT), *BUILD_ARGS, *args, "--project-dir", str(project), "--profiles-dir", str(project),
                "--target-path", str(data_dir / "dbt_target"), "--log-path", str(data_dir / "dbt_logs")]
     started = time.monotonic()
@@ -259,7 +282,9 @@ def dbt_build(data_dir: Path, *args: str) -> Build:
     elapsed = time.monotonic() - started
     process.returncode = os.waitstatus_to_exitcode(status)
     if process.returncode != 0:
-        raise SystemExit(f"dbt build failed:\n{output[-5000:]}")
+        raise SystemExit(f"dbt build failed:\n{_messages(output)[-5000:]}")
+    results.parent.mkdir(parents=True, exist_ok=True)
+    results.write_text(json.dumps(node_seconds(output.splitlines())))
     return Build(elapsed, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime)
 
 

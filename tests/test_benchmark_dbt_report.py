@@ -21,3 +21,31 @@ def test_models_seconds_sums_the_new_models_and_names_those_not_run(tmp_path):
 
 def test_verdict_is_a_miss_at_or_over_the_target():
     assert verdict(19.9).startswith("PASS") and verdict(20.0).startswith("MISS")
+
+
+def test_node_seconds_reads_the_nodes_and_the_elapsed_time_from_dbts_json_log_lines():
+    """The benchmark runs dbt as Dagster does (--no-write-json, JSON log lines): its per-node times come from
+    those lines. The lines here are dbt 1.11's (`DBT_LOG_FORMAT=json`), cut to the fields the benchmark reads."""
+    from benchmarks.dbt_build import node_seconds
+
+    def line(name: str, data: dict) -> str:
+        return json.dumps({"data": data, "info": {"code": "Q012", "level": "info", "msg": "...", "name": name}})
+
+    def node(uid: str) -> dict:
+        return {"node_name": uid.split(".")[-1], "node_status": "success", "unique_id": uid}
+
+    lines = [
+        "not a json line",
+        line("SQLQuery", {"node_info": node("model.amocrm_kpi.fct_leads"), "sql": "select 1"}),
+        line("LogHookEndLine", {"execution_time": 0.42, "node_info": node("operation.amocrm_kpi.on-run-start-0")}),
+        line("LogModelResult", {"execution_time": 2.915275, "node_info": node("model.amocrm_kpi.fct_leads"),
+                                "status": "OK"}),
+        line("LogTestResult", {"execution_time": 0.6054137, "node_info": node("test.amocrm_kpi.unique_x"),
+                               "status": "warn"}),
+        line("FinishedRunningStats", {"execution_time": 33.149998, "stat_line": "..."}),
+    ]
+    report = node_seconds(lines)
+    assert report["elapsed_time"] == 33.149998
+    assert [(r["unique_id"], r["execution_time"], r["status"]) for r in report["results"]] == [
+        ("operation.amocrm_kpi.on-run-start-0", 0.42, None), ("model.amocrm_kpi.fct_leads", 2.915275, "OK"),
+        ("test.amocrm_kpi.unique_x", 0.6054137, "warn")]

@@ -15,21 +15,22 @@
                            ('intermediate', 'int_activities'), ('intermediate', 'int_lead_status_history'),
                            ('intermediate', 'int_activity_attribution'),
                            ('marts', 'fct_pipeline_daily')] -%}
+        {#- one catalog query at every dbt start (was a DESCRIBE per table): which of them lack the column -#}
+        {%- set lacking = run_query(_tables_without_account_id(rebuilt + [('marts', 'fct_crm_hygiene')])) -%}
+        {%- set lacking = lacking.rows | map('join', '.') | list -%}
         {%- set ledger = adapter.get_relation(database=target.database, schema='intermediate',
-                                              identifier='int_processed_loads') -%}
-        {%- for schema, name in rebuilt -%}
+                                              identifier='int_processed_loads') if lacking else none -%}
+        {%- for schema, name in rebuilt if (schema ~ '.' ~ name) in lacking -%}
             {%- set relation = adapter.get_relation(database=target.database, schema=schema, identifier=name) -%}
-            {%- if relation is not none and not _has_account_id(relation) -%}
-                {%- do log("Upgrading to account_id keys: " ~ relation ~ " is rebuilt from every load.", info=true) -%}
-                {%- do run_query("drop table " ~ relation) -%}
-                {%- do adapter.cache_dropped(relation) -%}
-                {%- if ledger is not none -%}
-                    {%- do run_query("delete from " ~ ledger ~ " where model_name = '" ~ name ~ "'") -%}
-                {%- endif -%}
+            {%- do log("Upgrading to account_id keys: " ~ relation ~ " is rebuilt from every load.", info=true) -%}
+            {%- do run_query("drop table " ~ relation) -%}
+            {%- do adapter.cache_dropped(relation) -%}
+            {%- if ledger is not none -%}
+                {%- do run_query("delete from " ~ ledger ~ " where model_name = '" ~ name ~ "'") -%}
             {%- endif -%}
         {%- endfor -%}
-        {%- set hygiene = adapter.get_relation(database=target.database, schema='marts', identifier='fct_crm_hygiene') -%}
-        {%- if hygiene is not none and not _has_account_id(hygiene) -%}
+        {%- if 'marts.fct_crm_hygiene' in lacking -%}
+            {%- set hygiene = adapter.get_relation(database=target.database, schema='marts', identifier='fct_crm_hygiene') -%}
             {%- set accounts = run_query("select distinct cast(id as bigint) from " ~ source('raw_amocrm', 'account')).columns[0].values() -%}
             {%- if accounts | length != 1 -%}
                 {{ exceptions.raise_compiler_error(
@@ -43,11 +44,25 @@
             {%- do run_query("update " ~ hygiene ~ " set account_id = " ~ accounts[0]) -%}
         {%- endif -%}
         {#- the model threads read through other connections: they must see the upgrade -#}
-        {%- do run_query("select 1") -%}
         {%- do adapter.commit() -%}
     {%- endif -%}
 {%- endmacro %}
 
-{% macro _has_account_id(relation) -%}
-    {{ return('account_id' in (adapter.get_columns_in_relation(relation) | map(attribute='name') | map('lower') | list)) }}
+{#- The (schema, name) of the `tables` (a list of (schema, name)) that exist and have no account_id column. -#}
+{% macro _tables_without_account_id(tables) -%}
+    select tables.table_schema, tables.table_name
+    from information_schema.tables as tables
+    where tables.table_catalog = '{{ target.database }}'
+        and (tables.table_schema, tables.table_name) in (
+            {%- for schema, name in tables %}('{{ schema }}', '{{ name }}'){{ ', ' if not loop.last }}{% endfor -%}
+        )
+        and not exists (
+            select 1
+            from information_schema.columns as columns
+            where columns.table_catalog = tables.table_catalog
+                and columns.table_schema = tables.table_schema
+                and columns.table_name = tables.table_name
+                and lower(columns.column_name) = 'account_id'
+        )
+    order by 1, 2
 {%- endmacro %}

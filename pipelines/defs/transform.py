@@ -26,6 +26,8 @@ import duckdb
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
 
 from pipelines import paths
+from pipelines.dbt_daily_build import BUILD_ARGS  # the daily build's dbt command (the benchmark's too)
+from pipelines.defs.dbt_resource import KpiDbtCliResource
 from pipelines.defs.recovery import RunGuard
 
 DUCKDB_POOL = "duckdb"
@@ -111,10 +113,6 @@ def _attach_source_tests(manifest: dict) -> dict:
     return manifest
 
 
-# The daily build's dbt command: models and data tests, no unit tests (dbt's advice for production runs), and
-# no JSON artifacts (manifest.json at the start and the end, run_results.json: about 1 CPU s of a build, and
-# nothing reads them: Dagster takes the results from dbt's structured log lines, the manifest from the parse).
-BUILD_ARGS = ("build", "--exclude-resource-type", "unit_test", "--no-write-json")
 
 MANIFEST = _attach_source_tests(json.loads(Path(dbt_project.manifest_path).read_text(encoding="utf-8")))
 
@@ -195,9 +193,10 @@ def _foreign_rows(table: str) -> str:
 
 
 def dbt_resource() -> DbtCliResource:
-    """dbt through `dbt_in_data_dir.sh` (see the module docstring: one parse for every data folder)."""
-    return DbtCliResource(project_dir=dbt_project, profiles_dir=str(paths.DBT_PROJECT_DIR),
-                          dbt_executable=str(DBT_IN_DATA_DIR))
+    """dbt through `dbt_in_data_dir.sh` (see the module docstring: one parse for every data folder), without
+    dagster-dbt's `dbt --version` process and adapter before each run (pipelines/defs/dbt_resource.py)."""
+    return KpiDbtCliResource(project_dir=dbt_project, profiles_dir=str(paths.DBT_PROJECT_DIR),
+                             dbt_executable=str(DBT_IN_DATA_DIR))
 
 
 defs = dg.Definitions(assets=[amocrm_dbt_models], resources={"dbt": dbt_resource()})

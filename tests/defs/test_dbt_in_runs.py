@@ -6,6 +6,8 @@
 - dbt as Dagster starts it (`dbt_resource()`), in any data folder, reuses the parse prepared with the
   project: dbt hashes the profile's warehouse path into its parse state, so a profile that named the
   data folder made every run in another folder parse the whole project (about 4 s of CPU).
+- Issue 15: nor does it start `dbt --version` (a whole dbt start, plus a request to PyPI) or a dbt adapter in
+  Dagster's process before each run (pipelines/defs/dbt_resource.py).
 """
 
 from __future__ import annotations
@@ -48,14 +50,21 @@ def test_an_extraction_run_starts_no_dbt_and_the_transform_runs_the_source_tests
 
 
 def test_dbt_in_any_data_folder_reuses_the_prepared_parse(tmp_path, monkeypatch):
+    import dagster_dbt.core.resource
+
     from pipelines.defs.transform import dbt_resource
 
+    def no_version_process(command, *args, **kwargs):
+        raise AssertionError(f"dagster-dbt started {command}: KpiDbtCliResource._cli_version is not used any more")
+
+    monkeypatch.setattr(dagster_dbt.core.resource, "check_output", no_version_process)
     for folder in ("one", "two"):
         data_dir = tmp_path / folder
         data_dir.mkdir()
         monkeypatch.setenv("AMOCRM_KPI_DATA_DIR", str(data_dir))
         target = tmp_path / f"target_{folder}"
-        dbt_resource().cli(["parse"], target_path=target).wait()  # raises when dbt fails
+        invocation = dbt_resource().cli(["parse"], target_path=target).wait()  # raises when dbt fails
+        assert invocation.adapter is None  # no dbt adapter in this process (KpiDbtCliResource)
         log = (target / "dbt.log").read_text(encoding="utf-8")
         assert FULL_PARSE not in log, [line for line in log.splitlines() if FULL_PARSE in line]
         assert (target / "partial_parse.msgpack").exists()
@@ -71,3 +80,19 @@ def test_dbt_without_a_data_folder_fails_saying_so(monkeypatch):
     monkeypatch.delenv("AMOCRM_KPI_DATA_DIR", raising=False)
     result = subprocess.run([str(DBT_IN_DATA_DIR), "--version"], capture_output=True, text=True)
     assert result.returncode == 2 and "AMOCRM_KPI_DATA_DIR is not set" in result.stderr
+
+
+def test_the_dagster_dbt_hooks_the_resource_replaces_still_exist():
+    """An upgrade of dagster-dbt that renames them would bring back the version process and the adapter unseen."""
+    from importlib.metadata import version
+
+    from dagster_dbt import DbtCliResource
+
+    from pipelines.defs.dbt_resource import HOOKS, KpiDbtCliResource
+    from pipelines.defs.transform import dbt_resource
+
+    for name in HOOKS:
+        assert name in vars(DbtCliResource), f"dagster-dbt has no {name} any more: see pipelines/defs/dbt_resource.py"
+        assert name in vars(KpiDbtCliResource)
+    assert isinstance(dbt_resource(), KpiDbtCliResource)
+    assert str(dbt_resource()._cli_version) == version("dbt-core")
