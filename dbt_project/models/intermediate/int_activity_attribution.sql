@@ -61,28 +61,33 @@ changed_talks as materialized (
 
 -- One scan of the previous build's rows, each kept when it matches one of the changed sets: left joins
 -- on the small sets (an `in` subquery on a nullable column such as talk_id is a mark join that is
--- very slow on 5M rows).
+-- very slow on 5M rows). The scan reads only the join keys and the row ids; the activity ids (strings)
+-- are read for the few matched rows only.
 changed_previous as (
-    select previous.account_id, previous.activity_id
-    from {{ this }} as previous
-    left join changed_entities as by_entity
-        on by_entity.account_id = previous.account_id
-        and by_entity.entity_type = previous.entity_type
-        and by_entity.entity_id = previous.entity_id
-    left join (select account_id, entity_id from changed_entities where entity_type = 'lead') as by_lead
-        on by_lead.account_id = previous.account_id
-        and by_lead.entity_id = previous.lead_id
-    left join changed_talks
-        on changed_talks.account_id = previous.account_id
-        and changed_talks.talk_id = previous.talk_id
-    left join meeting_types
-        on meeting_types.account_id = previous.account_id
-        and meeting_types.task_type_id = previous.task_type_id
-    where by_entity.entity_id is not null
-        or by_lead.entity_id is not null
-        or changed_talks.talk_id is not null
-        -- a task whose type became or stopped being a meeting
-        or (previous.task_type_id is not null and previous.is_meeting <> (meeting_types.task_type_id is not null))
+    select account_id, activity_id
+    from {{ this }}
+    where rowid in (
+        select previous.rowid
+        from {{ this }} as previous
+        left join changed_entities as by_entity
+            on by_entity.account_id = previous.account_id
+            and by_entity.entity_type = previous.entity_type
+            and by_entity.entity_id = previous.entity_id
+        left join (select account_id, entity_id from changed_entities where entity_type = 'lead') as by_lead
+            on by_lead.account_id = previous.account_id
+            and by_lead.entity_id = previous.lead_id
+        left join changed_talks
+            on changed_talks.account_id = previous.account_id
+            and changed_talks.talk_id = previous.talk_id
+        left join meeting_types
+            on meeting_types.account_id = previous.account_id
+            and meeting_types.task_type_id = previous.task_type_id
+        where by_entity.entity_id is not null
+            or by_lead.entity_id is not null
+            or changed_talks.talk_id is not null
+            -- a task whose type became or stopped being a meeting
+            or (previous.task_type_id is not null and previous.is_meeting <> (meeting_types.task_type_id is not null))
+    )
 ),
 
 changed_activities as (
@@ -141,6 +146,8 @@ deleted_activities as (
 
 -- The lead or customer of each talk, from its messages served while that entity lived: amoCRM serves
 -- a deleted lead's messages as its contact's, and the talk is then the only link back (latest wins).
+-- Only a message served on a contact uses it (located): an incremental run looks up only those talks,
+-- and scans no chat events at all on a day with no such message.
 talk_entities as (
     select
         account_id,
@@ -151,7 +158,13 @@ talk_entities as (
     where entity_type in ('lead', 'customer')
         and talk_id is not null
         {%- if incremental %}
-        and (account_id, talk_id) in (select account_id, talk_id from activities where source = 'event')
+        and (account_id, talk_id) in (
+            select account_id, talk_id
+            from activities
+            where source = 'event'
+                and entity_type = 'contact'
+                and talk_id is not null
+        )
         {%- endif %}
     group by account_id, talk_id
 ),
