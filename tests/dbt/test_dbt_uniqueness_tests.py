@@ -56,7 +56,8 @@ def test_uniqueness_tests_pass_on_keys_that_are_only_alike(kpi_warehouse, tmp_pa
     copy.dbt("test", "--select", PER_ACCOUNT, HISTORY, REACHED)
     assert _results(tmp_path) == {PER_ACCOUNT: ("pass", 0), HISTORY: ("pass", 0), REACHED: ("pass", 0)}
     for test in (PER_ACCOUNT, HISTORY, REACHED):
-        assert copy.query(_compiled(tmp_path, test, colliding=True)).empty, f"{test}: a collision is no repeat"
+        rows = copy.query(_compiled(tmp_path, test, colliding=True))
+        assert rows.empty, f"{test}: keys sharing a hash are no repeat"
 
 
 def test_uniqueness_tests_fail_on_each_repeated_key(kpi_warehouse, tmp_path):
