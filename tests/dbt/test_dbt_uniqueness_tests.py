@@ -1,7 +1,8 @@
 """The project's uniqueness tests (unique_per_account, and the keys of column_rules: a hash first, then
 the key, macros/duplicate_keys.sql) fail on exactly the repeated keys and on nothing else, on a copy of
-the shared warehouse with hand-made duplicates; column_rules (one test for a model's column rules) fails
-on each broken rule of each kind it covers, naming the rule, the column, the value and its rows."""
+the shared warehouse with hand-made duplicates, also when every key is made to share one hash; column_rules
+(one test for a model's column rules) fails on each broken rule of each kind it covers, naming the rule,
+the column, the value and its rows."""
 
 from __future__ import annotations
 
@@ -31,9 +32,19 @@ def _copy_row(connection, table: str, where: str, **changes) -> None:
     connection.execute(f"insert into {table} select {values} from {table} where {where} order by all limit 1")
 
 
+def _compiled(data_dir, test: str, colliding: bool = False) -> str:
+    """The compiled select of `test`; `colliding`: with every key hashing to 0, as if all keys collided, so
+    only the confirmation by the key itself (macros/duplicate_keys.sql) separates different keys."""
+    compiled = next((data_dir / "dbt_target" / "compiled").glob(f"**/{test}.sql")).read_text()
+    if not colliding:
+        return compiled
+    assert "hash(" in compiled, f"{test} no longer hashes its key: update this test"
+    return compiled.replace("hash(", "0 * hash(")
+
+
 def test_uniqueness_tests_pass_on_keys_that_are_only_alike(kpi_warehouse, tmp_path):
     """The same id in two accounts, rows without the id, and keys repeating only with a null that differs
-    are not duplicates."""
+    are not duplicates, even when every key shares one hash (the confirmation by the key decides)."""
     copy = kpi_warehouse.copy(tmp_path)
     with duckdb.connect(str(copy.path)) as connection:
         events, history = "intermediate.int_lead_events", "intermediate.int_lead_status_history"
@@ -44,6 +55,9 @@ def test_uniqueness_tests_pass_on_keys_that_are_only_alike(kpi_warehouse, tmp_pa
         _copy_row(connection, "intermediate.int_lead_stages_reached", "true", pipeline_id="null")
     copy.dbt("test", "--select", PER_ACCOUNT, HISTORY, REACHED)
     assert _results(tmp_path) == {PER_ACCOUNT: ("pass", 0), HISTORY: ("pass", 0), REACHED: ("pass", 0)}
+    for test in (PER_ACCOUNT, HISTORY, REACHED):
+        rows = copy.query(_compiled(tmp_path, test, colliding=True))
+        assert rows.empty, f"{test}: keys sharing a hash are no repeat"
 
 
 def test_uniqueness_tests_fail_on_each_repeated_key(kpi_warehouse, tmp_path):
@@ -73,18 +87,21 @@ def test_uniqueness_tests_fail_on_each_repeated_key(kpi_warehouse, tmp_path):
     assert result.returncode != 0
     assert _results(tmp_path) == {PER_ACCOUNT: ("fail", 2), HISTORY: ("fail", 2), REACHED: ("fail", 2),
                                   EVENTS: ("fail", 4)}
-    compiled = next((tmp_path / "dbt_target" / "compiled").glob(f"**/{PER_ACCOUNT}.sql")).read_text()
-    rows = copy.query(f"select * from ({compiled}) order by occurrences")
+    rows = copy.query(f"select * from ({_compiled(tmp_path, PER_ACCOUNT)}) order by occurrences")
     assert rows["occurrences"].tolist() == [2, 3], "each repeated key once, with how often it occurs"
+    colliding = _compiled(tmp_path, PER_ACCOUNT, colliding=True)
+    colliding = copy.query(f"select * from ({colliding}) order by occurrences")
+    assert colliding.values.tolist() == rows.values.tolist(), "all keys sharing one hash: the same repeats"
+    for test in (HISTORY, REACHED):  # a multi-column key; with a null in it (nulls compare equal)
+        assert _failures(copy, tmp_path, test, colliding=True) == _failures(copy, tmp_path, test), test
     assert _failures(copy, tmp_path, EVENTS) == [
         ["accepted_values", "event_type", "lead_renamed", 1],
         ["not_null", "account_id", None, 1], ["not_null", "event_id", None, 2]], "each rule, column, value, rows"
 
 
-def _failures(copy, data_dir, test: str) -> list[list]:
+def _failures(copy, data_dir, test: str, colliding: bool = False) -> list[list]:
     """The failure rows of a column_rules test (its compiled select): rule, column_name, value, failing_rows."""
-    compiled = next((data_dir / "dbt_target" / "compiled").glob(f"**/{test}.sql")).read_text()
-    rows = copy.query(f"select * from ({compiled}) order by all")
+    rows = copy.query(f"select * from ({_compiled(data_dir, test, colliding)}) order by all")
     return [[None if value != value else value for value in row] for row in rows.values.tolist()]
 
 
