@@ -5,9 +5,10 @@ RANGE frames is evaluated on every stay row (35 s for 400,000 stays), and a join
 windows makes 180 rows per stay. Here a stage's stays are ranked by length and cut into about sqrt(n)
 blocks of consecutive ranks; a running count of each block's stays per day gives, for any day's
 window, the block holding the k-th shortest stay, and only that block is searched. Exact: the same
-linear interpolation between the two nearest ranks as quantile_cont and numpy's quantile.
+linear interpolation between the two nearest ranks as quantile_cont and numpy's quantile (rounded as
+numpy rounds it; DuckDB's fused multiply-add may differ in the last bit).
 
-Rebuilt in full every run (about 0.75 CPU s at a million leads; see the model's YAML for why not by day).
+Rebuilt in full every run (about 0.65 CPU s at a million leads; see the model's YAML for why not by day).
 """
 
 from __future__ import annotations
