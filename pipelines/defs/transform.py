@@ -113,7 +113,6 @@ def _attach_source_tests(manifest: dict) -> dict:
     return manifest
 
 
-
 MANIFEST = _attach_source_tests(json.loads(Path(dbt_project.manifest_path).read_text(encoding="utf-8")))
 
 
