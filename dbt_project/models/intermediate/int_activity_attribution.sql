@@ -47,7 +47,7 @@ chat_events as not materialized (
 -- The activities whose row may change: those of the new loads, those a new deletion event names, and
 -- those of the previous build that hang on a changed entity, sit in a talk with a new chat message or
 -- whose task type became or stopped being a meeting. Each changed set is computed once (materialized)
--- and the previous rows are read in one scan (changed_previous) and matched to every set by its key.
+-- and the previous rows are matched to every set by its key (changed_previous).
 changed_entities as materialized (
     {{ attribution_changed_entities(new_loads) }}
 ),
@@ -59,34 +59,43 @@ changed_talks as materialized (
         and talk_id is not null
 ),
 
--- One scan of the previous build's rows, each kept when it matches one of the changed sets: left joins
--- on the small sets (an `in` subquery on a nullable column such as talk_id is a mark join that is
--- very slow on 5M rows). The scan reads only the join keys and the row ids; the activity ids (strings)
--- are read for the few matched rows only.
+-- The previous build's rows that match one of the changed sets, as row ids: one semi join per set, each
+-- reading only its own key columns of {{ this }} (a scan of ints), then the activity ids (strings) of the
+-- few matched rows only. Semi joins, not left joins: four left joins each carried all 5.7M rows on the
+-- 1M-lead account (~0.5 CPU s); the semi joins keep only matches (~0.15 s). A row matched by two sets
+-- is read once (`rowid in`).
 changed_previous as (
     select account_id, activity_id
     from {{ this }}
     where rowid in (
         select previous.rowid
         from {{ this }} as previous
-        left join changed_entities as by_entity
+        semi join changed_entities as by_entity
             on by_entity.account_id = previous.account_id
             and by_entity.entity_type = previous.entity_type
             and by_entity.entity_id = previous.entity_id
-        left join (select account_id, entity_id from changed_entities where entity_type = 'lead') as by_lead
-            on by_lead.account_id = previous.account_id
+        union all
+        select previous.rowid
+        from {{ this }} as previous
+        semi join changed_entities as by_lead
+            on by_lead.entity_type = 'lead'
+            and by_lead.account_id = previous.account_id
             and by_lead.entity_id = previous.lead_id
-        left join changed_talks
+        union all
+        select previous.rowid
+        from {{ this }} as previous
+        semi join changed_talks
             on changed_talks.account_id = previous.account_id
             and changed_talks.talk_id = previous.talk_id
+        union all
+        -- a task whose type became or stopped being a meeting
+        select previous.rowid
+        from {{ this }} as previous
         left join meeting_types
             on meeting_types.account_id = previous.account_id
             and meeting_types.task_type_id = previous.task_type_id
-        where by_entity.entity_id is not null
-            or by_lead.entity_id is not null
-            or changed_talks.talk_id is not null
-            -- a task whose type became or stopped being a meeting
-            or (previous.task_type_id is not null and previous.is_meeting <> (meeting_types.task_type_id is not null))
+        where previous.task_type_id is not null
+            and previous.is_meeting <> (meeting_types.task_type_id is not null)
     )
 ),
 
