@@ -62,7 +62,8 @@ changed_talks as materialized (
 -- The previous build's rows that match one of the changed sets, as row ids: one semi join per set, each
 -- reading only its own key columns of {{ this }} (a scan of ints), then the activity ids (strings) of the
 -- few matched rows only. Semi joins, not left joins: four left joins each carried all 5.7M rows on the
--- 1M-lead account (~0.5 CPU s); the semi joins keep only matches (~0.15 s). A row matched by two sets
+-- 1M-lead account (~0.5 CPU s); the semi joins keep only matches (~0.15 s). Not `in` subqueries: on a
+-- nullable column such as talk_id that is a mark join, very slow on 5M rows. A row matched by two sets
 -- is read once (`rowid in`).
 changed_previous as (
     select account_id, activity_id
