@@ -40,7 +40,7 @@ import pandas as pd
 
 from pipelines.amocrm import deletions, records
 from pipelines.amocrm.source import COLUMNS, NESTED
-from pipelines.dbt_daily_build import BUILD_ARGS, LOG_ENV
+from pipelines.dbt_daily_build import BUILD_ARGS, DBT_COMMAND, LOG_ENV
 
 SIZES = (100_000, 1_000_000)
 SEED = 7
@@ -273,7 +273,7 @@ def dbt_build(data_dir: Path, *args: str) -> Build:
     project = PROJECT_ROOT / "dbt_project"
     results = data_dir / "dbt_target" / "run_results.json"
     results.unlink(missing_ok=True)  # an earlier build's must not pass for this one's
-    command = [str(DBT), *BUILD_ARGS, *args, "--project-dir", str(project), "--profiles-dir", str(project),
+    command = [*DBT_COMMAND, *BUILD_ARGS, *args, "--project-dir", str(project), "--profiles-dir", str(project),
                "--target-path", str(data_dir / "dbt_target"), "--log-path", str(data_dir / "dbt_logs")]
     started = time.monotonic()
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
