@@ -25,6 +25,7 @@ import os
 import sys
 
 PATCHED = ("dbt_common.events.logger._Logger.write_line", "dbt_common.events.logger._log_level_map",
+           "dbt_common.events.logger._is_print_event",
            "dbt.adapters.duckdb.connections.DuckDBConnectionManager._ENV")
 
 

@@ -68,3 +68,22 @@ def test_the_launcher_closes_the_warehouse_and_keeps_dbts_output_and_exit_code(k
         failed[name] = code, [re.sub(r"in \d+\.\d+s", "in Ns", " ".join(m.split())) for m in errors]
         assert code != 0 and errors and errors[-1] in log
     assert failed["launcher"] == failed["dbt"], failed
+
+
+def test_the_dbt_internals_the_launcher_relies_on_still_exist():
+    """An upgrade that renames them fails here by name, not as an AttributeError in the daily build."""
+    import importlib
+
+    from pipelines.dbt_launcher import PATCHED
+
+    for name in PATCHED:
+        parts = name.split(".")
+        for cut in range(len(parts) - 1, 0, -1):  # the longest prefix that is a module
+            try:
+                found = importlib.import_module(".".join(parts[:cut]))
+                break
+            except ImportError:
+                continue
+        for part in parts[cut:]:
+            assert hasattr(found, part), f"{name} is gone: see pipelines/dbt_launcher.py"
+            found = getattr(found, part)
