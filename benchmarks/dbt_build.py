@@ -10,7 +10,7 @@ Then: `dbt build` on the fresh warehouse (full), one simulated day of changes lo
 (read from the simulator's API with `filter[...][from]`, as the extractor's incremental run does),
 and `dbt build` again (incremental), then `dbt build --full-refresh` on the same data. Prints the
 wall time, the CPU seconds (user + system) and the peak resident memory of each dbt process (run as the
-daily build runs it: pipelines/dbt_daily_build.py's arguments and JSON log lines), the time each model issue 15
+daily build runs it: pipelines/dbt_daily_build.py's command, arguments and JSON log lines), the time each model issue 15
 added spent in it (from those lines, written to dbt_target/run_results.json) and their sum, and a PASS/MISS
 line for the incremental daily build against its 20 s target. Last figures: README "Tests and benchmarks"
 (fct_pipeline_daily's incremental run at 100k leads: 0.35 s CPU against 1.14 s for its full build).
