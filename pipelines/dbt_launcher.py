@@ -4,8 +4,9 @@
    ~1.5 GB of objects a 1M-lead build leaves: manifest, graph, events), work whose result nobody sees. Here dbt's
    command line runs to its end as usual (its result, its messages, its exit code), then the warehouse is closed
    (DuckDB writes its checkpoint and removes the .wal: dbt has normally done so already when its last connection
-   closed; a still-open one is closed here, and an error doing so ends this process the ordinary, loud way), stdout,
-   stderr and dbt.log are flushed, and the process ends with dbt's exit code without the teardown (`os._exit`).
+   closed; a still-open one is closed here, and an error doing so ends this process the ordinary, loud way), the
+   semaphores of dbt's locks are freed, stdout, stderr and dbt.log are flushed, and the process ends with dbt's
+   exit code without the teardown (`os._exit`).
    An exception that escapes dbt's command line is not caught: Python prints it and exits as usual.
 2. Log lines built to be dropped. dbt formats every event (about 4,600 a build, most of them debug) for each of
    its loggers, then Python's `logging` drops those below the logger's level: with `DBT_LOG_FORMAT=json`
@@ -26,7 +27,7 @@ import sys
 
 PATCHED = ("dbt_common.events.logger._Logger.write_line", "dbt_common.events.logger._log_level_map",
            "dbt_common.events.logger._is_print_event",
-           "dbt.adapters.duckdb.connections.DuckDBConnectionManager._ENV")
+           "dbt.adapters.duckdb.connections.DuckDBConnectionManager._ENV", "multiprocessing.util._exit_function")
 
 
 def _skip_dropped_lines() -> None:
@@ -75,6 +76,8 @@ def main(args: list[str]) -> None:
     except SystemExit as finished:
         code = finished.code
     _close_warehouse()
+    if "multiprocessing.util" in sys.modules:  # what atexit would run: frees dbt's semaphores (its adapter's locks),
+        sys.modules["multiprocessing.util"]._exit_function()  # else the resource tracker warns of leaked ones
     status = _exit_status(code)
     logging.shutdown()  # flushes and closes dbt.log
     sys.stdout.flush()

@@ -40,6 +40,7 @@ def _dbt(command: list[str], data_dir: Path, parsed: Path, tz: str) -> tuple[int
                              "--log-path", str(data_dir / "dbt_logs")],
                             cwd=data_dir, env=env, capture_output=True, text=True, timeout=300)
     assert all(line.startswith("{") for line in result.stdout.splitlines()), result.stdout[-3000:]
+    assert not result.stderr, result.stderr[-3000:]  # e.g. no "leaked semaphore objects" of an exit that skipped them
     events = [json.loads(line) for line in result.stdout.splitlines()]
     return result.returncode, events, (data_dir / "dbt_logs" / "dbt.log").read_text(encoding="utf-8")
 
