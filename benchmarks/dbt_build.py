@@ -10,7 +10,7 @@ Then: `dbt build` on the fresh warehouse (full), one simulated day of changes lo
 (read from the simulator's API with `filter[...][from]`, as the extractor's incremental run does),
 and `dbt build` again (incremental), then `dbt build --full-refresh` on the same data. Prints the
 wall time, the CPU seconds (user + system) and the peak resident memory of each dbt process (run as the
-daily build runs it: pipelines/dbt_daily_build.py's arguments and JSON log lines), the time each model issue 15
+daily build runs it: pipelines/dbt_daily_build.py's command, arguments and JSON log lines), the time each model issue 15
 added spent in it (from those lines, written to dbt_target/run_results.json) and their sum, and a PASS/MISS
 line for the incremental daily build against its 20 s target. Last figures: README "Tests and benchmarks"
 (fct_pipeline_daily's incremental run at 100k leads: 0.35 s CPU against 1.14 s for its full build).
@@ -40,7 +40,7 @@ import pandas as pd
 
 from pipelines.amocrm import deletions, records
 from pipelines.amocrm.source import COLUMNS, NESTED
-from pipelines.dbt_daily_build import BUILD_ARGS, LOG_ENV
+from pipelines.dbt_daily_build import BUILD_ARGS, DBT_COMMAND, LOG_ENV
 
 SIZES = (100_000, 1_000_000)
 SEED = 7
@@ -273,7 +273,7 @@ def dbt_build(data_dir: Path, *args: str) -> Build:
     project = PROJECT_ROOT / "dbt_project"
     results = data_dir / "dbt_target" / "run_results.json"
     results.unlink(missing_ok=True)  # an earlier build's must not pass for this one's
-    command = [str(DBT), *BUILD_ARGS, *args, "--project-dir", str(project), "--profiles-dir", str(project),
+    command = [*DBT_COMMAND, *BUILD_ARGS, *args, "--project-dir", str(project), "--profiles-dir", str(project),
                "--target-path", str(data_dir / "dbt_target"), "--log-path", str(data_dir / "dbt_logs")]
     started = time.monotonic()
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

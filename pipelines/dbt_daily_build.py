@@ -6,7 +6,17 @@ and no JSON artifacts (manifest.json at the start and the end, run_results.json:
 reads them: Dagster takes the results from dbt's structured log lines, the manifest from the parse). dagster-dbt
 starts dbt with `DBT_LOG_FORMAT=json` (every event, debug ones included, becomes a JSON line on stdout and in dbt.log
 before dbt drops those below the level: about 0.1 ms an event, 6,600 events a build): `LOG_ENV` is that setting.
+dbt.log keeps dbt's own default file format, one plain line per event, debug ones included (`--log-format-file
+debug`: without it DBT_LOG_FORMAT=json makes dbt.log JSON too, a protobuf-to-JSON conversion per event); each
+failed node's message, its compiled SQL's path and every statement dbt ran are there as before.
+dbt starts through `DBT_COMMAND` (pipelines/dbt_launcher.py: dbt's command line without Python's teardown at the exit
+and without formatting the log lines its stdout logger drops); pipelines/defs/dbt_in_data_dir.sh starts the same.
 """
 
-BUILD_ARGS = ("build", "--exclude-resource-type", "unit_test", "--no-write-json")
+import sys
+from pathlib import Path
+
+BUILD_ARGS = ("build", "--exclude-resource-type", "unit_test", "--no-write-json", "--log-format-file", "debug")
 LOG_ENV = {"DBT_LOG_FORMAT": "json"}
+LAUNCHER = Path(__file__).with_name("dbt_launcher.py")
+DBT_COMMAND = (sys.executable, str(LAUNCHER))  # `dbt` as the daily build starts it

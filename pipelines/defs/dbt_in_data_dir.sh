@@ -14,5 +14,9 @@ if [ -n "$DBT_PROJECT_DIR" ]; then
     *) DBT_LOG_PATH="$DBT_PROJECT_DIR/$DBT_LOG_PATH"; export DBT_LOG_PATH ;;
   esac
 fi
+# dbt's command line through pipelines/dbt_launcher.py (no interpreter teardown at the exit), run by the
+# interpreter of the `dbt` on PATH (transform.py puts the venv's first).
+launcher="$(cd "$(dirname "$0")/.." && pwd)/dbt_launcher.py"
+dbt_bin="$(command -v dbt)" || { echo "dbt_in_data_dir.sh: no dbt on PATH" >&2; exit 2; }
 cd "$AMOCRM_KPI_DATA_DIR" || exit 2
-AMOCRM_KPI_DATA_DIR=. exec dbt "$@"
+AMOCRM_KPI_DATA_DIR=. exec "$(dirname "$dbt_bin")/python" "$launcher" "$@"
