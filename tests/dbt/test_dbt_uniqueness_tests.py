@@ -11,6 +11,8 @@ import json
 import duckdb
 import pytest
 
+from pipelines.defs.broken_rules import broken_rules
+
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("warehouse")]
 
 PER_ACCOUNT = "unique_per_account_int_lead_events_event_id"
@@ -137,6 +139,9 @@ def test_column_rules_fail_on_a_bad_row_of_each_kind(kpi_warehouse, tmp_path):
     assert _failures(copy, tmp_path, tests[4]) == [["not_null where not is_deleted", "pipeline_id", None, 1]]
     assert _failures(copy, tmp_path, tests[5]) == [["expression", "response_within_sla_never_exceeds_created",
                                                     None, 1]]
+    described = broken_rules(tmp_path / "dbt_target", copy.path, tests[4])  # the Dagster check's description
+    assert described.startswith("column_rules_stg_amocrm__leads broke: not_null where not is_deleted on "
+                                "pipeline_id (1 row). "), described
     assert _failures(copy, tmp_path, tests[0]) == [["unique", "account_id", str(account), 2]]
     assert _failures(copy, tmp_path, tests[1]) == [["not_null", "lead_id", None, 1],
                                                    ["unique_per_account", "account_id, lead_id",
