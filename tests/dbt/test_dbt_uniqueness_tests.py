@@ -7,6 +7,7 @@ the column, the value and its rows."""
 from __future__ import annotations
 
 import json
+import re
 
 import duckdb
 import pytest
@@ -136,6 +137,8 @@ def test_column_rules_fail_on_a_bad_row_of_each_kind(kpi_warehouse, tmp_path):
     copy.dbt("test", "--select", *tests, check=False)
     assert _results(tmp_path) == {tests[0]: ("fail", 2), tests[1]: ("fail", 3), tests[2]: ("fail", 5),
                                   tests[3]: ("pass", 0), tests[4]: ("fail", 1), tests[5]: ("fail", 1)}
+    log = (tmp_path / "dbt_logs" / "dbt.log").read_text()  # macros/test_materialization.sql: no transaction
+    assert "On test." in log and not re.search(r"On test\.\S+: (BEGIN|ROLLBACK)", log), "a test ran in a transaction"
     assert _failures(copy, tmp_path, tests[4]) == [["not_null where not is_deleted", "pipeline_id", None, 1]]
     assert _failures(copy, tmp_path, tests[5]) == [["expression", "response_within_sla_never_exceeds_created",
                                                     None, 1]]
