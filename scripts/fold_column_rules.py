@@ -2,10 +2,12 @@
 
 Every dbt test is a node with its own fixed cost (≈35 ms of dbt's GIL-bound Python per build whatever it
 checks: README "Check"). The rules that fold, when a model has two or more such tests: bare `not_null`,
-`unique`, `unique_per_account`, `accepted_values` (only `values`), `accepted_range` (only bounds), and the
-model's `not_null_columns` and `unique_combination_of_columns` tests. A test with a name or a config
-(`where:`, `severity: warn`, ...) stays its own (a warn rule must not block, a condition or a name is the
-test's own), and so do the full uniqueness tests of the four largest tables (KEEP_SEPARATE). The test is
+`unique`, `unique_per_account`, `accepted_values` (only `values`), `accepted_range` (only bounds), a
+`not_null` whose only config is a `where:` (rule `not_null_where`), the model's `not_null_columns` and
+`unique_combination_of_columns` tests, and its blocking `expression_is_true` tests (rule `expressions`,
+by their name: the failure names it). Any other test with a name or a config (`severity: warn`, ...)
+stays its own (a warn rule must not block; code and tests refer to such a name), and so do the full
+uniqueness tests of the four largest tables (KEEP_SEPARATE). The test is
 named `column_rules_<model>` (dbt_project/tests/generic/column_rules.sql). Idempotent: a foldable test
 added later is folded into the model's existing `column_rules`. Edits the YAML as text (comments and
 layout stay) and checks the result: every model's rules are the same before and after.
@@ -26,7 +28,8 @@ MODEL = re.compile(r"^  - name: (\S+)\s*$")
 COLUMN = re.compile(r"^      - name: (\S+)\s*$")
 BLOCK = re.compile(r"^(?P<indent> *)data_tests:\s*$")
 INLINE = re.compile(r"^(?P<head> *data_tests: )(?P<list>\[.*\])\s*$")
-RULES = ("not_null", "accepted_values", "accepted_range", "unique", "unique_per_account", "unique_combination")
+RULES = ("not_null", "accepted_values", "accepted_range", "unique", "unique_per_account", "unique_combination",
+         "not_null_where", "expressions")
 # Full uniqueness tests of 2.7-5.6M-row tables (≈1.5 s each): kept as their own checks, visible on their own.
 KEEP_SEPARATE = {("int_activities", "unique_per_account"), ("int_activity_attribution", "unique_per_account"),
                  ("int_lead_events", "unique_per_account"), ("int_lead_touches", "unique_combination")}
@@ -46,6 +49,8 @@ def foldable(model: str, column: str | None, test) -> list[tuple] | None:
     if column is not None:
         if test in ("not_null", "unique", "unique_per_account"):
             found = [(test, column)]
+        elif isinstance(test, dict) and (where := _where(test)):
+            found = [("not_null_where", (where, column))]
         elif isinstance(test, dict) and (args := _arguments(test, "accepted_values", {"values"})):
             found = [("accepted_values", (column, tuple(args["values"])))]
         elif isinstance(test, dict) and (args := _arguments(test, "accepted_range", {"min_value", "max_value"})):
@@ -65,9 +70,25 @@ def foldable(model: str, column: str | None, test) -> list[tuple] | None:
                   for name, b in args.get("accepted_range", {}).items()]
         found += [(rule, name) for rule in ("unique", "unique_per_account") for name in args.get(rule, [])]
         found += [("unique_combination", tuple(key)) for key in args.get("unique_combination", [])]
+        found += [("not_null_where", (where, name)) for where, names in args.get("not_null_where", {}).items()
+                  for name in names]
+        found += [("expressions", (name, " ".join(str(e).split()))) for name, e in args.get("expressions", {}).items()]
+    elif isinstance(test, dict) and set(test) == {"expression_is_true"} and isinstance(
+            body := test["expression_is_true"], dict) and set(body) == {"name", "arguments"} and set(
+            body["arguments"]) == {"expression"}:
+        found = [("expressions", (body["name"], " ".join(str(body["arguments"]["expression"]).split())))]
     else:
         return None
     return None if any((model, rule) in KEEP_SEPARATE for rule, _ in found) else found
+
+
+def _where(test: dict) -> str | None:
+    """The condition of a not_null test given as {not_null: {config: {where: ...}}} with nothing else."""
+    body = test.get("not_null")
+    if len(test) != 1 or not isinstance(body, dict) or set(body) != {"config"}:
+        return None
+    config = body["config"]
+    return config["where"] if isinstance(config, dict) and set(config) == {"where"} else None
 
 
 def _tests(model: dict):
@@ -130,7 +151,21 @@ def render(model: str, rules: list[tuple]) -> list[str]:
     if by_rule["unique_combination"]:
         out.append("            unique_combination:")
         out += [f"              - {_flow(key, 16)}" for key in by_rule["unique_combination"]]
+    if by_rule["not_null_where"]:
+        out.append("            not_null_where:")
+        wheres = dict.fromkeys(where for where, _ in by_rule["not_null_where"])
+        out += [f"              {_quoted(where)}: " + _flow([c for w, c in by_rule["not_null_where"] if w == where],
+                                                         len(f"              {_quoted(where)}: "))
+                for where in wheres]
+    if by_rule["expressions"]:
+        out.append("            expressions:")
+        out += [f"              {name}: {_quoted(expression)}" for name, expression in by_rule["expressions"]]
     return [line + "\n" for line in "\n".join(out).split("\n")]
+
+
+def _quoted(text: str) -> str:
+    """A YAML double-quoted string of `text` (a condition or an expression: SQL, one line)."""
+    return '"' + " ".join(text.split()).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def rewrite(lines: list[str], folds: dict[str, list[tuple]]) -> list[str]:

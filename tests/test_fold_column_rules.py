@@ -25,6 +25,13 @@ models:
           arguments: {combination_of_columns: [account_id, period_grain, period_start]}
       - not_null_columns:
           arguments: {columns: [account_id, period_start]}
+      - expression_is_true:
+          name: x_rate_is_a_share
+          arguments: {expression: "rate between 0 and 1"}
+      - expression_is_true:
+          name: x_rate_is_small
+          arguments: {expression: "rate < 0.5"}
+          config: {severity: warn}
     columns:
       - name: account_id
         description: The account.
@@ -48,6 +55,7 @@ models:
         description: Status.
         data_tests:
           - not_null: {config: {where: "not is_deleted"}}
+          - not_null: {config: {where: "not is_deleted", severity: warn}}
 
   - name: fct_y
     description: Y.
@@ -70,11 +78,15 @@ def test_a_models_column_tests_fold_into_one_with_the_same_rules():
         "not_null": ["account_id", "period_start", "manager_id"], "unique_per_account": ["manager_id"],
         "accepted_values": {"period_grain": ["day", "week", "month"]},
         "accepted_range": {"rate": {"min_value": 0, "max_value": 1}},
-        "unique_combination": [["account_id", "period_grain", "period_start"]]}}}]
+        "unique_combination": [["account_id", "period_grain", "period_start"]],
+        "not_null_where": {"not is_deleted": ["status_id"]},
+        "expressions": {"x_rate_is_a_share": "rate between 0 and 1"}}}},
+        {"expression_is_true": {"name": "x_rate_is_small", "arguments": {"expression": "rate < 0.5"},
+                                "config": {"severity": "warn"}}}]
     columns = {c["name"]: c.get("data_tests") for c in model["columns"]}
     assert columns == {"account_id": None, "period_grain": [{"accepted_values": {
         "arguments": {"values": ["day"]}, "config": {"severity": "warn"}}}], "rate": None, "manager_id": None,
-        "status_id": [{"not_null": {"config": {"where": "not is_deleted"}}}]}, "a warn or conditional test stays"
+        "status_id": [{"not_null": {"config": {"where": "not is_deleted", "severity": "warn"}}}]}, "a warn test stays"
     assert "  - name: fct_y" in folded and folded.endswith("        data_tests: [not_null]\n"), "one test: as it was"
     assert _fold(folded) == folded
 

@@ -141,3 +141,28 @@ def test_dbt_threads_come_from_the_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("AMOCRM_KPI_DBT_THREADS", "2")
     result = run_dbt(tmp_path, "run", "--select", "int_processed_loads")
     assert "Concurrency: 2 threads" in result.stdout, result.stdout[-2000:]
+
+
+def test_every_staging_account_id_is_checked_never_null(manifest, models):
+    """A staging model's account_id is never null by a test of its own (not_null, not_null_columns,
+    column_rules) or, for a view that reads it as is from one raw table, by that table's source test
+    `is_the_account_id` (null or no loaded account's id), which runs before the view (staging YAML's note)."""
+    tests = [n for n in manifest["nodes"].values() if n["resource_type"] == "test" and n.get("test_metadata")]
+    own, raw = set(), set()
+    for test in tests:
+        meta = test["test_metadata"]
+        kwargs, owner = meta.get("kwargs", {}), test.get("attached_node") or ""
+        if meta["name"] == "is_the_account_id" and kwargs.get("column_name") == "account_id":
+            raw.update(test["depends_on"]["nodes"])
+        elif (meta["name"] == "not_null" and kwargs.get("column_name") == "account_id"
+              and not test["config"].get("where")) or "account_id" in (
+                kwargs.get("columns", []) if meta["name"] == "not_null_columns" else kwargs.get("not_null", [])):
+            own.add(owner)
+    unchecked = []
+    for name, node in models.items():
+        if not name.startswith("stg_amocrm__") or "account_id" not in node["columns"] or node["unique_id"] in own:
+            continue
+        sources = [n for n in node["depends_on"]["nodes"] if n.startswith("source.")]
+        if len(sources) != 1 or sources[0] not in raw or node["config"]["materialized"] != "view":
+            unchecked.append(name)
+    assert unchecked == [], "account_id of these staging models is checked never null by no test"

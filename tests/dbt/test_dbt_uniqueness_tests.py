@@ -7,9 +7,12 @@ the column, the value and its rows."""
 from __future__ import annotations
 
 import json
+import re
 
 import duckdb
 import pytest
+
+from pipelines.defs.broken_rules import broken_rules
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("warehouse")]
 
@@ -107,8 +110,10 @@ def _failures(copy, data_dir, test: str, colliding: bool = False) -> list[list]:
 
 def test_column_rules_fail_on_a_bad_row_of_each_kind(kpi_warehouse, tmp_path):
     """Each kind of rule column_rules folds fails on its own bad row, named by rule, column and value:
-    not_null, unique (a single column), unique_per_account, unique_combination, accepted_values and
-    accepted_range (below the minimum, above the maximum); a model whose rules hold passes."""
+    not_null, unique (a single column), unique_per_account, unique_combination, accepted_values,
+    accepted_range (below the minimum, above the maximum), not_null_where (a null only on a row the
+    condition holds for: a deleted lead may lack its pipeline) and expressions (named by their name); a
+    model whose rules hold passes."""
     copy = kpi_warehouse.copy(tmp_path)
     with duckdb.connect(str(copy.path)) as connection:
         _copy_row(connection, "intermediate.int_extraction", "true")  # the account's row twice
@@ -122,11 +127,24 @@ def test_column_rules_fail_on_a_bad_row_of_each_kind(kpi_warehouse, tmp_path):
                                            "having count(*) > 1").fetchone()
         key = connection.execute(f"select account_id, period_grain, period_start, manager_id from {satisfaction} "
                                  "group by all having count(*) > 1").fetchone()
+        leads = "staging.stg_amocrm__leads"
+        _copy_row(connection, leads, "not is_deleted", lead_id="-1", pipeline_id="null")  # a live lead: fails
+        _copy_row(connection, leads, "true", lead_id="-2", is_deleted="true", status_id="null")  # deleted: holds
+        connection.execute("update marts.fct_response set responded_within_sla = leads_created + 1 "
+                           "where rowid = (select min(rowid) from marts.fct_response)")
     tests = ["column_rules_int_extraction", "column_rules_int_lead_lost_at_stage", "column_rules_fct_satisfaction",
-             "column_rules_int_lead_first_response"]
+             "column_rules_int_lead_first_response", "column_rules_stg_amocrm__leads", "column_rules_fct_response"]
     copy.dbt("test", "--select", *tests, check=False)
     assert _results(tmp_path) == {tests[0]: ("fail", 2), tests[1]: ("fail", 3), tests[2]: ("fail", 5),
-                                  tests[3]: ("pass", 0)}
+                                  tests[3]: ("pass", 0), tests[4]: ("fail", 1), tests[5]: ("fail", 1)}
+    log = (tmp_path / "dbt_logs" / "dbt.log").read_text()  # macros/test_materialization.sql: no transaction
+    assert "On test." in log and not re.search(r"On test\.\S+: (BEGIN|ROLLBACK)", log), "a test ran in a transaction"
+    assert _failures(copy, tmp_path, tests[4]) == [["not_null where not is_deleted", "pipeline_id", None, 1]]
+    assert _failures(copy, tmp_path, tests[5]) == [["expression", "response_within_sla_never_exceeds_created",
+                                                    None, 1]]
+    described = broken_rules(tmp_path / "dbt_target", copy.path, tests[4])  # the Dagster check's description
+    assert described.startswith("column_rules_stg_amocrm__leads broke: not_null where not is_deleted on "
+                                "pipeline_id (1 row). "), described
     assert _failures(copy, tmp_path, tests[0]) == [["unique", "account_id", str(account), 2]]
     assert _failures(copy, tmp_path, tests[1]) == [["not_null", "lead_id", None, 1],
                                                    ["unique_per_account", "account_id, lead_id",

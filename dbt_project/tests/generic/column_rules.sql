@@ -11,10 +11,14 @@
       unique: [column, ...]                               no repeat among its non-null values
       unique_per_account: [column, ...]                   no repeat of (account_id, column), column not null
       unique_combination: [[column, ...], ...]            no repeat of the combination (nulls compare equal)
+      not_null_where: {condition: [column, ...]}          never null on the rows the condition holds for (rule
+                                                          'not_null where <condition>'; e.g. not is_deleted)
+      expressions: {name: expression}                     true on every row (rule 'expression', column_name the
+                                                          name; a null counts as false, as expression_is_true)
     Each rule reads the model on its own, as its own test did (a not_null's `where column is null` is
     answered from DuckDB's row-group statistics), so the checks cost the same queries in one node. -#}
 {% test column_rules(model, not_null=[], accepted_values={}, accepted_range={}, unique=[],
-                     unique_per_account=[], unique_combination=[]) %}
+                     unique_per_account=[], unique_combination=[], not_null_where={}, expressions={}) %}
 {{ config(fail_calc='coalesce(sum(failing_rows), 0)') }}
 {%- set parts = [] -%}
 
@@ -22,6 +26,20 @@
 {%- do parts.append(
     "select 'not_null' as rule, '" ~ column ~ "' as column_name, null::varchar as value, count(*) as failing_rows\n"
     ~ "from " ~ model ~ "\nwhere " ~ column ~ " is null\nhaving count(*) > 0") %}
+{%- endfor %}
+
+{%- for condition, columns in not_null_where.items() %}
+{%- for column in columns %}
+{%- do parts.append(
+    "select 'not_null where " ~ (condition | replace("'", "''")) ~ "' as rule, '" ~ column ~ "' as column_name, null::varchar as value, count(*) as failing_rows\n"
+    ~ "from " ~ model ~ "\nwhere " ~ column ~ " is null and (" ~ condition ~ ")\nhaving count(*) > 0") %}
+{%- endfor %}
+{%- endfor %}
+
+{%- for name, expression in expressions.items() %}
+{%- do parts.append(
+    "select 'expression' as rule, '" ~ name ~ "' as column_name, null::varchar as value, count(*) as failing_rows\n"
+    ~ "from " ~ model ~ "\nwhere not coalesce((" ~ expression ~ "), false)\nhaving count(*) > 0") %}
 {%- endfor %}
 
 {%- for column, values in accepted_values.items() %}
