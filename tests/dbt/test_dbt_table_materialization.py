@@ -1,0 +1,111 @@
+"""The project's `table` materialization (dbt_project/macros/table_materialization.sql) on a tiny dbt project that
+uses it: one `create or replace table` a model, yet dbt's contract check still fails the build with dbt's message,
+a failed build keeps the old table, a view of the same name becomes the table, and Python models still build."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from tests.conftest import DBT, DBT_PROJECT_DIR, _run_dbt_command
+
+pytestmark = pytest.mark.slow
+
+PROJECT = """name: tablemat
+version: "1.0.0"
+config-version: 2
+profile: tablemat
+macro-paths: ["macros"]
+flags:
+  send_anonymous_usage_stats: false
+"""
+PROFILES = """tablemat:
+  target: dev
+  outputs:
+    dev:
+      type: duckdb
+      path: "{{ env_var('AMOCRM_KPI_DATA_DIR') }}/warehouse.duckdb"
+      threads: 1
+"""
+SCHEMA = """version: 2
+models:
+  - name: deals
+    config:
+      materialized: table
+      contract:
+        enforced: true
+    columns:
+      - name: deal_id
+        data_type: integer
+        constraints: [{type: not_null}]
+      - name: stage
+        data_type: varchar
+  - name: stages
+    config:
+      materialized: table
+  - name: stage_counts
+    config:
+      materialized: table
+"""
+DEALS = "select {deal_id} as deal_id, stage from (values (1, 'new'), (2, 'won')) as t(n, stage)"
+PYTHON = """def model(dbt, session):
+    return dbt.ref("deals").aggregate("stage, count(*) as deals")
+"""
+
+
+def _project(root: Path, deals_id: str) -> None:
+    (root / "models").mkdir(parents=True, exist_ok=True)
+    (root / "macros").mkdir(exist_ok=True)
+    shutil.copy(DBT_PROJECT_DIR / "macros" / "table_materialization.sql", root / "macros")
+    (root / "dbt_project.yml").write_text(PROJECT)
+    (root / "profiles.yml").write_text(PROFILES)
+    (root / "models" / "schema.yml").write_text(SCHEMA)
+    (root / "models" / "deals.sql").write_text(DEALS.format(deal_id=deals_id))
+    (root / "models" / "stages.sql").write_text("select distinct stage from {{ ref('deals') }}")
+    (root / "models" / "stage_counts.py").write_text(PYTHON)
+
+
+def _dbt(root: Path, *args: str):
+    command = [str(DBT), *args, "--project-dir", str(root), "--profiles-dir", str(root),
+               "--target-path", str(root / "target"), "--log-path", str(root / "logs")]
+    return _run_dbt_command(command, {**os.environ, "AMOCRM_KPI_DATA_DIR": str(root)}, root)
+
+
+def _rows(root: Path, sql: str) -> list[tuple]:
+    with duckdb.connect(str(root / "warehouse.duckdb"), read_only=True) as connection:
+        return connection.execute(sql).fetchall()
+
+
+def test_tables_are_replaced_in_place_and_contracts_still_checked(tmp_path):
+    root = tmp_path / "proj"
+    _project(root, "n")
+    with duckdb.connect(str(root / "warehouse.duckdb")) as connection:
+        connection.execute("create view main.stages as select 'old' as stage")  # a view before: becomes a table
+
+    built = _dbt(root, "run")
+    assert built.returncode == 0, built.stdout[-4000:]
+    assert _rows(root, "select * from main.deals order by deal_id") == [(1, "new"), (2, "won")]
+    assert _rows(root, "select table_type from information_schema.tables where table_name = 'stages'") == [
+        ("BASE TABLE",)]
+    assert sorted(_rows(root, "select * from main.stage_counts")) == [("new", 1), ("won", 1)]
+    assert _rows(root, "select * from main.deals where deal_id is null") == []
+    leftovers = _rows(root, "select table_name from information_schema.tables where table_name like '%__dbt_%'")
+    assert leftovers == []
+    log = (root / "logs" / "dbt.log").read_text()
+    assert "create or replace table" in log and "__dbt_backup" not in log and "__dbt_tmp" not in log
+
+    again = _dbt(root, "run", "--full-refresh")
+    assert again.returncode == 0, again.stdout[-4000:]
+    assert _rows(root, "select count(*) from main.deals") == [(2,)]
+
+    # The SQL now yields a varchar deal_id, the YAML says integer: dbt's contract check fails the build.
+    (root / "models" / "deals.sql").write_text(DEALS.format(deal_id="n::varchar"))
+    broken = _dbt(root, "run", "--select", "deals")
+    assert broken.returncode != 0
+    assert "This model has an enforced contract that failed" in broken.stdout
+    assert "deal_id" in broken.stdout and "VARCHAR" in broken.stdout.upper()
+    assert _rows(root, "select * from main.deals order by deal_id") == [(1, "new"), (2, "won")]  # old table kept
