@@ -109,3 +109,34 @@ def test_tables_are_replaced_in_place_and_contracts_still_checked(tmp_path):
     assert "This model has an enforced contract that failed" in broken.stdout
     assert "deal_id" in broken.stdout and "VARCHAR" in broken.stdout.upper()
     assert _rows(root, "select * from main.deals order by deal_id") == [(1, "new"), (2, "won")]  # old table kept
+
+
+INCREMENTAL = """{{{{ config(materialized='incremental', on_schema_change='{mode}') }}}}
+select n, 'x' as label{extra} from range({rows}) as t(n)
+{{% if is_incremental() %}}where n >= (select count(*) from {{{{ this }}}}){{% endif %}}
+"""
+
+
+def test_incremental_schema_changes_still_fail_or_add_columns(tmp_path):
+    """The incremental on_schema_change check (macros/incremental_schema_check.sql) still fails the build with
+    dbt's message on a new column under `fail`, and adds it under `append_new_columns`."""
+    root = tmp_path / "proj"
+    _project(root, "n")
+    shutil.copy(DBT_PROJECT_DIR / "macros" / "incremental_schema_check.sql", root / "macros")
+    for name in ("stages.sql", "stage_counts.py"):
+        (root / "models" / name).unlink()
+    (root / "models" / "schema.yml").write_text("version: 2\n")
+    for mode in ("fail", "append_new_columns"):
+        (root / "models" / "deals.sql").write_text(INCREMENTAL.format(mode=mode, extra="", rows=2))
+        assert _dbt(root, "run", "--full-refresh").returncode == 0
+        (root / "models" / "deals.sql").write_text(INCREMENTAL.format(mode=mode, extra=", n * 2 as twice", rows=3))
+        changed = _dbt(root, "run")
+        if mode == "fail":
+            assert changed.returncode != 0
+            assert "The source and target schemas on this incremental model are out of sync" in changed.stdout
+            assert _rows(root, "select count(*) from main.deals") == [(2,)]
+        else:
+            assert changed.returncode == 0, changed.stdout[-4000:]
+            assert _rows(root, "select n, twice from main.deals order by n") == [(0, None), (1, None), (2, 4)]
+    log = (root / "logs" / "dbt.log").read_text()
+    assert "schema changed: True" in log  # the project's check ran, not dbt's default
