@@ -1,6 +1,6 @@
 """The project's `table` materialization (dbt_project/macros/table_materialization.sql) on a tiny dbt project that
 uses it: one `create or replace table` a model, yet dbt's contract check still fails the build with dbt's message,
-a failed build keeps the old table, a view of the same name becomes the table, and Python models still build."""
+a failed build keeps the old table, a view of the same name becomes the table, and Python models still build; data tests run without a transaction."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from tests.conftest import DBT, DBT_PROJECT_DIR, _run_dbt_command
 
 pytestmark = pytest.mark.slow
 
+MACROS = ["table_materialization.sql", "test_materialization.sql", "incremental_schema_check.sql"]
 PROJECT = """name: tablemat
 version: "1.0.0"
 config-version: 2
@@ -42,8 +43,13 @@ models:
       - name: deal_id
         data_type: integer
         constraints: [{type: not_null}]
+        data_tests:
+          - unique: {config: {store_failures: true}}
       - name: stage
         data_type: varchar
+        data_tests:
+          - not_null
+          - accepted_values: {arguments: {values: [new]}}
   - name: stages
     config:
       materialized: table
@@ -60,7 +66,8 @@ PYTHON = """def model(dbt, session):
 def _project(root: Path, deals_id: str) -> None:
     (root / "models").mkdir(parents=True, exist_ok=True)
     (root / "macros").mkdir(exist_ok=True)
-    shutil.copy(DBT_PROJECT_DIR / "macros" / "table_materialization.sql", root / "macros")
+    for macros in MACROS:
+        shutil.copy(DBT_PROJECT_DIR / "macros" / macros, root / "macros")
     (root / "dbt_project.yml").write_text(PROJECT)
     (root / "profiles.yml").write_text(PROFILES)
     (root / "models" / "schema.yml").write_text(SCHEMA)
@@ -98,6 +105,14 @@ def test_tables_are_replaced_in_place_and_contracts_still_checked(tmp_path):
     log = (root / "logs" / "dbt.log").read_text()
     assert "create or replace table" in log and "__dbt_backup" not in log and "__dbt_tmp" not in log
 
+    # Tests (macros/test_materialization.sql): a failing one fails, a passing one passes, store_failures stores.
+    tested = _dbt(root, "test")
+    assert tested.returncode != 0
+    assert "FAIL 1 accepted_values_deals_stage" in tested.stdout and "PASS not_null_deals_stage" in tested.stdout
+    assert _rows(root, "select count(*) from main_dbt_test__audit.unique_deals_deal_id") == [(0,)]
+    lines = [line for line in (root / "logs" / "dbt.log").read_text().splitlines() if "not_null_deals_stage" in line]
+    assert lines and not [line for line in lines if "BEGIN" in line or "ROLLBACK" in line]
+
     again = _dbt(root, "run", "--full-refresh")
     assert again.returncode == 0, again.stdout[-4000:]
     assert _rows(root, "select count(*) from main.deals") == [(2,)]
@@ -122,7 +137,6 @@ def test_incremental_schema_changes_still_fail_or_add_columns(tmp_path):
     dbt's message on a new column under `fail`, and adds it under `append_new_columns`."""
     root = tmp_path / "proj"
     _project(root, "n")
-    shutil.copy(DBT_PROJECT_DIR / "macros" / "incremental_schema_check.sql", root / "macros")
     for name in ("stages.sql", "stage_counts.py"):
         (root / "models" / name).unlink()
     (root / "models" / "schema.yml").write_text("version: 2\n")
