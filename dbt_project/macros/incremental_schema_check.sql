@@ -4,7 +4,9 @@
   get_columns_in_relation macro in the model's own context rather than adapter.get_columns_in_relation, which
   builds a fresh runtime context of every macro for each call (5-10 ms of serial Python; twice per incremental
   model per build). Same DESCRIBE, same diff, same result dict: `fail`, `append_new_columns` and
-  `sync_all_columns` then behave exactly as dbt's.
+  `sync_all_columns` then behave exactly as dbt's. The project's own macros read a relation's columns the same way
+  (`get_columns_in_relation(relation)`, not `adapter.get_columns_in_relation`); unlike the adapter's, it fails on a
+  relation that does not exist, so they call it only on one that does (`this` of an incremental run, a source).
 -#}
 {% macro duckdb__check_for_schema_changes(source_relation, target_relation) %}
     {%- set source_columns = get_columns_in_relation(source_relation) -%}
