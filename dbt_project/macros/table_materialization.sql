@@ -12,6 +12,10 @@
   table's foreign key references: the build then fails loudly (this project declares no foreign keys).
   Python models write through their own cursor (dbt-duckdb runs them outside dbt's transaction), with the same
   `create or replace table`. Hooks, sql_header, grants and docs are handled as dbt's default does.
+  Measured with macros/test_materialization.sql and incremental_schema_check.sql (2026-12-02): the 1M-lead daily
+  build sends 568 SQL statements instead of 831 (4,135 log events instead of 5,057), and dbt's Python makes 14% fewer
+  function calls (2,000-lead incremental build: 16.4M -> 14.1M); its CPU seconds moved less than the shared
+  machine's noise (main 44-56, this 46-57 CPU s at load 7-14).
 -#}
 {%- materialization table, adapter='duckdb', supported_languages=['sql', 'python'] -%}
     {%- set language = model['language'] -%}
