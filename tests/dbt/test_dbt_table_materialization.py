@@ -1,6 +1,7 @@
 """The project's `table` materialization (dbt_project/macros/table_materialization.sql) on a tiny dbt project that
 uses it: one `create or replace table` a model, yet dbt's contract check still fails the build with dbt's message,
-a failed build keeps the old table, a view of the same name becomes the table, and Python models still build; data tests run without a transaction."""
+a failed build keeps the old table, a view of the same name becomes the table, and Python models still build;
+data tests (macros/test_materialization.sql) run without a transaction and still fail on bad rows."""
 
 from __future__ import annotations
 
