@@ -1,7 +1,8 @@
 """The project's `table` materialization (dbt_project/macros/table_materialization.sql) on a tiny dbt project that
 uses it: one `create or replace table` a model, yet dbt's contract check still fails the build with dbt's message,
 a failed build keeps the old table, a view of the same name becomes the table, and Python models still build;
-data tests (macros/test_materialization.sql) run without a transaction and still fail on bad rows."""
+data tests (macros/test_materialization.sql) run without a transaction and still fail on bad rows, and incremental
+models' on_schema_change (macros/incremental_schema_check.sql) still fails or adds columns as dbt's does."""
 
 from __future__ import annotations
 
@@ -48,33 +49,41 @@ models:
           - unique: {config: {store_failures: true}}
       - name: stage
         data_type: varchar
-        data_tests:
-          - not_null
-          - accepted_values: {arguments: {values: [new]}}
+        data_tests: [not_null]
   - name: stages
     config:
       materialized: table
   - name: stage_counts
     config:
       materialized: table
+    columns:
+      - name: stage
+        data_tests:
+          - accepted_values: {arguments: {values: [new]}}
 """
 DEALS = "select {deal_id} as deal_id, stage from (values (1, 'new'), (2, 'won')) as t(n, stage)"
 PYTHON = """def model(dbt, session):
     return dbt.ref("deals").aggregate("stage, count(*) as deals")
 """
+INCREMENTAL = """{{{{ config(materialized='incremental', on_schema_change='{mode}') }}}}
+select n, 'x' as label{extra} from range({rows}) as t(n)
+{{% if is_incremental() %}}where n >= (select count(*) from {{{{ this }}}}){{% endif %}}
+"""
 
 
-def _project(root: Path, deals_id: str) -> None:
-    (root / "models").mkdir(parents=True, exist_ok=True)
-    (root / "macros").mkdir(exist_ok=True)
+def _project(root: Path) -> None:
+    (root / "models").mkdir(parents=True)
+    (root / "macros").mkdir()
     for macros in MACROS:
         shutil.copy(DBT_PROJECT_DIR / "macros" / macros, root / "macros")
     (root / "dbt_project.yml").write_text(PROJECT)
     (root / "profiles.yml").write_text(PROFILES)
     (root / "models" / "schema.yml").write_text(SCHEMA)
-    (root / "models" / "deals.sql").write_text(DEALS.format(deal_id=deals_id))
+    (root / "models" / "deals.sql").write_text(DEALS.format(deal_id="n"))
     (root / "models" / "stages.sql").write_text("select distinct stage from {{ ref('deals') }}")
     (root / "models" / "stage_counts.py").write_text(PYTHON)
+    for name, mode in (("strict", "fail"), ("growing", "append_new_columns")):
+        (root / "models" / f"{name}.sql").write_text(INCREMENTAL.format(mode=mode, extra="", rows=2))
 
 
 def _dbt(root: Path, *args: str):
@@ -88,70 +97,41 @@ def _rows(root: Path, sql: str) -> list[tuple]:
         return connection.execute(sql).fetchall()
 
 
-def test_tables_are_replaced_in_place_and_contracts_still_checked(tmp_path):
+def test_tables_tests_and_incremental_schema_checks_keep_dbt_behaviour(tmp_path):
     root = tmp_path / "proj"
-    _project(root, "n")
+    _project(root)
     with duckdb.connect(str(root / "warehouse.duckdb")) as connection:
         connection.execute("create view main.stages as select 'old' as stage")  # a view before: becomes a table
 
-    built = _dbt(root, "run")
-    assert built.returncode == 0, built.stdout[-4000:]
+    # Every model builds; of the tests, accepted_values on stage_counts fails ('won'), the others pass.
+    built = _dbt(root, "build")
+    assert built.returncode != 0
+    assert "FAIL 1 accepted_values_stage_counts_stage" in built.stdout and "PASS not_null_deals_stage" in built.stdout
     assert _rows(root, "select * from main.deals order by deal_id") == [(1, "new"), (2, "won")]
     assert _rows(root, "select table_type from information_schema.tables where table_name = 'stages'") == [
         ("BASE TABLE",)]
     assert sorted(_rows(root, "select * from main.stage_counts")) == [("new", 1), ("won", 1)]
-    assert _rows(root, "select * from main.deals where deal_id is null") == []
-    leftovers = _rows(root, "select table_name from information_schema.tables where table_name like '%__dbt_%'")
-    assert leftovers == []
+    assert _rows(root, "select count(*) from main_dbt_test__audit.unique_deals_deal_id") == [(0,)]  # stored
+    assert _rows(root, "select table_name from information_schema.tables where table_name like '%__dbt_%'") == []
     log = (root / "logs" / "dbt.log").read_text()
-    assert "create or replace table" in log and "__dbt_backup" not in log and "__dbt_tmp" not in log
+    assert "create or replace table" in log and "__dbt_backup" not in log
+    test_lines = [line for line in log.splitlines() if "not_null_deals_stage" in line]
+    assert test_lines and not [line for line in test_lines if "BEGIN" in line or "ROLLBACK" in line]
 
-    # Tests (macros/test_materialization.sql): a failing one fails, a passing one passes, store_failures stores.
-    tested = _dbt(root, "test")
-    assert tested.returncode != 0
-    assert "FAIL 1 accepted_values_deals_stage" in tested.stdout and "PASS not_null_deals_stage" in tested.stdout
-    assert _rows(root, "select count(*) from main_dbt_test__audit.unique_deals_deal_id") == [(0,)]
-    lines = [line for line in (root / "logs" / "dbt.log").read_text().splitlines() if "not_null_deals_stage" in line]
-    assert lines and not [line for line in lines if "BEGIN" in line or "ROLLBACK" in line]
-
-    again = _dbt(root, "run", "--full-refresh")
-    assert again.returncode == 0, again.stdout[-4000:]
+    assert _dbt(root, "run", "--full-refresh", "--exclude", "stage_counts").returncode == 0
     assert _rows(root, "select count(*) from main.deals") == [(2,)]
 
-    # The SQL now yields a varchar deal_id, the YAML says integer: dbt's contract check fails the build.
+    # The SQL now yields a varchar deal_id, the YAML says integer: dbt's contract check fails the build and the
+    # old table stays. The incremental models gain a column: `fail` fails, `append_new_columns` adds it.
     (root / "models" / "deals.sql").write_text(DEALS.format(deal_id="n::varchar"))
-    broken = _dbt(root, "run", "--select", "deals")
-    assert broken.returncode != 0
-    assert "This model has an enforced contract that failed" in broken.stdout
-    assert "deal_id" in broken.stdout and "VARCHAR" in broken.stdout.upper()
-    assert _rows(root, "select * from main.deals order by deal_id") == [(1, "new"), (2, "won")]  # old table kept
-
-
-INCREMENTAL = """{{{{ config(materialized='incremental', on_schema_change='{mode}') }}}}
-select n, 'x' as label{extra} from range({rows}) as t(n)
-{{% if is_incremental() %}}where n >= (select count(*) from {{{{ this }}}}){{% endif %}}
-"""
-
-
-def test_incremental_schema_changes_still_fail_or_add_columns(tmp_path):
-    """The incremental on_schema_change check (macros/incremental_schema_check.sql) still fails the build with
-    dbt's message on a new column under `fail`, and adds it under `append_new_columns`."""
-    root = tmp_path / "proj"
-    _project(root, "n")
-    for name in ("stages.sql", "stage_counts.py"):
-        (root / "models" / name).unlink()
-    (root / "models" / "schema.yml").write_text("version: 2\n")
-    for mode in ("fail", "append_new_columns"):
-        (root / "models" / "deals.sql").write_text(INCREMENTAL.format(mode=mode, extra="", rows=2))
-        assert _dbt(root, "run", "--full-refresh").returncode == 0
-        (root / "models" / "deals.sql").write_text(INCREMENTAL.format(mode=mode, extra=", n * 2 as twice", rows=3))
-        changed = _dbt(root, "run")
-        if mode == "fail":
-            assert changed.returncode != 0
-            assert "The source and target schemas on this incremental model are out of sync" in changed.stdout
-            assert _rows(root, "select count(*) from main.deals") == [(2,)]
-        else:
-            assert changed.returncode == 0, changed.stdout[-4000:]
-            assert _rows(root, "select n, twice from main.deals order by n") == [(0, None), (1, None), (2, 4)]
-    log = (root / "logs" / "dbt.log").read_text()
-    assert "schema changed: True" in log  # the project's check ran, not dbt's default
+    for name, mode in (("strict", "fail"), ("growing", "append_new_columns")):
+        (root / "models" / f"{name}.sql").write_text(INCREMENTAL.format(mode=mode, extra=", n * 2 as twice", rows=3))
+    changed = _dbt(root, "run", "--select", "deals", "strict", "growing")
+    assert changed.returncode != 0
+    assert "This model has an enforced contract that failed" in changed.stdout
+    assert "deal_id" in changed.stdout and "VARCHAR" in changed.stdout.upper()
+    assert _rows(root, "select * from main.deals order by deal_id") == [(1, "new"), (2, "won")]
+    assert "The source and target schemas on this incremental model are out of sync" in changed.stdout
+    assert _rows(root, "select count(*) from main.strict") == [(2,)]
+    assert _rows(root, "select n, twice from main.growing order by n") == [(0, None), (1, None), (2, 4)]
+    assert "schema changed: True" in (root / "logs" / "dbt.log").read_text()  # the project's check ran
