@@ -72,7 +72,7 @@ select * from renamed
   column existed has no `account` column: every row is then the only account's.
 -#}
 {% macro input_account_id(input_relation) -%}
-    {%- set names = adapter.get_columns_in_relation(input_relation) | map(attribute='name') | map('lower') | list
+    {%- set names = get_columns_in_relation(input_relation) | map(attribute='name') | map('lower') | list
         if execute else [] -%}
     {%- set account = 'nullif(trim(source.account), \'\')' if 'account' in names else 'cast(null as varchar)' -%}
     (

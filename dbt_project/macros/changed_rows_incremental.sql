@@ -33,7 +33,7 @@
     {%- if not (execute and is_incremental()) -%}
         {{ return('') }}
     {%- endif -%}
-    {%- set stored = adapter.get_columns_in_relation(this) | map(attribute='name') | map('lower') | sort | list -%}
+    {%- set stored = get_columns_in_relation(this) | map(attribute='name') | map('lower') | sort | list -%}
     {%- set declared = model.columns.keys() | map('lower') | sort | list -%}
     {%- if stored != declared -%}
         {{ return('its stored columns (' ~ stored | join(', ') ~ ') are not those of the model ('
@@ -80,7 +80,7 @@
     {%- if is_incremental() and changed_rows_rewrite_reason() -%}
         {%- set declared = model.columns.keys() | map('lower') | list -%}
     delete from {{ this }};
-        {%- for column in adapter.get_columns_in_relation(this) | map(attribute='name') | list
+        {%- for column in get_columns_in_relation(this) | map(attribute='name') | list
             if column | lower not in declared %}
     alter table {{ this }} drop column {{ adapter.quote(column) }};
         {%- endfor %}

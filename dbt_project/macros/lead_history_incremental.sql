@@ -73,7 +73,7 @@
   table was built before it stored it. `what` names the value in the log.
 -#}
 {% macro stored_per_account_checks(column, current, what) -%}
-    {%- set stored_columns = adapter.get_columns_in_relation(this) | map(attribute='name') | map('lower') | list
+    {%- set stored_columns = get_columns_in_relation(this) | map(attribute='name') | map('lower') | list
         if execute and is_incremental() else [column] -%}
     {%- if column not in stored_columns -%}
     select 'it was built before it stored {{ what }}' as reason

@@ -55,7 +55,7 @@
 -#}
 {% macro leads_changed(new_loads) -%}
     {%- set raw_leads = source('raw_amocrm', 'leads') -%}
-    {%- set stored_columns = adapter.get_columns_in_relation(this) | map(attribute='name') | map('lower') | list
+    {%- set stored_columns = get_columns_in_relation(this) | map(attribute='name') | map('lower') | list
         if execute else [] -%}
     {%- if execute and not ('raw_row_hash' in stored_columns and 'deleted_contact_ids' in stored_columns
                              and 'derived_with' in stored_columns) %}
