@@ -47,7 +47,6 @@ SEED = 7
 DAY = 86_400
 BATCH_ROWS = 200_000
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DBT = Path(sys.executable).with_name("dbt")
 DATASET = "raw_amocrm"
 PANDAS_TYPES = {"bigint": "Int64", "text": "object", "bool": "boolean"}
 SQL_TYPES = {"bigint": "bigint", "text": "varchar", "bool": "boolean"}
