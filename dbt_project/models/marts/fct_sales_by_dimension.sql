@@ -18,7 +18,9 @@ tags as (
     from {{ ref('stg_amocrm__lead_tags') }}
 ),
 
-field_values as (
+-- Not materialized: each breakdown field below reads only its own rows of the custom field values (the scan
+-- filters them); kept whole once, the 1.7 million values of every field cost more.
+field_values as not materialized (
     select account_id, lead_id, field_id, field_name, field_code, nullif(trim(value), '') as value
     from {{ ref('stg_amocrm__lead_custom_field_values') }}
 ),
