@@ -18,9 +18,7 @@ tags as (
     from {{ ref('stg_amocrm__lead_tags') }}
 ),
 
--- Not materialized: each breakdown field below reads only its own rows of the custom field values (the scan
--- filters them); kept whole once, the 1.7 million values of every field cost more.
-field_values as not materialized (
+field_values as (
     select account_id, lead_id, field_id, field_name, field_code, nullif(trim(value), '') as value
     from {{ ref('stg_amocrm__lead_custom_field_values') }}
 ),
