@@ -119,7 +119,7 @@ changed_activities as (
 
 -- The changed activities' rows: first their row ids, joining only the two key columns of the 5M activities,
 -- then every column of the matched rows only. A semi join straight on the table read all its columns for
--- every row before the join dropped them (1M leads: ~0.9 of the model's ~1.1 CPU s spent on that scan).
+-- every row before the join dropped them (1M leads, a daily build's select: 1.22 -> 1.02 CPU s, one thread).
 activities as (
     select *
     from {{ ref('int_activities') }}
