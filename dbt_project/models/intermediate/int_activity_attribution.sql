@@ -117,10 +117,17 @@ changed_activities as (
     select account_id, activity_id from changed_previous
 ),
 
+-- The changed activities' rows: first their row ids, joining only the two key columns of the 5M activities,
+-- then every column of the matched rows only. A semi join straight on the table read all its columns for
+-- every row before the join dropped them (1M leads, a daily build's select: 1.22 -> 1.02 CPU s, one thread).
 activities as (
     select *
     from {{ ref('int_activities') }}
-    semi join changed_activities using (account_id, activity_id)
+    where rowid in (
+        select current_activity.rowid
+        from {{ ref('int_activities') }} as current_activity
+        semi join changed_activities using (account_id, activity_id)
+    )
 ),
 {%- else %}
 

@@ -30,26 +30,35 @@ listed as (
     from statuses
 ),
 
--- the few distinct stages first, then the anti join (not the four million stays against the listed statuses)
-deleted as (
-    select stages.account_id, stages.pipeline_id, stages.status_id
-    from (select distinct account_id, pipeline_id, status_id from history) as stages
-    anti join listed
-        on listed.account_id = stages.account_id
-        and listed.pipeline_id = stages.pipeline_id
-        and listed.status_id = stages.status_id
-),
-
--- The stays in a deleted status (few), then the stay before each: a listed active stage, same pipeline.
-deleted_stays as (
+-- The stays in a status no longer listed (few, usually none): one pass over the stays against the few
+-- listed statuses, kept (materialized) so the stay-before join below starts from them.
+deleted_stays as materialized (
     select stay.account_id, stay.lead_id, stay.stay_number, stay.pipeline_id, stay.status_id
     from history as stay
-    semi join deleted
-        on deleted.account_id = stay.account_id
-        and deleted.pipeline_id = stay.pipeline_id
-        and deleted.status_id = stay.status_id
+    anti join listed
+        on listed.account_id = stay.account_id
+        and listed.pipeline_id = stay.pipeline_id
+        and listed.status_id = stay.status_id
 ),
 
+deleted as (
+    select distinct account_id, pipeline_id, status_id from deleted_stays
+),
+
+-- The stay before each stay in a deleted status, same pipeline. Materialized: joined in one step with the
+-- listed stages below, DuckDB joined the four million stays with the listed stages first (three million
+-- rows) and only then kept the few before a deleted status.
+stays_before as materialized (
+    select stay.account_id, stay.pipeline_id, stay.status_id, before.status_id as came_from_status_id
+    from deleted_stays as stay
+    inner join history as before
+        on before.account_id = stay.account_id
+        and before.lead_id = stay.lead_id
+        and before.stay_number = stay.stay_number - 1
+        and before.pipeline_id = stay.pipeline_id
+),
+
+-- The listed active stage each came from, counted.
 entered_from as (
     select
         stay.account_id,
@@ -59,16 +68,11 @@ entered_from as (
         came_from.path_sort,
         came_from.status_id as came_from_status_id,
         count(*) as entries
-    from deleted_stays as stay
-    inner join history as before
-        on before.account_id = stay.account_id
-        and before.lead_id = stay.lead_id
-        and before.stay_number = stay.stay_number - 1
-        and before.pipeline_id = stay.pipeline_id
+    from stays_before as stay
     inner join listed as came_from
-        on came_from.account_id = before.account_id
-        and came_from.pipeline_id = before.pipeline_id
-        and came_from.status_id = before.status_id
+        on came_from.account_id = stay.account_id
+        and came_from.pipeline_id = stay.pipeline_id
+        and came_from.status_id = stay.came_from_status_id
         and came_from.status_id not in (142, 143)
     group by all
 ),
