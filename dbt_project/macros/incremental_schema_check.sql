@@ -7,10 +7,17 @@
   `sync_all_columns` then behave exactly as dbt's. The project's own macros read a relation's columns the same way
   (`get_columns_in_relation(relation)`, not `adapter.get_columns_in_relation`); unlike the adapter's, it fails on a
   relation that does not exist, so they call it only on one that does (`this` of an incremental run, a source).
+  The project's incremental materialization (incremental_materialization.sql) has already described both relations
+  in the statement that made the temporary table: their columns are taken from that result, no query at all.
 -#}
 {% macro duckdb__check_for_schema_changes(source_relation, target_relation) %}
-    {%- set source_columns = get_columns_in_relation(source_relation) -%}
-    {%- set target_columns = get_columns_in_relation(target_relation) -%}
+    {%- set described = load_result('amocrm_kpi_incremental_columns') -%}
+    {%- set source_columns = amocrm_kpi_columns_of(described.table, source_relation) if described else none -%}
+    {%- set target_columns = amocrm_kpi_columns_of(described.table, target_relation) if described else none -%}
+    {%- if source_columns is none or target_columns is none -%}
+        {%- set source_columns = get_columns_in_relation(source_relation) -%}
+        {%- set target_columns = get_columns_in_relation(target_relation) -%}
+    {%- endif -%}
     {%- set source_not_in_target = diff_columns(source_columns, target_columns) -%}
     {%- set target_not_in_source = diff_columns(target_columns, source_columns) -%}
     {%- set new_target_types = diff_column_data_types(source_columns, target_columns) -%}

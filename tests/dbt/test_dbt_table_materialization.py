@@ -17,7 +17,8 @@ from tests.conftest import DBT, DBT_PROJECT_DIR, _run_dbt_command
 
 pytestmark = pytest.mark.slow
 
-MACROS = ["table_materialization.sql", "test_materialization.sql", "incremental_schema_check.sql"]
+MACROS = ["table_materialization.sql", "test_materialization.sql", "incremental_schema_check.sql",
+          "incremental_materialization.sql"]
 PROJECT = """name: tablemat
 version: "1.0.0"
 config-version: 2
