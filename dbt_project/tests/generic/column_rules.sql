@@ -91,10 +91,11 @@
     "select 'relationships to " ~ reference['to'].identifier ~ "." ~ reference['field']
     ~ (" where " ~ (where | replace("'", "''")) if where else "") ~ "' as rule, 'account_id, " ~ column
     ~ "' as column_name, concat_ws(', ', children.account_id, children." ~ column ~ ") as value, count(*) as failing_rows\n"
-    ~ "from " ~ model ~ " as children\n"
-    ~ "where children." ~ column ~ " is not null" ~ (" and (" ~ where ~ ")" if where else "") ~ "\n"
-    ~ "    and not exists (select 1 from " ~ reference['to'] ~ " as parents where parents.account_id = children.account_id"
-    ~ " and parents." ~ reference['field'] ~ " = children." ~ column ~ ")\n"
+    ~ "from (select account_id, " ~ column ~ " from " ~ model ~ " where " ~ column ~ " is not null"
+    ~ (" and (" ~ where ~ ")" if where else "") ~ ") as children\n"
+    ~ "left join (select account_id, " ~ reference['field'] ~ " as ref_id from " ~ reference['to'] ~ ") as parents\n"
+    ~ "    on parents.account_id = children.account_id and parents.ref_id = children." ~ column ~ "\n"
+    ~ "where parents.ref_id is null\n"
     ~ "group by children.account_id, children." ~ column) %}
 {%- endfor %}
 
