@@ -4,13 +4,14 @@ Every dbt test is a node with its own fixed cost (≈35-75 ms of dbt's GIL-bound
 checks: README "Check"). The rules that fold, when a model has two or more such tests: bare `not_null`,
 `unique`, `unique_per_account`, `accepted_values` (only `values`), `accepted_range` (only bounds), a
 `not_null` whose only config is a `where:` (rule `not_null_where`), the model's `not_null_columns` and
-`unique_combination_of_columns` tests, and its `expression_is_true` tests (rule `expressions`, by their
-name: the failure names it). A named test keeps its name in the failure: a named `not_null` or
+`unique_combination_of_columns` tests, its `expression_is_true` tests (rule `expressions`, by their
+name: the failure names it) and its `relationships_per_account` tests (rule `relationships`, a `where:`
+config kept in the rule). A named test keeps its name in the failure: a named `not_null` or
 `accepted_range` becomes an expression of that name, a named `unique_combination_of_columns` a
-`named_keys` entry. Blocking tests fold into `column_rules_<model>`; tests whose only config is
-`severity: warn` fold, apart, into `column_warnings_<model>` (same generic test, severity warn: a warning
-must not block, and one test cannot both block and not). Any other test (another config, a `meta`, a
-relationship) stays its own. The generic test is dbt_project/tests/generic/column_rules.sql. Idempotent: a
+`named_keys` entry. Blocking tests fold into `column_rules_<model>`; tests whose config is
+`severity: warn` (and at most a `where:`) fold, apart, into `column_warnings_<model>` (same generic test, severity warn: a warning
+must not block, and one test cannot both block and not). Any other test (another config, a `meta`)
+stays its own. The generic test is dbt_project/tests/generic/column_rules.sql. Idempotent: a
 foldable test added later is folded into the model's existing test. Edits the YAML as text (comments and
 layout stay) and checks the result: every model's rules, with their severity, are the same before and after.
 
