@@ -1,16 +1,19 @@
 """Fold a dbt model's column tests into one `column_rules` test on the model (one dbt node, one Dagster check).
 
-Every dbt test is a node with its own fixed cost (≈35 ms of dbt's GIL-bound Python per build whatever it
+Every dbt test is a node with its own fixed cost (≈35-75 ms of dbt's GIL-bound Python per build whatever it
 checks: README "Check"). The rules that fold, when a model has two or more such tests: bare `not_null`,
 `unique`, `unique_per_account`, `accepted_values` (only `values`), `accepted_range` (only bounds), a
 `not_null` whose only config is a `where:` (rule `not_null_where`), the model's `not_null_columns` and
-`unique_combination_of_columns` tests, and its blocking `expression_is_true` tests (rule `expressions`,
-by their name: the failure names it). Any other test with a name or a config (`severity: warn`, ...)
-stays its own (a warn rule must not block; code and tests refer to such a name), and so do the full
-uniqueness tests of the four largest tables (KEEP_SEPARATE). The test is
-named `column_rules_<model>` (dbt_project/tests/generic/column_rules.sql). Idempotent: a foldable test
-added later is folded into the model's existing `column_rules`. Edits the YAML as text (comments and
-layout stay) and checks the result: every model's rules are the same before and after.
+`unique_combination_of_columns` tests, its `expression_is_true` tests (rule `expressions`, by their
+name: the failure names it) and its `relationships_per_account` tests (rule `relationships`, a `where:`
+config kept in the rule). A named test keeps its name in the failure: a named `not_null` or
+`accepted_range` becomes an expression of that name, a named `unique_combination_of_columns` a
+`named_keys` entry. Blocking tests fold into `column_rules_<model>`; tests whose config is
+`severity: warn` (and at most a `where:`) fold, apart, into `column_warnings_<model>` (same generic test, severity warn: a warning
+must not block, and one test cannot both block and not). Any other test (another config, a `meta`)
+stays its own. The generic test is dbt_project/tests/generic/column_rules.sql. Idempotent: a
+foldable test added later is folded into the model's existing test. Edits the YAML as text (comments and
+layout stay) and checks the result: every model's rules, with their severity, are the same before and after.
 
     .venv/bin/python scripts/fold_column_rules.py            # rewrites dbt_project/models/**/*.yml
 """
@@ -29,10 +32,9 @@ COLUMN = re.compile(r"^      - name: (\S+)\s*$")
 BLOCK = re.compile(r"^(?P<indent> *)data_tests:\s*$")
 INLINE = re.compile(r"^(?P<head> *data_tests: )(?P<list>\[.*\])\s*$")
 RULES = ("not_null", "accepted_values", "accepted_range", "unique", "unique_per_account", "unique_combination",
-         "not_null_where", "expressions")
-# Full uniqueness tests of 2.7-5.6M-row tables (≈1.5 s each): kept as their own checks, visible on their own.
-KEEP_SEPARATE = {("int_activities", "unique_per_account"), ("int_activity_attribution", "unique_per_account"),
-                 ("int_lead_events", "unique_per_account"), ("int_lead_touches", "unique_combination")}
+         "not_null_where", "expressions", "named_keys", "relationships")
+SEVERITIES = ("error", "warn")  # error: column_rules_<model> (blocks); warn: column_warnings_<model>
+TEST_NAME = {"error": "column_rules_{}", "warn": "column_warnings_{}"}
 
 
 def _arguments(test: dict, kind: str, allowed: set[str]) -> dict | None:
@@ -44,17 +46,57 @@ def _arguments(test: dict, kind: str, allowed: set[str]) -> dict | None:
     return arguments if isinstance(arguments, dict) and set(arguments) <= allowed else None
 
 
-def foldable(model: str, column: str | None, test) -> list[tuple] | None:
-    """The rules (rule, payload) a test stands for when it folds into `column_rules`, else None."""
+def foldable(model: str, column: str | None, test, severity: str = "error") -> list[tuple] | None:
+    """The rules (rule, payload) a test of that severity stands for when it folds, else None."""
+    if severity == "warn":
+        test = _without_warn(test)
+        if test is None:
+            return None
+    elif isinstance(test, dict) and "column_rules" in test and test["column_rules"].get("config"):
+        return None  # a column_warnings test
+    return _rules(column, test)
+
+
+def _without_warn(test):
+    """The test without `severity: warn` in its config (and without the config when that was all of it),
+    when it is a warn test, else None."""
+    if not isinstance(test, dict) or len(test) != 1:
+        return None
+    kind, body = next(iter(test.items()))
+    if not isinstance(body, dict) or not isinstance(body.get("config"), dict) or body["config"].get(
+            "severity") != "warn":
+        return None
+    config = {key: value for key, value in body["config"].items() if key != "severity"}
+    rest = {key: value for key, value in body.items() if key != "config"} | ({"config": config} if config else {})
+    return {kind: rest} if rest else kind
+
+
+def _rules(column: str | None, test) -> list[tuple] | None:
+    """The rules (rule, payload) a blocking test stands for when it folds, else None."""
     if column is not None:
         if test in ("not_null", "unique", "unique_per_account"):
             found = [(test, column)]
+        elif isinstance(test, dict) and set(test) == {"not_null"} and isinstance(
+                body := test["not_null"], dict) and set(body) == {"name"}:
+            found = [("expressions", (body["name"], f"{column} is not null"))]
+        elif isinstance(test, dict) and set(test) == {"accepted_range"} and isinstance(
+                body := test["accepted_range"], dict) and set(body) == {"name", "arguments"} and set(
+                body["arguments"]) <= {"min_value", "max_value"}:
+            bounds = [f"{column} {op} {body['arguments'][key]}" for key, op in (("min_value", ">="),
+                                                                                ("max_value", "<="))
+                      if body["arguments"].get(key) is not None]
+            found = [("expressions", (body["name"], f"{column} is null or ({' and '.join(bounds) or 'true'})"))]
         elif isinstance(test, dict) and (where := _where(test)):
             found = [("not_null_where", (where, column))]
         elif isinstance(test, dict) and (args := _arguments(test, "accepted_values", {"values"})):
             found = [("accepted_values", (column, tuple(args["values"])))]
         elif isinstance(test, dict) and (args := _arguments(test, "accepted_range", {"min_value", "max_value"})):
             found = [("accepted_range", (column, tuple(sorted(args.items()))))]
+        elif isinstance(test, dict) and set(test) == {"relationships_per_account"} and isinstance(
+                body := test["relationships_per_account"], dict) and set(body) <= {"arguments", "config"} and set(
+                body["arguments"]) == {"to", "field"} and set(body.get("config", {})) <= {"where"}:
+            found = [("relationships", (column, body["arguments"]["to"], body["arguments"]["field"],
+                                        body.get("config", {}).get("where")))]
         else:
             return None
     elif isinstance(test, dict) and (args := _arguments(test, "not_null_columns", {"columns"})):
@@ -62,6 +104,10 @@ def foldable(model: str, column: str | None, test) -> list[tuple] | None:
     elif isinstance(test, dict) and (args := _arguments(test, "unique_combination_of_columns",
                                                         {"combination_of_columns"})):
         found = [("unique_combination", tuple(args["combination_of_columns"]))]
+    elif isinstance(test, dict) and set(test) == {"unique_combination_of_columns"} and isinstance(
+            body := test["unique_combination_of_columns"], dict) and set(body) == {"name", "arguments"} and set(
+            body["arguments"]) == {"combination_of_columns"}:
+        found = [("named_keys", (body["name"], tuple(body["arguments"]["combination_of_columns"])))]
     elif isinstance(test, dict) and "column_rules" in test:
         args = test["column_rules"].get("arguments", {})
         found = [("not_null", name) for name in args.get("not_null", [])]
@@ -73,13 +119,16 @@ def foldable(model: str, column: str | None, test) -> list[tuple] | None:
         found += [("not_null_where", (where, name)) for where, names in args.get("not_null_where", {}).items()
                   for name in names]
         found += [("expressions", (name, " ".join(str(e).split()))) for name, e in args.get("expressions", {}).items()]
+        found += [("named_keys", (name, tuple(key))) for name, key in args.get("named_keys", {}).items()]
+        found += [("relationships", (name, ref["to"], ref["field"], ref.get("where")))
+                  for name, ref in args.get("relationships", {}).items()]
     elif isinstance(test, dict) and set(test) == {"expression_is_true"} and isinstance(
             body := test["expression_is_true"], dict) and set(body) == {"name", "arguments"} and set(
             body["arguments"]) == {"expression"}:
         found = [("expressions", (body["name"], " ".join(str(body["arguments"]["expression"]).split())))]
     else:
         return None
-    return None if any((model, rule) in KEEP_SEPARATE for rule, _ in found) else found
+    return found
 
 
 def _where(test: dict) -> str | None:
@@ -100,23 +149,29 @@ def _tests(model: dict):
             yield column["name"], test
 
 
-def to_fold(document: dict) -> dict[str, list[tuple]]:
-    """Per model with two or more foldable tests (or a column_rules test and another): its rules, in order."""
+def to_fold(document: dict) -> dict[str, dict[str, list[tuple]]]:
+    """Per model, per severity with two or more foldable tests (or a folded test and another): its rules,
+    in order."""
     folds = {}
     for model in document.get("models") or []:
-        found = [rules for column, test in _tests(model) if (rules := foldable(model["name"], column, test))]
-        if len(found) >= 2:
-            folds[model["name"]] = list(dict.fromkeys(rule for rules in found for rule in rules))
+        for severity in SEVERITIES:
+            found = [rules for column, test in _tests(model)
+                     if (rules := foldable(model["name"], column, test, severity))]
+            if len(found) >= 2:
+                folds.setdefault(model["name"], {})[severity] = list(
+                    dict.fromkeys(rule for rules in found for rule in rules))
     return folds
 
 
 def every_rule(document: dict) -> dict[str, set]:
-    """Per model, every test it runs: folded rules one by one, any other test as written."""
+    """Per model, every test it runs: folded rules one by one with their severity, any other test as written."""
     found = {}
     for model in document.get("models") or []:
         rules = found.setdefault(model["name"], set())
         for column, test in _tests(model):
-            rules.update(foldable(model["name"], column, test) or [repr((column, test))])
+            folded = [(severity, rule) for severity in SEVERITIES
+                      for rule in foldable(model["name"], column, test, severity) or []]
+            rules.update(folded or [repr((column, test))])
     return found
 
 
@@ -133,10 +188,12 @@ def _flow(items, indent: int, quote: bool = False, width: int = 110) -> str:
     return "\n".join(lines + [line])
 
 
-def render(model: str, rules: list[tuple]) -> list[str]:
-    """The `column_rules` test entry of a model-level `data_tests:` block."""
+def render(model: str, rules: list[tuple], severity: str = "error") -> list[str]:
+    """The `column_rules` test entry of a model-level `data_tests:` block (`column_warnings_<model>` for warn)."""
     by_rule = {rule: [payload for r, payload in rules if r == rule] for rule in RULES}
-    out = ["      - column_rules:", f"          name: column_rules_{model}", "          arguments:"]
+    out = ["      - column_rules:", f"          name: {TEST_NAME[severity].format(model)}"]
+    out += ["          config: {severity: warn}"] if severity == "warn" else []
+    out += ["          arguments:"]
     for rule in ("not_null", "unique", "unique_per_account"):
         if by_rule[rule]:
             out.append(f"            {rule}: " + _flow(by_rule[rule], len(f"            {rule}: ")))
@@ -160,6 +217,15 @@ def render(model: str, rules: list[tuple]) -> list[str]:
     if by_rule["expressions"]:
         out.append("            expressions:")
         out += [f"              {name}: {_quoted(expression)}" for name, expression in by_rule["expressions"]]
+    if by_rule["relationships"]:
+        out.append("            relationships:")
+        out += [f"              {column}: {{to: {_quoted(to)}, field: {field}"
+                + (f", where: {_quoted(where)}}}" if where else "}")
+                for column, to, field, where in by_rule["relationships"]]
+    if by_rule["named_keys"]:
+        out.append("            named_keys:")
+        out += [f"              {name}: {_flow(key, len(f'              {name}: '))}"
+                for name, key in by_rule["named_keys"]]
     return [line + "\n" for line in "\n".join(out).split("\n")]
 
 
@@ -168,8 +234,8 @@ def _quoted(text: str) -> str:
     return '"' + " ".join(text.split()).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def rewrite(lines: list[str], folds: dict[str, list[tuple]]) -> list[str]:
-    """The lines without the folded tests, with one `column_rules` entry per folded model."""
+def rewrite(lines: list[str], folds: dict[str, dict[str, list[tuple]]]) -> list[str]:
+    """The lines without the folded tests, with one folded entry per model and severity folded."""
     out: list[str] = []
     model = column = None
     block: dict | None = None  # an open data_tests block: its line, its items' indent, its items (lines each)
@@ -180,9 +246,11 @@ def rewrite(lines: list[str], folds: dict[str, list[tuple]]) -> list[str]:
         trailing = []  # blank lines after the block's last item stay after the block
         while items and items[-1] and len(items[-1]) > 1 and not items[-1][-1].strip():
             trailing.insert(0, items[-1].pop())
-        kept = [item for item in items if not foldable(block["model"], block["column"], _parse(item, block["indent"]))]
+        kept = [item for item in items if not _folded(folds, block["model"], block["column"],
+                                                      _parse(item, block["indent"]))]
         if block["column"] is None and block["model"] in folds:
-            kept.insert(0, render(block["model"], folds[block["model"]]))
+            kept[:0] = [render(block["model"], rules, severity) for severity, rules in folds[block["model"]].items()]
+            kept.sort(key=lambda item: _order(_parse(item, block["indent"])))  # column_rules, column_warnings, others
         if kept:
             out.append(block["line"])
             out.extend(line for item in kept for line in item)
@@ -208,14 +276,15 @@ def rewrite(lines: list[str], folds: dict[str, list[tuple]]) -> list[str]:
             column = None
             if model in folds and not _has_model_block(lines, model):
                 out.append("    data_tests:\n")
-                out.extend(render(model, folds[model]))
+                for severity, rules in folds[model].items():
+                    out.extend(render(model, rules, severity))
         active = model in folds
         if active and (match := BLOCK.match(line)) and len(match["indent"]) in (4, 8):
             block = {"line": line, "indent": len(match["indent"]) + 2, "items": [], "model": model,
                      "column": column if len(match["indent"]) == 8 else None}
             continue
         if active and column is not None and (match := INLINE.match(line)):
-            kept = [t for t in yaml.safe_load(match["list"]) if not foldable(model, column, t)]
+            kept = [t for t in yaml.safe_load(match["list"]) if not _folded(folds, model, column, t)]
             if kept:
                 out.append(f"{match['head']}[{', '.join(kept)}]\n")
             continue
@@ -223,6 +292,17 @@ def rewrite(lines: list[str], folds: dict[str, list[tuple]]) -> list[str]:
     if block is not None:
         flush()
     return out
+
+
+def _order(test) -> int:
+    """Where a model-level test goes: its column_rules first, then its column_warnings, then the rest."""
+    name = test["column_rules"].get("name", "") if isinstance(test, dict) and "column_rules" in test else ""
+    return 0 if name.startswith("column_rules_") else 1 if name.startswith("column_warnings_") else 2
+
+
+def _folded(folds: dict, model: str, column: str | None, test) -> bool:
+    """Whether `test` is one of the tests folded (of a severity the model folds)."""
+    return any(foldable(model, column, test, severity) for severity in folds.get(model, {}))
 
 
 def _parse(item: list[str], indent: int):
@@ -259,7 +339,8 @@ def main() -> None:
         if new_text != text:
             path.write_text(new_text, encoding="utf-8")
             changed += 1
-            print(f"{path.relative_to(MODELS.parent)}: {', '.join(f'{k} ({len(v)})' for k, v in folds.items())}")
+            print(f"{path.relative_to(MODELS.parent)}: " + ", ".join(
+                f"{model} {severity} ({len(rules)})" for model, by in folds.items() for severity, rules in by.items()))
     print(f"{changed} file(s) changed")
 
 

@@ -7,7 +7,7 @@ from pipelines.job_console import _why
 
 def _evaluation(description=None, metadata=None) -> dg.AssetCheckEvaluation:
     return dg.AssetCheckEvaluation(asset_key=dg.AssetKey(["intermediate", "int_activity_attribution"]),
-                                   check_name="activity_attribution_no_unknown_talks", passed=False,
+                                   check_name="column_warnings_int_activity_attribution", passed=False,
                                    severity=dg.AssetCheckSeverity.WARN, description=description,
                                    metadata=metadata or {})
 

@@ -1,7 +1,8 @@
-"""What a failed `column_rules_<model>` check broke, for its description: the check folds a model's column
-rules into one dbt test (dbt_project/tests/generic/column_rules.sql), so its name no longer says which rule
-and column failed, and dbt reports only the count. After dbt exits (it holds the warehouse lock while it
-runs), the test's compiled select is run again, read-only: one row per broken rule, column and value."""
+"""What a failed `column_rules_<model>` check (or a warned `column_warnings_<model>` one) broke, for its
+description: the check folds a model's column rules (its warnings) into one dbt test
+(dbt_project/tests/generic/column_rules.sql), so its name no longer says which rule and column failed, and
+dbt reports only the count. After dbt exits (it holds the warehouse lock while it runs), the test's compiled
+select is run again, read-only: one row per broken rule, column and value."""
 
 from __future__ import annotations
 
@@ -10,6 +11,12 @@ from pathlib import Path
 import duckdb
 
 SHOWN = 10  # broken rules listed; the rest are counted
+PREFIXES = ("column_rules_", "column_warnings_")  # the checks whose description this writes
+
+
+def is_folded_check(check_name: str | None) -> bool:
+    """Whether the check is a folded column_rules test (blocking or warning) whose rows name what broke."""
+    return (check_name or "").startswith(PREFIXES)
 
 
 def broken_rules(target_path: Path, warehouse: Path, check_name: str) -> str:
@@ -27,6 +34,10 @@ def broken_rules(target_path: Path, warehouse: Path, check_name: str) -> str:
     broken = [f"{rule} on {column}" + ("" if value is None else f" = {value}")
               + f" ({rows_} row{'' if rows_ == 1 else 's'})" for rule, column, value, rows_ in rows[:SHOWN]]
     more = f"; and {len(rows) - SHOWN} more" if len(rows) > SHOWN else ""
+    if check_name.startswith("column_warnings_"):
+        return (f"{check_name} warns: {'; '.join(broken) or 'nothing any more (fixed since?)'}{more}. A "
+                "warning: the build went on and published. What to do: look at the rows (the rule's column "
+                "and value; the rule's meaning is in the model's YAML) and repair their source if they are wrong.")
     return (f"{check_name} broke: {'; '.join(broken) or 'nothing any more (fixed since?)'}{more}. Nothing "
             "built from this model was published. What to do: find the rows (the rule's column and value), "
             "repair their source or the model, then run amocrm_transform again.")

@@ -27,7 +27,7 @@ from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtC
 
 from pipelines import paths
 from pipelines.dbt_daily_build import BUILD_ARGS  # the daily build's dbt command (the benchmark's too)
-from pipelines.defs.broken_rules import broken_rules
+from pipelines.defs.broken_rules import broken_rules, is_folded_check
 from pipelines.defs.dbt_resource import KpiDbtCliResource
 from pipelines.defs.recovery import RunGuard
 
@@ -138,8 +138,8 @@ def amocrm_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, ru
     for event in events:
         if isinstance(event, dg.AssetCheckResult) and not event.passed and _SOURCE_TEST.match(event.check_name or ""):
             event = event._replace(description=_foreign_rows(_SOURCE_TEST.match(event.check_name)["table"]))
-        elif isinstance(event, dg.AssetCheckResult) and not event.passed and (event.check_name or "").startswith(
-                "column_rules_"):  # one check for a model's rules: its description names the broken ones
+        elif isinstance(event, dg.AssetCheckResult) and not event.passed and is_folded_check(
+                event.check_name):  # one check for a model's rules (warnings): its description names the broken ones
             event = event._replace(description=broken_rules(invocation.target_path, paths.warehouse_path(),
                                                             event.check_name))
         elif isinstance(event, dg.Output):

@@ -59,6 +59,8 @@ def table_docs(schema: str = "marts", manifest: Path | None = None) -> dict[str,
             tested_not_null.setdefault(owner, set()).add(kwargs["column_name"])
         elif meta.get("name") == "not_null_columns":  # several columns in one test (tests/generic/)
             tested_not_null.setdefault(owner, set()).update(kwargs["columns"])
+        elif meta.get("name") == "column_rules" and (node.get("config") or {}).get("severity", "").lower() == "warn":
+            continue  # a model's warnings in one (column_warnings_<model>): no rule the data is sure to keep
         elif meta.get("name") == "column_rules":  # a model's column tests in one (tests/generic/)
             tested_not_null.setdefault(owner, set()).update(kwargs.get("not_null", []))
             column_keys[owner] = _rules_key(kwargs)
@@ -84,6 +86,8 @@ def _rules_key(kwargs: dict) -> tuple[str, tuple[str, ...]] | None:
     account, then a single column."""
     if kwargs.get("unique_combination"):
         return "combination", tuple(kwargs["unique_combination"][0])
+    if kwargs.get("named_keys"):  # a combination under a name users know
+        return "combination", tuple(next(iter(kwargs["named_keys"].values())))
     if kwargs.get("unique_per_account"):
         return "per_account", ("account_id", kwargs["unique_per_account"][0])
     if kwargs.get("unique"):

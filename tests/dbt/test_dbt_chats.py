@@ -113,5 +113,11 @@ def test_a_deleted_leads_chat_never_counts(chats):
     assert (resolved["exclusion_reason"] == "deleted_lead").any(), "some went back to their lead by the talk"
     assert (resolved.loc[resolved["exclusion_reason"] == "deleted_lead", "lead_id"]
             == resolved.loc[resolved["exclusion_reason"] == "deleted_lead", "talk_lead_id"]).all()
-    warned = "activity_attribution_no_unknown_talks" in chats.build_result.stdout
+    warned = "column_warnings_int_activity_attribution" in chats.build_result.stdout  # its warnings in one test
     assert warned and "WARN" in chats.build_result.stdout
+    from pipelines.defs.broken_rules import broken_rules
+
+    described = broken_rules(chats.data_dir / "dbt_target", chats.path, "column_warnings_int_activity_attribution")
+    unknown = (rows["exclusion_reason"] == "talk_lead_unknown").sum()
+    assert described.startswith("column_warnings_int_activity_attribution warns: "), described
+    assert f"expression on activity_attribution_no_unknown_talks ({unknown} row" in described, described

@@ -10,10 +10,12 @@ import duckdb
 import pytest
 
 from kpi_reference import assert_frames_match
+from pipelines.defs.broken_rules import broken_rules
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("warehouse")]
 
 SPEND_MODELS = ("build", "--select", "stg_inputs__marketing_spend+")
+RULES = "column_rules_int_marketing_spend"  # the model's blocking rules in one test (tests/generic/column_rules.sql)
 
 
 def _source_by_name(warehouse) -> tuple[str, str]:
@@ -74,8 +76,12 @@ def test_spend_keyed_by_both_the_id_and_the_name_of_a_source_fails_the_build(kpi
     warehouse = kpi_warehouse.copy(tmp_path)
     assert _rebuild(warehouse, spend).returncode != 0
     statuses = _statuses(warehouse)
-    assert statuses["marketing_spend_one_row_per_month_and_channel"] == "fail"
+    assert statuses[RULES] == "fail"
     assert statuses["fct_cac"] == "skipped"  # not published with the money counted twice
+    described = broken_rules(warehouse.data_dir / "dbt_target", warehouse.path, RULES)  # the Dagster check's
+    assert described.startswith(f"{RULES} broke: marketing_spend_one_row_per_month_and_channel on "
+                                f"account_id, month, channel = "), described  # the rule data/README.md names
+    assert f", {source_id} (2 rows). " in described, described
 
 
 def test_a_source_name_shared_by_two_sources_fails_the_build(kpi_warehouse, tmp_path):
@@ -91,5 +97,8 @@ def test_a_source_name_shared_by_two_sources_fails_the_build(kpi_warehouse, tmp_
     month = kpi_warehouse.spend[0]["month"]
     assert _rebuild(warehouse, [{"month": month, "channel": name, "amount": 1_000}]).returncode != 0
     statuses = _statuses(warehouse)
-    assert statuses["marketing_spend_channel_names_one_source"] == "fail"
+    assert statuses[RULES] == "fail"
     assert statuses["fct_cac"] == "skipped"
+    described = broken_rules(warehouse.data_dir / "dbt_target", warehouse.path, RULES)
+    assert described.startswith(f"{RULES} broke: expression on marketing_spend_channel_names_one_source "
+                                "(1 row). "), described

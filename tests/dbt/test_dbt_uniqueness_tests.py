@@ -16,7 +16,7 @@ from pipelines.defs.broken_rules import broken_rules
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("warehouse")]
 
-PER_ACCOUNT = "unique_per_account_int_lead_events_event_id"
+PER_ACCOUNT = "unique_per_account_dim_managers_manager_id"  # the generic test (int_lead_events': in its column_rules)
 HISTORY = "column_rules_int_lead_status_history"
 REACHED = "column_rules_int_lead_stages_reached"
 EVENTS = "column_rules_int_lead_events"
@@ -56,19 +56,24 @@ def test_uniqueness_tests_pass_on_keys_that_are_only_alike(kpi_warehouse, tmp_pa
         _copy_row(connection, events, "true", event_id="null")
         _copy_row(connection, history, "true", stay_number="null")
         _copy_row(connection, "intermediate.int_lead_stages_reached", "true", pipeline_id="null")
-    copy.dbt("test", "--select", PER_ACCOUNT, HISTORY, REACHED)
-    assert _results(tmp_path) == {PER_ACCOUNT: ("pass", 0), HISTORY: ("pass", 0), REACHED: ("pass", 0)}
+        _copy_row(connection, "marts.dim_managers", "true", account_id="account_id + 1")
+    copy.dbt("test", "--select", PER_ACCOUNT, HISTORY, REACHED, EVENTS, check=False)
+    assert _results(tmp_path) == {PER_ACCOUNT: ("pass", 0), HISTORY: ("pass", 0), REACHED: ("pass", 0),
+                                  EVENTS: ("fail", 2)}  # the null event ids: not_null, not repeats
     for test in (PER_ACCOUNT, HISTORY, REACHED):
         rows = copy.query(_compiled(tmp_path, test, colliding=True))
         assert rows.empty, f"{test}: keys sharing a hash are no repeat"
+    assert _failures(copy, tmp_path, EVENTS, colliding=True) == [["not_null", "event_id", None, 2]], \
+        "the same event id in two accounts, or no event id, is no repeat of unique_per_account"
 
 
 def test_uniqueness_tests_fail_on_each_repeated_key(kpi_warehouse, tmp_path):
     """One row per repeated key: a key written twice, a key written three times, a key repeating with a
     null in it (nulls compare equal in a combination of columns); a column_rules key's failure count is the
     rows carrying a repeated key. The same build checks int_lead_events' column_rules: one row per column
-    with nulls (one null account_id, two null event_ids; created_at has none) and per value not accepted,
-    its failure count their sum (rows without the key are no duplicates for unique_per_account)."""
+    with nulls (one null account_id, two null event_ids; created_at has none), per value not accepted and
+    per repeated event id (twice, three times; rows without the id are no duplicates), its failure count
+    their sum; and the generic unique_per_account test on a manager written twice."""
     copy = kpi_warehouse.copy(tmp_path)
     with duckdb.connect(str(copy.path)) as connection:
         events, history = "intermediate.int_lead_events", "intermediate.int_lead_status_history"
@@ -83,23 +88,30 @@ def test_uniqueness_tests_fail_on_each_repeated_key(kpi_warehouse, tmp_path):
         _copy_row(connection, events, "true", event_id="null")
         _copy_row(connection, events, "true", event_id="null")
         _copy_row(connection, events, "true", event_id="-1", event_type="'lead_renamed'")
+        _copy_row(connection, "marts.dim_managers", "true")
         repeated = connection.execute(f"select count(*) from {events} where event_id = "
                                       f"(select max(event_id) from {events})").fetchone()[0]
         assert repeated == 3
+        first, last = connection.execute(
+            f"select account_id, event_id from {events} where account_id is not null and event_id is not null "
+            "group by all having count(*) > 1 order by count(*)").fetchall()
     result = copy.dbt("test", "--select", PER_ACCOUNT, HISTORY, REACHED, EVENTS, check=False)
     assert result.returncode != 0
-    assert _results(tmp_path) == {PER_ACCOUNT: ("fail", 2), HISTORY: ("fail", 2), REACHED: ("fail", 2),
-                                  EVENTS: ("fail", 4)}
+    assert _results(tmp_path) == {PER_ACCOUNT: ("fail", 1), HISTORY: ("fail", 2), REACHED: ("fail", 2),
+                                  EVENTS: ("fail", 4 + 2 + 3)}
     rows = copy.query(f"select * from ({_compiled(tmp_path, PER_ACCOUNT)}) order by occurrences")
-    assert rows["occurrences"].tolist() == [2, 3], "each repeated key once, with how often it occurs"
+    assert rows["occurrences"].tolist() == [2], "the repeated key once, with how often it occurs"
     colliding = _compiled(tmp_path, PER_ACCOUNT, colliding=True)
     colliding = copy.query(f"select * from ({colliding}) order by occurrences")
     assert colliding.values.tolist() == rows.values.tolist(), "all keys sharing one hash: the same repeats"
-    for test in (HISTORY, REACHED):  # a multi-column key; with a null in it (nulls compare equal)
+    for test in (HISTORY, REACHED, EVENTS):  # a multi-column key; with a null in it (nulls compare equal)
         assert _failures(copy, tmp_path, test, colliding=True) == _failures(copy, tmp_path, test), test
-    assert _failures(copy, tmp_path, EVENTS) == [
-        ["accepted_values", "event_type", "lead_renamed", 1],
-        ["not_null", "account_id", None, 1], ["not_null", "event_id", None, 2]], "each rule, column, value, rows"
+    failures = _failures(copy, tmp_path, EVENTS)
+    assert failures[:3] == [["accepted_values", "event_type", "lead_renamed", 1],
+                            ["not_null", "account_id", None, 1], ["not_null", "event_id", None, 2]]
+    assert sorted(failures[3:], key=lambda row: row[3]) == [
+        ["unique_per_account", "account_id, event_id", f"{first[0]}, {first[1]}", 2],
+        ["unique_per_account", "account_id, event_id", f"{last[0]}, {last[1]}", 3]], "each rule, column, value, rows"
 
 
 def _failures(copy, data_dir, test: str, colliding: bool = False) -> list[list]:
@@ -132,11 +144,27 @@ def test_column_rules_fail_on_a_bad_row_of_each_kind(kpi_warehouse, tmp_path):
         _copy_row(connection, leads, "true", lead_id="-2", is_deleted="true", status_id="null")  # deleted: holds
         connection.execute("update marts.fct_response set responded_within_sla = leads_created + 1 "
                            "where rowid = (select min(rowid) from marts.fct_response)")
+        facts = "marts.fct_leads"  # references no dimension has (relationships, in column_warnings_fct_leads)
+        live, deleted = connection.execute(f"select min(lead_id) filter (not is_deleted), "
+                                           f"min(lead_id) filter (is_deleted) from {facts}").fetchone()
+        connection.execute(f"update {facts} set manager_id = -7, pipeline_id = -8 where lead_id = {live}")
+        connection.execute(f"update {facts} set pipeline_id = -9 where lead_id = {deleted}")  # where not is_deleted
+        leads_account = connection.execute(f"select account_id from {facts} where lead_id = {live}").fetchone()[0]
     tests = ["column_rules_int_extraction", "column_rules_int_lead_lost_at_stage", "column_rules_fct_satisfaction",
-             "column_rules_int_lead_first_response", "column_rules_stg_amocrm__leads", "column_rules_fct_response"]
+             "column_rules_int_lead_first_response", "column_rules_stg_amocrm__leads", "column_rules_fct_response",
+             "column_warnings_fct_leads"]
     copy.dbt("test", "--select", *tests, check=False)
     assert _results(tmp_path) == {tests[0]: ("fail", 2), tests[1]: ("fail", 3), tests[2]: ("fail", 5),
-                                  tests[3]: ("pass", 0), tests[4]: ("fail", 1), tests[5]: ("fail", 1)}
+                                  tests[3]: ("pass", 0), tests[4]: ("fail", 1), tests[5]: ("fail", 1),
+                                  tests[6]: ("warn", 2)}
+    assert _failures(copy, tmp_path, tests[6]) == [
+        ["relationships to dim_managers.manager_id", "account_id, manager_id", f"{leads_account}, -7", 1],
+        ["relationships to dim_pipeline_stages.pipeline_id where not is_deleted", "account_id, pipeline_id",
+         f"{leads_account}, -8", 1]]
+    described = broken_rules(tmp_path / "dbt_target", copy.path, tests[6])
+    assert described.startswith("column_warnings_fct_leads warns: relationships to dim_managers.manager_id on "
+                                f"account_id, manager_id = {leads_account}, -7 (1 row); "), described
+    assert "the build went on" in described, described
     log = (tmp_path / "dbt_logs" / "dbt.log").read_text()  # macros/test_materialization.sql: no transaction
     assert "On test." in log and not re.search(r"On test\.\S+: (BEGIN|ROLLBACK)", log), "a test ran in a transaction"
     assert _failures(copy, tmp_path, tests[4]) == [["not_null where not is_deleted", "pipeline_id", None, 1]]

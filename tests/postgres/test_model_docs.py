@@ -47,3 +47,26 @@ def test_column_rules_give_their_not_null_columns_and_key(tmp_path):
     assert (docs["fct_x"].not_null, docs["fct_x"].key) == ({"account_id", "a"}, ("account_id", "a", "b"))
     assert (docs["fct_y"].not_null, docs["fct_y"].key) == (set(), ("account_id", "a"))
     assert (docs["fct_z"].not_null, docs["fct_z"].key) == (set(), ())
+
+
+def test_a_models_warnings_test_neither_makes_columns_not_null_nor_hides_its_key(tmp_path):
+    """column_warnings_<model> (the column_rules test with severity warn) may fail without stopping the build:
+    its rules say nothing the data is sure to keep, and it does not replace the key of the model's
+    column_rules; a named key (named_keys) is a key like a combination."""
+    def rules(model, severity="ERROR", **kwargs):
+        return {"resource_type": "test", "attached_node": f"model.p.{model}", "config": {"severity": severity},
+                "test_metadata": {"name": "column_rules", "kwargs": kwargs}}
+
+    def model(name):
+        return {"resource_type": "model", "schema": "marts", "name": name, "alias": name, "description": "X.",
+                "columns": {c: {"description": c} for c in ("account_id", "a", "b")}}
+
+    nodes = {"model.p.fct_x": model("fct_x"), "model.p.fct_y": model("fct_y"),
+             "test.p.x": rules("fct_x", not_null=["a"], unique_per_account=["a"]),
+             "test.p.x_warnings": rules("fct_x", "warn", not_null=["b"], relationships={"b": {"field": "b"}}),
+             "test.p.y": rules("fct_y", named_keys={"y_one_row_per_a_and_b": ["account_id", "a", "b"]})}
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text(json.dumps({"nodes": nodes}))
+    docs = table_docs("marts", manifest)
+    assert (docs["fct_x"].not_null, docs["fct_x"].key) == ({"a"}, ("account_id", "a"))
+    assert docs["fct_y"].key == ("account_id", "a", "b")
