@@ -16,10 +16,10 @@ longest chain of nodes started first.
 3. The order. dbt hands every node to its thread pool as soon as its parents are done, and the pool runs them first
    come, first served: a node of the build's longest chain (fct_leads' and fct_response's) that becomes ready
    behind a hundred small tests waits for all of them. Here dbt hands out a node only when one of its threads is
-   free, and then the ready node with the longest remaining chain below it (the node's own seconds plus its
-   slowest path to the end, by the node times of the previous build, kept in `dbt_node_seconds.json` in the data
-   folder). Only which ready node starts first changes, never what runs or what it depends on: results are the
-   same. With no times known (the first build of a data folder, an unreadable file, AMOCRM_KPI_DATA_DIR unset) dbt
+   free, and then a ready node of the longest chain (or of one nearly as long) first, the one with the longest
+   remaining chain below it (its own seconds plus its slowest path to the end) first of those, then the others in
+   dbt's order, all by the node times of the previous build, kept in `dbt_node_seconds.json` in the data folder.
+   Only which ready node starts first changes, never what runs or what it depends on: results are the same. With no times known (the first build of a data folder, an unreadable file, AMOCRM_KPI_DATA_DIR unset) dbt
    runs in its own order and says so in a warning; nodes new since the last build count as the median node.
 `PATCHED` names the dbt internals this relies on: tests/dbt/test_dbt_launcher.py fails when an upgrade renames them.
 
@@ -43,7 +43,8 @@ PATCHED = ("dbt_common.events.logger._Logger.write_line", "dbt_common.events.log
            "dbt.adapters.duckdb.connections.DuckDBConnectionManager._ENV", "multiprocessing.util._exit_function",
            "dbt.task.runnable.GraphRunnableTask._runtime_initialize", "dbt.task.runnable.GraphRunnableTask.execute_nodes",
            "dbt.graph.queue.GraphQueue.get")  # and GraphQueue's attributes of QUEUE_PARTS, checked at each build
-QUEUE_PARTS = ("graph", "inner", "in_progress", "lock", "some_task_done")
+QUEUE_PARTS = ("graph", "inner", "in_progress", "lock", "some_task_done", "_scores")
+CRITICAL_SLACK = 0.2  # a chain at least 80% as long as the longest one goes first too (yesterday's times are rough)
 RUNS_NODES = {"build", "run", "test", "seed", "snapshot"}  # the commands whose nodes are ordered (not ls, compile)
 NODE_SECONDS = "dbt_node_seconds.json"  # in the data folder: each node's seconds in the last build that ran it
 
@@ -99,24 +100,34 @@ def _read_node_seconds(path: Path | None) -> dict[str, float]:
     return {}
 
 
-def chain_scores(graph, seconds: dict[str, float]) -> tuple[dict[str, float], int]:  # noqa: ANN001 (networkx)
-    """Each node's score for dbt's queue (lower starts first): minus its remaining chain, the node's own seconds
-    plus those of its slowest path of descendants. Nodes without a time count as the median known one; returns
-    the scores and how many nodes had no time."""
+def chain_scores(graph, seconds: dict[str, float], levels: dict[str, int]) -> tuple[dict, int]:  # noqa: ANN001
+    """Each node's score for dbt's queue (lower starts first). A node on the longest chain, or on one within
+    CRITICAL_SLACK of it, goes first, the longer its remaining chain (its own seconds plus its slowest path of
+    descendants) the sooner; every other node after them, in dbt's order (`levels`, its depth). Small nodes then
+    still fill the other threads all along, their Python beside the chain's queries, instead of piling up at the
+    end. Nodes without a time count as the median known one; returns the scores and how many nodes had no time."""
     import networkx as nx
 
     known = [seconds[node] for node in graph if node in seconds]
     default = statistics.median(known) if known else 1.0
-    remaining: dict[str, float] = {}
-    for node in reversed(list(nx.topological_sort(graph))):
+    order = list(nx.topological_sort(graph))
+    remaining: dict[str, float] = {}  # the node and its slowest path of descendants
+    for node in reversed(order):
         below = max((remaining[child] for child in graph.successors(node)), default=0.0)
         remaining[node] = seconds.get(node, default) + below
-    return {node: -chain for node, chain in remaining.items()}, len(graph) - len(known)
+    before: dict[str, float] = {}  # the slowest path of ancestors
+    for node in order:
+        before[node] = max((before[parent] + seconds.get(parent, default) for parent in graph.predecessors(node)),
+                           default=0.0)
+    longest = max(remaining.values(), default=0.0)
+    scores = {node: (0, -remaining[node]) if before[node] + remaining[node] >= longest * (1 - CRITICAL_SLACK)
+              else (1, levels.get(node, 0)) for node in graph}
+    return scores, len(graph) - len(known)
 
 
 def _longest_chain_first() -> None:
-    """Make dbt start, whenever a thread is free, the ready node with the longest remaining chain; record the node
-    times of every build for the next one."""
+    """Make dbt start, whenever a thread is free, the ready node of the longest chains first (chain_scores);
+    record the node times of every build for the next one."""
     from dbt.graph.queue import GraphQueue
     from dbt.task.runnable import GraphRunnableTask
 
@@ -137,7 +148,7 @@ def _longest_chain_first() -> None:
         seconds = _read_node_seconds(self._node_seconds_path)
         if not seconds:
             return
-        scores, unknown = chain_scores(queue.graph, seconds)
+        scores, unknown = chain_scores(queue.graph, seconds, queue._scores)
         with queue.inner.mutex:  # the nodes ready at the start, queued by dbt's scores: queue them by these
             queue.inner.queue[:] = [(scores[node], node) for _, node in queue.inner.queue]
             heapq.heapify(queue.inner.queue)

@@ -3,7 +3,7 @@
     .venv/bin/python scripts/dbt_critical_path.py OUT.jsonl [--top N]
 
 OUT.jsonl holds dbt's stdout of a build run with `DBT_LOG_FORMAT=json` (the daily build's, e.g. the benchmark's
-out.jsonl). Each node's start and end are the first and last log line naming it. The dependencies are the build's
+out.jsonl). Each node's start and end are those its result line carries (node_info). The dependencies are the build's
 own: the project is parsed into a temporary folder and linked as `dbt build` links it (a model also waits for the
 tests of its parents), reduced to the nodes the log names. Prints
 
@@ -19,7 +19,7 @@ import argparse
 import json
 import sys
 import tempfile
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 import networkx as nx
@@ -28,17 +28,17 @@ PROJECT = Path(__file__).resolve().parent.parent / "dbt_project"
 
 
 def node_times(out: Path) -> dict[str, tuple[float, float]]:
-    """unique_id -> (first, last) timestamp of the log lines that name the node."""
+    """unique_id -> (start, end) timestamps: the node_started_at and node_finished_at its log lines carry (not the
+    last line naming it: the summary at the end of the build names the nodes that warned again)."""
     times: dict[str, tuple[float, float]] = {}
     for line in out.read_text(encoding="utf-8").splitlines():
         if not line.startswith("{"):
             continue
-        event = json.loads(line)
-        unique_id = (event.get("data", {}).get("node_info") or {}).get("unique_id")
-        if unique_id:
-            at = datetime.fromisoformat(event["info"]["ts"].replace("Z", "+00:00")).timestamp()
-            first, _ = times.get(unique_id, (at, at))
-            times[unique_id] = (first, at)
+        info = json.loads(line).get("data", {}).get("node_info") or {}
+        if info.get("unique_id") and info.get("node_started_at") and info.get("node_finished_at"):
+            times.setdefault(info["unique_id"], tuple(  # type: ignore[arg-type]
+                datetime.fromisoformat(info[key]).replace(tzinfo=timezone.utc).timestamp()
+                for key in ("node_started_at", "node_finished_at")))
     return times
 
 

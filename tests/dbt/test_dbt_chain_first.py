@@ -1,6 +1,6 @@
 """The launcher (pipelines/dbt_launcher.py) starts the ready node with the longest remaining chain whenever one of
 dbt's threads is free, by the node times of the previous build (`dbt_node_seconds.json` in the data folder), and
-without times runs dbt's own order with a warning. A tiny project of views on one thread, so that the order the
+without times runs dbt's own order with a warning (and chain_scores on a small graph). A tiny project of views on one thread, so that the order the
 nodes start in is the order dbt picked them: a root, a chain of three (a test on its first) and six small views on
 the root, named to come first in dbt's order. Three dbt builds (about 10 CPU s).
 """
@@ -115,10 +115,15 @@ def test_the_longest_chain_starts_first_by_the_last_builds_node_times(tmp_path):
     assert set(json.loads(times.read_text())["node_seconds"]) == set(started)
 
 
-def test_chain_scores_count_a_node_and_its_slowest_path_below():
+def test_chain_scores_put_the_longest_chains_first_and_the_rest_in_dbts_order():
     import networkx as nx
 
-    graph = nx.DiGraph([("root", "slow"), ("slow", "end"), ("root", "quick"), ("quick", "end"), ("root", "new")])
-    scores, unknown = chain_scores(graph, {"root": 1.0, "slow": 4.0, "quick": 0.5, "end": 2.0})
-    assert scores == {"root": -7.0, "slow": -6.0, "quick": -2.5, "end": -2.0, "new": -1.5}  # new: the median, 1.5
+    # root -> slow -> end is the longest chain (7 s); root -> quick -> end (3.5 s) and root -> new are not.
+    graph = nx.DiGraph([("root", "slow"), ("slow", "end"), ("root", "quick"), ("quick", "end"), ("root", "new"),
+                        ("root", "nearly"), ("nearly", "nearly_end")])  # nearly: 6 s, within 20% of 7 s
+    seconds = {"root": 1.0, "slow": 4.0, "quick": 0.5, "end": 2.0, "nearly": 4.5, "nearly_end": 0.5}
+    levels = {"root": 0, "slow": 1, "quick": 1, "new": 1, "nearly": 1, "end": 2, "nearly_end": 2}
+    scores, unknown = chain_scores(graph, seconds, levels)
+    assert scores == {"root": (0, -7.0), "slow": (0, -6.0), "end": (0, -2.0), "nearly": (0, -5.0),
+                      "nearly_end": (0, -0.5), "quick": (1, 1), "new": (1, 1)}  # new: no time, counted as the median 1.5
     assert unknown == 1
