@@ -17,9 +17,8 @@ longest chain of nodes started first.
    come, first served: a node of the build's longest chain (fct_leads' and fct_response's) that becomes ready
    behind a hundred small tests waits for all of them. Here dbt hands out a node only when one of its threads is
    free, and then a ready node of the longest chain (or of one nearly as long) first, the one with the longest
-   remaining chain below it (its own seconds plus its slowest path to the end) first of those, on at most half
-   of the threads (else nodes off those chains waited for them all: a late one of those ended the build), then the
-   others in dbt's order, all by the node times of the previous build, kept in `dbt_node_seconds.json` in the data folder.
+   remaining chain below it (its own seconds plus its slowest path to the end) first of those, then the others in
+   dbt's order, all by the node times of the previous build, kept in `dbt_node_seconds.json` in the data folder.
    Only which ready node starts first changes, never what runs or what it depends on: results are the same. With no times known (the first build of a data folder, an unreadable file, AMOCRM_KPI_DATA_DIR unset) dbt
    runs in its own order and says so in a warning; nodes new since the last build count as the median node.
 `PATCHED` names the dbt internals this relies on: tests/dbt/test_dbt_launcher.py fails when an upgrade renames them.
@@ -154,7 +153,6 @@ def _longest_chain_first() -> None:
             queue.inner.queue[:] = [(scores[node], node) for _, node in queue.inner.queue]
             heapq.heapify(queue.inner.queue)
         queue._scores = scores
-        queue._on_long_chains = {node for node, score in scores.items() if score[0] == 0}
         queue._threads_free_first = max(1, int(self.config.threads))
         if unknown:
             _warn(f"{unknown} of {len(scores)} nodes have no time from an earlier build: counted as the median node "
@@ -166,15 +164,6 @@ def _longest_chain_first() -> None:
             with self.lock:
                 while len(self.in_progress) >= threads:
                     self.some_task_done.wait()
-                chains_running = len(self.in_progress & self._on_long_chains)
-            if chains_running >= max(1, threads // 2):  # half the threads at most: the other nodes are not starved
-                with self.inner.mutex:
-                    others = [item for item in self.inner.queue if item[1] not in self._on_long_chains]
-                    if others:  # the first of them in dbt's order comes out first
-                        first = min(others)
-                        self.inner.queue.remove(first)
-                        self.inner.queue.append(((-1,), first[1]))
-                        heapq.heapify(self.inner.queue)
         return get(self, block, timeout)
 
     def execute_nodes_and_record(self):  # noqa: ANN001, ANN202 (dbt's signature)
