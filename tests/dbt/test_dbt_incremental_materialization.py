@@ -10,34 +10,18 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 from pathlib import Path
 
 import duckdb
 import pytest
 
-from tests.conftest import DBT, DBT_PROJECT_DIR, _run_dbt_command
+from tests.conftest import DBT, _run_dbt_command
+from tests.dbt.tiny_project import write_tiny_project
 
 pytestmark = pytest.mark.slow
 
 MACROS = ["table_materialization.sql", "incremental_materialization.sql", "incremental_schema_check.sql",
           "changed_rows_incremental.sql", "pipeline_daily.sql"]
-PROJECT = """name: incmat
-version: "1.0.0"
-config-version: 2
-profile: incmat
-macro-paths: ["macros"]
-flags:
-  send_anonymous_usage_stats: false
-"""
-PROFILES = """incmat:
-  target: dev
-  outputs:
-    dev:
-      type: duckdb
-      path: "{{ env_var('AMOCRM_KPI_DATA_DIR') }}/warehouse.duckdb"
-      threads: 1
-"""
 SCHEMA = """version: 2
 models:
   - name: contracted
@@ -78,12 +62,7 @@ MODELS = {
 
 
 def _project(root: Path) -> None:
-    (root / "models").mkdir(parents=True)
-    (root / "macros").mkdir()
-    for macros in MACROS:
-        shutil.copy(DBT_PROJECT_DIR / "macros" / macros, root / "macros")
-    (root / "dbt_project.yml").write_text(PROJECT)
-    (root / "profiles.yml").write_text(PROFILES)
+    write_tiny_project(root, "incmat", macros=MACROS)
     (root / "models" / "schema.yml").write_text(SCHEMA)
     for name, sql in MODELS.items():
         (root / "models" / f"{name}.sql").write_text(sql)

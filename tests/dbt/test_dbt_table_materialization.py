@@ -7,34 +7,18 @@ models' on_schema_change (macros/incremental_schema_check.sql) still fails or ad
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import duckdb
 import pytest
 
-from tests.conftest import DBT, DBT_PROJECT_DIR, _run_dbt_command
+from tests.conftest import DBT, _run_dbt_command
+from tests.dbt.tiny_project import write_tiny_project
 
 pytestmark = pytest.mark.slow
 
 MACROS = ["table_materialization.sql", "test_materialization.sql", "incremental_schema_check.sql",
           "incremental_materialization.sql"]
-PROJECT = """name: tablemat
-version: "1.0.0"
-config-version: 2
-profile: tablemat
-macro-paths: ["macros"]
-flags:
-  send_anonymous_usage_stats: false
-"""
-PROFILES = """tablemat:
-  target: dev
-  outputs:
-    dev:
-      type: duckdb
-      path: "{{ env_var('AMOCRM_KPI_DATA_DIR') }}/warehouse.duckdb"
-      threads: 1
-"""
 SCHEMA = """version: 2
 models:
   - name: deals
@@ -73,12 +57,7 @@ select n, 'x' as label{extra} from range({rows}) as t(n)
 
 
 def _project(root: Path) -> None:
-    (root / "models").mkdir(parents=True)
-    (root / "macros").mkdir()
-    for macros in MACROS:
-        shutil.copy(DBT_PROJECT_DIR / "macros" / macros, root / "macros")
-    (root / "dbt_project.yml").write_text(PROJECT)
-    (root / "profiles.yml").write_text(PROFILES)
+    write_tiny_project(root, "tablemat", macros=MACROS)
     (root / "models" / "schema.yml").write_text(SCHEMA)
     (root / "models" / "deals.sql").write_text(DEALS.format(deal_id="n"))
     (root / "models" / "stages.sql").write_text("select distinct stage from {{ ref('deals') }}")
