@@ -7,7 +7,9 @@ Two dbt runs of one staging model each (about 8 CPU s), on a copy of the shared 
 
 from __future__ import annotations
 
+import io
 import json
+import logging
 import os
 import re
 import shutil
@@ -27,15 +29,16 @@ MODEL = "stg_amocrm__account"
 DBT = Path(sys.executable).with_name("dbt")
 
 
-def _dbt(command: list[str], data_dir: Path, parsed: Path, tz: str) -> tuple[int, list[dict], str]:
-    """Run `command + BUILD_ARGS --select MODEL` in `data_dir` as Dagster does: exit code, JSON events, dbt.log."""
+def _dbt(command: list[str], data_dir: Path, parsed: Path, tz: str, *extra: str) -> tuple[int, list[dict], str]:
+    """Run `command + BUILD_ARGS --select MODEL` (+ `extra` arguments) in `data_dir` as Dagster does: exit code, JSON
+    events, dbt.log."""
     target = data_dir / "dbt_target"
     target.mkdir(parents=True)
     shutil.copy(parsed, target)  # the shared warehouse's parse: no full parse here
     env = {**os.environ, **LOG_ENV, "AMOCRM_KPI_DATA_DIR": str(data_dir), "TZ": tz}
     if command[0] == str(DBT):  # the plain dbt, started the way dbt_in_data_dir.sh starts dbt
         env["AMOCRM_KPI_DATA_DIR"] = "."
-    result = subprocess.run([*command, *BUILD_ARGS, "--select", MODEL, "--project-dir", str(DBT_PROJECT_DIR),
+    result = subprocess.run([*command, *BUILD_ARGS, *extra, "--select", MODEL, "--project-dir", str(DBT_PROJECT_DIR),
                              "--profiles-dir", str(DBT_PROJECT_DIR), "--target-path", str(target),
                              "--log-path", str(data_dir / "dbt_logs")],
                             cwd=data_dir, env=env, capture_output=True, text=True, timeout=300)
@@ -58,8 +61,14 @@ def test_the_launcher_closes_the_warehouse_and_keeps_dbts_output_and_exit_code(k
     results = [e["data"] for e in events if e["info"]["name"] == "LogModelResult"]
     assert [(r["node_info"]["node_name"], r["node_info"]["node_status"]) for r in results] == [(MODEL, "success")]
     assert {e["info"]["level"] for e in events} <= {"info", "warn", "error"}  # the dropped debug lines stay dropped
-    assert not any(line.startswith("{") for line in log.splitlines())  # dbt.log: dbt's plain debug lines
-    assert "create or replace view" in log and MODEL in log
+    assert not any(line.startswith("{") for line in log.splitlines())  # dbt.log: dbt's plain lines
+    assert f"OK created sql view model staging.{MODEL}" in log  # at info: the node's result, not its statements
+    assert " [debug] " not in log and "create or replace view" not in log
+    shutil.rmtree(data_dir / "dbt_logs")
+    shutil.rmtree(data_dir / "dbt_target")
+    code, debug_events, log = _dbt([str(DBT_IN_DATA_DIR)], data_dir, parsed, tz, "--log-level-file", "debug")
+    assert code == 0 and len(debug_events) == len(events)  # stdout is the same at either file level
+    assert " [debug] " in log and "create or replace view" in log  # asked for: every statement dbt ran
 
     # A failing build (no raw tables in an empty folder) fails the same way through the launcher as with plain dbt.
     failed = {}
@@ -88,3 +97,35 @@ def test_the_dbt_internals_the_launcher_relies_on_still_exist():
         for part in parts[cut:]:
             assert hasattr(found, part), f"{name} is gone: see pipelines/dbt_launcher.py"
             found = getattr(found, part)
+
+
+def test_an_event_no_logger_writes_is_not_built(monkeypatch):
+    """The launcher's skip, in this process: a debug event with every logger at info is dropped before dbt builds its
+    message; an info event, and a debug event once a logger takes debug, are built and written as before."""
+    from dbt_common.events import event_manager, logger as dbt_logger
+    from dbt_common.events.base_types import EventLevel
+    from dbt_common.events.types import Note
+
+    from pipelines import dbt_launcher
+
+    monkeypatch.setattr(event_manager.EventManager, "fire_event", event_manager.EventManager.fire_event)
+    monkeypatch.setattr(dbt_logger._Logger, "write_line", dbt_logger._Logger.write_line)  # restored after the test
+    built = []
+    build = event_manager.msg_from_base_event
+    monkeypatch.setattr(event_manager, "msg_from_base_event", lambda e, level=None: built.append(e) or build(e, level))
+    dbt_launcher._skip_unwanted_events()
+    lines = []
+    manager = event_manager.EventManager()
+    for name in ("stdout", "file"):
+        manager.add_logger(dbt_logger.LoggerConfig(name=f"launcher_test_{name}", level=EventLevel.INFO,
+                                                   output_stream=io.StringIO()))
+        manager.loggers[-1].write_line = lambda msg, name=name: lines.append((name, msg.info.msg))
+
+    manager.fire_event(Note(msg="a statement"), level=EventLevel.DEBUG)
+    assert built == [] and lines == []
+    manager.fire_event(Note(msg="a result"), level=EventLevel.INFO)
+    assert len(built) == 1 and lines == [("stdout", "a result"), ("file", "a result")]
+    manager.loggers[1].level = EventLevel.DEBUG
+    manager.loggers[1]._python_logger.setLevel(logging.DEBUG)
+    manager.fire_event(Note(msg="another statement"), level=EventLevel.DEBUG)
+    assert len(built) == 2 and lines[-1] == ("file", "another statement")
