@@ -8,8 +8,8 @@
    semaphores of dbt's locks are freed, stdout, stderr and dbt.log are flushed, and the process ends with dbt's
    exit code without the teardown (`os._exit`).
    An exception that escapes dbt's command line is not caught: Python prints it and exits as usual.
-2. Log events nobody writes. dbt builds a message for every event (about 3,700 a build, 3,000 of them debug: each
-   statement, connection and cache step; about 0.5 ms of serial Python each) and formats it for each of its
+2. Log events nobody writes. dbt builds a message for every event (about 3,700 a 1M-lead build, 3,300 of them
+   debug: each statement, connection and cache step; about 0.4 ms of serial Python each) and formats it for each of its
    loggers, then Python's `logging` drops those below the logger's level. Here an event that no logger would write
    (below every logger's level, no callback, not one of dbt's print events) is skipped before its message is built,
    and a logger skips formatting an event it would drop; what reaches stdout and dbt.log is unchanged. The daily

@@ -11,7 +11,8 @@ from pathlib import Path
 import duckdb
 
 SHOWN = 10  # broken rules listed; the rest are counted
-PREFIXES = ("column_rules_", "column_warnings_")  # the checks whose description this writes
+WARNINGS = "column_warnings_"  # a model's warn rules in one check: the build went on
+PREFIXES = ("column_rules_", WARNINGS)  # the checks whose description this writes
 
 
 def is_folded_check(check_name: str | None) -> bool:
@@ -34,10 +35,11 @@ def broken_rules(target_path: Path, warehouse: Path, check_name: str) -> str:
     broken = [f"{rule} on {column}" + ("" if value is None else f" = {value}")
               + f" ({rows_} row{'' if rows_ == 1 else 's'})" for rule, column, value, rows_ in rows[:SHOWN]]
     more = f"; and {len(rows) - SHOWN} more" if len(rows) > SHOWN else ""
-    if check_name.startswith("column_warnings_"):
-        return (f"{check_name} warns: {'; '.join(broken) or 'nothing any more (fixed since?)'}{more}. A "
+    found = f"{'; '.join(broken) or 'nothing any more (fixed since?)'}{more}"
+    if check_name.startswith(WARNINGS):
+        return (f"{check_name} warns: {found}. A "
                 "warning: the build went on and published. What to do: look at the rows (the rule's column "
                 "and value; the rule's meaning is in the model's YAML) and repair their source if they are wrong.")
-    return (f"{check_name} broke: {'; '.join(broken) or 'nothing any more (fixed since?)'}{more}. Nothing "
+    return (f"{check_name} broke: {found}. Nothing "
             "built from this model was published. What to do: find the rows (the rule's column and value), "
             "repair their source or the model, then run amocrm_transform again.")
