@@ -187,3 +187,55 @@ def test_a_python_incremental_model_is_refused(tmp_path):
     refused = _dbt(root, "run")
     assert refused.returncode != 0
     assert "only supports languages ['sql']" in refused.stdout
+
+
+KEYED = {
+    # delete+insert on the row key: only the new rows can repeat a key (macros/row_key.sql)
+    "keyed": "{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key=['id'], "
+             "row_key=['id']) }}\n" + NEW_ROWS,
+    # append: a new row may repeat a stored one's key
+    "keyed_append": "{{ config(materialized='incremental', incremental_strategy='append', row_key=['id', 'grp']) }}\n"
+                    + NEW_ROWS,
+}
+
+
+def test_a_row_key_is_enforced_where_the_rows_are_written(tmp_path):
+    """A build that would leave a model's row_key null or on two rows fails, names the keys, and writes nothing
+    (the model's transaction is rolled back): a repeat within the new rows, a new row repeating a stored one, a
+    null in the key, and a first build or full refresh with repeats; rows that keep the key build as usual."""
+    root = tmp_path / "proj"
+    write_tiny_project(root, "rowkey", macros=[*MACROS, "row_key.sql", "duplicate_keys.sql"])
+    for name, sql in KEYED.items():
+        (root / "models" / f"{name}.sql").write_text(sql)
+    _sql(root, "create table main.raw_rows (id integer, grp varchar, value varchar, batch integer)")
+    _sql(root, "insert into main.raw_rows values (1, 'a', 'one', 1), (2, 'b', 'two', 1)")
+
+    def rows(name: str) -> list[tuple]:
+        return _sql(root, f"select * from main.{name} order by all")
+
+    assert _dbt(root, "run").returncode == 0
+    built = {name: rows(name) for name in KEYED}
+
+    _sql(root, "insert into main.raw_rows values (2, 'b', 'TWO', 2), (3, 'c', 'three', 2)")  # id 2 again
+    second = _dbt(root, "run")
+    assert second.returncode != 0
+    assert rows("keyed") == [(1, "a", "one"), (2, "b", "TWO"), (3, "c", "three")]  # delete+insert replaced id 2
+    assert rows("keyed_append") == built["keyed_append"], "nothing written"
+    assert ("main.keyed_append: this build's rows break the model's row_key (id, grp): 1 broken key(s), "
+            "e.g. (2, b) repeated 2 times. Nothing was written") in second.stdout, second.stdout[-3000:]
+
+    _sql(root, "insert into main.raw_rows values (5, 'e', 'five', 3), (5, 'e', 'FIVE', 3), (null, 'n', 'none', 3)")
+    third = _dbt(root, "run", "--select", "keyed")
+    assert third.returncode != 0
+    assert rows("keyed") == [(1, "a", "one"), (2, "b", "TWO"), (3, "c", "three")], "nothing written"
+    assert "2 broken key(s), e.g. null in 1 rows; (5) repeated 2 times." in third.stdout, third.stdout[-3000:]
+
+    refresh = _dbt(root, "run", "--select", "keyed", "--full-refresh")  # every row checked: 2 and 5 repeat
+    assert refresh.returncode != 0
+    assert "3 broken key(s), e.g. null in 1 rows; (2) repeated 2 times; (5) repeated 2 times." in refresh.stdout
+    assert rows("keyed") == [(1, "a", "one"), (2, "b", "TWO"), (3, "c", "three")], "the old table kept"
+
+    _sql(root, "delete from main.raw_rows where batch = 3 or (id = 2 and batch = 1)")
+    assert _dbt(root, "run", "--full-refresh").returncode == 0
+    assert rows("keyed") == [(1, "a", "one"), (2, "b", "TWO"), (3, "c", "three")]
+    assert rows("keyed_append") == rows("keyed")

@@ -168,3 +168,13 @@ def test_every_staging_account_id_is_checked_never_null(manifest, models):
         if len(sources) != 1 or sources[0] not in raw or node["config"]["materialized"] != "view":
             unchecked.append(name)
     assert unchecked == [], "account_id of these staging models is checked never null by no test"
+
+
+def test_a_row_key_is_on_incremental_models_and_leads_with_account_id(models):
+    """`row_key` is enforced by the project's incremental materialization only (macros/row_key.sql), and ids are
+    unique only within an account."""
+    keyed = {name: node["config"]["row_key"] for name, node in models.items() if node["config"].get("row_key")}
+    assert set(keyed) == {"int_activities", "int_activity_attribution", "int_lead_touches"}
+    for name, key in keyed.items():
+        assert models[name]["config"]["materialized"] == "incremental", name
+        assert key[0] == "account_id", name

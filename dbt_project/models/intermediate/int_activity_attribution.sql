@@ -2,6 +2,7 @@
     config(
         materialized='incremental',
         unique_key=['account_id', 'activity_id'],
+        row_key=['account_id', 'activity_id'],
         incremental_strategy='delete+insert',
         on_schema_change='fail',
         pre_hook="{{ attribution_prepare_recompute_all() }}",

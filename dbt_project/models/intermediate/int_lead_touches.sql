@@ -2,6 +2,7 @@
     config(
         materialized='incremental',
         incremental_strategy='append',
+        row_key=['account_id', 'activity_id', 'lead_id'],
         on_schema_change='fail',
         pre_hook="{{ lead_touches_delete_changed() }}",
         post_hook="{{ record_processed_loads(upstream=lead_touches_upstream(), rebuilt=lead_touches_full_recompute_reason() != '') }}"
