@@ -37,8 +37,8 @@ ENVIRONMENTS = {"text": get_environment, "native": lambda: get_environment(nativ
 
 
 @pytest.fixture
-def cache(tmp_path, monkeypatch):
-    """The cache installed in this process for one test; Jinja's own compile as `cache.uncached`."""
+def jinja_cache(tmp_path, monkeypatch):
+    """The cache installed in this process for one test; Jinja's own compile as `jinja_cache.uncached`."""
     monkeypatch.setattr(jinja2.Environment, "compile", jinja2.Environment.compile)  # restored after the test
     monkeypatch.delenv("DBT_MACRO_DEBUGGING", raising=False)
     cache = JinjaCodeCache(str(tmp_path / "jinja_compiled"))
@@ -57,50 +57,50 @@ def _render(env: jinja2.Environment, code) -> str:  # noqa: ANN001
     return env.template_class.from_code(env, code, env.make_globals(None)).render({})
 
 
-def test_a_cached_template_is_the_code_jinja_compiles_for_that_environment_only(cache):
+def test_a_cached_template_is_the_code_jinja_compiles_for_that_environment_only(jinja_cache):
     assert jinja2.__version__.startswith("3.1."), "check _jinja_key against the new Jinja's lexer, parser, compiler"
     for make in ENVIRONMENTS.values():
         make().compile(SOURCE)
-    stored = _entries(cache.directory)
+    stored = _entries(jinja_cache.directory)
     assert len(stored) == len(ENVIRONMENTS)  # text vs native, an added filter: one entry each
 
     for kind, make in ENVIRONMENTS.items():
         code, env = make().compile(SOURCE), make()  # a hit, in a new environment as dbt makes for each render
-        assert code == cache.uncached(env, SOURCE), kind
-        assert _render(env, code) == _render(env, cache.uncached(env, SOURCE)), kind
+        assert code == jinja_cache.uncached(env, SOURCE), kind
+        assert _render(env, code) == _render(env, jinja_cache.uncached(env, SOURCE)), kind
     assert _render(get_environment(), code) == "select 3 as n, 'X0' as c0, 'X1' as c1"
-    assert _entries(cache.directory) == stored  # nothing written again
+    assert _entries(jinja_cache.directory) == stored  # nothing written again
 
 
-def test_an_entry_that_cannot_be_read_is_compiled_again_and_replaced(cache):
+def test_an_entry_that_cannot_be_read_is_compiled_again_and_replaced(jinja_cache):
     get_environment().compile(SOURCE)
-    [entry] = Path(cache.directory).iterdir()
+    [entry] = Path(jinja_cache.directory).iterdir()
     for bad in (b"", b"not marshal", marshal.dumps("not code")):
         entry.write_bytes(bad)
-        assert get_environment().compile(SOURCE) == cache.uncached(get_environment(), SOURCE)
-        assert marshal.loads(entry.read_bytes()) == cache.uncached(get_environment(), SOURCE)
+        assert get_environment().compile(SOURCE) == jinja_cache.uncached(get_environment(), SOURCE)
+        assert marshal.loads(entry.read_bytes()) == jinja_cache.uncached(get_environment(), SOURCE)
 
 
-def test_macro_debugging_a_syntax_error_and_python_source_are_left_to_jinja(cache, monkeypatch):
+def test_macro_debugging_a_syntax_error_and_python_source_are_left_to_jinja(jinja_cache, monkeypatch):
     env = get_environment()
     with pytest.raises(jinja2.TemplateSyntaxError):
         env.compile("select {{ unclosed")
-    assert env.compile(SOURCE, raw=True) == cache.uncached(env, SOURCE, raw=True)
+    assert env.compile(SOURCE, raw=True) == jinja_cache.uncached(env, SOURCE, raw=True)
     monkeypatch.setenv("DBT_MACRO_DEBUGGING", "1")  # dbt then puts each template's Python in linecache as it compiles
-    assert env.compile(SOURCE) == cache.uncached(env, SOURCE)
-    assert _entries(cache.directory) == {}
+    assert env.compile(SOURCE) == jinja_cache.uncached(env, SOURCE)
+    assert _entries(jinja_cache.directory) == {}
 
 
-def test_entries_unread_for_30_days_are_removed_and_a_hit_keeps_one(cache):
+def test_entries_unread_for_30_days_are_removed_and_a_hit_keeps_one(jinja_cache):
     get_environment().compile(SOURCE)
     get_environment().compile("select 1")
     month_ago = time.time() - (JINJA_CACHE_DAYS + 1) * 24 * 3600
-    for entry in Path(cache.directory).iterdir():
+    for entry in Path(jinja_cache.directory).iterdir():
         os.utime(entry, (month_ago, month_ago))
     get_environment().compile(SOURCE)  # read: its mtime is refreshed
-    cache.prune()
-    [kept] = Path(cache.directory).iterdir()
-    assert marshal.loads(kept.read_bytes()) == cache.uncached(get_environment(), SOURCE)
+    jinja_cache.prune()
+    [kept] = Path(jinja_cache.directory).iterdir()
+    assert marshal.loads(kept.read_bytes()) == jinja_cache.uncached(get_environment(), SOURCE)
 
 
 def test_the_cache_is_in_the_projects_target_folder_whatever_target_path_the_run_has(tmp_path, monkeypatch):
@@ -145,15 +145,15 @@ def test_a_second_build_reuses_the_compiled_templates_and_an_unwritable_cache_co
     cache = root / "target" / "jinja_compiled"
 
     assert not _build(root).stderr
-    stored, compiled = _entries(cache), _compiled(root)
+    stored, compiled = _entries(jinja_cache), _compiled(root)
     assert len(stored) > 20 and len(compiled) == 3  # dbt's macros and the nodes' SQL
     (root / "warehouse.duckdb").unlink()  # the same build again, so the same templates (not "replace" paths)
     shutil.rmtree(root / "target" / "compiled")
     assert not _build(root).stderr
-    assert _entries(cache) == stored  # each template read, none compiled and written again
+    assert _entries(jinja_cache) == stored  # each template read, none compiled and written again
     assert _compiled(root) == compiled
 
-    shutil.rmtree(cache)
+    shutil.rmtree(jinja_cache)
     cache.write_text("")  # a file where the folder belongs: nothing can be stored
     shutil.rmtree(root / "target" / "compiled")
     [line] = _build(root).stderr.splitlines()
