@@ -12,8 +12,9 @@ that, like stdout, it takes none of the ~3,300 debug events a 1M-lead build (eac
 step) and the launcher never builds their messages (about 0.4 ms of serial Python each).
 AMOCRM_KPI_DBT_FILE_LOG_LEVEL=debug puts every statement dbt ran back into dbt.log, at that cost (dbt refuses a level
 other than debug, info, warn, error, none).
-dbt starts through `DBT_COMMAND` (pipelines/dbt_launcher.py: dbt's command line without Python's teardown at the exit
-and without building the log events no logger writes); pipelines/defs/dbt_in_data_dir.sh starts the same.
+dbt starts through `DBT_COMMAND` (pipelines/dbt_launcher.py: dbt's command line without Python's teardown at the exit,
+without building the log events no logger writes, and with Jinja's compiled templates kept for the next build in
+dbt_project/target/jinja_compiled); pipelines/defs/dbt_in_data_dir.sh starts the same.
 """
 
 import os
