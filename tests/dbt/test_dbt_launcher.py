@@ -129,3 +129,33 @@ def test_an_event_no_logger_writes_is_not_built(monkeypatch):
     manager.loggers[1]._python_logger.setLevel(logging.DEBUG)
     manager.fire_event(Note(msg="another statement"), level=EventLevel.DEBUG)
     assert len(built) == 2 and lines[-1] == ("file", "another statement")
+
+
+def test_an_event_converts_its_fields_only_when_read(monkeypatch):
+    """The launcher's lazy events, in this process: an event nobody reads never converts its fields to protobuf; a
+    read converts them once, to the message dbt's own __init__ makes (also for a field that does not convert)."""
+    from dbt.adapters.events.types import SQLQuery
+    from dbt_common.events import base_types
+    from dbt_common.events.base_types import BaseEvent
+    from dbt_common.events.types import Note
+
+    from pipelines import dbt_launcher
+
+    fields = {"conn_name": "model.x", "sql": "select 1", "node_info": {"node_name": "x", "unique_id": "model.p.x"}}
+    expected = SQLQuery(**fields).to_dict()
+    monkeypatch.setattr(BaseEvent, "__init__", BaseEvent.__init__)  # both restored after the test
+    monkeypatch.setattr(BaseEvent, "pb_msg", None, raising=False)
+    monkeypatch.delattr(BaseEvent, "pb_msg")
+    dbt_launcher._build_event_fields_when_read()
+    converted = []
+    convert = base_types.ParseDict
+    monkeypatch.setattr(base_types, "ParseDict", lambda *args: converted.append(args) or convert(*args))
+
+    SQLQuery(**fields)
+    assert converted == [], "an event nobody reads converted its fields"
+    read = SQLQuery(**fields)
+    assert read.sql == "select 1" and read.node_info.node_name == "x" and len(converted) == 1
+    assert read.to_dict() == expected and "_fields" not in read.__dict__
+    read.sql = "select 2"  # a field set after the fact reaches the message, as with dbt's own events
+    assert read.to_dict()["sql"] == "select 2"
+    assert Note(msg=7).msg == "7"  # dbt's __init__ ran: msg made a string
