@@ -21,7 +21,7 @@ from tests.dbt.tiny_project import write_tiny_project
 pytestmark = pytest.mark.slow
 
 MACROS = ["table_materialization.sql", "incremental_materialization.sql", "incremental_schema_check.sql",
-          "changed_rows_incremental.sql", "pipeline_daily.sql"]
+          "changed_rows_incremental.sql", "pipeline_daily.sql", "row_key.sql", "duplicate_keys.sql"]
 SCHEMA = """version: 2
 models:
   - name: contracted
@@ -204,7 +204,7 @@ def test_a_row_key_is_enforced_where_the_rows_are_written(tmp_path):
     (the model's transaction is rolled back): a repeat within the new rows, a new row repeating a stored one, a
     null in the key, and a first build or full refresh with repeats; rows that keep the key build as usual."""
     root = tmp_path / "proj"
-    write_tiny_project(root, "rowkey", macros=[*MACROS, "row_key.sql", "duplicate_keys.sql"])
+    write_tiny_project(root, "rowkey", macros=MACROS)
     for name, sql in KEYED.items():
         (root / "models" / f"{name}.sql").write_text(sql)
     _sql(root, "create table main.raw_rows (id integer, grp varchar, value varchar, batch integer)")

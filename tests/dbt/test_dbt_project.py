@@ -174,7 +174,8 @@ def test_a_row_key_is_on_incremental_models_and_leads_with_account_id(models):
     """`row_key` is enforced by the project's incremental materialization only (macros/row_key.sql), and ids are
     unique only within an account."""
     keyed = {name: node["config"]["row_key"] for name, node in models.items() if node["config"].get("row_key")}
-    assert set(keyed) == {"int_activities", "int_activity_attribution", "int_lead_touches"}
+    assert set(keyed) == {"int_activities", "int_activity_attribution", "int_lead_touches", "int_lead_events",
+                          "int_lead_status_history"}
     for name, key in keyed.items():
         assert models[name]["config"]["materialized"] == "incremental", name
         assert key[0] == "account_id", name

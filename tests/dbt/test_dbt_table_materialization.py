@@ -18,7 +18,7 @@ from tests.dbt.tiny_project import write_tiny_project
 pytestmark = pytest.mark.slow
 
 MACROS = ["table_materialization.sql", "test_materialization.sql", "incremental_schema_check.sql",
-          "incremental_materialization.sql"]
+          "incremental_materialization.sql", "row_key.sql"]
 SCHEMA = """version: 2
 models:
   - name: deals

@@ -16,10 +16,10 @@ from pipelines.defs.broken_rules import broken_rules
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("warehouse")]
 
-PER_ACCOUNT = "unique_per_account_dim_managers_manager_id"  # the generic test (int_lead_events': in its column_rules)
-HISTORY = "column_rules_int_lead_status_history"
+PER_ACCOUNT = "unique_per_account_dim_managers_manager_id"  # the generic test (stg_amocrm__leads': in its column_rules)
+STAGES = "column_rules_int_pipeline_stages"
 REACHED = "column_rules_int_lead_stages_reached"
-EVENTS = "column_rules_int_lead_events"
+LEADS = "column_rules_stg_amocrm__leads"
 
 
 def _results(data_dir) -> dict[str, tuple[str, int]]:
@@ -50,68 +50,68 @@ def test_uniqueness_tests_pass_on_keys_that_are_only_alike(kpi_warehouse, tmp_pa
     are not duplicates, even when every key shares one hash (the confirmation by the key decides)."""
     copy = kpi_warehouse.copy(tmp_path)
     with duckdb.connect(str(copy.path)) as connection:
-        events, history = "intermediate.int_lead_events", "intermediate.int_lead_status_history"
-        _copy_row(connection, events, "true", account_id="account_id + 1")
-        _copy_row(connection, events, "true", event_id="null")
-        _copy_row(connection, events, "true", event_id="null")
-        _copy_row(connection, history, "true", stay_number="null")
+        leads, stages = "staging.stg_amocrm__leads", "intermediate.int_pipeline_stages"
+        _copy_row(connection, leads, "true", account_id="account_id + 1")
+        _copy_row(connection, leads, "true", lead_id="null")
+        _copy_row(connection, leads, "true", lead_id="null")
+        _copy_row(connection, stages, "true", status_id="null")
         _copy_row(connection, "intermediate.int_lead_stages_reached", "true", pipeline_id="null")
         _copy_row(connection, "marts.dim_managers", "true", account_id="account_id + 1")
-    copy.dbt("test", "--select", PER_ACCOUNT, HISTORY, REACHED, EVENTS, check=False)
-    assert _results(tmp_path) == {PER_ACCOUNT: ("pass", 0), HISTORY: ("pass", 0), REACHED: ("pass", 0),
-                                  EVENTS: ("fail", 2)}  # the null event ids: not_null, not repeats
-    for test in (PER_ACCOUNT, HISTORY, REACHED):
+    copy.dbt("test", "--select", PER_ACCOUNT, STAGES, REACHED, LEADS, check=False)
+    assert _results(tmp_path) == {PER_ACCOUNT: ("pass", 0), STAGES: ("pass", 0), REACHED: ("pass", 0),
+                                  LEADS: ("fail", 2)}  # the null lead ids: not_null, not repeats
+    for test in (PER_ACCOUNT, STAGES, REACHED):
         rows = copy.query(_compiled(tmp_path, test, colliding=True))
         assert rows.empty, f"{test}: keys sharing a hash are no repeat"
-    assert _failures(copy, tmp_path, EVENTS, colliding=True) == [["not_null", "event_id", None, 2]], \
-        "the same event id in two accounts, or no event id, is no repeat of unique_per_account"
+    assert _failures(copy, tmp_path, LEADS, colliding=True) == [["not_null", "lead_id", None, 2]], \
+        "the same lead id in two accounts, or no lead id, is no repeat of unique_per_account"
 
 
 def test_uniqueness_tests_fail_on_each_repeated_key(kpi_warehouse, tmp_path):
     """One row per repeated key: a key written twice, a key written three times, a key repeating with a
     null in it (nulls compare equal in a combination of columns); a column_rules key's failure count is the
-    rows carrying a repeated key. The same build checks int_lead_events' column_rules: one row per column
-    with nulls (one null account_id, two null event_ids; created_at has none), per value not accepted and
-    per repeated event id (twice, three times; rows without the id are no duplicates), its failure count
-    their sum; and the generic unique_per_account test on a manager written twice."""
+    rows carrying a repeated key. The same build checks stg_amocrm__leads' column_rules: one row per column
+    with nulls (one null account_id, two null lead_ids; channel has none), per column null on a live lead
+    (not_null_where) and per repeated lead id (twice, three times; rows without the id are no duplicates),
+    its failure count their sum; and the generic unique_per_account test on a manager written twice."""
     copy = kpi_warehouse.copy(tmp_path)
     with duckdb.connect(str(copy.path)) as connection:
-        events, history = "intermediate.int_lead_events", "intermediate.int_lead_status_history"
+        leads, stages = "staging.stg_amocrm__leads", "intermediate.int_pipeline_stages"
         reached = "intermediate.int_lead_stages_reached"
-        _copy_row(connection, events, "true")
-        _copy_row(connection, events, "event_id = (select max(event_id) from intermediate.int_lead_events)")
-        _copy_row(connection, events, "event_id = (select max(event_id) from intermediate.int_lead_events)")
-        _copy_row(connection, history, "stay_number = 2")
+        _copy_row(connection, leads, "true")
+        _copy_row(connection, leads, f"lead_id = (select max(lead_id) from {leads})")
+        _copy_row(connection, leads, f"lead_id = (select max(lead_id) from {leads})")
+        _copy_row(connection, stages, "true")
         _copy_row(connection, reached, "true", pipeline_id="null")
         _copy_row(connection, reached, "true", pipeline_id="null")
-        _copy_row(connection, events, "true", account_id="null")
-        _copy_row(connection, events, "true", event_id="null")
-        _copy_row(connection, events, "true", event_id="null")
-        _copy_row(connection, events, "true", event_id="-1", event_type="'lead_renamed'")
+        _copy_row(connection, leads, "true", account_id="null")
+        _copy_row(connection, leads, "true", lead_id="null")
+        _copy_row(connection, leads, "true", lead_id="null")
+        _copy_row(connection, leads, "not is_deleted", lead_id="-1", pipeline_id="null")
         _copy_row(connection, "marts.dim_managers", "true")
-        repeated = connection.execute(f"select count(*) from {events} where event_id = "
-                                      f"(select max(event_id) from {events})").fetchone()[0]
+        repeated = connection.execute(f"select count(*) from {leads} where lead_id = "
+                                      f"(select max(lead_id) from {leads})").fetchone()[0]
         assert repeated == 3
         first, last = connection.execute(
-            f"select account_id, event_id from {events} where account_id is not null and event_id is not null "
+            f"select account_id, lead_id from {leads} where account_id is not null and lead_id is not null "
             "group by all having count(*) > 1 order by count(*)").fetchall()
-    result = copy.dbt("test", "--select", PER_ACCOUNT, HISTORY, REACHED, EVENTS, check=False)
+    result = copy.dbt("test", "--select", PER_ACCOUNT, STAGES, REACHED, LEADS, check=False)
     assert result.returncode != 0
-    assert _results(tmp_path) == {PER_ACCOUNT: ("fail", 1), HISTORY: ("fail", 2), REACHED: ("fail", 2),
-                                  EVENTS: ("fail", 4 + 2 + 3)}
+    assert _results(tmp_path) == {PER_ACCOUNT: ("fail", 1), STAGES: ("fail", 2), REACHED: ("fail", 2),
+                                  LEADS: ("fail", 1 + 2 + 1 + 2 + 3)}
     rows = copy.query(f"select * from ({_compiled(tmp_path, PER_ACCOUNT)}) order by occurrences")
     assert rows["occurrences"].tolist() == [2], "the repeated key once, with how often it occurs"
     colliding = _compiled(tmp_path, PER_ACCOUNT, colliding=True)
     colliding = copy.query(f"select * from ({colliding}) order by occurrences")
     assert colliding.values.tolist() == rows.values.tolist(), "all keys sharing one hash: the same repeats"
-    for test in (HISTORY, REACHED, EVENTS):  # a multi-column key; with a null in it (nulls compare equal)
+    for test in (STAGES, REACHED, LEADS):  # a multi-column key; with a null in it (nulls compare equal)
         assert _failures(copy, tmp_path, test, colliding=True) == _failures(copy, tmp_path, test), test
-    failures = _failures(copy, tmp_path, EVENTS)
-    assert failures[:3] == [["accepted_values", "event_type", "lead_renamed", 1],
-                            ["not_null", "account_id", None, 1], ["not_null", "event_id", None, 2]]
+    failures = _failures(copy, tmp_path, LEADS)
+    assert failures[:3] == [["not_null", "account_id", None, 1], ["not_null", "lead_id", None, 2],
+                            ["not_null where not is_deleted", "pipeline_id", None, 1]]
     assert sorted(failures[3:], key=lambda row: row[3]) == [
-        ["unique_per_account", "account_id, event_id", f"{first[0]}, {first[1]}", 2],
-        ["unique_per_account", "account_id, event_id", f"{last[0]}, {last[1]}", 3]], "each rule, column, value, rows"
+        ["unique_per_account", "account_id, lead_id", f"{first[0]}, {first[1]}", 2],
+        ["unique_per_account", "account_id, lead_id", f"{last[0]}, {last[1]}", 3]], "each rule, column, value, rows"
 
 
 def _failures(copy, data_dir, test: str, colliding: bool = False) -> list[list]:

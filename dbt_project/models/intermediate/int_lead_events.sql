@@ -2,6 +2,7 @@
     config(
         materialized='incremental',
         unique_key=['account_id', 'event_id'],
+        row_key=['account_id', 'event_id'],
         incremental_strategy='delete+insert',
         on_schema_change='fail',
         post_hook="{{ record_processed_loads() }}"

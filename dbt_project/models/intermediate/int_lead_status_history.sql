@@ -2,6 +2,7 @@
     config(
         materialized='incremental',
         unique_key=['account_id', 'lead_id'],
+        row_key=['account_id', 'lead_id', 'stay_number'],
         incremental_strategy='delete+insert',
         on_schema_change='fail',
         post_hook="{{ record_processed_loads(upstream=['int_lead_events', 'stg_amocrm__leads']) }}"
