@@ -145,15 +145,15 @@ def test_a_second_build_reuses_the_compiled_templates_and_an_unwritable_cache_co
     cache = root / "target" / "jinja_compiled"
 
     assert not _build(root).stderr
-    stored, compiled = _entries(jinja_cache), _compiled(root)
+    stored, compiled = _entries(cache), _compiled(root)
     assert len(stored) > 20 and len(compiled) == 3  # dbt's macros and the nodes' SQL
     (root / "warehouse.duckdb").unlink()  # the same build again, so the same templates (not "replace" paths)
     shutil.rmtree(root / "target" / "compiled")
     assert not _build(root).stderr
-    assert _entries(jinja_cache) == stored  # each template read, none compiled and written again
+    assert _entries(cache) == stored  # each template read, none compiled and written again
     assert _compiled(root) == compiled
 
-    shutil.rmtree(jinja_cache)
+    shutil.rmtree(cache)
     cache.write_text("")  # a file where the folder belongs: nothing can be stored
     shutil.rmtree(root / "target" / "compiled")
     [line] = _build(root).stderr.splitlines()
