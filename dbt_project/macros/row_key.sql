@@ -24,13 +24,8 @@
                             and unique_key and unique_key | reject('in', key) | list | length == 0 -%}
     {% call statement('amocrm_kpi_broken_row_key', fetch_result=True) -%}
         with repeated as (
-        {%- if new_rows is none %}
-            {{ duplicate_keys(target, key) }}
-        {%- elif only_new_rows %}
-            select {{ columns }}, count(*) as occurrences
-            from {{ new_rows }}
-            group by all
-            having count(*) > 1
+        {%- if new_rows is none or only_new_rows %}
+            {{ duplicate_keys(target if new_rows is none else new_rows, key) }}
         {%- else %}
             select {{ columns }}, count(*) as occurrences
             from {{ target }}
