@@ -12,7 +12,9 @@
    debug: each statement, connection and cache step; about 0.4 ms of serial Python each) and formats it for each of its
    loggers, then Python's `logging` drops those below the logger's level. Here an event that no logger would write
    (below every logger's level, no callback, not one of dbt's print events) is skipped before its message is built,
-   and a logger skips formatting an event it would drop; what reaches stdout and dbt.log is unchanged. The daily
+   and a logger skips formatting an event it would drop; what reaches stdout and dbt.log is unchanged. A callback
+   counts as a reader of every event, except dbt's own listed in `CALLBACK_READS` (its CLI registers one on every
+   run; before 2026-12-02 the skip waited for no callback at all and so never skipped in a real build). The daily
    build logs at info to stdout (dagster-dbt) and to dbt.log (pipelines/dbt_daily_build.py), so its debug events
    are never built; with dbt.log at debug they all are, as with the plain `dbt`. An event also converts its fields
    to protobuf (ParseDict) only when first read (`_build_event_fields_when_read`), so a skipped one never does: 3,300
@@ -52,9 +54,21 @@ PATCHED = ("dbt_common.events.logger._Logger.write_line", "dbt_common.events.log
            "dbt_common.events.base_types.BaseEvent.level_tag", "dbt_common.events.base_types.BaseEvent.__init__",
            "dbt.adapters.duckdb.connections.DuckDBConnectionManager._ENV", "multiprocessing.util._exit_function",
            "jinja2.environment.Environment.compile", "jinja2.utils._PassArg.from_obj", "jinja2.utils.internalcode",
-           "dbt_common.clients.jinja.MACRO_DEBUGGING")
+           "dbt_common.clients.jinja.MACRO_DEBUGGING", "dbt.tracking.track_behavior_change_warn")
 JINJA_CACHE_DAYS = 30  # an entry no build has read for this long is removed: its model or macro has changed
 DAY = 24 * 3600
+
+
+# dbt's own callbacks that read only the events named here; any other callback may read every event.
+CALLBACK_READS = {"dbt.tracking.track_behavior_change_warn": frozenset({"BehaviorChangeEvent"})}
+
+
+def _callback_reads(callback, event_name: str) -> bool:  # noqa: ANN001
+    """Whether an event manager callback may read an event of that name. dbt's CLI registers one on every run
+    (`track_behavior_change_warn`: usage tracking of behaviour-change warnings), so a skip that waited for no
+    callback at all would never skip."""
+    reads = CALLBACK_READS.get(f"{getattr(callback, '__module__', '')}.{getattr(callback, '__qualname__', '')}")
+    return reads is None or event_name in reads
 
 
 def _skip_unwanted_events() -> None:
@@ -75,9 +89,9 @@ def _skip_unwanted_events() -> None:
 
     def fire_event_if_written(self, e, level=None, node=None,  # noqa: ANN001 (dbt's signature)
                               force_warn_or_error_handling=False) -> None:
-        wanted = levels.get(level or e.level_tag())
-        if (self.loggers and not self.callbacks and not force_warn_or_error_handling
-                and type(e).__name__ not in dbt_logger.PRINT_EVENT_NAMES
+        wanted, name = levels.get(level or e.level_tag()), type(e).__name__
+        if (self.loggers and not force_warn_or_error_handling and name not in dbt_logger.PRINT_EVENT_NAMES
+                and not any(_callback_reads(callback, name) for callback in self.callbacks)
                 and all(drops(logger._python_logger, wanted) for logger in self.loggers)):
             return
         fire_event(self, e, level, node, force_warn_or_error_handling)

@@ -101,7 +101,9 @@ def test_the_dbt_internals_the_launcher_relies_on_still_exist():
 
 def test_an_event_no_logger_writes_is_not_built(monkeypatch):
     """The launcher's skip, in this process: a debug event with every logger at info is dropped before dbt builds its
-    message; an info event, and a debug event once a logger takes debug, are built and written as before."""
+    message, also with the callback dbt's CLI registers on every run; an info event, a debug event once a logger
+    takes debug, and any event while a callback of unknown reads is registered, are built and written as before."""
+    from dbt.tracking import track_behavior_change_warn
     from dbt_common.events import event_manager, logger as dbt_logger
     from dbt_common.events.base_types import EventLevel
     from dbt_common.events.types import Note
@@ -120,9 +122,17 @@ def test_an_event_no_logger_writes_is_not_built(monkeypatch):
         manager.add_logger(dbt_logger.LoggerConfig(name=f"launcher_test_{name}", level=EventLevel.INFO,
                                                    output_stream=io.StringIO()))
         manager.loggers[-1].write_line = lambda msg, name=name: lines.append((name, msg.info.msg))
+    manager.add_callback(track_behavior_change_warn)  # as dbt.events.logging.setup_event_logger does
 
     manager.fire_event(Note(msg="a statement"), level=EventLevel.DEBUG)
     assert built == [] and lines == []
+    seen = []
+    manager.add_callback(lambda msg: seen.append(msg.info.msg))  # a callback that may read anything
+    manager.fire_event(Note(msg="a watched statement"), level=EventLevel.DEBUG)
+    assert len(built) == 1 and seen == ["a watched statement"]
+    manager.callbacks.pop()
+    built.clear()
+    lines.clear()
     manager.fire_event(Note(msg="a result"), level=EventLevel.INFO)
     assert len(built) == 1 and lines == [("stdout", "a result"), ("file", "a result")]
     manager.loggers[1].level = EventLevel.DEBUG
