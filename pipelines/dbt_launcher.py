@@ -11,10 +11,10 @@
 2. Log events nobody writes. dbt builds a message for every event (about 3,700 a 1M-lead build, 3,300 of them
    debug: each statement, connection and cache step; about 0.4 ms of serial Python each) and formats it for each of its
    loggers, then Python's `logging` drops those below the logger's level. Here an event that no logger would write
-   (below every logger's level, no callback, not one of dbt's print events) is skipped before its message is built,
-   and a logger skips formatting an event it would drop; what reaches stdout and dbt.log is unchanged. A callback
-   counts as a reader of every event, except dbt's own listed in `CALLBACK_READS` (its CLI registers one on every
-   run; before 2026-12-02 the skip waited for no callback at all and so never skipped in a real build). The daily
+   (below every logger's level, read by no callback, not one of dbt's print events) is skipped before its message
+   is built, and a logger skips formatting an event it would drop; what reaches stdout and dbt.log is unchanged. A
+   callback counts as a reader of every event, except dbt's own listed in `CALLBACK_READS` (its CLI registers one on
+   every run; before 2026-12-02 the skip waited for no callback at all and so never skipped in a real build). The daily
    build logs at info to stdout (dagster-dbt) and to dbt.log (pipelines/dbt_daily_build.py), so its debug events
    are never built; with dbt.log at debug they all are, as with the plain `dbt`. An event also converts its fields
    to protobuf (ParseDict) only when first read (`_build_event_fields_when_read`), so a skipped one never does: 3,300
