@@ -103,9 +103,13 @@
     {%- endif -%}
     {%- do require_ledger() -%}
     {%- set query -%}
-        {%- for reason in reasons %}
-        ({{ reason }} limit 1){{ ' union all' if not loop.last }}
-        {%- endfor %}
+        select * exclude (priority)
+        from (
+            {%- for reason in reasons %}
+            select {{ loop.index }} as priority, * from ({{ reason }} limit 1){{ ' union all' if not loop.last }}
+            {%- endfor %}
+        )
+        order by priority
         limit 1
     {%- endset -%}
     {%- set rows = run_query(query).columns[0].values() -%}

@@ -87,7 +87,9 @@
 {#-
   The SQL ending the temporary table's statement: the columns of the new rows and of the stored table, in their
   order, one row each, tagged with the relation's name so that the schema check (incremental_schema_check.sql)
-  reads them only for these two relations. DESCRIBE, as dbt-duckdb's get_columns_in_relation.
+  reads them only for these two relations. DESCRIBE, as dbt-duckdb's get_columns_in_relation. Its one chunk comes
+  from a single-threaded source, so row_number() over () numbers the columns in their order also with the profile's
+  preserve_insertion_order off.
 -#}
 {%- macro amocrm_kpi_describe_both(new_rows, stored) -%}
     select relation_name, column_name, data_type
