@@ -1,4 +1,4 @@
-"""`dbt` for the daily build: dbt's own command line, with three costs of the plain `dbt` script taken out.
+"""`dbt` for the daily build: dbt's own command line, with four costs of the plain `dbt` script taken out.
 
 1. The exit. After dbt's last log line the plain script spends 1-4 s in Python's interpreter teardown (freeing the
    ~1.5 GB of objects a 1M-lead build leaves: manifest, graph, events), work whose result nobody sees. Here dbt's
@@ -25,6 +25,10 @@
    environment setting the compile depends on, and read back by the next build; entries unread for 30 days are
    removed. Measured with a prototype on the 1M-lead daily build: 21.9/22.5 s against 23.5/23.6 s without
    (about 1.5 CPU s less). A folder it cannot write to costs a line on stderr, not the build.
+4. Building JSON schemas. dbt validates dbt_project.yml, profiles.yml and its other YAML files against JSON schemas
+   it builds from its dataclasses in every process (about 0.4 s of the start). Here they are kept in
+   `target/dbt_json_schemas.json` of the project folder for the installed versions of the packages that make them
+   (`_keep_json_schemas`); the validation is dbt's own.
 `PATCHED` names the dbt and Jinja internals this relies on: tests/dbt/test_dbt_launcher.py fails when an upgrade
 renames them.
 
@@ -38,6 +42,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import importlib.util
+import json
 import logging
 import marshal
 import os
@@ -54,7 +59,10 @@ PATCHED = ("dbt_common.events.logger._Logger.write_line", "dbt_common.events.log
            "dbt_common.events.base_types.BaseEvent.level_tag", "dbt_common.events.base_types.BaseEvent.__init__",
            "dbt.adapters.duckdb.connections.DuckDBConnectionManager._ENV", "multiprocessing.util._exit_function",
            "jinja2.environment.Environment.compile", "jinja2.utils._PassArg.from_obj", "jinja2.utils.internalcode",
-           "dbt_common.clients.jinja.MACRO_DEBUGGING", "dbt.tracking.track_behavior_change_warn")
+           "dbt_common.clients.jinja.MACRO_DEBUGGING", "dbt.tracking.track_behavior_change_warn",
+           "dbt_common.dataclass_schema.dbtClassMixin.json_schema")
+# the packages whose dataclasses make the JSON schemas dbt validates its YAML files against (`_keep_json_schemas`)
+SCHEMA_PACKAGES = ("dbt-core", "dbt-common", "dbt-adapters", "dbt-duckdb", "mashumaro")
 JINJA_CACHE_DAYS = 30  # an entry no build has read for this long is removed: its model or macro has changed
 DAY = 24 * 3600
 
@@ -141,6 +149,59 @@ def _jinja_cache_dir(args: list[str]) -> str:
         here = Path.cwd()
         project = next((p for p in (here, *here.parents) if (p / "dbt_project.yml").exists()), here)
     return os.path.join(project, "target", "jinja_compiled")
+
+
+def _keep_json_schemas(path: str) -> None:
+    """Make dbt read the JSON schemas it validates dbt_project.yml, profiles.yml and the like against from `path`,
+    built once for the installed versions of `SCHEMA_PACKAGES`.
+
+    dbt builds each schema from its dataclasses (mashumaro) in every process: about 0.4 s of a build's serial start
+    (seven schemas). A schema not in the file is built by dbt's own code and the file rewritten whole (atomically:
+    builds may share it); a file that cannot be read, or was written for other versions, counts as empty. The
+    validation itself is dbt's, unchanged: a config mistake fails as it does without this."""
+    from importlib import metadata
+
+    from dbt_common.dataclass_schema import dbtClassMixin
+
+    installed = dbtClassMixin.__dict__["json_schema"].__func__
+    build_schema = getattr(installed, "builds_with", None) or installed.__wrapped__  # dbt's own, under its lru_cache
+    versions = {name: metadata.version(name) for name in SCHEMA_PACKAGES}
+    try:
+        with open(path, encoding="utf-8") as file:
+            stored = json.load(file)
+        schemas = dict(stored["schemas"]) if stored["versions"] == versions else {}
+    except (OSError, ValueError, KeyError, TypeError):
+        schemas = {}
+    lock, writable = threading.Lock(), [True]
+
+    def json_schema(cls) -> dict:  # noqa: ANN001
+        name = f"{cls.__module__}.{cls.__qualname__}"
+        with lock:
+            if name not in schemas:
+                schemas[name] = build_schema(cls)
+                if writable[0] and not _write_atomically(path, json.dumps({"versions": versions, "schemas": schemas})):
+                    writable[0] = False
+                    print(f"dbt_launcher: cannot keep dbt's JSON schemas in {path}; dbt builds them as usual",
+                          file=sys.stderr)
+            return schemas[name]
+
+    json_schema.builds_with = build_schema
+    dbtClassMixin.json_schema = classmethod(json_schema)
+
+
+def _write_atomically(path: str, text: str) -> bool:
+    """Write `text` to `path` through a temporary file and a rename; False if it could not."""
+    temporary = f"{path}.{os.getpid()}.{threading.get_ident()}.tmp"
+    try:
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        with open(temporary, "w", encoding="utf-8") as file:
+            file.write(text)
+        os.replace(temporary, path)
+        return True
+    except OSError:
+        with suppress(OSError):
+            os.remove(temporary)
+        return False
 
 
 @functools.lru_cache(maxsize=None)
@@ -302,6 +363,7 @@ def main(args: list[str]) -> None:
     """Run `dbt ARGS`, close the warehouse, flush, and end the process with dbt's exit code."""
     jinja_cache = JinjaCodeCache(_jinja_cache_dir(args))
     jinja_cache.install()
+    _keep_json_schemas(os.path.join(os.path.dirname(jinja_cache.directory), "dbt_json_schemas.json"))
     _build_event_fields_when_read()
     _skip_unwanted_events()
     from dbt.cli.main import cli

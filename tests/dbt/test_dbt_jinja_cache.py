@@ -1,13 +1,15 @@
 """The launcher's disk cache of Jinja's compiled templates (pipelines/dbt_launcher.py, `JinjaCodeCache`): a hit is
 the code Jinja would compile for that environment, a bad entry is compiled again, nothing is stored where dbt's macro
 debugging or a syntax error is involved, entries unread for 30 days go; through the launcher, a second build reuses
-the first's entries and compiles the same SQL, and a folder it cannot write to costs one line on stderr, not the build.
+the first's entries (and its JSON schemas: tests/dbt/test_dbt_json_schemas.py) and compiles the same SQL, and a
+folder it cannot write to costs one line on stderr, not the build.
 
 In this process, then three dbt builds of a tiny project (about 13 CPU s).
 """
 
 from __future__ import annotations
 
+import json
 import marshal
 import os
 import shutil
@@ -147,10 +149,14 @@ def test_a_second_build_reuses_the_compiled_templates_and_an_unwritable_cache_co
     assert not _build(root).stderr
     stored, compiled = _entries(cache), _compiled(root)
     assert len(stored) > 20 and len(compiled) == 3  # dbt's macros and the nodes' SQL
+    schemas = root / "target" / "dbt_json_schemas.json"  # and the JSON schemas dbt validated its YAML against
+    assert "dbt.contracts.project.Project" in json.loads(schemas.read_text())["schemas"]
+    schemas_written = schemas.stat().st_mtime_ns
     (root / "warehouse.duckdb").unlink()  # the same build again, so the same templates (not "replace" paths)
     shutil.rmtree(root / "target" / "compiled")
     assert not _build(root).stderr
     assert _entries(cache) == stored  # each template read, none compiled and written again
+    assert schemas.stat().st_mtime_ns == schemas_written  # each schema read, none built again
     assert _compiled(root) == compiled
 
     shutil.rmtree(cache)
