@@ -172,37 +172,40 @@ def _keep_json_schemas(path: str) -> None:
         schemas = dict(stored["schemas"]) if stored["versions"] == versions else {}
     except (OSError, ValueError, KeyError, TypeError):
         schemas = {}
-    lock, writable = threading.Lock(), [True]
+    lock, writable = threading.Lock(), True
 
     def json_schema(cls) -> dict:  # noqa: ANN001
+        nonlocal writable
         name = f"{cls.__module__}.{cls.__qualname__}"
         with lock:
             if name not in schemas:
                 schemas[name] = build_schema(cls)
-                if writable[0] and not _write_atomically(path, json.dumps({"versions": versions, "schemas": schemas})):
-                    writable[0] = False
-                    print(f"dbt_launcher: cannot keep dbt's JSON schemas in {path}; dbt builds them as usual",
-                          file=sys.stderr)
+                try:
+                    if writable:
+                        _write_atomically(path, json.dumps({"versions": versions, "schemas": schemas}).encode())
+                except OSError as error:
+                    writable = False
+                    print(f"dbt_launcher: cannot keep dbt's JSON schemas in {path} ({error.strerror or error}); "
+                          "dbt builds them as usual", file=sys.stderr)
             return schemas[name]
 
     json_schema.builds_with = build_schema
     dbtClassMixin.json_schema = classmethod(json_schema)
 
 
-def _write_atomically(path: str, text: str) -> bool:
-    """Write `text` to `path` through a temporary file and a rename; False if it could not."""
+def _write_atomically(path: str, data: bytes) -> None:
+    """Write `data` to `path` through a temporary file and a rename: dbt's threads and other builds may read or
+    write the same path at once. Raises OSError."""
     temporary = f"{path}.{os.getpid()}.{threading.get_ident()}.tmp"
     try:
         os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-        with open(temporary, "w", encoding="utf-8") as file:
-            file.write(text)
+        with open(temporary, "wb") as file:
+            file.write(data)
         os.replace(temporary, path)
-        return True
     except OSError:
         with suppress(OSError):
             os.remove(temporary)
-        return False
-
+        raise
 
 @functools.lru_cache(maxsize=None)
 def _module_stamp(module: str | None) -> tuple[int, int] | None:
@@ -315,15 +318,9 @@ class JinjaCodeCache:
         """Store `code` atomically (dbt compiles from several threads, builds may share the folder)."""
         if not self.writable:
             return
-        temporary = f"{path}.{os.getpid()}.{threading.get_ident()}.tmp"
         try:
-            os.makedirs(self.directory, exist_ok=True)
-            with open(temporary, "wb") as file:
-                marshal.dump(code, file)
-            os.replace(temporary, path)
+            _write_atomically(path, marshal.dumps(code))
         except (OSError, ValueError) as error:
-            with suppress(OSError):
-                os.remove(temporary)
             with self._lock:
                 said, self.writable = not self.writable, False
             if not said:
