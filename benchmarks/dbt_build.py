@@ -316,7 +316,7 @@ def verdict(seconds: list[float], target: float = TARGET_INCREMENTAL_SECONDS) ->
 
 def host_reference() -> str:
     """The host's speed at this moment, as the seconds two fixed pieces of work take (median of three): a DuckDB
-    query on 2 threads and a Python loop. This machine is shared: the same build varies by ~25% with the hour, and
+    query on 2 threads and a Python loop. This machine is shared: the same build varies by 25-40% within hours, and
     these figures, printed beside each build, tell a slower host from slower code."""
     def duckdb_seconds() -> float:
         with duckdb.connect() as connection:

@@ -43,10 +43,13 @@ def test_a_schema_is_built_once_by_dbt_then_read_from_the_file(keep, tmp_path):
     assert Project.json_schema() == {"marker": "read from the file"}
 
 
-@pytest.mark.parametrize("content", ["", "not json", "[]", '{"versions": {"dbt-core": "0.0.1"}, "schemas": {}}'])
+OTHER_VERSIONS = '{"versions": {"dbt-core": "0.0.1"}, "schemas": {"dbt.contracts.project.Project": {"stale": true}}}'
+
+
+@pytest.mark.parametrize("content", ["", "not json", "[]", OTHER_VERSIONS])
 def test_a_file_for_other_versions_or_unreadable_is_ignored_and_replaced(keep, tmp_path, content):
     path = tmp_path / "dbt_json_schemas.json"
-    path.write_text(content.replace("{}}", '{"dbt.contracts.project.Project": {"stale": true}}}'))
+    path.write_text(content)
     keep(str(path))
     assert Project.json_schema() == BUILT_BY_DBT
     assert json.loads(path.read_text())["versions"] == _versions()
