@@ -1,15 +1,12 @@
 """`dbt build` time and peak memory on big simulated accounts, full and incremental.
 
 For each size (100,000 and 1,000,000 leads, with their contacts, companies, events, notes and tasks)
-the raw layer is built without HTTP, in a worker process: the simulator's API records (`SimulatedAccount.api_records`)
-go through the extractor's record functions (`pipelines/amocrm/records.py`) and are written to
-`raw_amocrm` the way dlt writes them (the extractor's column hints and child tables, `_dlt_load_id`,
-a `_dlt_loads` entry, merge on the primary key, then the extractor's deletion step). dlt's own
-row-by-row normaliser is left out because it would dominate the set-up time, not what is measured.
+the raw layer is built without HTTP, in a worker process, as dlt writes it (benchmarks/_raw_layer.py).
 Then: `dbt build` on the fresh warehouse (full); three simulated days of changes, each loaded the same way
 (read from the simulator's API with `filter[...][from]`, as the extractor's incremental run does) and then
 built (incremental), as the daily job runs; then `dbt build --full-refresh` on the same data. Prints the
-wall time, the CPU seconds (user + system) and the peak resident memory of each dbt process (run as the
+wall time, the CPU seconds (user + system; the kernel's part and the page faults apart) and the peak resident
+memory of each dbt process (run as the
 daily build runs it: pipelines/dbt_daily_build.py's command, arguments and JSON log lines), the time each model issue 15
 added spent in it (from those lines, written to dbt_target/run_results.json) and their sum, the host's speed
 before each incremental build (`host_reference`: the machine is shared, its speed varies by the hour), and a
@@ -34,210 +31,32 @@ import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, NamedTuple
+from typing import Any, Iterable, NamedTuple
 
 import duckdb
-import pandas as pd
 
-from pipelines.amocrm import deletions, records
-from pipelines.amocrm.source import COLUMNS, NESTED
+from benchmarks._raw_layer import load
 from pipelines.dbt_daily_build import BUILD_ARGS, DBT_COMMAND, LOG_ENV
 
 SIZES = (100_000, 1_000_000)
 SEED = 7
 DAY = 86_400
-BATCH_ROWS = 200_000
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DATASET = "raw_amocrm"
-PANDAS_TYPES = {"bigint": "Int64", "text": "object", "bool": "boolean"}
-SQL_TYPES = {"bigint": "bigint", "text": "varchar", "bool": "boolean"}
-ACCOUNT_QUERY = "with=users_groups,task_types,datetime_settings,is_api_filter_enabled"
-
-ENTITIES = ("leads", "contacts", "companies")
-
-
-class _Feed:
-    """One list the extractor reads incrementally: the simulator listing (`api_records` name), the API
-    path, its `with=`, the extractor's shaper and the field its `filter[...][from]` applies to."""
-
-    def __init__(self, listing: str, path: str, with_: str, shape: Callable[[dict], Any], cursor: str = "updated_at"):
-        self.listing, self.path, self.with_, self.shape, self.cursor = listing, path, with_, shape, cursor
-
-
-INCREMENTAL: dict[str, list[_Feed]] = {
-    "leads": [_Feed("leads", "leads", "contacts,loss_reason,source_id,source", records.lead)],
-    "contacts": [_Feed("contacts", "contacts", "", records.contact)],
-    "companies": [_Feed("companies", "companies", "", records.company)],
-    "events": [_Feed("events", "events", "", records.event, cursor="created_at")],
-    "tasks": [_Feed("tasks", "tasks", "", records.task)],
-    "notes": [_Feed(f"notes_{e}", f"{e}/notes", "", lambda item, e=e: records.note(item, e)) for e in ENTITIES],
-    "deletions": [_Feed(f"{e}_deleted", e, "only_deleted", lambda item, e=e: records.deletion(item, e))
-                  for e in ENTITIES],
-}
-KEYS = {"pipeline_statuses": ["pipeline_id", "id"], "deletions": ["entity_type", "id"]}
-PARENT_KEY = {"leads": "lead_id", "contacts": "contact_id", "companies": "company_id"}
-
-
-class _Writer:
-    """Writes shaped rows to raw tables in batches, with dlt's bookkeeping columns and child tables."""
-
-    def __init__(self, connection: duckdb.DuckDBPyConnection, load_id: str, account_id: int):
-        self.connection = connection
-        self.load_id = load_id
-        self.account_id = account_id  # stamped on every row, as the extractor does (endpoints.EntitySpec.rows)
-
-    def _columns(self, table: str) -> dict[str, str]:
-        parent, _, child = table.partition("__")
-        hints = NESTED[parent][child]["columns"] if child else COLUMNS[table]
-        return {name: hint["data_type"] for name, hint in hints.items()}
-
-    def create(self, table: str) -> None:
-        columns = ", ".join(f'"{name}" {SQL_TYPES[kind]}' for name, kind in self._columns(table).items())
-        dlt_columns = ("_dlt_root_id varchar, _dlt_parent_id varchar, _dlt_list_idx bigint, _dlt_id varchar"
-                       if "__" in table else "_dlt_load_id varchar, _dlt_id varchar")
-        self.connection.execute(f"create table if not exists {DATASET}.{table} ({columns}, {dlt_columns})")
-
-    def _insert(self, table: str, rows: list[dict]) -> None:
-        columns = self._columns(table)
-        frame = pd.DataFrame({name: pd.array([self.account_id] * len(rows) if name == "account_id"
-                                             else [row.get(name) for row in rows], dtype=PANDAS_TYPES[kind])
-                              for name, kind in columns.items()})
-        names = ", ".join(f'"{name}"' for name in columns)
-        self.connection.register("batch", frame)
-        if "__" in table:
-            bookkeeping = "'', '', 0, gen_random_uuid()::varchar"
-        else:
-            bookkeeping = f"'{self.load_id}', gen_random_uuid()::varchar"
-        self.connection.execute(f"insert into {DATASET}.{table} select {names}, {bookkeeping} from batch")
-        self.connection.unregister("batch")
-
-    def write(self, table: str, rows: Iterable[dict], merge: bool) -> int:
-        """Insert the rows (replacing earlier versions of the same key and their child rows when `merge`)."""
-        children = list(NESTED.get(table, {}))
-        for name in [table] + [f"{table}__{c}" for c in children]:
-            self.create(name)
-        batch: list[dict] = []
-        nested: dict[str, list[dict]] = {c: [] for c in children}
-        count = 0
-
-        def flush() -> None:
-            if merge and batch:
-                self._delete_previous(table, batch, children)
-            self._insert(table, batch)
-            for child, child_rows in nested.items():
-                if child_rows:
-                    self._insert(f"{table}__{child}", child_rows)
-                child_rows.clear()
-            batch.clear()
-
-        for row in rows:
-            for child in children:
-                nested[child].extend(row.pop(child))
-            batch.append(row)
-            count += 1
-            if len(batch) >= BATCH_ROWS:
-                flush()
-        if batch:
-            flush()
-        return count
-
-    def _delete_previous(self, table: str, batch: list[dict], children: list[str]) -> None:
-        keys = KEYS.get(table, ["id"])
-        frame = pd.DataFrame({k: [row[k] for row in batch] for k in keys})
-        self.connection.register("changed", frame)
-        match = " and ".join(f"t.{k} = changed.{k}" for k in keys)
-        for child in children:
-            self.connection.execute(f"delete from {DATASET}.{table}__{child} "
-                                    f"where {PARENT_KEY[table]} in (select id from changed)")
-        self.connection.execute(f"delete from {DATASET}.{table} as t where exists (select 1 from changed where {match})")
-        self.connection.unregister("changed")
-
-
-class _SqlClient:
-    """The slice of dlt's sql client that `deletions.apply` uses, over a DuckDB connection."""
-
-    def __init__(self, connection: duckdb.DuckDBPyConnection):
-        self.connection = connection
-
-    def execute_sql(self, sql: str, *params: Any) -> list[tuple]:
-        return self.connection.execute(sql.replace("%s", "?"), list(params)).fetchall()
-
-
-def _api_pages(api: Any, path: str, query: str, at: int) -> Iterator[dict]:
-    """Every item of `GET /api/v4/{path}?{query}` at `at`, page by page (the simulator's API without HTTP)."""
-    page = 1
-    while True:
-        response = api.get(f"/api/v4/{path}", f"{query}&limit=250&page={page}", at, "")
-        if response.status == 204:
-            return
-        body = json.loads(response.body)
-        yield from next(iter(body["_embedded"].values()))
-        page += 1
-
-
-def _rows(account: Any, api: Any, feeds: list[_Feed], at: int, since: int | None) -> Iterator[dict]:
-    for feed in feeds:
-        if since is None:
-            items = account.api_records(feed.listing, at=at, with_=feed.with_)
-        else:
-            query = f"with={feed.with_}&filter[{feed.cursor}][from]={since + 1}"
-            items = _api_pages(api, feed.path, query, at)
-        yield from (feed.shape(item) for item in items)
-
-
-def load(account: Any, warehouse: Path, at: int, since: int | None = None) -> dict[str, int]:
-    """Load the account as of `at` into `raw_amocrm` (all of it, or only what changed after `since`)."""
-    from pipelines.simulator.api import Api
-
-    api = Api(account)
-    load_id = f"{time.time():.6f}"
-    counts: dict[str, int] = {}
-    with duckdb.connect(str(warehouse)) as connection:
-        connection.execute(f"create schema if not exists {DATASET}")
-        reference = json.loads(api.get("/api/v4/account", ACCOUNT_QUERY, at, "").body)
-        writer = _Writer(connection, load_id, reference["id"])
-        pipelines = list(account.api_records("pipelines", at=at))
-        fields = []
-        for entity in ENTITIES:
-            for item in account.api_records(f"custom_fields_{entity}", at=at):
-                row = records.custom_field(item)
-                row["entity_type"] = row["entity_type"] or entity
-                fields.append(row)
-        replaced = {
-            "account": [records.account(reference)],
-            "task_types": records.task_types(reference),
-            "user_groups": records.user_groups(reference),
-            "users": [records.user(item) for item in account.api_records("users", at=at)],
-            "pipelines": [records.pipeline(item) for item in pipelines],
-            "pipeline_statuses": [row for item in pipelines for row in records.pipeline_statuses(item)],
-            "loss_reasons": [records.loss_reason(item) for item in account.api_records("loss_reasons", at=at)],
-            "custom_fields": fields,
-        }
-        for table, rows in replaced.items():
-            connection.execute(f"drop table if exists {DATASET}.{table}")
-            for child in NESTED.get(table, {}):
-                connection.execute(f"drop table if exists {DATASET}.{table}__{child}")
-            counts[table] = writer.write(table, rows, merge=False)
-        for table, feeds in INCREMENTAL.items():
-            counts[table] = writer.write(table, _rows(account, api, feeds, at, since), merge=since is not None)
-        connection.execute("create table if not exists raw_amocrm._dlt_loads (load_id varchar not null, "
-                           "schema_name varchar, status bigint not null, inserted_at timestamp with time zone not null, "
-                           "schema_version_hash varchar)")
-        connection.execute("insert into raw_amocrm._dlt_loads values (?, 'amocrm', 0, now(), '')", [load_id])
-        deletions.apply(_SqlClient(connection), DATASET, reference["id"])
-    return counts
-
-
 class Build(NamedTuple):
-    """One `dbt build`: wall seconds, peak resident memory (MiB) and the CPU seconds (user + system) of the
-    dbt process. On a machine shared with other work the CPU seconds compare better than the wall time."""
+    """One `dbt build`: wall seconds, peak resident memory (MiB), the CPU seconds (user + system) of the dbt process,
+    of which in the kernel, and its page faults. On a machine shared with other work the CPU seconds compare better
+    than the wall time; the kernel's share is mostly the first touch of memory the process is given (see
+    `host_reference`)."""
 
     seconds: float
     memory: float
     cpu: float
+    kernel: float = 0.0
+    faults: int = 0
 
     def line(self) -> str:
-        return f"{self.seconds:6.1f}s  CPU {self.cpu:6.1f}s  peak {self.memory:,.0f} MiB"
+        return (f"{self.seconds:6.1f}s  CPU {self.cpu:6.1f}s (kernel {self.kernel:4.1f}s, {self.faults / 1e3:,.0f}k "
+                f"page faults)  peak {self.memory:,.0f} MiB")
 
 
 # The daily build's dbt command and log format (pipelines/dbt_daily_build.py): no unit tests, no JSON artifacts,
@@ -286,7 +105,8 @@ def dbt_build(data_dir: Path, *args: str) -> Build:
         raise SystemExit(f"dbt build failed:\n{_messages(output)[-5000:]}")
     results.parent.mkdir(parents=True, exist_ok=True)
     results.write_text(json.dumps(node_seconds(output.splitlines())))
-    return Build(elapsed, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime)
+    return Build(elapsed, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime, usage.ru_stime,
+                 usage.ru_minflt + usage.ru_majflt)
 
 
 # The models issue 15 added (response, daily pipeline, hygiene, breakdowns): their share of each build.
@@ -315,9 +135,13 @@ def verdict(seconds: list[float], target: float = TARGET_INCREMENTAL_SECONDS) ->
 
 
 def host_reference() -> str:
-    """The host's speed at this moment, as the seconds two fixed pieces of work take (median of three): a DuckDB
-    query on 2 threads and a Python loop. This machine is shared: the same build varies by 25-40% within hours, and
-    these figures, printed beside each build, tell a slower host from slower code."""
+    """The host's speed at this moment, as the seconds three fixed pieces of work take: a DuckDB query on 2 threads
+    and a Python loop (median of three), and the first write to 256 MiB of memory new to this process (once: a
+    second would reuse pages just freed). This machine is shared: the same build varies by 25-70% within hours, and
+    these figures, printed beside each build, tell a slower host from slower code. The third is this virtual
+    machine's: memory the guest has not used lately is given back to the host, and its first touch then costs up to
+    ~20 us a 4 KiB page instead of ~1 (1.5 GiB in 8.2 s against 0.4 s a moment later, 2026-12-03); a daily build
+    touches ~2 GB (its page faults), and such first touches were 22% of its CPU in a `perf` profile."""
     def duckdb_seconds() -> float:
         with duckdb.connect() as connection:
             connection.execute("set threads = 2")
@@ -331,9 +155,15 @@ def host_reference() -> str:
             total += number % 7
         return time.perf_counter() - started
 
+    def first_touch_seconds() -> float:
+        started = time.perf_counter()
+        memory = bytearray(256 * 2**20)  # zeroed by the kernel page by page as it is first written
+        memory[::4096] = b"\1" * len(range(0, len(memory), 4096))
+        return time.perf_counter() - started
+
     duck = sorted(duckdb_seconds() for _ in range(3))[1]
     python = sorted(python_seconds() for _ in range(3))[1]
-    return f"reference DuckDB {duck:.2f}s, Python {python:.2f}s"
+    return f"reference DuckDB {duck:.2f}s, Python {python:.2f}s, new memory {first_touch_seconds() * 4:.2f}s/GiB"
 
 
 def _load_job(leads: int, now: int, warehouse: Path, since: int | None) -> dict[str, int]:

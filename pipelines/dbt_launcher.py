@@ -1,4 +1,4 @@
-"""`dbt` for the daily build: dbt's own command line, with four costs of the plain `dbt` script taken out.
+"""`dbt` for the daily build: dbt's own command line, with five costs of the plain `dbt` script taken out.
 
 1. The exit. After dbt's last log line the plain script spends 1-4 s in Python's interpreter teardown (freeing the
    ~1.5 GB of objects a 1M-lead build leaves: manifest, graph, events), work whose result nobody sees. Here dbt's
@@ -29,6 +29,10 @@
    it builds from its dataclasses in every process (about 0.4 s of the start). Here they are kept in
    `target/dbt_json_schemas.json` of the project folder for the installed versions of the packages that make them
    (`_keep_json_schemas`); the validation is dbt's own.
+5. Garbage collection over dbt's modules. Python's full collections walk every object the process holds, and most
+   of them are the classes and functions dbt imported, which live until the exit. Here they are moved out of the
+   collector's reach once dbt's command line is imported (`gc.freeze`, `_import_dbt_cli`); objects made later are
+   collected as usual. The 1M-lead daily build's full collections: 0.56 -> 0.30 s (2026-12-03, GC callbacks).
 `PATCHED` names the dbt and Jinja internals this relies on: tests/dbt/test_dbt_launcher.py fails when an upgrade
 renames them.
 
@@ -40,6 +44,7 @@ benchmark through `pipelines.dbt_daily_build.DBT_COMMAND`.
 from __future__ import annotations
 
 import functools
+import gc
 import hashlib
 import importlib.util
 import json
@@ -356,6 +361,14 @@ def _exit_status(code: object) -> int:
     return 1
 
 
+def _import_dbt_cli():  # noqa: ANN202
+    """dbt's command line, imported, with everything the process holds by then frozen for the garbage collector."""
+    from dbt.cli.main import cli
+
+    gc.freeze()
+    return cli
+
+
 def main(args: list[str]) -> None:
     """Run `dbt ARGS`, close the warehouse, flush, and end the process with dbt's exit code."""
     jinja_cache = JinjaCodeCache(_jinja_cache_dir(args))
@@ -363,7 +376,7 @@ def main(args: list[str]) -> None:
     _keep_json_schemas(os.path.join(os.path.dirname(jinja_cache.directory), "dbt_json_schemas.json"))
     _build_event_fields_when_read()
     _skip_unwanted_events()
-    from dbt.cli.main import cli
+    cli = _import_dbt_cli()
 
     try:
         cli.main(args=args, prog_name="dbt")  # click's standalone mode: always ends in SystemExit

@@ -27,11 +27,19 @@ def test_verdict_passes_only_when_every_daily_build_is_under_the_target():
     assert verdict([12.0, 19.0]).startswith("PASS") and verdict([]).startswith("MISS")
 
 
-def test_host_reference_times_both_pieces_of_work():
+def test_host_reference_times_the_three_pieces_of_work():
     from benchmarks.dbt_build import host_reference
 
-    match = re.fullmatch(r"reference DuckDB (\d+\.\d\d)s, Python (\d+\.\d\d)s", host_reference())
-    assert match and all(float(value) > 0 for value in match.groups())
+    text = host_reference()
+    match = re.fullmatch(r"reference DuckDB (\d+\.\d\d)s, Python (\d+\.\d\d)s, new memory (\d+\.\d\d)s/GiB", text)
+    assert match and all(float(value) > 0 for value in match.groups()), text
+
+
+def test_a_build_line_shows_the_kernels_share_and_the_page_faults():
+    from benchmarks.dbt_build import Build
+
+    assert Build(17.24, 1562.4, 28.61, 8.25, 488_072).line() == (
+        "  17.2s  CPU   28.6s (kernel  8.2s, 488k page faults)  peak 1,562 MiB")
 
 
 def test_node_seconds_reads_the_nodes_and_the_elapsed_time_from_dbts_json_log_lines():
