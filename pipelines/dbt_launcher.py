@@ -140,10 +140,10 @@ def _build_event_fields_when_read() -> None:
     BaseEvent.pb_msg = property(message, set_message)
 
 
-def _jinja_cache_dir(args: list[str]) -> str:
-    """`target/jinja_compiled` in dbt's project folder (--project-dir, else DBT_PROJECT_DIR, else the folder dbt
-    finds from the working directory), where dbt keeps the project's parse. Not under the run's own target path:
-    dagster-dbt gives every run a new one, so a cache there would never be read again."""
+def _project_target_dir(args: list[str]) -> str:
+    """`target` in dbt's project folder (--project-dir, else DBT_PROJECT_DIR, else the folder dbt finds from the
+    working directory), where dbt keeps the project's parse and this keeps what it reuses between builds. Not the
+    run's own target path: dagster-dbt gives every run a new one, so what is kept there would never be read again."""
     project = os.environ.get("DBT_PROJECT_DIR")
     for option, value in zip(args, args[1:] + [None]):
         if option == "--project-dir" and value:
@@ -153,7 +153,7 @@ def _jinja_cache_dir(args: list[str]) -> str:
     if not project:
         here = Path.cwd()
         project = next((p for p in (here, *here.parents) if (p / "dbt_project.yml").exists()), here)
-    return os.path.join(project, "target", "jinja_compiled")
+    return os.path.join(project, "target")
 
 
 def _keep_json_schemas(path: str) -> None:
@@ -371,9 +371,10 @@ def _import_dbt_cli():  # noqa: ANN202
 
 def main(args: list[str]) -> None:
     """Run `dbt ARGS`, close the warehouse, flush, and end the process with dbt's exit code."""
-    jinja_cache = JinjaCodeCache(_jinja_cache_dir(args))
+    kept = _project_target_dir(args)
+    jinja_cache = JinjaCodeCache(os.path.join(kept, "jinja_compiled"))
     jinja_cache.install()
-    _keep_json_schemas(os.path.join(os.path.dirname(jinja_cache.directory), "dbt_json_schemas.json"))
+    _keep_json_schemas(os.path.join(kept, "dbt_json_schemas.json"))
     _build_event_fields_when_read()
     _skip_unwanted_events()
     cli = _import_dbt_cli()

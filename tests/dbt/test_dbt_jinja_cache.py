@@ -22,7 +22,7 @@ import pytest
 from dbt_common.clients.jinja import get_environment
 
 from pipelines.dbt_daily_build import DBT_COMMAND
-from pipelines.dbt_launcher import JINJA_CACHE_DAYS, JinjaCodeCache, _jinja_cache_dir
+from pipelines.dbt_launcher import JINJA_CACHE_DAYS, JinjaCodeCache, _project_target_dir
 from tests.dbt.tiny_project import write_tiny_project
 
 SOURCE = ("{% set n = 3 %}select {{ [n, 1] | max | as_number }} as n"
@@ -105,18 +105,19 @@ def test_entries_unread_for_30_days_are_removed_and_a_hit_keeps_one(jinja_cache)
     assert marshal.loads(kept.read_bytes()) == jinja_cache.uncached(get_environment(), SOURCE)
 
 
-def test_the_cache_is_in_the_projects_target_folder_whatever_target_path_the_run_has(tmp_path, monkeypatch):
-    """dagster-dbt gives each run a target path of its own (DBT_TARGET_PATH): a cache there would never be read."""
+def test_what_is_kept_is_in_the_projects_target_folder_whatever_target_path_the_run_has(tmp_path, monkeypatch):
+    """dagster-dbt gives each run a target path of its own (DBT_TARGET_PATH): the Jinja cache and the JSON schemas
+    kept there would never be read again."""
     monkeypatch.setenv("DBT_TARGET_PATH", "target/amocrm_transform-1234567-89abcde")
     monkeypatch.delenv("DBT_PROJECT_DIR", raising=False)
     (tmp_path / "dbt_project.yml").write_text("")
     (tmp_path / "models").mkdir()
     monkeypatch.chdir(tmp_path / "models")
-    assert _jinja_cache_dir(["build"]) == str(tmp_path / "target" / "jinja_compiled")  # found as dbt finds it
-    assert _jinja_cache_dir(["build", "--project-dir", "/p", "--target-path", "/t"]) == "/p/target/jinja_compiled"
-    assert _jinja_cache_dir(["build", "--project-dir=/p"]) == "/p/target/jinja_compiled"
+    assert _project_target_dir(["build"]) == str(tmp_path / "target")  # found as dbt finds it
+    assert _project_target_dir(["build", "--project-dir", "/p", "--target-path", "/t"]) == "/p/target"
+    assert _project_target_dir(["build", "--project-dir=/p"]) == "/p/target"
     monkeypatch.setenv("DBT_PROJECT_DIR", "/q")  # as dagster-dbt starts dbt
-    assert _jinja_cache_dir(["build"]) == "/q/target/jinja_compiled"
+    assert _project_target_dir(["build"]) == "/q/target"
 
 
 def _build(root: Path) -> subprocess.CompletedProcess:
