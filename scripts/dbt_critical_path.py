@@ -65,6 +65,39 @@ def short(unique_id: str) -> str:
     return unique_id.split(".", 2)[-1]
 
 
+def longest_chain(graph: nx.DiGraph, duration: dict[str, float]) -> list[str]:
+    """The chain with the largest sum of node times, first node first: what no order or thread count could beat."""
+    longest: dict[str, tuple[float, str | None]] = {}
+    for node in nx.topological_sort(graph):
+        parents = [(longest[p][0], p) for p in graph.predecessors(node)]
+        best, parent = max(parents) if parents else (0.0, None)
+        longest[node] = (best + duration[node], parent)
+    node: str | None = max(longest, key=lambda n: longest[n][0])
+    chain = []
+    while node is not None:
+        chain.append(node)
+        node = longest[node][1]
+    return chain[::-1]
+
+
+def ending_chain(graph: nx.DiGraph, times: dict[str, tuple[float, float]]) -> list[str]:
+    """The chain that ended the build, first node first: from the last node to finish back through, at each step,
+    the parent that finished last."""
+    node: str | None = max(times, key=lambda n: times[n][1])
+    chain = []
+    while node is not None:
+        chain.append(node)
+        parents = list(graph.predecessors(node))
+        node = max(parents, key=lambda p: times[p][1]) if parents else None
+    return chain[::-1]
+
+
+def waited(graph: nx.DiGraph, times: dict[str, tuple[float, float]], node: str) -> float:
+    """How long a node waited to start after its last parent had finished (after the first start for a root)."""
+    ready = max((times[p][1] for p in graph.predecessors(node)), default=min(start for start, _ in times.values()))
+    return times[node][0] - ready
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("out", type=Path)
@@ -78,48 +111,25 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(f"nodes of the log not in the project: {sorted(missing)[:5]}: parse the code that built it")
     duration = {n: end - start for n, (start, end) in times.items()}
     phase_start = min(start for start, _ in times.values())
-    phase_end = max(end for _, end in times.values())
-    print(f"nodes {len(times)}, node phase {phase_end - phase_start:.2f} s, node time summed "
-          f"{sum(duration.values()):.2f} s")
+    phase = max(end for _, end in times.values()) - phase_start
+    print(f"nodes {len(times)}, node phase {phase:.2f} s, node time summed {sum(duration.values()):.2f} s")
 
-    # Longest chain by node times: what no order or thread count could beat.
-    longest: dict[str, tuple[float, str | None]] = {}
-    for node in nx.topological_sort(graph):
-        parents = [(longest[p][0], p) for p in graph.predecessors(node)]
-        best, parent = max(parents) if parents else (0.0, None)
-        longest[node] = (best + duration[node], parent)
-    node = max(longest, key=lambda n: longest[n][0])
-    chain = []
-    while node is not None:
-        chain.append(node)
-        node = longest[node][1]
-    print(f"\nlongest chain by node times: {longest[chain[0]][0]:.2f} s over {len(chain)} nodes")
-    for node in reversed(chain):
+    chain = longest_chain(graph, duration)
+    print(f"\nlongest chain by node times: {sum(duration[n] for n in chain):.2f} s over {len(chain)} nodes")
+    for node in chain:
         print(f"  {duration[node]:6.2f} s  {short(node)}")
 
-    # The chain that ended the build: each node's last parent to finish, and the wait after it.
-    def wait(node: str) -> float:
-        parents = list(graph.predecessors(node))
-        ready = max((times[p][1] for p in parents), default=phase_start)
-        return times[node][0] - ready
-
-    node = max(times, key=lambda n: times[n][1])
-    chain = []
-    while node is not None:
-        chain.append(node)
-        parents = list(graph.predecessors(node))
-        node = max(parents, key=lambda p: times[p][1]) if parents else None
-    busy = sum(duration[n] for n in chain)
-    waited = sum(wait(n) for n in chain)
-    print(f"\nchain that ended the build: {len(chain)} nodes, {busy:.2f} s running + {waited:.2f} s waiting "
-          f"(after the last parent finished) = {busy + waited:.2f} s of the {phase_end - phase_start:.2f} s phase")
-    for node in reversed(chain):
-        print(f"  start +{times[node][0] - phase_start:6.2f}  ran {duration[node]:5.2f}  waited {wait(node):5.2f}"
-              f"  {short(node)}")
+    chain = ending_chain(graph, times)
+    busy, wait = sum(duration[n] for n in chain), sum(waited(graph, times, n) for n in chain)
+    print(f"\nchain that ended the build: {len(chain)} nodes, {busy:.2f} s running + {wait:.2f} s waiting "
+          f"(after the last parent finished) = {busy + wait:.2f} s of the {phase:.2f} s phase")
+    for node in chain:
+        print(f"  start +{times[node][0] - phase_start:6.2f}  ran {duration[node]:5.2f}  "
+              f"waited {waited(graph, times, node):5.2f}  {short(node)}")
 
     print(f"\nlongest waits after the last parent finished (top {args.top}):")
-    for node in sorted(times, key=wait, reverse=True)[:args.top]:
-        print(f"  waited {wait(node):5.2f}  ran {duration[node]:5.2f}  {short(node)}")
+    for node in sorted(times, key=lambda n: waited(graph, times, n), reverse=True)[:args.top]:
+        print(f"  waited {waited(graph, times, node):5.2f}  ran {duration[node]:5.2f}  {short(node)}")
 
 
 if __name__ == "__main__":
