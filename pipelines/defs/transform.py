@@ -136,10 +136,10 @@ def amocrm_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, ru
     events = list(invocation.stream())
     counts = _row_counts(context.op_execution_context.selected_asset_keys)
     for event in events:
-        if isinstance(event, dg.AssetCheckResult) and not event.passed and _SOURCE_TEST.match(event.check_name or ""):
-            event = event._replace(description=_foreign_rows(_SOURCE_TEST.match(event.check_name)["table"]))
-        elif isinstance(event, dg.AssetCheckResult) and not event.passed and is_folded_check(
-                event.check_name):  # one check for a model's rules (warnings): its description names the broken ones
+        failed = isinstance(event, dg.AssetCheckResult) and not event.passed
+        if failed and (source_test := _SOURCE_TEST.match(event.check_name or "")):
+            event = event._replace(description=_foreign_rows(source_test["table"]))
+        elif failed and is_folded_check(event.check_name):  # a model's rules (warnings): say which ones broke
             event = event._replace(description=broken_rules(invocation.target_path, paths.warehouse_path(),
                                                             event.check_name))
         elif isinstance(event, dg.Output):

@@ -227,6 +227,8 @@ def test_a_raw_row_of_another_account_fails_its_source_check(defs, env, daily_ru
     (check,) = [e for e in failed if e.check_name.startswith("source_is_the_")]
     assert check.check_name == "source_is_the_account_id_raw_amocrm_leads_account_id"
     assert check.asset_key == dg.AssetKey("dlt_amocrm_leads") and check.severity == dg.AssetCheckSeverity.ERROR
+    assert check.description.startswith("raw_amocrm.leads holds rows of no loaded amoCRM account (1 with account_id 1; "
+                                        "the accounts loaded: "), check.description
     assert "serving_copy" not in {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
 
     url, received = webhook
