@@ -6,9 +6,9 @@ Then: `dbt build` on the fresh warehouse (full); three simulated days of changes
 (read from the simulator's API with `filter[...][from]`, as the extractor's incremental run does) and then
 built (incremental), as the daily job runs; then `dbt build --full-refresh` on the same data. Prints the
 wall time, the CPU seconds (user + system; the kernel's part and the page faults apart) and the peak resident
-memory of each dbt process (run as the
-daily build runs it: pipelines/dbt_daily_build.py's command, arguments and JSON log lines), the time each model issue 15
-added spent in it (from those lines, written to dbt_target/run_results.json) and their sum, the host's speed
+memory of each dbt process (run as the daily build runs it: pipelines/dbt_daily_build.py's command, arguments
+and JSON log lines), the time each model issue 15 added spent in it (from those lines, written to
+dbt_target/run_results.json) and their sum, the host's speed
 before each incremental build (`host_reference`: the machine is shared, its speed varies by the hour), and a
 PASS/MISS line: PASS only if every incremental build is under the 20 s target. Last figures: README "Tests and
 benchmarks" (fct_pipeline_daily's incremental run at 100k leads: 0.35 s CPU against 1.14 s for its full build).
@@ -51,8 +51,8 @@ class Build(NamedTuple):
     seconds: float
     memory: float
     cpu: float
-    kernel: float = 0.0
-    faults: int = 0
+    kernel: float
+    faults: int
 
     def line(self) -> str:
         return (f"{self.seconds:6.1f}s  CPU {self.cpu:6.1f}s (kernel {self.kernel:4.1f}s, {self.faults / 1e3:,.0f}k "
@@ -158,7 +158,7 @@ def host_reference() -> str:
     def first_touch_seconds() -> float:
         started = time.perf_counter()
         memory = bytearray(256 * 2**20)  # zeroed by the kernel page by page as it is first written
-        memory[::4096] = b"\1" * len(range(0, len(memory), 4096))
+        memory[::4096] = b"\1" * (len(memory) // 4096)  # one byte in each page
         return time.perf_counter() - started
 
     duck = sorted(duckdb_seconds() for _ in range(3))[1]
