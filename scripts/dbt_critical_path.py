@@ -94,7 +94,8 @@ def ending_chain(graph: nx.DiGraph, times: dict[str, tuple[float, float]]) -> li
 
 def waited(graph: nx.DiGraph, times: dict[str, tuple[float, float]], node: str) -> float:
     """How long a node waited to start after its last parent had finished (after the first start for a root)."""
-    ready = max((times[p][1] for p in graph.predecessors(node)), default=min(start for start, _ in times.values()))
+    parents_ended = [times[parent][1] for parent in graph.predecessors(node)]
+    ready = max(parents_ended) if parents_ended else min(start for start, _ in times.values())
     return times[node][0] - ready
 
 
