@@ -51,16 +51,15 @@ def accept_command(key: str) -> str:
 
 
 def held_back_accounts(instance: dg.DagsterInstance) -> list[HeldBack]:
-    """The account partitions whose latest extraction is not accepted, by key."""
-    latest_any = instance.fetch_materializations(EXTRACTION_KEY, limit=1).records
-    unpartitioned_at = (latest_any[0].timestamp if latest_any and latest_any[0].partition_key is None else None)
+    """The account partitions whose latest extraction is not accepted, by key. A latest extraction without a
+    partition is skipped: that job publishes only after its own blocking checks passed."""
+    newest = _newest_extraction(instance)
     held = []
     for key in sorted(instance.get_dynamic_partitions(ACCOUNTS.name)):
-        records = instance.fetch_materializations(
-            dg.AssetRecordsFilter(asset_key=EXTRACTION_KEY, asset_partitions=[key]), limit=1).records
-        if not records or (unpartitioned_at is not None and unpartitioned_at > records[0].timestamp):
+        latest = _latest_extraction(instance, key, newest)
+        if latest is None or latest.partition_key is None:
             continue
-        if (account := _held(instance, key, records[0])) is not None:
+        if (account := _held(instance, key, latest)) is not None:
             held.append(account)
     return held
 
@@ -68,14 +67,26 @@ def held_back_accounts(instance: dg.DagsterInstance) -> list[HeldBack]:
 def latest_held_back(instance: dg.DagsterInstance, key: str) -> HeldBack | None:
     """The account's latest extraction (of its partition, or a newer one without a partition) when it is
     not accepted, else None; LookupError when the instance has no extraction of it."""
-    records = [r for r in (
-        *instance.fetch_materializations(
-            dg.AssetRecordsFilter(asset_key=EXTRACTION_KEY, asset_partitions=[key]), limit=1).records,
-        *instance.fetch_materializations(EXTRACTION_KEY, limit=1).records) if r.partition_key in (key, None)]
-    if not records:
+    latest = _latest_extraction(instance, key, _newest_extraction(instance))
+    if latest is None:
         raise LookupError(f"this Dagster instance has no extraction of account {key}; known accounts: "
                           f"{', '.join(sorted(instance.get_dynamic_partitions(ACCOUNTS.name))) or 'none'}")
-    return _held(instance, key, max(records, key=lambda r: r.timestamp))
+    return _held(instance, key, latest)
+
+
+def _newest_extraction(instance: dg.DagsterInstance) -> dg.EventLogRecord | None:
+    records = instance.fetch_materializations(EXTRACTION_KEY, limit=1).records
+    return records[0] if records else None
+
+
+def _latest_extraction(instance: dg.DagsterInstance, key: str,
+                       newest: dg.EventLogRecord | None) -> dg.EventLogRecord | None:
+    """The extraction whose rows the warehouse holds for account partition `key`: the partition's latest, or
+    `newest` (the newest extraction of any partition) when it has no partition and is newer; None if neither."""
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=EXTRACTION_KEY, asset_partitions=[key]), limit=1).records
+    unpartitioned = [newest] if newest is not None and newest.partition_key is None else []
+    return max([*records, *unpartitioned], key=lambda record: record.timestamp, default=None)
 
 
 def accept(instance: dg.DagsterInstance, held: HeldBack, by: str) -> str:

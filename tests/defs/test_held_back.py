@@ -263,3 +263,35 @@ def _alert_on_failed_checks(defs, instance, result) -> None:
         sensor_name="alert_on_failed_checks", dagster_instance=instance,
         dagster_run=instance.get_run_by_id(result.run_id), dagster_event=success)
     defs.resolve_sensor_def("alert_on_failed_checks")(context)
+
+
+def test_an_accounts_latest_extraction_is_its_partitions_unless_a_newer_one_has_no_partition():
+    """The one rule both the serving copy (held_back_accounts) and `accept` (latest_held_back) read, on a real
+    instance: an account's partition's newest extraction, superseded by a newer extraction without a partition
+    (amocrm_daily); an account with neither has none, and `accept` says so."""
+    from pipelines.defs.accounts import ACCOUNTS
+    from pipelines.defs.held_back import (EXTRACTION_KEY, _latest_extraction, _newest_extraction, held_back_accounts,
+                                          latest_held_back)
+
+    with dg.DagsterInstance.ephemeral() as instance:
+        instance.add_dynamic_partitions(ACCOUNTS.name, ["acc1", "acc2"])
+
+        def extracted(partition: str | None) -> None:
+            instance.report_runless_asset_event(dg.AssetMaterialization(EXTRACTION_KEY, partition=partition))
+
+        def latest(key: str) -> tuple[str | None, float] | None:
+            record = _latest_extraction(instance, key, _newest_extraction(instance))
+            return None if record is None else (record.partition_key, record.timestamp)
+
+        assert latest("acc1") is None
+        with pytest.raises(LookupError, match="no extraction of account acc1; known accounts: acc1, acc2"):
+            latest_held_back(instance, "acc1")
+        extracted("acc1")
+        assert latest("acc1")[0] == "acc1" and latest("acc2") is None
+        partition_time = latest("acc1")[1]
+        extracted(None)
+        assert latest("acc1")[0] is None and latest("acc1")[1] > partition_time and latest("acc2")[0] is None
+        extracted("acc1")
+        assert latest("acc1")[0] == "acc1" and latest("acc1")[1] > partition_time
+        # no blocking check failed in these runless extractions: nothing is held back
+        assert held_back_accounts(instance) == [] and latest_held_back(instance, "acc1") is None
