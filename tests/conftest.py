@@ -90,8 +90,9 @@ _zygote: list[Any] = []  # the dbt_zygote.Zygote of this process, once started; 
 
 
 def _run_dbt_command(command: list[str], env: dict[str, str], data_dir: Path) -> subprocess.CompletedProcess:
-    """`command` (dbt and its arguments) as `subprocess.run` would, through a zygote with dbt imported
-    (tests/dbt_zygote.py: 3 s of CPU less a call); if the zygote fails, said in a warning, as a subprocess."""
+    """`command` (dbt and its arguments) as `subprocess.run` would, with dbt started as the daily build starts
+    it (pipelines/dbt_launcher.py), through a zygote with dbt imported (tests/dbt_zygote.py: 3 s of CPU less a
+    call); if the zygote fails, said in a warning, as a subprocess."""
     if not _zygote:
         from dbt_zygote import Zygote
 
@@ -103,11 +104,16 @@ def _run_dbt_command(command: list[str], env: dict[str, str], data_dir: Path) ->
         except (OSError, RuntimeError, ValueError) as exc:
             warnings.warn(f"dbt zygote failed ({exc}); dbt runs as a subprocess for the rest of this session")
             _zygote[0] = None
-    return subprocess.run(command, env=env, cwd=data_dir, capture_output=True, text=True, timeout=900)
+    launcher = [sys.executable, str(PROJECT_ROOT / "pipelines" / "dbt_launcher.py")]  # what the zygote runs
+    return subprocess.run([*launcher, *command[1:]], env=env, cwd=data_dir, capture_output=True, text=True,
+                          timeout=900)
 
 
-def run_dbt(data_dir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+def run_dbt(data_dir: Path, *args: str, check: bool = True, file_log_level: str = "info") -> subprocess.CompletedProcess:
     """`dbt <args>` on the warehouse in `data_dir` (target and logs kept there too), as a subprocess.
+
+    dbt.log is at `file_log_level`, info as in the daily build (pipelines/dbt_daily_build.py); "debug" for a
+    test that reads the statements dbt ran there (each debug event costs a build CPU).
 
     dbt runs in `data_dir` with the data folder given as `.`, so the profile reads the same for every
     warehouse and a new target folder starts from the project parsed by an earlier run (dbt's partial
@@ -120,7 +126,7 @@ def run_dbt(data_dir: Path, *args: str, check: bool = True) -> subprocess.Comple
         shutil.copy(_parsed_project[0], seed)
     env = {**os.environ, "AMOCRM_KPI_DATA_DIR": ".", "TZ": DBT_SESSION_TZ}
     command = [str(DBT), *args, "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
-               "--target-path", str(target), "--log-path", str(data_dir / "dbt_logs")]
+               "--target-path", str(target), "--log-path", str(data_dir / "dbt_logs"), "--log-level-file", file_log_level]
     result = _run_dbt_command(command, env, data_dir)
     if check and result.returncode != 0:
         raise AssertionError(f"dbt {' '.join(args)} failed:\n{result.stdout[-6000:]}\n{result.stderr[-2000:]}")
@@ -224,8 +230,8 @@ class Warehouse:
         write_inputs(self.data_dir, self.spend, self.targets)
         load_user_inputs(self.data_dir, warehouse=self.path)
 
-    def dbt(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        return run_dbt(self.data_dir, *args, check=check)
+    def dbt(self, *args: str, check: bool = True, file_log_level: str = "info") -> subprocess.CompletedProcess:
+        return run_dbt(self.data_dir, *args, check=check, file_log_level=file_log_level)
 
     def query(self, sql: str) -> pd.DataFrame:
         return query(self.path, sql)

@@ -1,5 +1,7 @@
 """`dbt <args>` for the tests without paying dbt's imports each time: a process that imported dbt once
-forks a child per call, and the child runs the `dbt` command line as the console script would.
+forks a child per call, and the child runs dbt as the daily build starts it: pipelines/dbt_launcher.py,
+dbt's own command line without the costs the launcher takes out (about a third of the CPU of a small
+account's build), so the tests also run the entry point production runs.
 
 Why: a `dbt` subprocess spends about 3 s of its 5 s of CPU importing dbt and its adapter, and the suite
 calls dbt about a hundred times on a 2-core CI machine. The child is a fresh fork of a process that never
@@ -14,6 +16,7 @@ on stdout ({"returncode"}).
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import signal
@@ -25,7 +28,18 @@ from pathlib import Path
 from typing import Any
 
 
-def _child(request: dict[str, Any]) -> None:
+LAUNCHER = Path(__file__).resolve().parent.parent / "pipelines" / "dbt_launcher.py"
+
+
+def _load_launcher() -> Any:
+    """pipelines/dbt_launcher.py as a module (it imports nothing of the project, as when run by path)."""
+    spec = importlib.util.spec_from_file_location("dbt_launcher", LAUNCHER)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _child(request: dict[str, Any], launcher: Any) -> None:
     """In the forked child: become `dbt <args>` run in `cwd` with `env`, then exit with its code."""
     code = 2
     try:
@@ -40,34 +54,30 @@ def _child(request: dict[str, Any]) -> None:
         os.dup2(out, 1)
         os.dup2(err, 2)
         sys.stdin = open(os.devnull)
-        from dbt.cli.main import cli
-
-        sys.argv = ["dbt", *request["args"]]
-        try:
-            result = cli()
-            code = 0 if result is None else int(result)
-        except SystemExit as exit_:
-            code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
+        sys.argv = [str(LAUNCHER), *request["args"]]
+        # closes the warehouse (DuckDB checkpoints: a test copying warehouse.duckdb alone gets every write),
+        # flushes stdout, stderr and dbt.log, and ends the child with dbt's exit code
+        launcher.main(request["args"])
     except BaseException:  # noqa: BLE001 - told on stderr, exit code 2 as dbt's own errors
         import traceback
 
         traceback.print_exc()
-    # a normal interpreter exit, as the console script's: dbt-duckdb's connections are closed, so the
-    # database is checkpointed (os._exit would leave its last writes in the .wal file, and a test copying
-    # warehouse.duckdb alone would copy a warehouse without them)
     raise SystemExit(code)
 
 
 def serve() -> None:
-    """The zygote: import dbt, then fork a child per request line, answering with its exit code."""
+    """The zygote: import dbt and the launcher, then fork a child per request line, answering with its exit code.
+    (dbt's serializers are compiled here, once, not on first use in each child as the launcher has them.)"""
     import dbt.adapters.duckdb  # noqa: F401 - the adapter's imports, paid once
     import dbt.cli.main  # noqa: F401
+
+    launcher = _load_launcher()
 
     for line in sys.stdin:
         request = json.loads(line)
         pid = os.fork()
         if pid == 0:
-            _child(request)  # never returns: the child exits (SystemExit through this loop)
+            _child(request, launcher)  # never returns: the child exits (SystemExit through this loop)
         _, status = os.waitpid(pid, 0)
         sys.stdout.write(json.dumps({"returncode": os.waitstatus_to_exitcode(status)}) + "\n")
         sys.stdout.flush()

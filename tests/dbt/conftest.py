@@ -70,7 +70,7 @@ def built_day_later(shared_day_later, tmp_path_factory):
         if key not in made:
             shared, first, second = shared_day_later(seed=seed, leads=leads, now=now)
             warehouse = shared.copy(tmp_path_factory.mktemp(f"built_day_later_{seed}_{leads}"))
-            warehouse.dbt("build")
+            warehouse.dbt("build", file_log_level="debug")  # test_dbt_incremental reads its pre-hooks' SQL
             made[key] = warehouse, first, second
         return made[key]
 

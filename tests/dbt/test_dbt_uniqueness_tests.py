@@ -153,7 +153,7 @@ def test_column_rules_fail_on_a_bad_row_of_each_kind(kpi_warehouse, tmp_path):
     tests = ["column_rules_int_extraction", "column_rules_int_lead_lost_at_stage", "column_rules_fct_satisfaction",
              "column_rules_int_lead_first_response", "column_rules_stg_amocrm__leads", "column_rules_fct_response",
              "column_warnings_fct_leads"]
-    copy.dbt("test", "--select", *tests, check=False)
+    copy.dbt("test", "--select", *tests, check=False, file_log_level="debug")  # the log is read below
     assert _results(tmp_path) == {tests[0]: ("fail", 2), tests[1]: ("fail", 3), tests[2]: ("fail", 5),
                                   tests[3]: ("pass", 0), tests[4]: ("fail", 1), tests[5]: ("fail", 1),
                                   tests[6]: ("warn", 2)}
