@@ -63,6 +63,71 @@ def unattributable_chats(fidelity):
     return chats_read_only_on_a_contact(fidelity.truth.events, fidelity.loads)
 
 
+def test_the_scenarios_are_in_the_account(fidelity):
+    truth = fidelity.truth
+    events = truth.events
+    nps = events[events["type"] == "nps_rate_added"]
+    assert set(nps["entity_type"]) == {"lead", "contact", "customer"}
+    assert truth.tasks["is_deleted"].sum() > 0 and truth.notes["is_deleted"].sum() > 0
+    assert len(fidelity.query("select * from raw_amocrm.users where group_id is null")) > 0
+    listed = set(zip(truth.statuses["pipeline_id"], truth.statuses["id"]))
+    named = set(zip(truth.status_history["pipeline_id"], truth.status_history["status_id"]))
+    assert named - listed, "the status history names a status no longer listed"
+
+
+def test_dbt_build_passes(fidelity):
+    result = fidelity.build_result
+    assert result.returncode == 0, result.stdout[-4000:]
+
+
+def test_default_group_managers_have_their_team(fidelity):
+    truth = fidelity.truth
+    managers = fidelity.query("select manager_id, group_id, group_name from marts.dim_managers")
+    groups = dict(zip(truth.groups["id"], truth.groups["name"]))
+    expected = truth.users[["id", "group_id"]].rename(columns={"id": "manager_id"})
+    expected["group_name"] = expected["group_id"].map(groups)
+    assert (expected["group_id"] == 0).any()
+    assert_frames_match(managers, expected, ["manager_id"])
+
+
+def test_deals_of_default_group_managers_have_their_team(fidelity, reference):
+    leads = fidelity.query("select lead_id, group_id from marts.fct_leads where not is_deleted")
+    expected = reference.leads.loc[~reference.leads["is_deleted"].astype(bool), ["lead_id", "group_id"]]
+    assert (expected["group_id"] == 0).any()
+    assert_frames_match(leads, expected, ["lead_id"])
+
+
+def test_a_deleted_stage_is_kept_flagged_and_in_its_place(fidelity, reference):
+    stages = fidelity.query("select pipeline_id, status_id, stage_order, is_deleted from marts.dim_pipeline_stages "
+                            "where stage_order is not null")
+    expected = reference.stages[["pipeline_id", "status_id", "stage_order", "is_deleted"]]
+    assert expected["is_deleted"].sum() == 1
+    assert_frames_match(stages, expected, ["pipeline_id", "status_id"])
+    # it is back where it was in amoCRM: right after the stage before it
+    (pipeline, status, _), = fidelity.sim.account.timeline.deleted_statuses
+    order = stages.set_index(["pipeline_id", "status_id"])["stage_order"]
+    assert order[(pipeline, status)] == order[(pipeline, status - 1)] + 1
+    history = fidelity.query(
+        "select history.pipeline_id, history.status_id from intermediate.int_lead_status_history as history "
+        "anti join marts.dim_pipeline_stages as stages using (pipeline_id, status_id)")
+    assert history.empty, "every status the history names is a stage"
+
+
+def test_deleted_tasks_and_notes_do_not_count(fidelity, reference):
+    truth = fidelity.truth
+    for table, frame in (("tasks", truth.tasks), ("notes", truth.notes)):
+        deleted = ",".join(map(str, frame.loc[frame["is_deleted"].astype(bool), "id"]))
+        assert len(fidelity.query(f"select id from raw_amocrm.{table} where id in ({deleted})")), \
+            f"the warehouse holds deleted {table} (loaded before they were deleted)"
+    assert_mart_matches(fidelity.query("select * from marts.fct_manager_activity"), reference, "fct_manager_activity")
+
+
+def test_nps_on_contacts_and_customers_counts(fidelity, reference):
+    actual = fidelity.query("select * from marts.fct_satisfaction")
+    assert actual["manager_id"].isna().any(), "customers' ratings count, for no manager"
+    assert_mart_matches(actual, reference, "fct_satisfaction")
+
+
 def silently_restored(timeline) -> dict[str, list[int]]:
     """Ids (per raw table) of the records scenario `silent_restore` deletes and restores."""
     from pipelines.simulator import reference as ref
