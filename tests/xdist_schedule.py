@@ -34,37 +34,34 @@ import pytest
 from xdist.scheduler import LoadGroupScheduling
 
 # Seconds per work unit with three workers (setup + calls, all its files), measured: a local clean-clone
-# run of main 2847bb1 (`--durations=0 | python tests/xdist_schedule.py`, December 2026); the units changed
-# after it are scaled by their measured CPU before and after (dagster.test_held_back, dagster.test_accounts_job,
-# postgres.test_postgres_job: cheaper Dagster event storage, tests/dagster_sqlite.py
-# and pooled PostgreSQL connections; chats, response, hygiene: dbt builds only what the module reads).
-# Only their order matters.
+# run of main f03cbf0 (`--durations=0 | python tests/xdist_schedule.py`, 2026-12-03: dbt through the
+# launcher, 930 s in all). Only their order matters.
 # The Dagster and PostgreSQL modules are units of their own (PER_MODULE_GROUPS).
 GROUP_SECONDS = {
-    "day_later": 627,
-    "warehouse": 378,  # + test_dbt_launcher (about 13 s)
-    "chaos": 309,
-    "dagster.test_held_back": 240,
-    "dagster.test_daily_job": 236,
-    "crash": 192,
-    "dbt_accounts": 174,
-    "dagster.test_demo_accounts": 152,
-    "postgres.test_postgres_job": 145,
-    "dagster.test_kpi_warnings": 139,
-    "dagster.test_accounts_job": 135,
-    "hygiene": 105,
-    "reconciliation": 94,
-    "legacy_warehouse": 80,
-    "fidelity": 77,
-    "chats": 68,
-    "response": 52,
-    "dagster.test_dbt_in_runs": 43,
-    "postgres.test_postgres_publish": 34,
-    "id_reconciliation": 33,
-    "dagster.test_no_secret_leaks": 29,
-    "dagster.test_reconcile_accounts": 26,
-    "dagster.test_reconcile_job": 15,
-    "dagster.test_transform_sensor": 7,
+    "day_later": 285,
+    "crash": 189,
+    "chaos": 184,
+    "warehouse": 170,
+    "dagster.test_held_back": 167,
+    "dbt_accounts": 89,
+    "dagster.test_daily_job": 78,
+    "dagster.test_demo_accounts": 69,
+    "dagster.test_accounts_job": 62,
+    "postgres.test_postgres_job": 59,
+    "chats": 56,
+    "dagster.test_kpi_warnings": 43,
+    "fidelity": 41,
+    "hygiene": 32,
+    "id_reconciliation": 29,
+    "reconciliation": 28,
+    "response": 27,
+    "postgres.test_postgres_publish": 25,
+    "legacy_warehouse": 25,
+    "dagster.test_no_secret_leaks": 24,
+    "dagster.test_reconcile_job": 13,
+    "dagster.test_reconcile_accounts": 13,
+    "dagster.test_dbt_in_runs": 6,
+    "dagster.test_transform_sensor": 2,
     "dagster.test_user_inputs_asset": 2,
 }
 NEW_GROUP_SECONDS = 90
@@ -73,19 +70,14 @@ UNGROUPED_SECONDS = 1
 # Tests outside any group that run long (node id without parameters): weighed like a group, they start
 # early, instead of last, where a worker would run one while the others have nothing left to do.
 TEST_SECONDS = {
-    "tests/amocrm/test_accounts_raw.py::test_accounts_share_one_warehouse_without_touching_each_other": 118,
-    "tests/amocrm/test_failures.py::test_429_storm_and_5xx_burst_end_complete": 60,
-    "tests/amocrm/test_forget.py::test_forget_removes_one_account_everywhere_and_it_can_be_added_again": 55,
-    "tests/amocrm/test_extraction.py::test_deletions_and_restores_are_applied_run_by_run": 41,
-    "tests/amocrm/test_load_ids.py::test_a_package_with_a_load_id_the_warehouse_holds_is_refused_and_read_again_next_run": 36,
-    "tests/amocrm/test_restored.py::test_a_restored_id_amocrm_does_not_return_is_reported_every_run": 29,
-    "tests/amocrm/test_extraction.py::test_server_ignoring_filters_is_still_correct": 25,
-    "tests/amocrm/test_merges.py::test_a_merge_event_naming_a_live_record_is_reported_and_the_record_stays_live": 24,
-    "tests/amocrm/test_restored.py::test_restored_stubs_are_read_by_id_and_whole": 23,
-    "tests/amocrm/test_merges.py::test_merged_away_records_are_deleted_and_checked_once": 23,
-    "tests/amocrm/test_failures.py::test_crash_between_refresh_and_save_is_recovered_with_a_new_code": 22,
-    "tests/amocrm/test_lead_source.py::test_a_warehouse_from_before_source_names_gets_the_column_on_the_next_run": 22,
-    "tests/amocrm/test_failures.py::test_random_server_errors_end_complete": 21,
+    "tests/amocrm/test_accounts_raw.py::test_accounts_share_one_warehouse_without_touching_each_other": 70,
+    "tests/amocrm/test_failures.py::test_429_storm_and_5xx_burst_end_complete": 56,
+    "tests/amocrm/test_forget.py::test_forget_removes_one_account_everywhere_and_it_can_be_added_again": 34,
+    "tests/amocrm/test_restored.py::test_a_restored_id_amocrm_does_not_return_is_reported_every_run": 28,
+    "tests/amocrm/test_extraction.py::test_deletions_and_restores_are_applied_run_by_run": 26,
+    "tests/amocrm/test_load_ids.py::test_a_package_with_a_load_id_the_warehouse_holds_is_refused_and_read_again_next_run": 25,
+    "tests/amocrm/test_extraction.py::test_server_ignoring_filters_is_still_correct": 23,
+    "tests/test_cli.py::test_demo_with_a_rejected_token_ends_with_the_cause": 22,
 }
 
 
