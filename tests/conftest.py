@@ -109,7 +109,8 @@ def _run_dbt_command(command: list[str], env: dict[str, str], data_dir: Path) ->
                           timeout=900)
 
 
-def run_dbt(data_dir: Path, *args: str, check: bool = True, file_log_level: str = "info") -> subprocess.CompletedProcess:
+def run_dbt(data_dir: Path, *args: str, check: bool = True,
+            file_log_level: str = "info") -> subprocess.CompletedProcess:
     """`dbt <args>` on the warehouse in `data_dir` (target and logs kept there too), as a subprocess.
 
     dbt.log is at `file_log_level`, info as in the daily build (pipelines/dbt_daily_build.py); "debug" for a
@@ -126,7 +127,8 @@ def run_dbt(data_dir: Path, *args: str, check: bool = True, file_log_level: str 
         shutil.copy(_parsed_project[0], seed)
     env = {**os.environ, "AMOCRM_KPI_DATA_DIR": ".", "TZ": DBT_SESSION_TZ}
     command = [str(DBT), *args, "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
-               "--target-path", str(target), "--log-path", str(data_dir / "dbt_logs"), "--log-level-file", file_log_level]
+               "--target-path", str(target), "--log-path", str(data_dir / "dbt_logs"),
+               "--log-level-file", file_log_level]
     result = _run_dbt_command(command, env, data_dir)
     if check and result.returncode != 0:
         raise AssertionError(f"dbt {' '.join(args)} failed:\n{result.stdout[-6000:]}\n{result.stderr[-2000:]}")
