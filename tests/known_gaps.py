@@ -37,14 +37,15 @@ def chats_read_only_on_a_contact(events: pd.DataFrame, loads: list[tuple[int, se
     last load whose talk no load read on the lead. `events`: the truth's; `loads`: `(clock, live lead
     ids)` of each extraction, in order (an extraction reads the messages created since the one before)."""
     chats = events[events["type"].isin(CHAT_MESSAGES) & events["talk_lead_id"].notna()]
+    if not loads:
+        return chats.iloc[:0]
+    created = chats["created_at"]
     read_on_lead: set[int] = set()
-    since = None
+    since = float("-inf")
     for at, live in loads:
-        created = chats["created_at"]
-        read = chats[(created <= at) if since is None else (created > since) & (created <= at)]
-        read_on_lead |= set(read["talk_lead_id"]) & live
+        read_on_lead |= set(chats.loc[(created > since) & (created <= at), "talk_lead_id"]) & live
         since = at
-    unseen = chats[chats["talk_lead_id"].isin(loads[-1][1] - read_on_lead)] if loads else chats.iloc[:0]
+    unseen = chats[chats["talk_lead_id"].isin(loads[-1][1] - read_on_lead)]
     return unseen[(unseen["type"] == "outgoing_chat_message") & (unseen["created_by"] > 0)]
 
 

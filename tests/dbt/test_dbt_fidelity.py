@@ -43,10 +43,10 @@ def _account_with_the_known_gap(now: int):
     without such a message left its xfail test nothing to show (it skipped, hiding the gap)."""
     from pipelines.simulator import SimulatedAccount
 
-    loads = [now - FIRST_LOAD_DAYS_AGO * 86_400, now]
+    load_times = [now - FIRST_LOAD_DAYS_AGO * 86_400, now]  # as the `fidelity` fixture extracts it
     for seed in range(21, 51):
         account = SimulatedAccount.generate(seed=seed, leads=250, now=now, scenarios=SCENARIOS)
-        if not chats_read_only_on_a_contact(account.truth().events, loads_of(account, loads)).empty:
+        if not chats_read_only_on_a_contact(account.truth().events, loads_of(account, load_times)).empty:
             return account
     raise AssertionError(f"no seed from 21 to 50 has a chat message of the known gap at {now}: widen the search")
 
